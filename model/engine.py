@@ -1,0 +1,94 @@
+"""One Python API over the whole pipeline: the CLI, the batch runner and the app all call ``run_scenario``.
+
+Stages (each a plain function in its own module): demand -> placements (unmitigated) -> sufficiency LP
+(optimised) -> costs -> finance. ``write_outputs`` is the only writer and is atomic.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import __version__
+from .io import ResolvedScenario, atomic_folder, write_json
+
+# Output tables in the order people read them; each is written as <name>.csv (or .parquet).
+TABLE_ORDER = (
+    "demand",
+    "demand_flows",
+    "placements",
+    "sufficiency",
+    "builds",
+    "costs",
+    "finance",
+)
+
+
+@dataclass
+class Results:
+    """Everything one scenario run produced: tidy tables, headline summary, optional LP export."""
+
+    resolved: ResolvedScenario
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    mps_text: str | None = None
+    artefacts: dict[str, Any] = field(default_factory=dict)  # in-memory stage results for the app and reports
+
+
+def run_scenario(
+    resolved: ResolvedScenario,
+    *,
+    paths: int | None = None,
+    seed: int | None = None,
+    solver: str | None = None,
+    export_lp: bool = False,
+) -> Results:
+    """Run every stage for one validated scenario and return its tables and summary (writes nothing)."""
+    scn = resolved.scenario
+    paths = scn.run.paths if paths is None else paths
+    seed = scn.run.seed if seed is None else seed
+    solver = solver or scn.run.solver
+    t0 = time.perf_counter()
+    res = Results(resolved=resolved)
+    res.summary = {
+        "scenario": scn.meta.name,
+        "slug": resolved.slug,
+        "source": resolved.source,
+        "scenario_sha256": resolved.sha256,
+        "overrides": list(resolved.overrides),
+        "package_version": __version__,
+        "python_version": platform.python_version(),
+        "seed": seed,
+        "paths": paths,
+        "base_year": scn.meta.base_year,
+        "horizon_years": scn.meta.horizon_years,
+        "year_convention": "year = January census year (2025 = academic year 2024/25); "
+        "financial_year = starting calendar year (2024 = April 2024 to March 2025)",
+    }
+    # --- stage blocks: each engine issue adds its stage here --------------------------------
+    res.summary["run_seconds"] = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def write_outputs(results: Results, out_root: Path | str, fmt: str = "csv") -> Path:
+    """Write one scenario's folder ``OUT/<slug>/`` atomically: all or nothing."""
+    target = Path(out_root) / results.resolved.slug
+    with atomic_folder(target) as tmp:
+        (tmp / "scenario.resolved.yaml").write_text(results.resolved.resolved_yaml, encoding="utf-8")
+        for name in TABLE_ORDER:
+            df = results.tables.get(name)
+            if df is None:
+                continue
+            if fmt == "parquet":
+                df.to_parquet(tmp / f"{name}.parquet", index=False)
+            else:
+                df.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
+        if results.mps_text is not None:
+            (tmp / "model.mps").write_text(results.mps_text, encoding="utf-8")
+        write_json(tmp / "summary.json", results.summary)
+    return target

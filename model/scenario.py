@@ -1,0 +1,661 @@
+"""The scenario schema: every input the engine reads, typed, with a default, a description and a unit.
+
+Conventions used by every key (see docs/decisions/0001-years-and-labels.md):
+- ``year`` is the January census year of an academic year: 2025 means academic year 2024/25,
+  whose SEN2 count is taken in January 2025.
+- ``financial_year`` is labelled by its starting calendar year: 2024 means April 2024 to March 2025.
+- Money is in pounds (GBP) at ``meta.price_base_year`` prices unless a key says otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_AGE = 25
+AGES = tuple(range(MAX_AGE + 1))
+
+# Phases are fixed by age at 31 August (start of the academic year).
+PHASE_AGES: dict[str, tuple[int, int]] = {
+    "early_years": (0, 4),
+    "primary": (5, 10),
+    "secondary": (11, 15),
+    "post16": (16, 18),
+    "post19": (19, 25),
+}
+PHASES = tuple(PHASE_AGES)
+# First ages of a phase: the points where a child transfers and needs a new place.
+TRANSFER_AGES = tuple(lo for lo, _ in PHASE_AGES.values())
+
+DEFAULT_NEEDS = ("ASD", "SEMH", "SLCN", "MLD", "SLD", "PMLD", "SpLD", "HI", "VI", "MSI", "PD", "OTH")
+
+
+def phase_of_age(age: int) -> str:
+    """Phase of a child aged ``age`` at the start of the academic year."""
+    for phase, (lo, hi) in PHASE_AGES.items():
+        if lo <= age <= hi:
+            return phase
+    raise ValueError(f"age {age} is outside 0..{MAX_AGE}")
+
+
+def P(default: Any = ..., description: str = "", unit: str = "-", **kw: Any) -> Any:
+    """A documented parameter: default, one-line description and unit (shown in the JSON Schema)."""
+    return Field(default, description=description, json_schema_extra={"unit": unit}, **kw)
+
+
+Share = float  # a number in [0, 1]; checked by ``P(..., ge=0, le=1)`` where declared
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, so a misspelt key never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------- meta
+
+
+class Meta(Strict):
+    name: str = P(description="Human-readable scenario name", unit="text", min_length=1)
+    description: str = P("", "What this scenario tests and why", "text")
+    base_year: int = P(
+        description="January census year of the starting stock (2024 = academic year 2023/24); "
+        "the first financial year reported starts in April of this year",
+        unit="year",
+        ge=2000,
+        le=2100,
+    )
+    horizon_years: int = P(10, "Years simulated after the base year", "years", ge=1, le=30)
+    price_base_year: int = P(
+        description="Financial year (by starting year) whose prices unit costs are given in",
+        unit="financial year",
+        ge=2000,
+        le=2100,
+    )
+    la_name: str = P("", "Local authority the scenario describes", "text")
+
+
+# --------------------------------------------------------------------------- geography
+
+
+class Locality(Strict):
+    id: str = P(description="Short key used everywhere else", unit="key", pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = P(description="Display name", unit="text")
+    lat: float | None = P(None, "Latitude of the locality's centre", "degrees", ge=-90, le=90)
+    lon: float | None = P(None, "Longitude of the locality's centre", "degrees", ge=-180, le=180)
+
+
+class Geography(Strict):
+    localities: list[Locality] = P(description="Planning areas of the LA", unit="list", min_length=1)
+    distances_km: dict[str, dict[str, float]] | None = P(
+        None,
+        "Typical travel distance from home locality (row) to provider locality (column); the "
+        "diagonal is the typical distance within a locality. Square over all locality ids.",
+        "km",
+    )
+    road_factor: float = P(
+        1.3, "Road distance per straight-line distance, used when distances come from coordinates", "ratio", ge=1
+    )
+    within_locality_km: float = P(
+        8.0, "Typical distance within a locality, used when distances come from coordinates", "km", ge=0
+    )
+
+
+# --------------------------------------------------------------------------- population
+
+
+class Population(Strict):
+    base_0_25: dict[str, float] = P(
+        description="Resident population aged 0-25 by locality in the base year", unit="people"
+    )
+    age_shares: list[float] = P(
+        description="Share of the 0-25 population at each single year of age 0..25 (26 values, sum 1)",
+        unit="share",
+        min_length=26,
+        max_length=26,
+    )
+    growth: float = P(0.0, "Annual growth of the 0-25 population", "share per year", ge=-0.2, le=0.2)
+    growth_by_locality: dict[str, float] = P(
+        default_factory=dict, description="Per-locality growth replacing `growth`", unit="share per year"
+    )
+
+
+# --------------------------------------------------------------------------- demand
+
+
+class Lever(Strict):
+    """Scale a rate for chosen groups from a future year (witan.send's scenario operations)."""
+
+    rate: Literal["requests", "conversion", "cessation", "new_plans"] = P(
+        description="Which rate to scale: EHCNA requests, conversion to plans, cessation (leavers), "
+        "or new plans directly (joiners)",
+        unit="key",
+    )
+    factor: float = P(description="Multiplier applied to the rate", unit="ratio", ge=0)
+    from_year: int = P(description="First year the change applies", unit="year")
+    to_year: int | None = P(None, "Last year the change applies (inclusive); open-ended if omitted", "year")
+    ages: list[int] | None = P(None, "Ages the change applies to (all if omitted)", "years")
+    needs: list[str] | None = P(None, "Primary needs the change applies to (all if omitted)", "keys")
+    localities: list[str] | None = P(None, "Localities the change applies to (all if omitted)", "keys")
+    ramp_years: int = P(0, "Years over which the change phases in linearly", "years", ge=0, le=30)
+    label: str = P("", "Why this lever exists", "text")
+
+
+class Backlog(Strict):
+    year: int = P(description="Year whose stock includes the extra plans", unit="year")
+    plans: float = P(description="Extra plans issued by clearing an assessment backlog", unit="plans", ge=0)
+
+
+class Calibration(Strict):
+    enabled: bool = P(True, "Fit parameters to the January history before projecting", "flag")
+    fit: list[Literal["incidence", "growth", "cessation"]] = P(
+        default_factory=lambda: ["incidence", "growth"],
+        description="Parameters to fit; those not listed stay as given",
+        unit="keys",
+    )
+    ignore_before: int | None = P(None, "Ignore history before this year (e.g. pre-reform counts)", "year")
+
+
+class Uncertainty(Strict):
+    growth_sd: float = P(0.02, "Standard deviation of the annual growth rate across paths", "share per year", ge=0)
+    incidence_cv: float = P(0.05, "Coefficient of variation of the new-plan rate across paths (lognormal)", "ratio", ge=0)
+    cessation_cv: float = P(0.10, "Coefficient of variation of cessation rates across paths (lognormal)", "ratio", ge=0)
+    poisson: bool = P(True, "Add Poisson noise to new and ceased plans in each cell", "flag")
+
+
+class HistoryRow(Strict):
+    year: int = P(description="January census year", unit="year")
+    plans: float = P(description="EHCPs counted", unit="plans", ge=0)
+    age: int | None = P(None, "Age, where the count is by age", "years", ge=0, le=MAX_AGE)
+    need: str | None = P(None, "Primary need, where the count is by need", "key")
+    locality: str | None = P(None, "Locality, where the count is by locality", "key")
+
+
+class Demand(Strict):
+    needs: list[str] = P(
+        default_factory=lambda: list(DEFAULT_NEEDS),
+        description="Primary need categories (SEN2 codes or the scenario's own grouping)",
+        unit="keys",
+        min_length=1,
+    )
+    history: dict[int, float] = P(
+        default_factory=dict, description="January counts of EHCPs (all ages, needs, localities) by year", unit="plans"
+    )
+    history_detail: list[HistoryRow] = P(
+        default_factory=list, description="January counts broken down by age, need or locality", unit="rows"
+    )
+    stock_age_shares: list[float] = P(
+        description="Share of the base-year stock at each age 0..25 (26 values, sum 1)",
+        unit="share",
+        min_length=26,
+        max_length=26,
+    )
+    need_shares: dict[str, float] = P(
+        description="Share of plans by primary need (stock and new plans unless `new_need_shares`)", unit="share"
+    )
+    new_need_shares: dict[str, float] | None = P(
+        None, "Share of new plans by primary need, if different from the stock", "share"
+    )
+    locality_prevalence: dict[str, float] = P(
+        default_factory=dict,
+        description="Relative rate of plans per head in each locality (1 = county average)",
+        unit="ratio",
+    )
+    requests_per_1000: float = P(
+        description="EHC needs assessment requests per year per 1,000 residents aged 0-25 in the base year",
+        unit="requests per 1,000 per year",
+        ge=0,
+    )
+    conversion_rate: float = P(
+        description="Share of assessment requests that lead to a plan", unit="share", ge=0, le=1
+    )
+    new_age_shares: list[float] = P(
+        description="Share of new plans issued at each age 0..25 (26 values, sum 1)",
+        unit="share",
+        min_length=26,
+        max_length=26,
+    )
+    growth: float = P(
+        0.0, "Annual growth of the new-plan rate per head after the base year", "share per year", ge=-0.5, le=1
+    )
+    growth_end_year: int | None = P(None, "Last year the growth applies; flat afterwards", "year")
+    cessation_rate: float = P(
+        0.03, "Share of plans ceasing each year at ages without a specific rate", "share per year", ge=0, le=1
+    )
+    cessation_by_age: dict[int, float] = P(
+        default_factory=dict,
+        description="Share of plans ceasing at the end of the year a young person is this age "
+        "(e.g. 15: leaving school at 16, 18: at 19); age 25 always ceases all",
+        unit="share per year",
+    )
+    backlog: list[Backlog] = P(default_factory=list, description="One-off backlog clearance", unit="rows")
+    levers: list[Lever] = P(default_factory=list, description="Rate changes from a future year", unit="rows")
+    calibration: Calibration = P(default_factory=Calibration, description="Fit to history", unit="section")
+    uncertainty: Uncertainty = P(default_factory=Uncertainty, description="Monte Carlo spread", unit="section")
+
+
+# --------------------------------------------------------------------------- settings and suitability
+
+
+class Setting(Strict):
+    name: str = P(description="Display name", unit="text")
+    phases: list[str] = P(description="Phases this setting serves", unit="keys", min_length=1)
+    capacity_limited: bool = P(
+        True, "Whether places are limited by `capacity` (mainstream and independent usually are not)", "flag"
+    )
+    overflow: bool = P(
+        False,
+        "Where children go when state-funded capacity is full (independent, in real LAs)",
+        "flag",
+    )
+    state_funded: bool = P(True, "State-funded (maintained or academy) rather than independent", "flag")
+    counts_as_mainstream: bool = P(False, "Counts towards KPI 14 (share of plans in mainstream)", "flag")
+
+
+class Band(Strict):
+    description: str = P("", "Which children this complexity band describes", "text")
+    settings: list[str] = P(description="Settings that can meet this band's needs", unit="keys", min_length=1)
+
+
+class Inclusion(Strict):
+    """KPI 14 lever: move a share of one band's demand to a less intensive band each year."""
+
+    from_band: str = P(description="Band children move out of", unit="key")
+    to_band: str = P(description="Band children move into", unit="key")
+    share_per_year: float = P(description="Share of `from_band` demand moved per year", unit="share per year", ge=0, le=1)
+    from_year: int = P(description="First year the shift applies", unit="year")
+    max_share: float = P(1.0, "Cap on the cumulative share moved", "share", ge=0, le=1)
+
+
+class Placements(Strict):
+    mix: dict[str, dict[str, dict[str, float]]] = P(
+        description="Today's placement mix: phase -> need (or `default`) -> setting -> share (sums to 1). "
+        "Used for the base-year stock and, in the unmitigated forecast, for new placements",
+        unit="share",
+    )
+    band_shares: dict[str, dict[str, dict[str, float]]] = P(
+        description="Complexity bands: phase -> need (or `default`) -> band -> share (sums to 1)",
+        unit="share",
+    )
+    movers: dict[str, dict[str, dict[str, float]]] = P(
+        default_factory=dict,
+        description="Mid-phase moves: phase -> from setting -> to setting -> annual share moving",
+        unit="share per year",
+    )
+
+
+# --------------------------------------------------------------------------- capacity
+
+
+class PipelineItem(Strict):
+    name: str = P(description="Project name", unit="text")
+    setting: str = P(description="Setting of the new places", unit="key")
+    locality: str = P(description="Locality of the new places", unit="key")
+    places: float = P(description="Places added", unit="places", ge=0)
+    open_year: int = P(description="First year the places are available (as planned)", unit="year")
+    delay_years: int = P(0, "Delay to the opening; a scenario lever", "years", ge=0, le=30)
+    source: str = P("", "Where this project is recorded", "text")
+
+
+class Capacity(Strict):
+    existing: dict[str, dict[str, float]] = P(
+        default_factory=dict, description="Places in the base year: setting -> locality -> places", unit="places"
+    )
+    pipeline: list[PipelineItem] = P(default_factory=list, description="Committed new places", unit="rows")
+    max_occupancy: float = P(1.0, "Share of places that can be filled (allows for churn)", "share", gt=0, le=1)
+
+
+# --------------------------------------------------------------------------- costs
+
+
+class Transport(Strict):
+    share_transported: dict[str, float] = P(
+        default_factory=dict, description="Share of pupils given home-to-school transport, by setting", unit="share"
+    )
+    fixed_gbp: float = P(0.0, "Annual cost per transported pupil regardless of distance", "GBP per pupil per year", ge=0)
+    per_km_gbp: float = P(
+        0.0, "Annual cost per transported pupil per km of one-way distance", "GBP per pupil per km per year", ge=0
+    )
+    extra_km: dict[str, float] = P(
+        default_factory=dict,
+        description="Extra one-way distance for a setting (independent schools are often out of county)",
+        unit="km",
+    )
+    funding_source: str = P("general_fund", "Who pays for transport", "key")
+
+
+class Costs(Strict):
+    unit_cost_gbp: dict[str, float] = P(
+        description="High-needs cost per place per year by setting (place funding plus top-up)",
+        unit="GBP per place per year",
+    )
+    band_multiplier: dict[str, float] = P(
+        default_factory=dict, description="Cost multiplier by complexity band (1 if omitted)", unit="ratio"
+    )
+    need_multiplier: dict[str, float] = P(
+        default_factory=dict, description="Cost multiplier by primary need (1 if omitted)", unit="ratio"
+    )
+    inflation: float = P(0.02, "Annual increase in unit costs from the price base", "share per year", ge=-0.1, le=0.5)
+    transport: Transport = P(default_factory=Transport, description="Home-to-school transport", unit="section")
+    capital_per_place_gbp: dict[str, float] = P(
+        default_factory=dict, description="Capital cost of one new place by setting", unit="GBP per place"
+    )
+    lead_time_years: dict[str, int] = P(
+        default_factory=dict, description="Years from a build decision to opening, by setting", unit="years"
+    )
+    build_unit_places: dict[str, int] = P(
+        default_factory=dict,
+        description="Places in one whole unit (e.g. 12 for a resource base, 150 for a special school)",
+        unit="places",
+    )
+    other_hnb_spend_gbp: float = P(
+        0.0,
+        "High-needs spend not driven by placements (outreach, services, hospital education) in the first financial year",
+        "GBP per year",
+        ge=0,
+    )
+    other_hnb_growth: float = P(0.0, "Annual growth of `other_hnb_spend_gbp`", "share per year", ge=-0.5, le=1)
+
+
+# --------------------------------------------------------------------------- finance
+
+
+class Finance(Strict):
+    opening_deficit_gbp: float = P(
+        description="Cumulative DSG deficit at 31 March of the base year (a positive number is a deficit)",
+        unit="GBP",
+    )
+    hnb_income_gbp: float = P(
+        description="High Needs Block allocation in the first financial year", unit="GBP per year", ge=0
+    )
+    hnb_income_growth: float = P(0.0, "Annual growth of the HNB allocation", "share per year", ge=-0.5, le=1)
+    hnb_income_by_year: dict[int, float] = P(
+        default_factory=dict, description="Known HNB allocations by financial year, replacing the growth path", unit="GBP"
+    )
+    block_transfers_gbp: dict[int, float] = P(
+        default_factory=dict, description="Transfers into the HNB from other DSG blocks by financial year", unit="GBP"
+    )
+    safety_valve_instalments_gbp: dict[int, float] = P(
+        default_factory=dict, description="DfE Safety Valve payments by financial year", unit="GBP"
+    )
+    la_contributions_gbp: dict[int, float] = P(
+        default_factory=dict, description="Council contributions towards the deficit by financial year", unit="GBP"
+    )
+    plan_cumulative_deficit_gbp: dict[int, float] = P(
+        default_factory=dict,
+        description="Agreed Safety Valve trajectory: cumulative deficit at 31 March ending each financial year",
+        unit="GBP",
+    )
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class BuildLimit(Strict):
+    max_places_per_year: float | None = P(None, "Most new places decided in one year", "places", ge=0)
+    max_places_total: float | None = P(None, "Most new places over the horizon", "places", ge=0)
+    localities: list[str] | None = P(None, "Localities where building is possible (all if omitted)", "keys")
+
+
+class Policy(Strict):
+    buildable: dict[str, BuildLimit] = P(
+        default_factory=dict, description="Settings the optimiser may add places to, with limits", unit="section"
+    )
+    capital_budget_gbp: float | None = P(None, "Capital available for new places over the horizon", "GBP", ge=0)
+    integer_builds: bool = P(False, "Build in whole units of `costs.build_unit_places`", "flag")
+    max_independent_share: float | None = P(
+        None, "Cap on the share of placed children in independent settings, each year", "share", ge=0, le=1
+    )
+    min_mainstream_share: float | None = P(
+        None, "Floor on the share of placed children in mainstream (KPI 14), each year", "share", ge=0, le=1
+    )
+    max_travel_km: float | None = P(None, "Longest one-way journey a placement may need", "km", gt=0)
+    discount_rate: float = P(0.035, "Annual discount rate (HM Treasury Green Book)", "share per year", ge=0, le=0.5)
+    unmet_penalty_gbp: float = P(
+        250_000.0, "Cost per child-year left without a suitable place (keeps the LP solvable)", "GBP per child-year", ge=0
+    )
+    plan_for: float = P(
+        0.5, "Demand quantile across Monte Carlo paths the plan must serve (0.5 = P50, 0.9 = P90)", "quantile", gt=0, lt=1
+    )
+    inclusion: list[Inclusion] = P(default_factory=list, description="KPI 14 inclusion shifts", unit="rows")
+
+
+# --------------------------------------------------------------------------- run
+
+
+class Run(Strict):
+    paths: int = P(200, "Monte Carlo paths (1 = deterministic only)", "paths", ge=1, le=1_000_000)
+    seed: int = P(20250331, "Random seed; the same scenario and seed give identical outputs", "integer", ge=0)
+    solver: Literal["highs", "cbc"] = P("highs", "LP solver behind PuLP", "key")
+    time_limit_seconds: float = P(600.0, "Solver time limit", "seconds", gt=0)
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(Strict):
+    meta: Meta = P(description="Name, years and price base", unit="section")
+    geography: Geography = P(description="Localities and distances", unit="section")
+    population: Population = P(description="0-25 population by locality and age", unit="section")
+    demand: Demand = P(description="EHCP demand model", unit="section")
+    settings: dict[str, Setting] = P(description="Settings where children with plans are educated", unit="section")
+    bands: dict[str, Band] = P(description="Complexity bands and the settings that can meet them", unit="section")
+    placements: Placements = P(description="Today's placement mix, bands and moves", unit="section")
+    capacity: Capacity = P(default_factory=Capacity, description="Existing and committed places", unit="section")
+    costs: Costs = P(description="Unit, transport and capital costs", unit="section")
+    finance: Finance = P(description="High Needs Block income and the Safety Valve plan", unit="section")
+    policy: Policy = P(default_factory=Policy, description="Optimiser limits and levers", unit="section")
+    run: Run = P(default_factory=Run, description="Monte Carlo and solver settings", unit="section")
+    extends: str | None = P(None, "Base scenario file this one extends (resolved before validation)", "path")
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Scenario:
+        # Collected all at once so a user sees every problem in one pass.
+        problems = reference_problems(self)
+        if problems:
+            raise ValueError("\n".join(f"{path}: {msg}" for path, msg in problems))
+        return self
+
+    # Convenience views used across the engine --------------------------------------------
+    @property
+    def years(self) -> list[int]:
+        """Base year then every projected year."""
+        return list(range(self.meta.base_year, self.meta.base_year + self.meta.horizon_years + 1))
+
+    @property
+    def locality_ids(self) -> list[str]:
+        return [loc.id for loc in self.geography.localities]
+
+    @property
+    def setting_ids(self) -> list[str]:
+        return list(self.settings)
+
+
+def reference_problems(s: Scenario) -> list[tuple[str, str]]:
+    """Cross-field checks pydantic cannot express per field: (key.path, message) pairs."""
+    out: list[tuple[str, str]] = []
+    locs = [loc.id for loc in s.geography.localities]
+    loc_set = set(locs)
+    needs = set(s.demand.needs)
+    settings = set(s.settings)
+    bands = set(s.bands)
+    phases = set(PHASES)
+
+    def check_keys(path: str, keys: Any, allowed: set[str], what: str, extra: tuple[str, ...] = ()) -> None:
+        for k in keys:
+            if k not in allowed and k not in extra:
+                out.append((f"{path}.{k}", f"unknown {what} '{k}'{_suggest(str(k), allowed)}"))
+
+    def check_share(path: str, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            out.append((path, f"share {value} is outside [0, 1]"))
+
+    def check_sum(path: str, shares: dict[str, float] | list[float]) -> None:
+        vals = list(shares.values()) if isinstance(shares, dict) else list(shares)
+        for i, v in enumerate(vals):
+            key = list(shares)[i] if isinstance(shares, dict) else i
+            check_share(f"{path}.{key}", v)
+        total = sum(vals)
+        if vals and abs(total - 1.0) > 1e-3:
+            out.append((path, f"shares sum to {total:.4f}, not 1"))
+
+    if len(loc_set) != len(locs):
+        dup = sorted({x for x in locs if locs.count(x) > 1})
+        out.append(("geography.localities", f"duplicate locality id(s): {', '.join(dup)}"))
+    d = s.geography.distances_km
+    if d is None:
+        missing = [loc.id for loc in s.geography.localities if loc.lat is None or loc.lon is None]
+        if missing:
+            out.append(
+                ("geography.distances_km", f"give distances_km or lat/lon for every locality (missing: {', '.join(missing)})")
+            )
+    else:
+        check_keys("geography.distances_km", d, loc_set, "locality")
+        for row_id in locs:
+            row = d.get(row_id)
+            if row is None:
+                out.append((f"geography.distances_km.{row_id}", "missing row: the distance table must be square"))
+                continue
+            check_keys(f"geography.distances_km.{row_id}", row, loc_set, "locality")
+            absent = [c for c in locs if c not in row]
+            if absent:
+                out.append(
+                    (f"geography.distances_km.{row_id}", f"missing column(s) {', '.join(absent)}: the table must be square")
+                )
+            for c, v in row.items():
+                if v < 0:
+                    out.append((f"geography.distances_km.{row_id}.{c}", f"distance {v} is negative"))
+
+    check_keys("population.base_0_25", s.population.base_0_25, loc_set, "locality")
+    for lid in locs:
+        if lid not in s.population.base_0_25:
+            out.append((f"population.base_0_25.{lid}", "missing population for this locality"))
+    for k, v in s.population.base_0_25.items():
+        if v < 0:
+            out.append((f"population.base_0_25.{k}", f"count {v} is negative"))
+    check_sum("population.age_shares", s.population.age_shares)
+    check_keys("population.growth_by_locality", s.population.growth_by_locality, loc_set, "locality")
+
+    dm = s.demand
+    for y, v in dm.history.items():
+        if v < 0:
+            out.append((f"demand.history.{y}", f"count {v} is negative"))
+    for i, row in enumerate(dm.history_detail):
+        if row.need is not None and row.need not in needs:
+            out.append((f"demand.history_detail.{i}.need", f"unknown need '{row.need}'{_suggest(row.need, needs)}"))
+        if row.locality is not None and row.locality not in loc_set:
+            out.append(
+                (f"demand.history_detail.{i}.locality", f"unknown locality '{row.locality}'{_suggest(row.locality, loc_set)}")
+            )
+    check_sum("demand.stock_age_shares", dm.stock_age_shares)
+    check_sum("demand.new_age_shares", dm.new_age_shares)
+    check_keys("demand.need_shares", dm.need_shares, needs, "need")
+    check_sum("demand.need_shares", dm.need_shares)
+    if dm.new_need_shares is not None:
+        check_keys("demand.new_need_shares", dm.new_need_shares, needs, "need")
+        check_sum("demand.new_need_shares", dm.new_need_shares)
+    check_keys("demand.locality_prevalence", dm.locality_prevalence, loc_set, "locality")
+    for k, v in dm.locality_prevalence.items():
+        if v < 0:
+            out.append((f"demand.locality_prevalence.{k}", f"ratio {v} is negative"))
+    for age, v in dm.cessation_by_age.items():
+        if not 0 <= age <= MAX_AGE:
+            out.append((f"demand.cessation_by_age.{age}", f"age {age} is outside 0..{MAX_AGE}"))
+        check_share(f"demand.cessation_by_age.{age}", v)
+    for i, lev in enumerate(dm.levers):
+        if lev.needs:
+            check_keys(f"demand.levers.{i}.needs", lev.needs, needs, "need")
+        if lev.localities:
+            check_keys(f"demand.levers.{i}.localities", lev.localities, loc_set, "locality")
+        if lev.ages:
+            for a in lev.ages:
+                if not 0 <= a <= MAX_AGE:
+                    out.append((f"demand.levers.{i}.ages", f"age {a} is outside 0..{MAX_AGE}"))
+        if lev.to_year is not None and lev.to_year < lev.from_year:
+            out.append((f"demand.levers.{i}.to_year", "to_year is before from_year"))
+
+    for sk, st in s.settings.items():
+        check_keys(f"settings.{sk}.phases", st.phases, phases, "phase")
+    for bk, b in s.bands.items():
+        check_keys(f"bands.{bk}.settings", b.settings, settings, "setting")
+
+    for section, table, inner, inner_what in (
+        ("placements.mix", s.placements.mix, settings, "setting"),
+        ("placements.band_shares", s.placements.band_shares, bands, "band"),
+    ):
+        check_keys(section, table, phases, "phase")
+        for ph in PHASES:
+            if ph not in table:
+                out.append((f"{section}.{ph}", "missing phase"))
+        for ph, by_need in table.items():
+            check_keys(f"{section}.{ph}", by_need, needs, "need", extra=("default",))
+            if "default" not in by_need and not needs <= set(by_need):
+                out.append((f"{section}.{ph}", "give a `default` row or a row for every need"))
+            for nk, shares in by_need.items():
+                check_keys(f"{section}.{ph}.{nk}", shares, inner, inner_what)
+                check_sum(f"{section}.{ph}.{nk}", shares)
+    for ph, by_from in s.placements.movers.items():
+        check_keys("placements.movers", [ph], phases, "phase")
+        check_keys(f"placements.movers.{ph}", by_from, settings, "setting")
+        for fk, to in by_from.items():
+            check_keys(f"placements.movers.{ph}.{fk}", to, settings, "setting")
+            for tk, v in to.items():
+                check_share(f"placements.movers.{ph}.{fk}.{tk}", v)
+            if sum(to.values()) > 1 + 1e-9:
+                out.append((f"placements.movers.{ph}.{fk}", "moves out of a setting exceed 1 per year"))
+
+    check_keys("capacity.existing", s.capacity.existing, settings, "setting")
+    for sk, by_loc in s.capacity.existing.items():
+        check_keys(f"capacity.existing.{sk}", by_loc, loc_set, "locality")
+        for lk, v in by_loc.items():
+            if v < 0:
+                out.append((f"capacity.existing.{sk}.{lk}", f"places {v} is negative"))
+    for i, p in enumerate(s.capacity.pipeline):
+        if p.setting not in settings:
+            out.append((f"capacity.pipeline.{i}.setting", f"unknown setting '{p.setting}'{_suggest(p.setting, settings)}"))
+        if p.locality not in loc_set:
+            out.append((f"capacity.pipeline.{i}.locality", f"unknown locality '{p.locality}'{_suggest(p.locality, loc_set)}"))
+
+    c = s.costs
+    check_keys("costs.unit_cost_gbp", c.unit_cost_gbp, settings, "setting")
+    for sk in settings:
+        if sk not in c.unit_cost_gbp:
+            out.append((f"costs.unit_cost_gbp.{sk}", "missing unit cost for this setting"))
+    for path, table, allowed, what in (
+        ("costs.band_multiplier", c.band_multiplier, bands, "band"),
+        ("costs.need_multiplier", c.need_multiplier, needs, "need"),
+        ("costs.transport.share_transported", c.transport.share_transported, settings, "setting"),
+        ("costs.transport.extra_km", c.transport.extra_km, settings, "setting"),
+        ("costs.capital_per_place_gbp", c.capital_per_place_gbp, settings, "setting"),
+        ("costs.lead_time_years", c.lead_time_years, settings, "setting"),
+        ("costs.build_unit_places", c.build_unit_places, settings, "setting"),
+    ):
+        check_keys(path, table, allowed, what)
+        for k, v in table.items():
+            if v < 0:
+                out.append((f"{path}.{k}", f"value {v} is negative"))
+    for k, v in c.unit_cost_gbp.items():
+        if v < 0:
+            out.append((f"costs.unit_cost_gbp.{k}", f"cost {v} is negative"))
+    for k, v in c.transport.share_transported.items():
+        check_share(f"costs.transport.share_transported.{k}", v)
+
+    check_keys("policy.buildable", s.policy.buildable, settings, "setting")
+    for sk, lim in s.policy.buildable.items():
+        if lim.localities:
+            check_keys(f"policy.buildable.{sk}.localities", lim.localities, loc_set, "locality")
+    for i, inc in enumerate(s.policy.inclusion):
+        for f in ("from_band", "to_band"):
+            b = getattr(inc, f)
+            if b not in bands:
+                out.append((f"policy.inclusion.{i}.{f}", f"unknown band '{b}'{_suggest(b, bands)}"))
+    return out
+
+
+def _suggest(word: str, options: set[str] | list[str]) -> str:
+    """A did-you-mean suffix for a misspelt key, or ''."""
+    import difflib
+
+    match = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
