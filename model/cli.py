@@ -25,25 +25,51 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sendplan", description="SEND placement sufficiency and High Needs Block forecasting.")
+    p = _Parser(
+        prog="sendplan", description="SEND placement sufficiency and High Needs Block forecasting."
+    )
     p.add_argument("--version", action="version", version=f"sendplan {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run scenarios (the embedded Devon default when none is given)")
+    run = sub.add_parser(
+        "run", help="run scenarios (the embedded Devon default when none is given)"
+    )
     run.add_argument("scenarios", nargs="*", help="scenario YAML files")
     run.add_argument("--out", default="results", help="output folder (default: results/)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                     help="override a scenario key (value parsed as YAML); repeatable")
-    run.add_argument("--paths", type=int, default=None, help="Monte Carlo paths (default: the scenario's run.paths)")
-    run.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's run.seed)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a scenario key (value parsed as YAML); repeatable",
+    )
+    run.add_argument(
+        "--paths",
+        type=int,
+        default=None,
+        help="Monte Carlo paths (default: the scenario's run.paths)",
+    )
+    run.add_argument(
+        "--seed", type=int, default=None, help="random seed (default: the scenario's run.seed)"
+    )
     run.add_argument("--jobs", type=int, default=1, help="scenarios run in parallel processes")
-    run.add_argument("--solver", choices=["highs", "cbc"], default=None, help="LP solver (default: the scenario's)")
-    run.add_argument("--export-lp", action="store_true", help="write model.mps, the LP exactly as solved")
+    run.add_argument(
+        "--solver",
+        choices=["highs", "cbc"],
+        default=None,
+        help="LP solver (default: the scenario's)",
+    )
+    run.add_argument(
+        "--export-lp", action="store_true", help="write model.mps, the LP exactly as solved"
+    )
     run.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format")
 
     val = sub.add_parser("validate", help="check scenario files; exit 2 with one line per problem")
     val.add_argument("scenarios", nargs="+", help="scenario YAML files")
-    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    val.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE"
+    )
 
     sub.add_parser("schema", help="print the scenario JSON Schema")
     return p
@@ -87,8 +113,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(prob, file=sys.stderr)
             continue
         try:
-            results = run_scenario(resolved, paths=args.paths, seed=args.seed, solver=args.solver,
-                                   export_lp=args.export_lp)
+            results = run_scenario(
+                resolved,
+                paths=args.paths,
+                seed=args.seed,
+                solver=args.solver,
+                export_lp=args.export_lp,
+            )
             folder = write_outputs(results, Path(args.out), fmt=args.format)
         except Exception as e:  # one failing scenario is reported, never a bare traceback
             failed += 1

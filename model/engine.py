@@ -37,7 +37,9 @@ class Results:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     mps_text: str | None = None
-    artefacts: dict[str, Any] = field(default_factory=dict)  # in-memory stage results for the app and reports
+    artefacts: dict[str, Any] = field(
+        default_factory=dict
+    )  # in-memory stage results for the app and reports
 
 
 def run_scenario(
@@ -79,7 +81,9 @@ def write_outputs(results: Results, out_root: Path | str, fmt: str = "csv") -> P
     """Write one scenario's folder ``OUT/<slug>/`` atomically: all or nothing."""
     target = Path(out_root) / results.resolved.slug
     with atomic_folder(target) as tmp:
-        (tmp / "scenario.resolved.yaml").write_text(results.resolved.resolved_yaml, encoding="utf-8")
+        (tmp / "scenario.resolved.yaml").write_text(
+            results.resolved.resolved_yaml, encoding="utf-8"
+        )
         for name in TABLE_ORDER:
             df = results.tables.get(name)
             if df is None:

@@ -25,7 +25,9 @@ from pydantic import BaseModel, ValidationError
 from .scenario import Scenario
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_ALIASES = 100  # anchors/aliases are legitimate in small numbers; many are a billion-laughs attack
+MAX_ALIASES = (
+    100  # anchors/aliases are legitimate in small numbers; many are a billion-laughs attack
+)
 MAX_NODES = 200_000
 DEFAULT_NAME = "devon"
 
@@ -75,7 +77,9 @@ class _SafeLoader(yaml.SafeLoader):
     """Safe loader that rejects duplicate keys and alias bombs."""
 
 
-def _construct_mapping(loader: _SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _construct_mapping(
+    loader: _SafeLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
@@ -132,7 +136,9 @@ def _count_guard(root: yaml.Node | None) -> None:
 def parse_yaml_text(text: str, file: str) -> Any:
     """Parse YAML text with the safe loader and the guards; raise ScenarioError naming ``file``."""
     if len(text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
-        raise ScenarioError([Problem(file, "", f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")])
+        raise ScenarioError(
+            [Problem(file, "", f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")]
+        )
     try:
         loader = _SafeLoader(text)
         try:
@@ -158,7 +164,9 @@ def read_yaml_file(path: Path) -> dict[str, Any]:
     except OSError as e:
         raise ScenarioError([Problem(file, "", f"cannot read file: {e.strerror or e}")]) from None
     if size > MAX_FILE_BYTES:
-        raise ScenarioError([Problem(file, "", f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")])
+        raise ScenarioError(
+            [Problem(file, "", f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")]
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -200,7 +208,9 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]
         return data
     if not isinstance(parent, str) or not parent.strip():
         raise ScenarioError([Problem(str(path), "extends", "must be a file path (string)")])
-    parent_path = _embedded_path(parent) if parent.startswith("embedded:") else (path.parent / parent)
+    parent_path = (
+        _embedded_path(parent) if parent.startswith("embedded:") else (path.parent / parent)
+    )
     if not parent_path.exists():
         raise ScenarioError([Problem(str(path), "extends", f"file not found: {parent}")])
     return deep_merge(_resolve_extends(parent_path, (*chain, path)), data)
@@ -227,13 +237,19 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], file: str) -> di
         if not m:
             raise ScenarioError([Problem(file, "--set", f"'{item}' is not key.path=value")])
         keys = m.group(1).split(".")
-        value = parse_yaml_text(m.group(2), f"{file} (--set {m.group(1)})") if m.group(2).strip() else None
+        value = (
+            parse_yaml_text(m.group(2), f"{file} (--set {m.group(1)})")
+            if m.group(2).strip()
+            else None
+        )
         node: Any = out
         for i, k in enumerate(keys[:-1]):
             key: Any = _coerce_key(node, k)
             if isinstance(node, list):
                 if not isinstance(key, int) or not 0 <= key < len(node):
-                    raise ScenarioError([Problem(file, ".".join(keys[: i + 1]), "list index out of range")])
+                    raise ScenarioError(
+                        [Problem(file, ".".join(keys[: i + 1]), "list index out of range")]
+                    )
                 node = node[key]
                 continue
             if key not in node or not isinstance(node[key], dict | list):
@@ -251,7 +267,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], file: str) -> di
 
 def _coerce_key(node: Any, k: str) -> Any:
     """Integer-looking keys address list items and integer-keyed mappings (years, ages)."""
-    if isinstance(node, list) or (isinstance(node, dict) and k.lstrip("-").isdigit() and int(k) in node):
+    if isinstance(node, list) or (
+        isinstance(node, dict) and k.lstrip("-").isdigit() and int(k) in node
+    ):
         return int(k) if k.lstrip("-").isdigit() else k
     if isinstance(node, dict) and k not in node and k.isdigit():
         # An integer-keyed table (history by year) gets integer keys, like YAML would give it.
@@ -347,7 +365,9 @@ def slug_for(path: Path | str) -> str:
     return slug or "scenario"
 
 
-def load_scenario(path: Path | str | None = None, overrides: list[str] | None = None) -> ResolvedScenario:
+def load_scenario(
+    path: Path | str | None = None, overrides: list[str] | None = None
+) -> ResolvedScenario:
     """Read, compose (extends), override and validate a scenario; ``None`` means the embedded default."""
     overrides = list(overrides or [])
     p = default_scenario_path() if path is None else Path(path)
@@ -355,10 +375,14 @@ def load_scenario(path: Path | str | None = None, overrides: list[str] | None = 
     data = _resolve_extends(p)
     data = apply_overrides(data, overrides, file)
     scenario = validate_mapping(data, file)
-    return ResolvedScenario(scenario=scenario, slug=slug_for(p), source=file, resolved=data, overrides=overrides)
+    return ResolvedScenario(
+        scenario=scenario, slug=slug_for(p), source=file, resolved=data, overrides=overrides
+    )
 
 
-def load_scenario_text(text: str, name: str = "uploaded.yaml", overrides: list[str] | None = None) -> ResolvedScenario:
+def load_scenario_text(
+    text: str, name: str = "uploaded.yaml", overrides: list[str] | None = None
+) -> ResolvedScenario:
     """Validate scenario YAML given as text (the app's upload); `extends` may name only the embedded default."""
     data = parse_yaml_text(text, name)
     if not isinstance(data, dict):
@@ -366,11 +390,19 @@ def load_scenario_text(text: str, name: str = "uploaded.yaml", overrides: list[s
     parent = data.pop("extends", None)
     if parent is not None:
         if not (isinstance(parent, str) and parent.startswith("embedded:")):
-            raise ScenarioError([Problem(name, "extends", "an uploaded file may only extend 'embedded:devon'")])
+            raise ScenarioError(
+                [Problem(name, "extends", "an uploaded file may only extend 'embedded:devon'")]
+            )
         data = deep_merge(_resolve_extends(_embedded_path(parent)), data)
     data = apply_overrides(data, list(overrides or []), name)
     scenario = validate_mapping(data, name)
-    return ResolvedScenario(scenario=scenario, slug=slug_for(name), source=name, resolved=data, overrides=list(overrides or []))
+    return ResolvedScenario(
+        scenario=scenario,
+        slug=slug_for(name),
+        source=name,
+        resolved=data,
+        overrides=list(overrides or []),
+    )
 
 
 # --------------------------------------------------------------------------- outputs
@@ -397,7 +429,9 @@ def atomic_folder(target: Path) -> Iterator[Path]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8"
+    )
 
 
 def _json_default(o: Any) -> Any:

@@ -28,7 +28,20 @@ PHASES = tuple(PHASE_AGES)
 # First ages of a phase: the points where a child transfers and needs a new place.
 TRANSFER_AGES = tuple(lo for lo, _ in PHASE_AGES.values())
 
-DEFAULT_NEEDS = ("ASD", "SEMH", "SLCN", "MLD", "SLD", "PMLD", "SpLD", "HI", "VI", "MSI", "PD", "OTH")
+DEFAULT_NEEDS = (
+    "ASD",
+    "SEMH",
+    "SLCN",
+    "MLD",
+    "SLD",
+    "PMLD",
+    "SpLD",
+    "HI",
+    "VI",
+    "MSI",
+    "PD",
+    "OTH",
+)
 
 
 def phase_of_age(age: int) -> str:
@@ -80,14 +93,18 @@ class Meta(Strict):
 
 
 class Locality(Strict):
-    id: str = P(description="Short key used everywhere else", unit="key", pattern=r"^[a-z][a-z0-9_]*$")
+    id: str = P(
+        description="Short key used everywhere else", unit="key", pattern=r"^[a-z][a-z0-9_]*$"
+    )
     name: str = P(description="Display name", unit="text")
     lat: float | None = P(None, "Latitude of the locality's centre", "degrees", ge=-90, le=90)
     lon: float | None = P(None, "Longitude of the locality's centre", "degrees", ge=-180, le=180)
 
 
 class Geography(Strict):
-    localities: list[Locality] = P(description="Planning areas of the LA", unit="list", min_length=1)
+    localities: list[Locality] = P(
+        description="Planning areas of the LA", unit="list", min_length=1
+    )
     distances_km: dict[str, dict[str, float]] | None = P(
         None,
         "Typical travel distance from home locality (row) to provider locality (column); the "
@@ -95,10 +112,16 @@ class Geography(Strict):
         "km",
     )
     road_factor: float = P(
-        1.3, "Road distance per straight-line distance, used when distances come from coordinates", "ratio", ge=1
+        1.3,
+        "Road distance per straight-line distance, used when distances come from coordinates",
+        "ratio",
+        ge=1,
     )
     within_locality_km: float = P(
-        8.0, "Typical distance within a locality, used when distances come from coordinates", "km", ge=0
+        8.0,
+        "Typical distance within a locality, used when distances come from coordinates",
+        "km",
+        ge=0,
     )
 
 
@@ -115,9 +138,13 @@ class Population(Strict):
         min_length=26,
         max_length=26,
     )
-    growth: float = P(0.0, "Annual growth of the 0-25 population", "share per year", ge=-0.2, le=0.2)
+    growth: float = P(
+        0.0, "Annual growth of the 0-25 population", "share per year", ge=-0.2, le=0.2
+    )
     growth_by_locality: dict[str, float] = P(
-        default_factory=dict, description="Per-locality growth replacing `growth`", unit="share per year"
+        default_factory=dict,
+        description="Per-locality growth replacing `growth`",
+        unit="share per year",
     )
 
 
@@ -134,17 +161,25 @@ class Lever(Strict):
     )
     factor: float = P(description="Multiplier applied to the rate", unit="ratio", ge=0)
     from_year: int = P(description="First year the change applies", unit="year")
-    to_year: int | None = P(None, "Last year the change applies (inclusive); open-ended if omitted", "year")
+    to_year: int | None = P(
+        None, "Last year the change applies (inclusive); open-ended if omitted", "year"
+    )
     ages: list[int] | None = P(None, "Ages the change applies to (all if omitted)", "years")
-    needs: list[str] | None = P(None, "Primary needs the change applies to (all if omitted)", "keys")
-    localities: list[str] | None = P(None, "Localities the change applies to (all if omitted)", "keys")
+    needs: list[str] | None = P(
+        None, "Primary needs the change applies to (all if omitted)", "keys"
+    )
+    localities: list[str] | None = P(
+        None, "Localities the change applies to (all if omitted)", "keys"
+    )
     ramp_years: int = P(0, "Years over which the change phases in linearly", "years", ge=0, le=30)
     label: str = P("", "Why this lever exists", "text")
 
 
 class Backlog(Strict):
     year: int = P(description="Year whose stock includes the extra plans", unit="year")
-    plans: float = P(description="Extra plans issued by clearing an assessment backlog", unit="plans", ge=0)
+    plans: float = P(
+        description="Extra plans issued by clearing an assessment backlog", unit="plans", ge=0
+    )
 
 
 class Calibration(Strict):
@@ -154,13 +189,24 @@ class Calibration(Strict):
         description="Parameters to fit; those not listed stay as given",
         unit="keys",
     )
-    ignore_before: int | None = P(None, "Ignore history before this year (e.g. pre-reform counts)", "year")
+    ignore_before: int | None = P(
+        None, "Ignore history before this year (e.g. pre-reform counts)", "year"
+    )
 
 
 class Uncertainty(Strict):
-    growth_sd: float = P(0.02, "Standard deviation of the annual growth rate across paths", "share per year", ge=0)
-    incidence_cv: float = P(0.05, "Coefficient of variation of the new-plan rate across paths (lognormal)", "ratio", ge=0)
-    cessation_cv: float = P(0.10, "Coefficient of variation of cessation rates across paths (lognormal)", "ratio", ge=0)
+    growth_sd: float = P(
+        0.02, "Standard deviation of the annual growth rate across paths", "share per year", ge=0
+    )
+    incidence_cv: float = P(
+        0.05,
+        "Coefficient of variation of the new-plan rate across paths (lognormal)",
+        "ratio",
+        ge=0,
+    )
+    cessation_cv: float = P(
+        0.10, "Coefficient of variation of cessation rates across paths (lognormal)", "ratio", ge=0
+    )
     poisson: bool = P(True, "Add Poisson noise to new and ceased plans in each cell", "flag")
 
 
@@ -180,10 +226,14 @@ class Demand(Strict):
         min_length=1,
     )
     history: dict[int, float] = P(
-        default_factory=dict, description="January counts of EHCPs (all ages, needs, localities) by year", unit="plans"
+        default_factory=dict,
+        description="January counts of EHCPs (all ages, needs, localities) by year",
+        unit="plans",
     )
     history_detail: list[HistoryRow] = P(
-        default_factory=list, description="January counts broken down by age, need or locality", unit="rows"
+        default_factory=list,
+        description="January counts broken down by age, need or locality",
+        unit="rows",
     )
     stock_age_shares: list[float] = P(
         description="Share of the base-year stock at each age 0..25 (26 values, sum 1)",
@@ -192,7 +242,8 @@ class Demand(Strict):
         max_length=26,
     )
     need_shares: dict[str, float] = P(
-        description="Share of plans by primary need (stock and new plans unless `new_need_shares`)", unit="share"
+        description="Share of plans by primary need (stock and new plans unless `new_need_shares`)",
+        unit="share",
     )
     new_need_shares: dict[str, float] | None = P(
         None, "Share of new plans by primary need, if different from the stock", "share"
@@ -217,11 +268,19 @@ class Demand(Strict):
         max_length=26,
     )
     growth: float = P(
-        0.0, "Annual growth of the new-plan rate per head after the base year", "share per year", ge=-0.5, le=1
+        0.0,
+        "Annual growth of the new-plan rate per head after the base year",
+        "share per year",
+        ge=-0.5,
+        le=1,
     )
     growth_end_year: int | None = P(None, "Last year the growth applies; flat afterwards", "year")
     cessation_rate: float = P(
-        0.03, "Share of plans ceasing each year at ages without a specific rate", "share per year", ge=0, le=1
+        0.03,
+        "Share of plans ceasing each year at ages without a specific rate",
+        "share per year",
+        ge=0,
+        le=1,
     )
     cessation_by_age: dict[int, float] = P(
         default_factory=dict,
@@ -229,10 +288,18 @@ class Demand(Strict):
         "(e.g. 15: leaving school at 16, 18: at 19); age 25 always ceases all",
         unit="share per year",
     )
-    backlog: list[Backlog] = P(default_factory=list, description="One-off backlog clearance", unit="rows")
-    levers: list[Lever] = P(default_factory=list, description="Rate changes from a future year", unit="rows")
-    calibration: Calibration = P(default_factory=Calibration, description="Fit to history", unit="section")
-    uncertainty: Uncertainty = P(default_factory=Uncertainty, description="Monte Carlo spread", unit="section")
+    backlog: list[Backlog] = P(
+        default_factory=list, description="One-off backlog clearance", unit="rows"
+    )
+    levers: list[Lever] = P(
+        default_factory=list, description="Rate changes from a future year", unit="rows"
+    )
+    calibration: Calibration = P(
+        default_factory=Calibration, description="Fit to history", unit="section"
+    )
+    uncertainty: Uncertainty = P(
+        default_factory=Uncertainty, description="Monte Carlo spread", unit="section"
+    )
 
 
 # --------------------------------------------------------------------------- settings and suitability
@@ -242,20 +309,28 @@ class Setting(Strict):
     name: str = P(description="Display name", unit="text")
     phases: list[str] = P(description="Phases this setting serves", unit="keys", min_length=1)
     capacity_limited: bool = P(
-        True, "Whether places are limited by `capacity` (mainstream and independent usually are not)", "flag"
+        True,
+        "Whether places are limited by `capacity` (mainstream and independent usually are not)",
+        "flag",
     )
     overflow: bool = P(
         False,
         "Where children go when state-funded capacity is full (independent, in real LAs)",
         "flag",
     )
-    state_funded: bool = P(True, "State-funded (maintained or academy) rather than independent", "flag")
-    counts_as_mainstream: bool = P(False, "Counts towards KPI 14 (share of plans in mainstream)", "flag")
+    state_funded: bool = P(
+        True, "State-funded (maintained or academy) rather than independent", "flag"
+    )
+    counts_as_mainstream: bool = P(
+        False, "Counts towards KPI 14 (share of plans in mainstream)", "flag"
+    )
 
 
 class Band(Strict):
     description: str = P("", "Which children this complexity band describes", "text")
-    settings: list[str] = P(description="Settings that can meet this band's needs", unit="keys", min_length=1)
+    settings: list[str] = P(
+        description="Settings that can meet this band's needs", unit="keys", min_length=1
+    )
 
 
 class Inclusion(Strict):
@@ -263,7 +338,9 @@ class Inclusion(Strict):
 
     from_band: str = P(description="Band children move out of", unit="key")
     to_band: str = P(description="Band children move into", unit="key")
-    share_per_year: float = P(description="Share of `from_band` demand moved per year", unit="share per year", ge=0, le=1)
+    share_per_year: float = P(
+        description="Share of `from_band` demand moved per year", unit="share per year", ge=0, le=1
+    )
     from_year: int = P(description="First year the shift applies", unit="year")
     max_share: float = P(1.0, "Cap on the cumulative share moved", "share", ge=0, le=1)
 
@@ -300,10 +377,16 @@ class PipelineItem(Strict):
 
 class Capacity(Strict):
     existing: dict[str, dict[str, float]] = P(
-        default_factory=dict, description="Places in the base year: setting -> locality -> places", unit="places"
+        default_factory=dict,
+        description="Places in the base year: setting -> locality -> places",
+        unit="places",
     )
-    pipeline: list[PipelineItem] = P(default_factory=list, description="Committed new places", unit="rows")
-    max_occupancy: float = P(1.0, "Share of places that can be filled (allows for churn)", "share", gt=0, le=1)
+    pipeline: list[PipelineItem] = P(
+        default_factory=list, description="Committed new places", unit="rows"
+    )
+    max_occupancy: float = P(
+        1.0, "Share of places that can be filled (allows for churn)", "share", gt=0, le=1
+    )
 
 
 # --------------------------------------------------------------------------- costs
@@ -311,11 +394,21 @@ class Capacity(Strict):
 
 class Transport(Strict):
     share_transported: dict[str, float] = P(
-        default_factory=dict, description="Share of pupils given home-to-school transport, by setting", unit="share"
+        default_factory=dict,
+        description="Share of pupils given home-to-school transport, by setting",
+        unit="share",
     )
-    fixed_gbp: float = P(0.0, "Annual cost per transported pupil regardless of distance", "GBP per pupil per year", ge=0)
+    fixed_gbp: float = P(
+        0.0,
+        "Annual cost per transported pupil regardless of distance",
+        "GBP per pupil per year",
+        ge=0,
+    )
     per_km_gbp: float = P(
-        0.0, "Annual cost per transported pupil per km of one-way distance", "GBP per pupil per km per year", ge=0
+        0.0,
+        "Annual cost per transported pupil per km of one-way distance",
+        "GBP per pupil per km per year",
+        ge=0,
     )
     extra_km: dict[str, float] = P(
         default_factory=dict,
@@ -331,18 +424,30 @@ class Costs(Strict):
         unit="GBP per place per year",
     )
     band_multiplier: dict[str, float] = P(
-        default_factory=dict, description="Cost multiplier by complexity band (1 if omitted)", unit="ratio"
+        default_factory=dict,
+        description="Cost multiplier by complexity band (1 if omitted)",
+        unit="ratio",
     )
     need_multiplier: dict[str, float] = P(
-        default_factory=dict, description="Cost multiplier by primary need (1 if omitted)", unit="ratio"
+        default_factory=dict,
+        description="Cost multiplier by primary need (1 if omitted)",
+        unit="ratio",
     )
-    inflation: float = P(0.02, "Annual increase in unit costs from the price base", "share per year", ge=-0.1, le=0.5)
-    transport: Transport = P(default_factory=Transport, description="Home-to-school transport", unit="section")
+    inflation: float = P(
+        0.02, "Annual increase in unit costs from the price base", "share per year", ge=-0.1, le=0.5
+    )
+    transport: Transport = P(
+        default_factory=Transport, description="Home-to-school transport", unit="section"
+    )
     capital_per_place_gbp: dict[str, float] = P(
-        default_factory=dict, description="Capital cost of one new place by setting", unit="GBP per place"
+        default_factory=dict,
+        description="Capital cost of one new place by setting",
+        unit="GBP per place",
     )
     lead_time_years: dict[str, int] = P(
-        default_factory=dict, description="Years from a build decision to opening, by setting", unit="years"
+        default_factory=dict,
+        description="Years from a build decision to opening, by setting",
+        unit="years",
     )
     build_unit_places: dict[str, int] = P(
         default_factory=dict,
@@ -355,7 +460,9 @@ class Costs(Strict):
         "GBP per year",
         ge=0,
     )
-    other_hnb_growth: float = P(0.0, "Annual growth of `other_hnb_spend_gbp`", "share per year", ge=-0.5, le=1)
+    other_hnb_growth: float = P(
+        0.0, "Annual growth of `other_hnb_spend_gbp`", "share per year", ge=-0.5, le=1
+    )
 
 
 # --------------------------------------------------------------------------- finance
@@ -367,20 +474,30 @@ class Finance(Strict):
         unit="GBP",
     )
     hnb_income_gbp: float = P(
-        description="High Needs Block allocation in the first financial year", unit="GBP per year", ge=0
+        description="High Needs Block allocation in the first financial year",
+        unit="GBP per year",
+        ge=0,
     )
-    hnb_income_growth: float = P(0.0, "Annual growth of the HNB allocation", "share per year", ge=-0.5, le=1)
+    hnb_income_growth: float = P(
+        0.0, "Annual growth of the HNB allocation", "share per year", ge=-0.5, le=1
+    )
     hnb_income_by_year: dict[int, float] = P(
-        default_factory=dict, description="Known HNB allocations by financial year, replacing the growth path", unit="GBP"
+        default_factory=dict,
+        description="Known HNB allocations by financial year, replacing the growth path",
+        unit="GBP",
     )
     block_transfers_gbp: dict[int, float] = P(
-        default_factory=dict, description="Transfers into the HNB from other DSG blocks by financial year", unit="GBP"
+        default_factory=dict,
+        description="Transfers into the HNB from other DSG blocks by financial year",
+        unit="GBP",
     )
     safety_valve_instalments_gbp: dict[int, float] = P(
         default_factory=dict, description="DfE Safety Valve payments by financial year", unit="GBP"
     )
     la_contributions_gbp: dict[int, float] = P(
-        default_factory=dict, description="Council contributions towards the deficit by financial year", unit="GBP"
+        default_factory=dict,
+        description="Council contributions towards the deficit by financial year",
+        unit="GBP",
     )
     plan_cumulative_deficit_gbp: dict[int, float] = P(
         default_factory=dict,
@@ -393,32 +510,61 @@ class Finance(Strict):
 
 
 class BuildLimit(Strict):
-    max_places_per_year: float | None = P(None, "Most new places decided in one year", "places", ge=0)
+    max_places_per_year: float | None = P(
+        None, "Most new places decided in one year", "places", ge=0
+    )
     max_places_total: float | None = P(None, "Most new places over the horizon", "places", ge=0)
-    localities: list[str] | None = P(None, "Localities where building is possible (all if omitted)", "keys")
+    localities: list[str] | None = P(
+        None, "Localities where building is possible (all if omitted)", "keys"
+    )
 
 
 class Policy(Strict):
     buildable: dict[str, BuildLimit] = P(
-        default_factory=dict, description="Settings the optimiser may add places to, with limits", unit="section"
+        default_factory=dict,
+        description="Settings the optimiser may add places to, with limits",
+        unit="section",
     )
-    capital_budget_gbp: float | None = P(None, "Capital available for new places over the horizon", "GBP", ge=0)
+    capital_budget_gbp: float | None = P(
+        None, "Capital available for new places over the horizon", "GBP", ge=0
+    )
     integer_builds: bool = P(False, "Build in whole units of `costs.build_unit_places`", "flag")
     max_independent_share: float | None = P(
-        None, "Cap on the share of placed children in independent settings, each year", "share", ge=0, le=1
+        None,
+        "Cap on the share of placed children in independent settings, each year",
+        "share",
+        ge=0,
+        le=1,
     )
     min_mainstream_share: float | None = P(
-        None, "Floor on the share of placed children in mainstream (KPI 14), each year", "share", ge=0, le=1
+        None,
+        "Floor on the share of placed children in mainstream (KPI 14), each year",
+        "share",
+        ge=0,
+        le=1,
     )
-    max_travel_km: float | None = P(None, "Longest one-way journey a placement may need", "km", gt=0)
-    discount_rate: float = P(0.035, "Annual discount rate (HM Treasury Green Book)", "share per year", ge=0, le=0.5)
+    max_travel_km: float | None = P(
+        None, "Longest one-way journey a placement may need", "km", gt=0
+    )
+    discount_rate: float = P(
+        0.035, "Annual discount rate (HM Treasury Green Book)", "share per year", ge=0, le=0.5
+    )
     unmet_penalty_gbp: float = P(
-        250_000.0, "Cost per child-year left without a suitable place (keeps the LP solvable)", "GBP per child-year", ge=0
+        250_000.0,
+        "Cost per child-year left without a suitable place (keeps the LP solvable)",
+        "GBP per child-year",
+        ge=0,
     )
     plan_for: float = P(
-        0.5, "Demand quantile across Monte Carlo paths the plan must serve (0.5 = P50, 0.9 = P90)", "quantile", gt=0, lt=1
+        0.5,
+        "Demand quantile across Monte Carlo paths the plan must serve (0.5 = P50, 0.9 = P90)",
+        "quantile",
+        gt=0,
+        lt=1,
     )
-    inclusion: list[Inclusion] = P(default_factory=list, description="KPI 14 inclusion shifts", unit="rows")
+    inclusion: list[Inclusion] = P(
+        default_factory=list, description="KPI 14 inclusion shifts", unit="rows"
+    )
 
 
 # --------------------------------------------------------------------------- run
@@ -426,7 +572,9 @@ class Policy(Strict):
 
 class Run(Strict):
     paths: int = P(200, "Monte Carlo paths (1 = deterministic only)", "paths", ge=1, le=1_000_000)
-    seed: int = P(20250331, "Random seed; the same scenario and seed give identical outputs", "integer", ge=0)
+    seed: int = P(
+        20250331, "Random seed; the same scenario and seed give identical outputs", "integer", ge=0
+    )
     solver: Literal["highs", "cbc"] = P("highs", "LP solver behind PuLP", "key")
     time_limit_seconds: float = P(600.0, "Solver time limit", "seconds", gt=0)
 
@@ -439,15 +587,27 @@ class Scenario(Strict):
     geography: Geography = P(description="Localities and distances", unit="section")
     population: Population = P(description="0-25 population by locality and age", unit="section")
     demand: Demand = P(description="EHCP demand model", unit="section")
-    settings: dict[str, Setting] = P(description="Settings where children with plans are educated", unit="section")
-    bands: dict[str, Band] = P(description="Complexity bands and the settings that can meet them", unit="section")
+    settings: dict[str, Setting] = P(
+        description="Settings where children with plans are educated", unit="section"
+    )
+    bands: dict[str, Band] = P(
+        description="Complexity bands and the settings that can meet them", unit="section"
+    )
     placements: Placements = P(description="Today's placement mix, bands and moves", unit="section")
-    capacity: Capacity = P(default_factory=Capacity, description="Existing and committed places", unit="section")
+    capacity: Capacity = P(
+        default_factory=Capacity, description="Existing and committed places", unit="section"
+    )
     costs: Costs = P(description="Unit, transport and capital costs", unit="section")
-    finance: Finance = P(description="High Needs Block income and the Safety Valve plan", unit="section")
-    policy: Policy = P(default_factory=Policy, description="Optimiser limits and levers", unit="section")
+    finance: Finance = P(
+        description="High Needs Block income and the Safety Valve plan", unit="section"
+    )
+    policy: Policy = P(
+        default_factory=Policy, description="Optimiser limits and levers", unit="section"
+    )
     run: Run = P(default_factory=Run, description="Monte Carlo and solver settings", unit="section")
-    extends: str | None = P(None, "Base scenario file this one extends (resolved before validation)", "path")
+    extends: str | None = P(
+        None, "Base scenario file this one extends (resolved before validation)", "path"
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> Scenario:
@@ -482,7 +642,9 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
     bands = set(s.bands)
     phases = set(PHASES)
 
-    def check_keys(path: str, keys: Any, allowed: set[str], what: str, extra: tuple[str, ...] = ()) -> None:
+    def check_keys(
+        path: str, keys: Any, allowed: set[str], what: str, extra: tuple[str, ...] = ()
+    ) -> None:
         for k in keys:
             if k not in allowed and k not in extra:
                 out.append((f"{path}.{k}", f"unknown {what} '{k}'{_suggest(str(k), allowed)}"))
@@ -508,24 +670,37 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
         missing = [loc.id for loc in s.geography.localities if loc.lat is None or loc.lon is None]
         if missing:
             out.append(
-                ("geography.distances_km", f"give distances_km or lat/lon for every locality (missing: {', '.join(missing)})")
+                (
+                    "geography.distances_km",
+                    f"give distances_km or lat/lon for every locality (missing: {', '.join(missing)})",
+                )
             )
     else:
         check_keys("geography.distances_km", d, loc_set, "locality")
         for row_id in locs:
             row = d.get(row_id)
             if row is None:
-                out.append((f"geography.distances_km.{row_id}", "missing row: the distance table must be square"))
+                out.append(
+                    (
+                        f"geography.distances_km.{row_id}",
+                        "missing row: the distance table must be square",
+                    )
+                )
                 continue
             check_keys(f"geography.distances_km.{row_id}", row, loc_set, "locality")
             absent = [c for c in locs if c not in row]
             if absent:
                 out.append(
-                    (f"geography.distances_km.{row_id}", f"missing column(s) {', '.join(absent)}: the table must be square")
+                    (
+                        f"geography.distances_km.{row_id}",
+                        f"missing column(s) {', '.join(absent)}: the table must be square",
+                    )
                 )
             for c, v in row.items():
                 if v < 0:
-                    out.append((f"geography.distances_km.{row_id}.{c}", f"distance {v} is negative"))
+                    out.append(
+                        (f"geography.distances_km.{row_id}.{c}", f"distance {v} is negative")
+                    )
 
     check_keys("population.base_0_25", s.population.base_0_25, loc_set, "locality")
     for lid in locs:
@@ -535,7 +710,9 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
         if v < 0:
             out.append((f"population.base_0_25.{k}", f"count {v} is negative"))
     check_sum("population.age_shares", s.population.age_shares)
-    check_keys("population.growth_by_locality", s.population.growth_by_locality, loc_set, "locality")
+    check_keys(
+        "population.growth_by_locality", s.population.growth_by_locality, loc_set, "locality"
+    )
 
     dm = s.demand
     for y, v in dm.history.items():
@@ -543,10 +720,18 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
             out.append((f"demand.history.{y}", f"count {v} is negative"))
     for i, row in enumerate(dm.history_detail):
         if row.need is not None and row.need not in needs:
-            out.append((f"demand.history_detail.{i}.need", f"unknown need '{row.need}'{_suggest(row.need, needs)}"))
+            out.append(
+                (
+                    f"demand.history_detail.{i}.need",
+                    f"unknown need '{row.need}'{_suggest(row.need, needs)}",
+                )
+            )
         if row.locality is not None and row.locality not in loc_set:
             out.append(
-                (f"demand.history_detail.{i}.locality", f"unknown locality '{row.locality}'{_suggest(row.locality, loc_set)}")
+                (
+                    f"demand.history_detail.{i}.locality",
+                    f"unknown locality '{row.locality}'{_suggest(row.locality, loc_set)}",
+                )
             )
     check_sum("demand.stock_age_shares", dm.stock_age_shares)
     check_sum("demand.new_age_shares", dm.new_age_shares)
@@ -603,7 +788,9 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
             for tk, v in to.items():
                 check_share(f"placements.movers.{ph}.{fk}.{tk}", v)
             if sum(to.values()) > 1 + 1e-9:
-                out.append((f"placements.movers.{ph}.{fk}", "moves out of a setting exceed 1 per year"))
+                out.append(
+                    (f"placements.movers.{ph}.{fk}", "moves out of a setting exceed 1 per year")
+                )
 
     check_keys("capacity.existing", s.capacity.existing, settings, "setting")
     for sk, by_loc in s.capacity.existing.items():
@@ -613,9 +800,19 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
                 out.append((f"capacity.existing.{sk}.{lk}", f"places {v} is negative"))
     for i, p in enumerate(s.capacity.pipeline):
         if p.setting not in settings:
-            out.append((f"capacity.pipeline.{i}.setting", f"unknown setting '{p.setting}'{_suggest(p.setting, settings)}"))
+            out.append(
+                (
+                    f"capacity.pipeline.{i}.setting",
+                    f"unknown setting '{p.setting}'{_suggest(p.setting, settings)}",
+                )
+            )
         if p.locality not in loc_set:
-            out.append((f"capacity.pipeline.{i}.locality", f"unknown locality '{p.locality}'{_suggest(p.locality, loc_set)}"))
+            out.append(
+                (
+                    f"capacity.pipeline.{i}.locality",
+                    f"unknown locality '{p.locality}'{_suggest(p.locality, loc_set)}",
+                )
+            )
 
     c = s.costs
     check_keys("costs.unit_cost_gbp", c.unit_cost_gbp, settings, "setting")
