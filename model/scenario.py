@@ -9,7 +9,7 @@ Conventions used by every key (see docs/decisions/0001-years-and-labels.md):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -387,6 +387,26 @@ class Capacity(Strict):
     max_occupancy: float = P(
         1.0, "Share of places that can be filled (allows for churn)", "share", gt=0, le=1
     )
+    delays: dict[str, Annotated[int, Field(ge=0, le=30)]] = P(
+        default_factory=dict,
+        description="Extra delay by pipeline project name (merges through `extends`, unlike the "
+        "pipeline list); added to that item's `delay_years` when the scenario is validated",
+        unit="years",
+    )
+
+    @model_validator(mode="after")
+    def _fold_delays(self) -> Capacity:
+        # Every consumer reads `delay_years`; folding here keeps one source of truth.
+        # Unknown names are reported by reference_problems.
+        for item in self.pipeline:
+            extra = self.delays.get(item.name, 0)
+            if extra:
+                item.delay_years = min(30, item.delay_years + extra)
+        return self
+
+    def open_year(self, item: PipelineItem) -> int:
+        """Year the project's places are first available, after any delay."""
+        return item.open_year + item.delay_years
 
 
 # --------------------------------------------------------------------------- costs
@@ -798,6 +818,15 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
         for lk, v in by_loc.items():
             if v < 0:
                 out.append((f"capacity.existing.{sk}.{lk}", f"places {v} is negative"))
+    names = {p.name for p in s.capacity.pipeline}
+    for name in s.capacity.delays:
+        if name not in names:
+            out.append(
+                (
+                    f"capacity.delays.{name}",
+                    f"no pipeline project named '{name}'{_suggest(name, names)}",
+                )
+            )
     for i, p in enumerate(s.capacity.pipeline):
         if p.setting not in settings:
             out.append(

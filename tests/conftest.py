@@ -1,0 +1,33 @@
+"""Shared fixtures: the embedded Devon default as a plain mapping, and a writer for scenario files."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from model.io import default_scenario_path, read_yaml_file
+
+_DEVON = read_yaml_file(default_scenario_path())
+
+
+@pytest.fixture
+def devon_dict() -> dict[str, Any]:
+    """A fresh deep copy of the Devon default mapping, safe to mutate."""
+    return copy.deepcopy(_DEVON)
+
+
+@pytest.fixture
+def write_yaml(tmp_path: Path) -> Callable[..., Path]:
+    """Write a mapping (or raw text) to a YAML file in tmp_path and return its path."""
+
+    def _write(data: Any, name: str = "scenario.yaml") -> Path:
+        p = tmp_path / name
+        p.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+        return p
+
+    return _write
