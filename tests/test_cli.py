@@ -1,0 +1,84 @@
+"""The `sendplan` CLI contract: exit codes, output folder, summary.json, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model import engine
+from model.cli import main
+from model.io import load_scenario
+
+
+def test_console_script_runs_default(tmp_path: Path) -> None:
+    exe = shutil.which("sendplan") or str(Path(sys.executable).with_name("sendplan"))
+    proc = subprocess.run(
+        [exe, "run", "--out", str(tmp_path), "--paths", "20"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "devon" / "summary.json").read_text())
+    assert summary["scenario"] == "Devon (illustrative default)"
+    assert summary["scenario_sha256"] == load_scenario(None).sha256
+    assert summary["seed"] == 20250331 and summary["paths"] == 20
+    resolved = (tmp_path / "devon" / "scenario.resolved.yaml").read_text()
+    import hashlib
+
+    assert hashlib.sha256(resolved.encode()).hexdigest() == summary["scenario_sha256"]
+
+
+def test_overrides_change_hash_and_are_recorded(tmp_path: Path, capsys) -> None:
+    code = main(["run", "--out", str(tmp_path), "--paths", "5", "--set", "demand.growth=0.14"])
+    assert code == 0
+    summary = json.loads((tmp_path / "devon" / "summary.json").read_text())
+    assert summary["overrides"] == ["demand.growth=0.14"]
+    assert summary["scenario_sha256"] == load_scenario(None, ["demand.growth=0.14"]).sha256
+    assert summary["scenario_sha256"] != load_scenario(None).sha256
+
+
+def test_bad_override_exits_2_without_output(tmp_path: Path, capsys) -> None:
+    code = main(["run", "--out", str(tmp_path), "--set", "demand.growht=0.14"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == "embedded:devon: demand.growht: unknown key (did you mean 'growth'?)"
+    assert not (tmp_path / "devon").exists()
+
+
+def test_bad_arguments_exit_2(capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--paths", "many"])
+    assert e.value.code == 2
+    assert "invalid int value" in capsys.readouterr().err
+    assert main(["run", "--paths", "0"]) == 2
+
+
+def test_failure_while_running_exits_1_and_leaves_no_folder(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    def explode(*args, **kwargs):
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(engine, "run_scenario", explode)
+    code = main(["run", "--out", str(tmp_path)])
+    assert code == 1
+    assert "embedded:devon: run failed: RuntimeError: solver crashed" in capsys.readouterr().err
+    assert not (tmp_path / "devon").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_failure_while_writing_leaves_previous_output_intact(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    assert main(["run", "--out", str(tmp_path), "--paths", "5"]) == 0
+    before = (tmp_path / "devon" / "summary.json").read_text()
+
+    def broken_json(path, data):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(engine, "write_json", broken_json)
+    assert main(["run", "--out", str(tmp_path), "--paths", "5", "--seed", "1"]) == 1
+    assert (tmp_path / "devon" / "summary.json").read_text() == before
