@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE"
     )
 
-    sub.add_parser("schema", help="print the scenario JSON Schema")
+    sch = sub.add_parser("schema", help="print the scenario JSON Schema")
+    sch.add_argument("--markdown", action="store_true", help="print the scenario reference instead")
     return p
 
 
@@ -89,10 +90,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if bad else EXIT_OK
 
 
-def cmd_schema(_: argparse.Namespace) -> int:
-    from .scenario import Scenario
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .scenario import Scenario, reference_markdown
 
-    print(json.dumps(Scenario.model_json_schema(), indent=2))
+    if args.markdown:
+        print(reference_markdown(), end="")
+    else:
+        print(json.dumps(Scenario.model_json_schema(), indent=2))
     return EXIT_OK
 
 

@@ -262,3 +262,10 @@ def test_pipeline_delays_by_name(capsys, devon_dict, write_yaml) -> None:
         f"{f}: capacity.delays.Special school Cranbrok: no pipeline project named "
         "'Special school Cranbrok' (did you mean 'Special school Cranbrook'?)"
     ]
+
+
+def test_scenario_reference_doc_is_current(capsys) -> None:
+    assert main(["schema", "--markdown"]) == 0
+    assert capsys.readouterr().out == open("docs/scenario-reference.md").read(), (
+        "run: sendplan schema --markdown > docs/scenario-reference.md"
+    )
