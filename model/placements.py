@@ -1,0 +1,420 @@
+"""Placement demand (who needs a new place, when) and the unmitigated placement forecast.
+
+A plan needs a place. A placement, once made, persists until the plan ceases, the child reaches the
+next phase (a *transfer*: a new place is needed) or the placement breaks down mid-phase (a *mover*).
+``placement_demand`` turns the demand stage's stock and new plans into entrants, persistence and the
+legacy (base-year) placements so that the places in use always equal the plans (see the identity in
+``PlacementDemand``). ``unmitigated`` places entrants on today's mix, limited by capacity, with the
+overflow going to independent provision: the mechanism that drives high-needs cost in real LAs.
+Terms are defined in docs/decisions/0003-placements-and-finance.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .io import Problem, ScenarioError
+from .scenario import AGES, PHASES, TRANSFER_AGES, Scenario, phase_of_age
+
+# Why a child needs a new place in year t (PlacementDemand.entrants_by_kind, last axis).
+ENTRANT_KINDS = ("new", "transfer", "mover")
+
+# Age -> phase index, and the one-hot matrix that sums ages into phases.
+AGE_PHASE = np.array([PHASES.index(phase_of_age(a)) for a in AGES])
+AGE_TO_PHASE = np.eye(len(PHASES))[AGE_PHASE]  # [A, P]
+IS_TRANSFER_AGE = np.array([a in TRANSFER_AGES for a in AGES])
+
+_TINY = 1e-12
+
+
+@dataclass
+class PlacementDemand:
+    """Who needs a place when: the shared input of the unmitigated forecast and the sufficiency LP.
+
+    Axes: T years (index 0 = base year), L home localities, N needs, P phases, S settings, B bands.
+    Identity (exact up to float rounding; tests check it):
+        legacy[t2].sum(S) + sum_t entrants[t].sum(B) * persistence[t, t2] == stock[t2]   by (l, n, p)
+    where ``stock`` is the demand stage's January count of plans summed over the phase's ages.
+    Breakdown (mover) rates are averaged over today's mix so persistence does not depend on the
+    setting chosen; that keeps the identity exact whatever the LP decides.
+    """
+
+    years: list[int]
+    localities: list[str]
+    needs: list[str]
+    phases: list[str]
+    settings: list[str]
+    bands: list[str]
+    entrants: np.ndarray  # [T, L, N, P, B] children needing a new place in year t (t=0 zeros)
+    persistence: np.ndarray  # [T, T2, L, N, P] share of year-t entrants still in place in t2
+    legacy: np.ndarray  # [T, L, N, P, S] base-year placements (today's mix, home locality) in place
+    suitable: np.ndarray  # [B, P, S] bool: band b in phase p can be met in setting s
+    capacity: (
+        np.ndarray
+    )  # [T, S, L] places usable (existing + open pipeline) x max_occupancy; inf if unlimited
+    # --- added fields (beyond the stage contract) ---
+    entrants_by_kind: np.ndarray  # [T, L, N, P, K] K = ENTRANT_KINDS (new, transfer, mover)
+    stock: np.ndarray  # [T, L, N, P] plans needing a place (the identity's right-hand side)
+    mix: np.ndarray  # [N, P, S] today's placement mix (default row where a need has none)
+    band_shares: np.ndarray  # [N, P, B] complexity-band shares of new plans and transfers
+    mover_destination: np.ndarray  # [N, P, S] where movers go on today's pattern (sums to 1 or 0)
+    mover_rate: np.ndarray  # [N, P] annual share of in-place children whose placement breaks down
+    overflow: np.ndarray  # [P] setting index children go to when capacity is full (-1: none)
+    capacity_limited: np.ndarray  # [S] bool
+    legacy_overflow_places: float = 0.0  # base-year children moved to overflow: home capacity full
+    kinds: list[str] = field(default_factory=lambda: list(ENTRANT_KINDS))
+
+    @property
+    def legacy_persistence(self) -> np.ndarray:
+        """[T, L, N, P] share of base-year placements still in place in year t."""
+        return self.persistence[0]
+
+    def in_place_check(self) -> np.ndarray:
+        """Left-hand side of the identity [T, L, N, P]: legacy plus entrants still in place."""
+        ent = self.entrants.sum(-1)  # [T, L, N, P]
+        return self.legacy.sum(-1) + np.einsum("elnp,etlnp->tlnp", ent, self.persistence)
+
+
+@dataclass
+class PlacementPlan:
+    """Places in use by (year, home locality, provider locality, need, phase, setting) for one variant.
+
+    ``places`` is the stock in place in each January (legacy plus entrants still in place), which is
+    what costs are charged on; ``entrant_places`` are the placements made in that year.
+    """
+
+    variant: str
+    years: list[int]
+    localities: list[str]
+    needs: list[str]
+    phases: list[str]
+    settings: list[str]
+    places: np.ndarray  # [T, L, L', N, P, S] children in place (home l, provider l')
+    entrant_places: np.ndarray | None = None  # [T, L, L', N, P, S] placements made in year t
+    unmet: np.ndarray | None = None  # [T, L, N, P] children needing a place left without one
+    # Optional complexity-band composition of the places, used for band cost multipliers; when
+    # None, costs assume the children in a setting are drawn from the bands it can meet in
+    # proportion to the scenario's band shares.
+    bands: list[str] | None = None
+    band_share: np.ndarray | None = None  # [T, L, N, P, S, B] sums to 1 over B (or 0)
+
+    def table(self, min_places: float = 1e-9) -> pd.DataFrame:
+        """placements.csv rows: places in place (stock) and placements made that year; zero rows dropped."""
+        T, L, L2, N, P, S = self.places.shape
+        idx = np.nonzero(
+            (self.places > min_places)
+            | (self.entrant_places > min_places if self.entrant_places is not None else False)
+        )
+        years = np.asarray(self.years)[idx[0]]
+        df = pd.DataFrame(
+            {
+                "year": years,
+                "academic_year": [f"{y - 1}/{y % 100:02d}" for y in years],
+                "locality": np.asarray(self.localities)[idx[1]],
+                "provider_locality": np.asarray(self.localities)[idx[2]],
+                "need": np.asarray(self.needs)[idx[3]],
+                "phase": np.asarray(self.phases)[idx[4]],
+                "setting": np.asarray(self.settings)[idx[5]],
+                "places": self.places[idx],
+                "new_places": (
+                    self.entrant_places[idx] if self.entrant_places is not None else np.nan
+                ),
+                "variant": self.variant,
+            }
+        )
+        return df.reset_index(drop=True)
+
+    def by_setting(self) -> np.ndarray:
+        """[T, S] places in place by year and setting."""
+        return self.places.sum(axis=(1, 2, 3, 4))
+
+    def occupancy(self) -> np.ndarray:
+        """[T, S, L'] places in use at each provider locality."""
+        return np.einsum("tlmnps->tsm", self.places)
+
+
+# --------------------------------------------------------------------------- scenario arrays
+
+
+def _problem(path: str, message: str) -> ScenarioError:
+    return ScenarioError([Problem("scenario", path, message)])
+
+
+def _by_phase_need(
+    table: dict[str, dict[str, dict[str, float]]], needs: list[str], keys: list[str]
+) -> np.ndarray:
+    """phase -> need (or `default`) -> key -> share as an array [N, P, K]; absent phases are zeros."""
+    out = np.zeros((len(needs), len(PHASES), len(keys)))
+    for p, ph in enumerate(PHASES):
+        by_need = table.get(ph, {})
+        for n, need in enumerate(needs):
+            row = by_need.get(need, by_need.get("default", {}))
+            for k, key in enumerate(keys):
+                out[n, p, k] = row.get(key, 0.0)
+    return out
+
+
+def suitability(scn: Scenario) -> np.ndarray:
+    """[B, P, S] bool: band b's needs can be met in setting s, and s serves phase p."""
+    settings, bands = scn.setting_ids, list(scn.bands)
+    serves = np.array([[ph in scn.settings[s].phases for s in settings] for ph in PHASES])  # [P, S]
+    in_band = np.array([[s in scn.bands[b].settings for s in settings] for b in bands])  # [B, S]
+    return in_band[:, None, :] & serves[None, :, :]
+
+
+def capacity_array(scn: Scenario, extra: np.ndarray | None = None) -> np.ndarray:
+    """[T, S, L] usable places: existing + pipeline open by year t (after delays), x max_occupancy.
+
+    Settings that are not capacity limited get +inf. ``extra`` [T, S, L] adds places (e.g. LP builds).
+    """
+    years, settings, locs = scn.years, scn.setting_ids, scn.locality_ids
+    cap = np.zeros((len(years), len(settings), len(locs)))
+    for s, sk in enumerate(settings):
+        for lk, v in scn.capacity.existing.get(sk, {}).items():
+            cap[:, s, locs.index(lk)] += v
+    for item in scn.capacity.pipeline:
+        opens = scn.capacity.open_year(item)
+        t_open = np.asarray(years) >= opens
+        cap[t_open, settings.index(item.setting), locs.index(item.locality)] += item.places
+    if extra is not None:
+        cap = cap + extra
+    cap = cap * scn.capacity.max_occupancy
+    limited = np.array([scn.settings[s].capacity_limited for s in settings])
+    cap[:, ~limited, :] = np.inf
+    return cap
+
+
+def overflow_settings(scn: Scenario) -> np.ndarray:
+    """[P] setting index children go to when capacity is full: the `overflow` setting serving the
+    phase, else the first setting without a capacity limit that serves it, else -1 (left unmet)."""
+    settings = scn.setting_ids
+    out = np.full(len(PHASES), -1)
+    for p, ph in enumerate(PHASES):
+        serving = [i for i, s in enumerate(settings) if ph in scn.settings[s].phases]
+        flagged = [i for i in serving if scn.settings[settings[i]].overflow]
+        uncapped = [i for i in serving if not scn.settings[settings[i]].capacity_limited]
+        if flagged or uncapped:
+            out[p] = (flagged or uncapped)[0]
+    return out
+
+
+def _mover_arrays(
+    scn: Scenario, mix: np.ndarray, band_shares: np.ndarray, suitable: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mover rate [N, P], destination [N, P, S] and band [N, P, B] from placements.movers.
+
+    A breakdown out of setting s into d is a child whose needs s no longer meets: their band is the
+    base band distribution restricted to bands that d can meet and s cannot (if none, d can meet).
+    """
+    settings, bands = scn.setting_ids, list(scn.bands)
+    N, P, S = mix.shape
+    B = len(bands)
+    rate = np.zeros((N, P))
+    dest = np.zeros((N, P, S))
+    band = np.zeros((N, P, B))
+    for ph, by_from in scn.placements.movers.items():
+        p = PHASES.index(ph)
+        for fk, to in by_from.items():
+            f = settings.index(fk)
+            for dk, share in to.items():
+                if share <= 0:
+                    continue
+                d = settings.index(dk)
+                flow = mix[:, p, f] * share  # [N] share of the phase's in-place children moving
+                w = band_shares[:, p, :] * (suitable[:, p, d] & ~suitable[:, p, f])[None, :]
+                fallback = band_shares[:, p, :] * suitable[:, p, d][None, :]
+                w = np.where(w.sum(1, keepdims=True) > 0, w, fallback)
+                if np.any((w.sum(1) <= 0) & (flow > 0)):
+                    if not suitable[:, p, d].any():
+                        raise _problem(
+                            f"placements.movers.{ph}.{fk}.{dk}",
+                            f"no band can be met in '{dk}' in phase {ph}: add it to a band",
+                        )
+                    # Band shares give none of the suitable bands: use the most specific one.
+                    spec = int(np.argmin(np.where(suitable[:, p, d], suitable.sum((1, 2)), 10**9)))
+                    w = np.where(w.sum(1, keepdims=True) > 0, w, np.eye(B)[spec][None, :])
+                w = w / np.maximum(w.sum(1, keepdims=True), _TINY)
+                rate[:, p] += flow
+                dest[:, p, d] += flow
+                band[:, p, :] += flow[:, None] * w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dest = np.where(rate[..., None] > 0, dest / rate[..., None], 0.0)
+        band = np.where(rate[..., None] > 0, band / rate[..., None], 0.0)
+    return rate, dest, band
+
+
+def inclusion_shares(scn: Scenario) -> np.ndarray:
+    """[T, B, B] band transition matrices by year from policy.inclusion (rows: from band)."""
+    bands = list(scn.bands)
+    B = len(bands)
+    out = np.tile(np.eye(B), (len(scn.years), 1, 1))
+    for t, y in enumerate(scn.years):
+        for inc in scn.policy.inclusion:
+            if y < inc.from_year:
+                continue
+            moved = min(inc.max_share, inc.share_per_year * (y - inc.from_year + 1))
+            f, to = bands.index(inc.from_band), bands.index(inc.to_band)
+            step = np.eye(B)
+            step[f, f] -= moved
+            step[f, to] += moved
+            out[t] = out[t] @ step
+    return out
+
+
+# --------------------------------------------------------------------------- stock-flow cohorts
+
+
+def _cohorts(
+    stock: np.ndarray, new: np.ndarray, mover_rate: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split the stock into placement cohorts by entry year, exactly.
+
+    stock, new: [K, T, A, N, L] (K = paths). mover_rate: [N, P].
+    Returns kinds [K, T, A, N, L, 3] (new, transfer, mover entrants) and in-place [K, E, T, P, N, L]
+    (cohort entered in year e, still in its placement in year t; e = 0 is the base-year legacy).
+
+    Survivors into (t, a) are stock[t, a] - new[t, a]; every cohort at (t-1, a-1) survives at the
+    same rate r. At a transfer age all survivors need a new place; otherwise a share ``mover_rate``
+    breaks down and needs one. Entrants are whatever the stock holds beyond the cohorts still in
+    place, so sum over cohorts == stock holds by construction, even for noisy Monte Carlo paths.
+    """
+    K, T, A, N, L = stock.shape
+    m_age = mover_rate[:, AGE_PHASE].T * ~IS_TRANSFER_AGE[:, None]  # [A, N]
+    transfer = IS_TRANSFER_AGE[:, None, None]
+    kinds = np.zeros((K, T, A, N, L, 3))
+    inplace = np.zeros((K, T, T, len(PHASES), N, L))
+    cur = np.zeros((K, T, A, N, L))  # cohort e at the current year
+    cur[:, 0] = stock[:, 0]
+    inplace[:, :, 0] = np.einsum("keanl,ap->kepnl", cur, AGE_TO_PHASE)
+    for t in range(1, T):
+        prev_tot = stock[:, t - 1, :-1]  # [K, A-1, N, L] at ages 0..24
+        surv = stock[:, t, 1:] - new[:, t, 1:]  # survivors now at ages 1..25
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(prev_tot > _TINY, np.clip(surv / prev_tot, 0.0, 1.0), 0.0)
+        shifted = np.zeros_like(cur)
+        shifted[:, :, 1:] = cur[:, :, :-1] * r[:, None]
+        surv_tot = shifted.sum(1)  # [K, A, N, L]
+        keep = shifted * (~transfer) * (1.0 - m_age[:, :, None])
+        movers = surv_tot * (~transfer) * m_age[:, :, None]
+        transfers = surv_tot * transfer
+        entrants = stock[:, t] - keep.sum(1)
+        keep[:, t] = entrants
+        cur = keep
+        kinds[:, t, ..., 0] = entrants - transfers - movers
+        kinds[:, t, ..., 1] = transfers
+        kinds[:, t, ..., 2] = movers
+        inplace[:, :, t] = np.einsum("keanl,ap->kepnl", cur, AGE_TO_PHASE)
+    return kinds, inplace
+
+
+def _demand_batch(
+    scn: Scenario, stock: np.ndarray, new: np.ndarray
+) -> dict[str, np.ndarray | float]:
+    """placement_demand over a leading path axis K: arrays with K first (see PlacementDemand)."""
+    needs, locs, settings = list(scn.demand.needs), scn.locality_ids, scn.setting_ids
+    bands = list(scn.bands)
+    stock = np.asarray(stock, dtype=float)
+    new = np.asarray(new, dtype=float)
+    K, T, A, N, L = stock.shape
+    if (T, A, N, L) != (len(scn.years), len(AGES), len(needs), len(locs)):
+        raise ValueError(
+            f"stock has shape {stock.shape[1:]}, expected "
+            f"{(len(scn.years), len(AGES), len(needs), len(locs))} (years, ages, needs, localities)"
+        )
+    mix = _by_phase_need(scn.placements.mix, needs, settings)
+    band_shares = _by_phase_need(scn.placements.band_shares, needs, bands)
+    suitable = suitability(scn)
+    m_rate, m_dest, m_band = _mover_arrays(scn, mix, band_shares, suitable)
+    kinds, inplace = _cohorts(stock, new, m_rate)
+
+    # Entrants by home locality, need, phase, kind: [K, T, L, N, P, 3]
+    by_kind = np.einsum("ktanlj,ap->ktlnpj", kinds, AGE_TO_PHASE)
+    # Persistence [K, E, T, L, N, P]: in place / entered (1 on the diagonal by definition).
+    inpl = inplace.transpose(0, 1, 2, 5, 4, 3)  # [K, E, T, L, N, P]
+    entered = np.einsum("kEElnp->kElnp", inpl)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pers = np.where(entered[:, :, None] > _TINY, inpl / entered[:, :, None], 0.0)
+    eye = np.eye(T, dtype=bool)[None, :, :, None, None, None]
+    pers = np.where(eye, 1.0, pers)
+    pers = np.where(np.tri(T, dtype=bool).T[None, :, :, None, None, None], pers, 0.0)
+
+    # Bands: new plans and transfers by band_shares; movers by their conditional band; then the
+    # KPI 14 inclusion shifts of the year.
+    bands_t = (by_kind[..., 0] + by_kind[..., 1])[..., None] * band_shares[
+        None, None, None
+    ] + by_kind[..., 2][..., None] * m_band[None, None, None]
+    incl = inclusion_shares(scn)  # [T, B, B]
+    entrants = np.einsum("ktlnpb,tbc->ktlnpc", bands_t, incl)
+    entrants[:, 0] = 0.0
+    by_kind[:, 0] = 0.0
+
+    # Legacy: base-year stock by today's mix at home; what exceeds the home locality's base-year
+    # capacity goes to the overflow setting (places in use can never exceed places that exist).
+    cap = capacity_array(scn)
+    limited = np.array([scn.settings[s].capacity_limited for s in settings])
+    ovf = overflow_settings(scn)
+    stock0 = inpl[:, 0, 0]  # [K, L, N, P] base-year plans
+    want = stock0[..., None] * mix[None, None]  # [K, L, N, P, S]
+    use = want.sum(axis=(2, 3))  # [K, L, S]
+    cap0 = cap[0].T[None]  # [1, L, S]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fill = np.where(limited & (use > cap0), cap0 / np.where(use > 0, use, 1.0), 1.0)
+    placed0 = want * fill[:, :, None, None, :]
+    excess = (want - placed0).sum(-1)  # [K, L, N, P]
+    for p, s in enumerate(ovf):
+        if s >= 0:
+            placed0[..., p, s] += excess[..., p]
+        else:  # nowhere to overflow: keep them where the mix puts them (over capacity)
+            placed0[..., p, :] = want[..., p, :]
+    legacy = placed0[:, None] * pers[:, 0, :, :, :, :, None]  # [K, T, L, N, P, S]
+    return {
+        "entrants": entrants,
+        "persistence": pers,
+        "legacy": legacy,
+        "entrants_by_kind": by_kind,
+        "stock": np.einsum("ktanl,ap->ktlnp", stock, AGE_TO_PHASE),
+        "suitable": suitable,
+        "capacity": cap,
+        "mix": mix,
+        "band_shares": band_shares,
+        "mover_destination": m_dest,
+        "mover_rate": m_rate,
+        "overflow": ovf,
+        "capacity_limited": limited,
+        "legacy_overflow_places": excess[..., [p for p, s in enumerate(ovf) if s >= 0]].sum(
+            axis=(1, 2, 3)
+        ),
+    }
+
+
+def placement_demand(scn: Scenario, stock: np.ndarray, new: np.ndarray) -> PlacementDemand:
+    """Entrants, persistence and legacy placements from demand stock and new plans [T, A, N, L].
+
+    Works per Monte Carlo path too: pass one path's stock (and its new plans).
+    """
+    arr = _demand_batch(scn, np.asarray(stock)[None], np.asarray(new)[None])
+    return PlacementDemand(
+        years=list(scn.years),
+        localities=scn.locality_ids,
+        needs=list(scn.demand.needs),
+        phases=list(PHASES),
+        settings=scn.setting_ids,
+        bands=list(scn.bands),
+        entrants=arr["entrants"][0],
+        persistence=arr["persistence"][0],
+        legacy=arr["legacy"][0],
+        suitable=arr["suitable"],
+        capacity=arr["capacity"],
+        entrants_by_kind=arr["entrants_by_kind"][0],
+        stock=arr["stock"][0],
+        mix=arr["mix"],
+        band_shares=arr["band_shares"],
+        mover_destination=arr["mover_destination"],
+        mover_rate=arr["mover_rate"],
+        overflow=arr["overflow"],
+        capacity_limited=arr["capacity_limited"],
+        legacy_overflow_places=float(arr["legacy_overflow_places"][0]),
+    )
