@@ -1,4 +1,4 @@
-"""The `sendplan` command: a thin layer over ``model.engine`` and ``model.io``.
+"""The `sendplan` command: a thin layer over ``model.batch``, ``model.engine`` and ``model.io``.
 
 Exit codes: 0 success, 1 a scenario failed while running, 2 bad input.
 """
@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import traceback
-from pathlib import Path
 
 from . import __version__
 from .io import ScenarioError, load_scenario
@@ -24,6 +23,64 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"sendplan: error: {message}\n")
 
 
+def _add_batch_options(cmd: argparse.ArgumentParser) -> None:
+    """Options shared by `run` and `sweep`."""
+    cmd.add_argument("--out", default="results", help="output folder (default: results/)")
+    cmd.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a scenario key (value parsed as YAML); repeatable",
+    )
+    cmd.add_argument(
+        "--paths",
+        type=int,
+        default=None,
+        help="Monte Carlo paths (default: the scenario's run.paths)",
+    )
+    cmd.add_argument(
+        "--seed", type=int, default=None, help="random seed (default: the scenario's run.seed)"
+    )
+    cmd.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="scenarios run in parallel processes (default 1; 0 = one per CPU; with "
+        "--scheduler local: the number of workers)",
+    )
+    cmd.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS|local",
+        help="run on a dask.distributed cluster at ADDRESS (e.g. tcp://host:8786), or 'local' "
+        "for a LocalCluster on this machine; OUT must be on a file system every worker sees",
+    )
+    cmd.add_argument(
+        "--solver",
+        choices=["highs", "cbc"],
+        default=None,
+        help="LP solver (default: the scenario's)",
+    )
+    cmd.add_argument(
+        "--export-lp", action="store_true", help="write model.mps, the LP exactly as solved"
+    )
+    cmd.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format")
+    cmd.add_argument(
+        "--no-reports",
+        dest="reports",
+        action="store_false",
+        help="skip report.xlsx and report.html in each scenario folder (faster, smaller)",
+    )
+    cmd.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: only when output is a terminal)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="sendplan", description="SEND placement sufficiency and High Needs Block forecasting."
@@ -32,38 +89,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser(
-        "run", help="run scenarios (the embedded Devon default when none is given)"
+        "run",
+        help="run scenarios (files, globs, folders; the embedded Devon default when none is given)",
     )
-    run.add_argument("scenarios", nargs="*", help="scenario YAML files")
-    run.add_argument("--out", default="results", help="output folder (default: results/)")
     run.add_argument(
-        "--set",
-        dest="overrides",
+        "scenarios",
+        nargs="*",
+        help="scenario YAML files, glob patterns or folders (every *.yaml inside)",
+    )
+    _add_batch_options(run)
+
+    sweep = sub.add_parser(
+        "sweep", help="run the Cartesian product of --grid values over one base scenario"
+    )
+    sweep.add_argument(
+        "base", nargs="?", default=None, help="base scenario YAML (default: the embedded Devon)"
+    )
+    sweep.add_argument(
+        "--grid",
         action="append",
         default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a scenario key (value parsed as YAML); repeatable",
+        required=True,
+        metavar="KEY.PATH=V1,V2,...",
+        help="values of one key to sweep (parsed as YAML); repeat for more keys",
     )
-    run.add_argument(
-        "--paths",
-        type=int,
-        default=None,
-        help="Monte Carlo paths (default: the scenario's run.paths)",
-    )
-    run.add_argument(
-        "--seed", type=int, default=None, help="random seed (default: the scenario's run.seed)"
-    )
-    run.add_argument("--jobs", type=int, default=1, help="scenarios run in parallel processes")
-    run.add_argument(
-        "--solver",
-        choices=["highs", "cbc"],
-        default=None,
-        help="LP solver (default: the scenario's)",
-    )
-    run.add_argument(
-        "--export-lp", action="store_true", help="write model.mps, the LP exactly as solved"
-    )
-    run.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format")
+    _add_batch_options(sweep)
 
     val = sub.add_parser("validate", help="check scenario files; exit 2 with one line per problem")
     val.add_argument("scenarios", nargs="+", help="scenario YAML files")
@@ -100,46 +150,78 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .engine import run_scenario, write_outputs
+def _batch_arguments_ok(args: argparse.Namespace) -> bool:
+    for name, least in (("paths", 1), ("jobs", 0), ("seed", 0)):
+        value = getattr(args, name)
+        if value is not None and value < least:
+            print(f"sendplan: error: --{name} must be at least {least}", file=sys.stderr)
+            return False
+    return True
 
-    if args.paths is not None and args.paths < 1:
-        print("sendplan: error: --paths must be at least 1", file=sys.stderr)
+
+def _run_batch(args: argparse.Namespace, specs: list) -> int:
+    """Run a batch (``run`` or ``sweep``) and turn its outcome into the exit-code contract."""
+    from .batch import run_batch
+
+    jobs = args.jobs
+    if jobs == 0:
+        jobs = os.cpu_count() or 1
+    try:
+        result = run_batch(
+            specs,
+            args.out,
+            jobs=jobs if jobs is not None else (None if args.scheduler else 1),
+            scheduler=args.scheduler,
+            fmt=args.format,
+            paths=args.paths,
+            seed=args.seed,
+            solver=args.solver,
+            export_lp=args.export_lp,
+            reports=args.reports,
+            overrides=args.overrides,
+            progress=args.progress,
+        )
+    except OSError as e:  # the scheduler cannot be reached, or OUT cannot be created
+        print(f"sendplan: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    files: list[str | None] = list(args.scenarios) or [None]
-    bad_input = failed = 0
-    for f in files:
-        try:
-            resolved = load_scenario(f, args.overrides)
-        except ScenarioError as e:
-            bad_input += 1
-            for prob in e.problems:
-                print(prob, file=sys.stderr)
-            continue
-        try:
-            results = run_scenario(
-                resolved,
-                paths=args.paths,
-                seed=args.seed,
-                solver=args.solver,
-                export_lp=args.export_lp,
-            )
-            folder = write_outputs(results, Path(args.out), fmt=args.format)
-        except Exception as e:  # one failing scenario is reported, never a bare traceback
-            failed += 1
-            print(f"{resolved.source}: run failed: {type(e).__name__}: {e}", file=sys.stderr)
-            if "SENDPLAN_DEBUG" in __import__("os").environ:
-                traceback.print_exc()
-            continue
-        print(f"{resolved.source}: wrote {folder}")
-    if failed:
-        return EXIT_FAILED
-    return EXIT_BAD_INPUT if bad_input else EXIT_OK
+    for w in result.warnings:
+        print(f"sendplan: warning: {w}", file=sys.stderr)
+    n = len(result.outcomes)
+    print(
+        f"{n} scenario{'s' if n != 1 else ''}: {len(result.ok)} ok, {len(result.failed)} failed, "
+        f"{len(result.bad_input)} bad input; comparison: {result.out / 'comparison.csv'}"
+    )
+    return result.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not _batch_arguments_ok(args):
+        return EXIT_BAD_INPUT
+    return _run_batch(args, list(args.scenarios) or [None])
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .batch import parse_grid, sweep_specs
+
+    if not _batch_arguments_ok(args):
+        return EXIT_BAD_INPUT
+    try:
+        grid = parse_grid(args.grid)
+    except ScenarioError as e:
+        for prob in e.problems:
+            print(prob, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return _run_batch(args, sweep_specs(args.base, grid, args.overrides))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"run": cmd_run, "validate": cmd_validate, "schema": cmd_schema}[args.command]
+    handler = {
+        "run": cmd_run,
+        "sweep": cmd_sweep,
+        "validate": cmd_validate,
+        "schema": cmd_schema,
+    }[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -77,8 +77,14 @@ def run_scenario(
     return res
 
 
-def write_outputs(results: Results, out_root: Path | str, fmt: str = "csv") -> Path:
-    """Write one scenario's folder ``OUT/<slug>/`` atomically: all or nothing."""
+def write_outputs(
+    results: Results, out_root: Path | str, fmt: str = "csv", reports: bool = True
+) -> Path:
+    """Write one scenario's folder ``OUT/<slug>/`` atomically: all or nothing.
+
+    ``reports`` adds report.xlsx and report.html (model.reports; a report that fails is skipped
+    and named in summary["report_warnings"], it never fails the run).
+    """
     target = Path(out_root) / results.resolved.slug
     with atomic_folder(target) as tmp:
         (tmp / "scenario.resolved.yaml").write_text(
@@ -94,5 +100,11 @@ def write_outputs(results: Results, out_root: Path | str, fmt: str = "csv") -> P
                 df.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
         if results.mps_text is not None:
             (tmp / "model.mps").write_text(results.mps_text, encoding="utf-8")
+        if reports:  # people-facing reports (issue 6): model.reports never raises
+            from .reports import write_reports
+
+            report_warnings = write_reports(results, tmp)
+            if report_warnings:
+                results.summary["report_warnings"] = report_warnings
         write_json(tmp / "summary.json", results.summary)
     return target

@@ -1,0 +1,586 @@
+"""Charts as pure functions: a tidy contract table in, a plotly Figure out (reports and the app share them).
+
+Every function takes the DataFrame exactly as the engine writes it (the columns of DESIGN.md's output
+contract). A table that is absent, empty or lacks a needed column raises ``ChartDataError`` with a
+sentence a person can read; reports print that sentence as a note instead of the chart, and the app can
+show ``note_figure(str(err))``. A ``scenario`` column, where present, overlays several scenarios.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TEMPLATE = "plotly_white"
+GBP_M = 1e6  # money is charted in GBP millions: deficits run to hundreds of millions
+
+# Fixed colours for the canonical settings so every chart (and every scenario) reads the same way.
+SETTING_COLOURS: dict[str, str] = {
+    "mainstream": "#4C78A8",
+    "resource_base": "#72B7B2",
+    "special": "#F58518",
+    "independent": "#E45756",
+    "post16": "#54A24B",
+    "ap_eotas": "#B279A2",
+    "unmet": "#333333",
+}
+_FALLBACK = ("#9D755D", "#BAB0AC", "#EECA3B", "#FF9DA6", "#79706E", "#D67195", "#8CD17D")
+VARIANT_ORDER = ("unmitigated", "optimised")
+VARIANT_DASH = {"unmitigated": "dot", "optimised": "solid"}
+SCENARIO_COLOURS = ("#1F77B4", "#D62728", "#2CA02C", "#9467BD", "#FF7F0E", "#8C564B", "#17BECF")
+
+
+class ChartDataError(ValueError):
+    """A chart's table is absent, empty or lacks columns; the message says which, for a note."""
+
+
+def require(df: pd.DataFrame | None, columns: Iterable[str], table: str) -> pd.DataFrame:
+    """Return ``df`` if it holds rows and every column in ``columns``; raise ChartDataError otherwise."""
+    if df is None:
+        raise ChartDataError(f"The {table} table is not part of this run.")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ChartDataError(f"The {table} table lacks column(s): {', '.join(missing)}.")
+    if df.empty:
+        raise ChartDataError(f"The {table} table has no rows.")
+    return df
+
+
+def note_figure(message: str, height: int = 260) -> go.Figure:
+    """A blank figure carrying a message, for places where a chart cannot be drawn."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(
+        template=TEMPLATE, height=height, xaxis={"visible": False}, yaxis={"visible": False}
+    )
+    return fig
+
+
+def setting_colours(settings: Sequence[str]) -> dict[str, str]:
+    """Canonical colours for known settings, a stable fallback palette for a scenario's own ones."""
+    out: dict[str, str] = {}
+    extra = 0
+    for s in settings:
+        if s in SETTING_COLOURS:
+            out[s] = SETTING_COLOURS[s]
+        else:
+            out[s] = _FALLBACK[extra % len(_FALLBACK)]
+            extra += 1
+    return out
+
+
+def band_columns(df: pd.DataFrame, column: str) -> tuple[str, str] | None:
+    """Names of the P10/P90 columns of ``column`` (``x_p10`` or ``x_p10_gbp`` style), if both exist."""
+    stem = column[: -len("_gbp")] if column.endswith("_gbp") else None
+    for lo, hi in (
+        (f"{column}_p10", f"{column}_p90"),
+        (f"{stem}_p10_gbp", f"{stem}_p90_gbp") if stem else ("", ""),
+    ):
+        if lo in df.columns and hi in df.columns and df[lo].notna().any():
+            return lo, hi
+    return None
+
+
+def _ordered(values: Iterable[str], order: Sequence[str]) -> list[str]:
+    vals = list(dict.fromkeys(values))
+    return [v for v in order if v in vals] + sorted(v for v in vals if v not in order)
+
+
+def _scenarios(df: pd.DataFrame) -> list[str | None]:
+    return list(dict.fromkeys(df["scenario"])) if "scenario" in df.columns else [None]
+
+
+def _subset(df: pd.DataFrame, scenario: str | None) -> pd.DataFrame:
+    return df if scenario is None else df[df["scenario"] == scenario]
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _band(
+    fig: go.Figure, x: pd.Series, lo: pd.Series, hi: pd.Series, colour: str, name: str
+) -> None:
+    """A shaded P10-P90 band drawn as one closed polygon (so it toggles as one legend item)."""
+    xs = np.concatenate([x.to_numpy(), x.to_numpy()[::-1]])
+    ys = np.concatenate([hi.to_numpy(), lo.to_numpy()[::-1]])
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            fill="toself",
+            fillcolor=_rgba(colour, 0.18),
+            line={"width": 0},
+            hoverinfo="skip",
+            name=name,
+            legendgroup=name,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- demand
+
+
+def plans_by_year(demand: pd.DataFrame) -> pd.DataFrame:
+    """Total plans per year (and scenario): P50 summed over cells, bands summed where present.
+
+    Summing cell P10/P90 gives a band at least as wide as the band of the total (quantiles do not
+    add), so a chart drawn from it errs on the side of more uncertainty, never less.
+    """
+    df = require(demand, ["year", "plans"], "demand")
+    keys = ["scenario", "year"] if "scenario" in df.columns else ["year"]
+    cols = ["plans"] + [c for c in ("plans_p10", "plans_p90") if c in df.columns]
+    out = df.groupby(keys, sort=True)[cols].sum(min_count=1).reset_index()
+    return out
+
+
+def ehcp_fan_chart(demand: pd.DataFrame, totals: pd.DataFrame | None = None) -> go.Figure:
+    """EHCP stock by January census year: P50 line with a shaded P10-P90 band where paths > 1.
+
+    ``totals`` (year, plans, plans_p10, plans_p90), when the demand stage provides bands of the total
+    itself, replaces the cell sums from ``demand``.
+    """
+    if totals is not None and not totals.empty:
+        tot = require(totals, ["year", "plans"], "plan totals")
+        exact = True
+    else:
+        tot = plans_by_year(demand)
+        exact = False
+    fig = go.Figure()
+    for i, scn in enumerate(_scenarios(tot)):
+        d = _subset(tot, scn).sort_values("year")
+        colour = SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]
+        label = scn or "plans"
+        band = band_columns(d, "plans")
+        if band:
+            what = "P10-P90" if exact else "P10-P90 (sum of cells)"
+            _band(
+                fig, d["year"], d[band[0]], d[band[1]], colour, f"{scn + ' ' if scn else ''}{what}"
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=d["year"],
+                y=d["plans"],
+                mode="lines+markers",
+                name=f"{label} (P50)" if band else label,
+                line={"color": colour, "width": 2.5},
+                hovertemplate="January %{x}: %{y:,.0f} plans<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        title="EHCPs by January census year",
+        xaxis_title="year (January census; 2025 = academic year 2024/25)",
+        yaxis_title="plans",
+        hovermode="x unified",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    fig.update_yaxes(rangemode="tozero", tickformat=",.0f")
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+# --------------------------------------------------------------------------- placements
+
+
+def placement_mix(placements: pd.DataFrame) -> pd.DataFrame:
+    """Places in place by variant, year and setting (summed over localities, needs and phases)."""
+    df = require(placements, ["year", "setting", "places", "variant"], "placements")
+    keys = ["variant", "year", "setting"]
+    if "scenario" in df.columns:
+        keys = ["scenario", *keys]
+    return df.groupby(keys, sort=True)["places"].sum().reset_index()
+
+
+def placement_mix_chart(placements: pd.DataFrame, share: bool = False) -> go.Figure:
+    """Stacked places by setting over the years, one panel per variant (unmitigated vs optimised).
+
+    ``share=True`` shows each setting's share of all placed children instead of places.
+    """
+    mix = placement_mix(placements)
+    if "scenario" in mix.columns:  # several scenarios: one panel per scenario and variant
+        mix = mix.assign(variant=mix["scenario"].astype(str) + ": " + mix["variant"].astype(str))
+    variants = _ordered(mix["variant"], VARIANT_ORDER)
+    settings = _ordered(mix["setting"], tuple(SETTING_COLOURS))
+    colours = setting_colours(settings)
+    if share:
+        total = mix.groupby(["variant", "year"])["places"].transform("sum")
+        mix = mix.assign(places=np.where(total > 0, mix["places"] / total.where(total > 0, 1), 0.0))
+    fig = make_subplots(
+        rows=1,
+        cols=len(variants),
+        shared_yaxes=True,
+        subplot_titles=variants,
+        horizontal_spacing=0.04,
+    )
+    for c, variant in enumerate(variants, start=1):
+        d = mix[mix["variant"] == variant]
+        for s in settings:
+            ds = d[d["setting"] == s].sort_values("year")
+            if ds.empty:
+                continue
+            fig.add_trace(
+                go.Bar(
+                    x=ds["year"],
+                    y=ds["places"],
+                    name=s,
+                    legendgroup=s,
+                    showlegend=c == 1,
+                    marker_color=colours[s],
+                    hovertemplate=f"{s} %{{x}}: "
+                    + ("%{y:.1%}" if share else "%{y:,.0f} places")
+                    + "<extra></extra>",
+                ),
+                row=1,
+                col=c,
+            )
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="stack",
+        title="Placement mix by January census year"
+        + (" (share of placed children)" if share else ""),
+        legend={"orientation": "h", "y": -0.2},
+    )
+    fig.update_yaxes(title_text="share of places" if share else "places", row=1, col=1)
+    fig.update_yaxes(tickformat=".0%" if share else ",.0f")
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+# --------------------------------------------------------------------------- finance
+
+
+def deficit_chart(finance: pd.DataFrame) -> go.Figure:
+    """Cumulative DSG deficit at 31 March by financial year, per variant, with bands and the Safety
+    Valve plan trajectory (dashed) it is judged against. Money in GBP millions."""
+    df = require(finance, ["financial_year", "variant", "cumulative_deficit_gbp"], "finance")
+    fig = go.Figure()
+    scenarios = _scenarios(df)
+    for i, scn in enumerate(scenarios):
+        d_scn = _subset(df, scn)
+        colour_scn = SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]
+        prefix = f"{scn}: " if scn else ""
+        for j, variant in enumerate(_ordered(d_scn["variant"], VARIANT_ORDER)):
+            d = d_scn[d_scn["variant"] == variant].sort_values("financial_year")
+            colour = colour_scn if scn else SCENARIO_COLOURS[j % len(SCENARIO_COLOURS)]
+            band = band_columns(d, "cumulative_deficit_gbp")
+            if band:
+                _band(
+                    fig,
+                    d["financial_year"],
+                    d[band[0]] / GBP_M,
+                    d[band[1]] / GBP_M,
+                    colour,
+                    f"{prefix}{variant} P10-P90",
+                )
+            fig.add_trace(
+                go.Scatter(
+                    x=d["financial_year"],
+                    y=d["cumulative_deficit_gbp"] / GBP_M,
+                    mode="lines+markers",
+                    name=f"{prefix}{variant}",
+                    line={
+                        "color": colour,
+                        "width": 2.5,
+                        "dash": VARIANT_DASH.get(variant, "solid"),
+                    },
+                    hovertemplate="FY %{x}: £%{y:,.1f}m<extra>" + f"{prefix}{variant}</extra>",
+                )
+            )
+        if "plan_cumulative_deficit_gbp" in d_scn.columns:
+            plan = (
+                d_scn.dropna(subset=["plan_cumulative_deficit_gbp"])
+                .groupby("financial_year", sort=True)["plan_cumulative_deficit_gbp"]
+                .first()
+            )
+            if not plan.empty and (i == 0 or len(scenarios) > 1):
+                fig.add_trace(
+                    go.Scatter(
+                        x=plan.index,
+                        y=plan.to_numpy() / GBP_M,
+                        mode="lines+markers",
+                        name=f"{prefix}Safety Valve plan",
+                        line={"color": "#000000", "width": 2, "dash": "dash"},
+                        marker={"symbol": "diamond"},
+                        hovertemplate="FY %{x}: plan £%{y:,.1f}m<extra></extra>",
+                    )
+                )
+    fig.add_hline(y=0, line={"color": "#888888", "width": 1})
+    fig.update_layout(
+        template=TEMPLATE,
+        title="Cumulative DSG deficit against the Safety Valve plan",
+        xaxis_title="financial year (2025 = April 2025 to March 2026)",
+        yaxis_title="cumulative deficit at 31 March (£m; positive = deficit)",
+        hovermode="x unified",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+def balance_chart(finance: pd.DataFrame) -> go.Figure:
+    """In-year High Needs Block balance (income minus spend) by financial year and variant, £m."""
+    df = require(finance, ["financial_year", "variant", "in_year_balance_gbp"], "finance")
+    fig = go.Figure()
+    for j, variant in enumerate(_ordered(df["variant"], VARIANT_ORDER)):
+        d = df[df["variant"] == variant].sort_values("financial_year")
+        fig.add_trace(
+            go.Bar(
+                x=d["financial_year"],
+                y=d["in_year_balance_gbp"] / GBP_M,
+                name=variant,
+                marker_color=SCENARIO_COLOURS[j % len(SCENARIO_COLOURS)],
+                hovertemplate="FY %{x}: £%{y:,.1f}m<extra>" + variant + "</extra>",
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="group",
+        title="In-year High Needs Block balance (negative = overspend)",
+        xaxis_title="financial year",
+        yaxis_title="£m",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+# --------------------------------------------------------------------------- sufficiency
+
+
+def _pick_year(df: pd.DataFrame, year: int | None, column: str = "year") -> int:
+    years = sorted(df[column].unique())
+    if year is None:
+        return int(years[-1])
+    if year not in years:
+        raise ChartDataError(f"Year {year} is not in the table (years {years[0]}-{years[-1]}).")
+    return int(year)
+
+
+def sufficiency_chart(sufficiency: pd.DataFrame, year: int | None = None) -> go.Figure:
+    """Demand against capacity by provider locality for one year (default: the last), a panel per
+    capacity-limited setting; settings without a capacity limit (infinite capacity) are left out."""
+    df = require(
+        sufficiency,
+        ["year", "provider_locality", "setting", "demand_places", "capacity_places"],
+        "sufficiency",
+    )
+    y = _pick_year(df, year)
+    d = df[(df["year"] == y) & np.isfinite(df["capacity_places"].astype(float))]
+    if d.empty:
+        raise ChartDataError(f"No capacity-limited setting has places in {y}.")
+    d = d.groupby(["setting", "provider_locality"], sort=True)[
+        ["demand_places", "capacity_places"]
+    ].sum()
+    d = d.reset_index()
+    settings = _ordered(d["setting"], tuple(SETTING_COLOURS))
+    fig = make_subplots(
+        rows=len(settings),
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=settings,
+        vertical_spacing=0.08,
+    )
+    for r, s in enumerate(settings, start=1):
+        ds = d[d["setting"] == s]
+        fig.add_trace(
+            go.Bar(
+                x=ds["provider_locality"],
+                y=ds["capacity_places"],
+                name="capacity",
+                legendgroup="capacity",
+                showlegend=r == 1,
+                marker_color="#BAB0AC",
+                hovertemplate="%{x}: capacity %{y:,.0f}<extra></extra>",
+            ),
+            row=r,
+            col=1,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=ds["provider_locality"],
+                y=ds["demand_places"],
+                name="demand",
+                legendgroup="demand",
+                showlegend=r == 1,
+                marker_color=SETTING_COLOURS.get(s, "#4C78A8"),
+                hovertemplate="%{x}: demand %{y:,.0f}<extra></extra>",
+            ),
+            row=r,
+            col=1,
+        )
+        fig.update_yaxes(title_text="places", row=r, col=1)
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="group",
+        height=max(320, 240 * len(settings)),
+        title=f"Sufficiency by provider locality, January {y}: places demanded vs capacity",
+        legend={"orientation": "h", "y": -0.08},
+    )
+    return fig
+
+
+def sufficiency_heatmap(
+    sufficiency: pd.DataFrame, year: int | None = None, value: str = "gap_places"
+) -> go.Figure:
+    """Heatmap of ``value`` (default the gap, demand minus capacity) by provider locality and setting
+    for one year, with the shadow price (what one more place saves) in the hover."""
+    df = require(sufficiency, ["year", "provider_locality", "setting", value], "sufficiency")
+    y = _pick_year(df, year)
+    d = df[df["year"] == y]
+    grid = d.pivot_table(index="setting", columns="provider_locality", values=value, aggfunc="sum")
+    grid = grid.replace([np.inf, -np.inf], np.nan)
+    settings = _ordered(grid.index, tuple(SETTING_COLOURS))
+    grid = grid.loc[settings]
+    custom = None
+    hover = "%{x} · %{y}: %{z:,.0f}<extra></extra>"
+    if "shadow_price_gbp" in d.columns:
+        price = d.pivot_table(
+            index="setting", columns="provider_locality", values="shadow_price_gbp", aggfunc="sum"
+        ).reindex(index=grid.index, columns=grid.columns)
+        custom = price.to_numpy()
+        hover = "%{x} · %{y}: %{z:,.0f}<br>one more place saves £%{customdata:,.0f}<extra></extra>"
+    zmax = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.notna().any().any() else 1.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=list(grid.columns),
+            y=list(grid.index),
+            customdata=custom,
+            colorscale="RdBu_r",
+            zmid=0,
+            zmin=-zmax,
+            zmax=zmax,
+            colorbar={"title": value},
+            hovertemplate=hover,
+        )
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=f"{value.replace('_', ' ')} by provider locality and setting, January {y}",
+        xaxis_title="provider locality",
+        yaxis_title="setting",
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- builds
+
+
+def build_plan_chart(builds: pd.DataFrame) -> go.Figure:
+    """Recommended new places by opening year, stacked by provider locality, a panel per setting."""
+    df = require(builds, ["year_open", "provider_locality", "setting", "places"], "builds")
+    df = df[df["places"] > 0]
+    if df.empty:
+        raise ChartDataError("The optimised plan builds no new places.")
+    settings = _ordered(df["setting"], tuple(SETTING_COLOURS))
+    localities = sorted(df["provider_locality"].unique())
+    palette = SCENARIO_COLOURS + _FALLBACK
+    fig = make_subplots(rows=1, cols=len(settings), shared_yaxes=True, subplot_titles=settings)
+    for c, s in enumerate(settings, start=1):
+        ds = df[df["setting"] == s]
+        for k, loc in enumerate(localities):
+            dl = ds[ds["provider_locality"] == loc].groupby("year_open", sort=True)["places"].sum()
+            if dl.empty:
+                continue
+            fig.add_trace(
+                go.Bar(
+                    x=dl.index,
+                    y=dl.to_numpy(),
+                    name=loc,
+                    legendgroup=loc,
+                    showlegend=loc not in {t.name for t in fig.data},
+                    marker_color=palette[k % len(palette)],
+                    hovertemplate=f"{loc}, {s}: %{{y:,.0f}} places open in %{{x}}<extra></extra>",
+                ),
+                row=1,
+                col=c,
+            )
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="stack",
+        title="Build plan: new places by year they open",
+        legend={"orientation": "h", "y": -0.2, "title": "provider locality"},
+    )
+    fig.update_yaxes(title_text="new places", row=1, col=1)
+    fig.update_xaxes(dtick=1, title_text="year open (January census year)")
+    return fig
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def comparison_chart(
+    comparison: pd.DataFrame,
+    columns: Sequence[str] = (
+        "cumulative_deficit_horizon_unmitigated_gbp",
+        "cumulative_deficit_horizon_optimised_gbp",
+    ),
+    title: str = "Cumulative DSG deficit at the horizon",
+) -> go.Figure:
+    """Grouped bars of headline money figures per scenario (one row of comparison.csv each), £m."""
+    df = require(comparison, ["slug", *columns], "comparison")
+    df = df.dropna(subset=list(columns), how="all")
+    if df.empty:
+        raise ChartDataError(f"No scenario reports {', '.join(columns)}.")
+    fig = go.Figure()
+    for j, col in enumerate(columns):
+        fig.add_trace(
+            go.Bar(
+                x=df["slug"],
+                y=pd.to_numeric(df[col], errors="coerce") / GBP_M,
+                name=col,
+                marker_color=SCENARIO_COLOURS[j % len(SCENARIO_COLOURS)],
+                hovertemplate="%{x}: £%{y:,.1f}m<extra>" + col + "</extra>",
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="group",
+        title=title,
+        yaxis_title="£m",
+        legend={"orientation": "h", "y": -0.35},
+        margin={"b": 160},
+    )
+    return fig
+
+
+def sweep_chart(
+    comparison: pd.DataFrame,
+    x: str,
+    value: str = "cumulative_deficit_horizon_optimised_gbp",
+    colour: str | None = None,
+) -> go.Figure:
+    """A headline figure against one swept parameter, a line per value of a second parameter."""
+    df = require(comparison, [x, value] + ([colour] if colour else []), "comparison")
+    df = df.dropna(subset=[value])
+    if df.empty:
+        raise ChartDataError(f"No scenario reports {value}.")
+    money = value.endswith("_gbp")
+    fig = go.Figure()
+    groups = [(None, df)] if colour is None else list(df.groupby(colour, sort=True))
+    for k, (g, d) in enumerate(groups):
+        d = d.sort_values(x)
+        fig.add_trace(
+            go.Scatter(
+                x=d[x],
+                y=d[value] / GBP_M if money else d[value],
+                mode="lines+markers",
+                name=value if g is None else f"{colour}={g}",
+                line={"color": SCENARIO_COLOURS[k % len(SCENARIO_COLOURS)]},
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        title=f"{value} by {x}",
+        xaxis_title=x,
+        yaxis_title="£m" if money else value,
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig

@@ -1,0 +1,960 @@
+"""Reports for people: headline figures, ``report.xlsx`` and ``report.html`` per scenario, and the
+batch comparison (``comparison.csv``/``.xlsx``/``.html``).
+
+Reports never stop a run: a missing table becomes a note where its chart would be, and a report that
+cannot be written is skipped with a warning (``write_reports`` returns the warnings).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import charts
+
+if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
+
+    from .engine import Results
+
+DISCLAIMER = (
+    "Illustrative model output. Figures depend on the scenario's assumptions (listed below); "
+    "they are not official forecasts."
+)
+EXCEL_MAX_ROWS = 1_048_575  # one row is the header
+VARIANTS = ("unmitigated", "optimised")
+
+# comparison.csv / front-sheet headline figures: column -> (label, unit). Order is column order.
+HEADLINE: dict[str, tuple[str, str]] = {
+    "base_year": ("Base year (January census of the starting stock)", "year"),
+    "horizon_year": ("Horizon (last January census year projected)", "year"),
+    "plans_base": ("EHCPs in the base year", "plans"),
+    "plans_horizon": ("EHCPs at the horizon (P50)", "plans"),
+    "plans_horizon_p10": ("EHCPs at the horizon, P10", "plans"),
+    "plans_horizon_p90": ("EHCPs at the horizon, P90", "plans"),
+    "total_cost_unmitigated_gbp": ("Total cost over the forecast, unmitigated", "GBP"),
+    "total_cost_optimised_gbp": ("Total cost over the forecast, optimised plan", "GBP"),
+    "saving_gbp": ("Saving of the optimised plan (unmitigated minus optimised)", "GBP"),
+    "horizon_financial_year": ("Last financial year reported", "financial year"),
+    "cumulative_deficit_horizon_unmitigated_gbp": (
+        "Cumulative DSG deficit at the horizon, unmitigated",
+        "GBP",
+    ),
+    "cumulative_deficit_horizon_optimised_gbp": (
+        "Cumulative DSG deficit at the horizon, optimised plan",
+        "GBP",
+    ),
+    "plan_cumulative_deficit_horizon_gbp": ("Safety Valve plan deficit at the horizon", "GBP"),
+    "first_balanced_fy_unmitigated": (
+        "First financial year in balance, unmitigated",
+        "financial year",
+    ),
+    "first_balanced_fy_optimised": ("First financial year in balance, optimised", "financial year"),
+    "p_meet_safety_valve_unmitigated": (
+        "Probability of meeting the Safety Valve trajectory, unmitigated",
+        "share",
+    ),
+    "p_meet_safety_valve_optimised": (
+        "Probability of meeting the Safety Valve trajectory, optimised",
+        "share",
+    ),
+    "places_built": ("New places built by the optimised plan", "places"),
+    "capital_cost_gbp": ("Capital cost of the new places", "GBP"),
+    "unmet_places": ("Places left unmet by the optimised plan (child-years)", "places"),
+    "solver": ("LP solver", "text"),
+    "solver_status": ("LP solver status", "text"),
+    "objective_gbp": ("LP objective (discounted cost)", "GBP"),
+}
+# Identity columns that lead every comparison row.
+ID_COLUMNS = ("scenario", "slug", "status", "error", "source")
+TRAILING_COLUMNS = ("seed", "paths", "overrides", "scenario_sha256")
+
+
+# --------------------------------------------------------------------------- headline figures
+
+
+def _get(summary: Mapping[str, Any], section: str, *keys: str) -> Any:
+    """First present, non-null value among ``keys`` (dotted paths allowed) in ``summary[section]``."""
+    sec = summary.get(section)
+    if not isinstance(sec, Mapping):
+        return None
+    for key in keys:
+        node: Any = sec
+        for part in key.split("."):
+            if isinstance(node, Mapping) and part in node:
+                node = node[part]
+            elif isinstance(node, Mapping) and part.isdigit() and int(part) in node:
+                node = node[int(part)]
+            else:
+                node = None
+                break
+        if node is not None and not isinstance(node, Mapping | list):
+            return node
+    return None
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _has(tables: Mapping[str, pd.DataFrame], name: str, *cols: str) -> pd.DataFrame | None:
+    df = tables.get(name)
+    if df is None or any(c not in df.columns for c in cols):
+        return None
+    return df
+
+
+def headline_figures(
+    summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]
+) -> dict[str, Any]:
+    """The headline figures of one run (keys of ``HEADLINE``), None where the run lacks the input.
+
+    Figures a stage reports in its summary section win; otherwise they are derived from the contract
+    tables (totals over every cost line, the deficit at the last financial year, and so on).
+    """
+    h: dict[str, Any] = dict.fromkeys(HEADLINE)
+    base = summary.get("base_year")
+    horizon = summary.get("horizon_years")
+    h["base_year"] = base
+    if base is not None and horizon is not None:
+        h["horizon_year"] = int(base) + int(horizon)
+        h["horizon_financial_year"] = int(base) + int(horizon) - 1
+
+    # Demand ----------------------------------------------------------------------------------
+    dem = _has(tables, "demand", "year", "plans")
+    if dem is not None and not dem.empty:
+        by_year = dem.groupby("year")["plans"].sum()
+        h["plans_base"] = float(by_year.iloc[0])
+        h["plans_horizon"] = float(by_year.iloc[-1])
+        last = dem[dem["year"] == by_year.index[-1]]
+        for q in ("p10", "p90"):
+            if f"plans_{q}" in last.columns and last[f"plans_{q}"].notna().any():
+                h[f"plans_horizon_{q}"] = float(last[f"plans_{q}"].sum())
+    for q, keys in (
+        ("", ("plans_horizon", "plans_at_horizon", "horizon.plans")),
+        ("_p10", ("plans_horizon_p10", "plans_at_horizon_p10", "horizon.plans_p10")),
+        ("_p90", ("plans_horizon_p90", "plans_at_horizon_p90", "horizon.plans_p90")),
+    ):
+        v = _num(_get(summary, "demand", *keys))
+        if v is not None:  # the demand stage's own band of the total beats summed cell bands
+            h[f"plans_horizon{q}"] = v
+    v = _num(_get(summary, "demand", "plans_base", "plans_base_year"))
+    if v is not None:
+        h["plans_base"] = v
+
+    # Costs -----------------------------------------------------------------------------------
+    costs = _has(tables, "costs", "variant", "cost_gbp")
+    for variant in VARIANTS:
+        v = _num(_get(summary, "finance", f"total_cost_gbp.{variant}", f"total_cost_{variant}_gbp"))
+        if v is None and costs is not None:
+            rows = costs[costs["variant"] == variant]
+            v = float(rows["cost_gbp"].sum()) if not rows.empty else None
+        h[f"total_cost_{variant}_gbp"] = v
+    saving = _num(_get(summary, "finance", "saving_gbp"))
+    if saving is None and None not in (
+        h["total_cost_unmitigated_gbp"],
+        h["total_cost_optimised_gbp"],
+    ):
+        saving = h["total_cost_unmitigated_gbp"] - h["total_cost_optimised_gbp"]
+    h["saving_gbp"] = saving
+
+    # Finance ---------------------------------------------------------------------------------
+    fin = _has(tables, "finance", "financial_year", "variant")
+    if fin is not None and not fin.empty:
+        last_fy = fin["financial_year"].max()
+        h["horizon_financial_year"] = int(last_fy)
+        at_end = fin[fin["financial_year"] == last_fy]
+        for variant in VARIANTS:
+            rows = at_end[at_end["variant"] == variant]
+            if not rows.empty and "cumulative_deficit_gbp" in rows.columns:
+                h[f"cumulative_deficit_horizon_{variant}_gbp"] = _num(
+                    rows["cumulative_deficit_gbp"].iloc[0]
+                )
+            if "in_year_balance_gbp" in fin.columns:
+                v_rows = fin[fin["variant"] == variant].sort_values("financial_year")
+                if not v_rows.empty:
+                    ok = v_rows[v_rows["in_year_balance_gbp"] >= 0]
+                    h[f"first_balanced_fy_{variant}"] = (
+                        int(ok["financial_year"].iloc[0]) if not ok.empty else None
+                    )
+        if "plan_cumulative_deficit_gbp" in at_end.columns:
+            plan = at_end["plan_cumulative_deficit_gbp"].dropna()
+            h["plan_cumulative_deficit_horizon_gbp"] = (
+                _num(plan.iloc[0]) if not plan.empty else None
+            )
+    for variant in VARIANTS:
+        v = _num(
+            _get(
+                summary,
+                "finance",
+                f"p_meet_safety_valve.{variant}",
+                f"p_meet_safety_valve_{variant}",
+                f"probability_meet_trajectory.{variant}",
+            )
+        )
+        h[f"p_meet_safety_valve_{variant}"] = v
+
+    # Sufficiency LP --------------------------------------------------------------------------
+    builds = _has(tables, "builds", "places")
+    if builds is not None:
+        h["places_built"] = float(builds["places"].sum())
+        if "capital_cost_gbp" in builds.columns:
+            h["capital_cost_gbp"] = float(builds["capital_cost_gbp"].sum())
+    v = _num(_get(summary, "optimisation", "places_built"))
+    if v is not None:
+        h["places_built"] = v
+    h["unmet_places"] = _num(_get(summary, "optimisation", "unmet_places", "unmet_places_total"))
+    h["solver"] = _get(summary, "optimisation", "solver")
+    h["solver_status"] = _get(summary, "optimisation", "status", "solver_status")
+    h["objective_gbp"] = _num(_get(summary, "optimisation", "objective_gbp"))
+    return h
+
+
+def comparison_row(
+    summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]
+) -> dict[str, Any]:
+    """One comparison.csv row (without status/error) for a scenario that ran."""
+    row: dict[str, Any] = {
+        "scenario": summary.get("scenario"),
+        "slug": summary.get("slug"),
+        "source": summary.get("source"),
+    }
+    row.update(headline_figures(summary, tables))
+    row["seed"] = summary.get("seed")
+    row["paths"] = summary.get("paths")
+    row["overrides"] = " ".join(summary.get("overrides") or [])
+    row["scenario_sha256"] = summary.get("scenario_sha256")
+    return row
+
+
+# --------------------------------------------------------------------------- formatting helpers
+
+
+def unit_of(column: str) -> str:
+    """The unit a contract column carries, read from its name (``cost_gbp`` -> GBP)."""
+    c = column.lower()
+    if c.endswith("_gbp") or "_gbp_" in c:
+        return "GBP"
+    if c == "financial_year" or c.endswith("_fy") or "_fy_" in c:
+        return "financial year from April"
+    if c in ("year", "year_open", "year_decided", "base_year", "horizon_year"):
+        return "January census year"
+    if "share" in c or c.startswith("p_meet") or c.startswith("probability"):
+        return "share"
+    if "places" in c:
+        return "places"
+    if "plans" in c:
+        return "plans"
+    if c.endswith("_seconds"):
+        return "seconds"
+    return ""
+
+
+def header_of(column: str) -> str:
+    unit = unit_of(column)
+    return f"{column} [{unit}]" if unit else column
+
+
+def _excel_format(column: str) -> str | None:
+    unit = unit_of(column)
+    return {
+        "GBP": "£#,##0;[Red]-£#,##0",
+        "places": "#,##0.0",
+        "plans": "#,##0.0",
+        "share": "0.0%",
+        "January census year": "0",
+        "financial year from April": "0",
+        "seconds": "0.00",
+    }.get(unit)
+
+
+def _display(value: Any, unit: str) -> str:
+    """A headline value as text for the HTML report."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, str):
+        return value
+    if unit == "GBP":
+        v = float(value)
+        return f"£{v / 1e6:,.1f}m" if abs(v) >= 1e6 else f"£{v:,.0f}"
+    if unit == "share":
+        return f"{float(value):.0%}"
+    if unit in ("plans", "places"):
+        return f"{float(value):,.0f}"
+    if unit in ("year", "financial year"):
+        return str(int(value))
+    return str(value)
+
+
+def _assumptions(results: Results) -> list[tuple[str, Any]]:
+    """What a reader needs to reproduce and judge the figures."""
+    scn = results.resolved.scenario
+    s = results.summary
+    opt = s.get("optimisation") if isinstance(s.get("optimisation"), Mapping) else {}
+    return [
+        ("Scenario", scn.meta.name),
+        ("Local authority", scn.meta.la_name),
+        ("Description", scn.meta.description),
+        ("Source file", s.get("source", results.resolved.source)),
+        ("Overrides (--set)", " ".join(s.get("overrides") or []) or "none"),
+        ("Scenario sha256 (resolved YAML)", s.get("scenario_sha256", results.resolved.sha256)),
+        ("Seed", s.get("seed")),
+        ("Monte Carlo paths", s.get("paths")),
+        ("Base year", scn.meta.base_year),
+        ("Horizon (years)", scn.meta.horizon_years),
+        ("Price base (financial year)", scn.meta.price_base_year),
+        ("Cost inflation per year", scn.costs.inflation),
+        ("EHCP new-plan growth per year", scn.demand.growth),
+        ("Cap on independent share", scn.policy.max_independent_share),
+        ("Discount rate", scn.policy.discount_rate),
+        ("Solver", opt.get("solver", scn.run.solver)),
+        ("sendplan version", s.get("package_version")),
+        ("Year convention", s.get("year_convention", "")),
+    ]
+
+
+def _absent_tables(results: Results) -> list[str]:
+    from .engine import TABLE_ORDER
+
+    return [t for t in TABLE_ORDER if results.tables.get(t) is None]
+
+
+# --------------------------------------------------------------------------- Excel
+
+
+def _write_table_sheet(wb: Any, name: str, df: pd.DataFrame, formats: dict[str, Any]) -> Any:
+    """One sheet per table: unit-bearing headers, number formats, frozen header, autofilter."""
+    ws = wb.add_worksheet(name[:31])
+    head = formats["header"]
+    rows = df
+    truncated = len(df) > EXCEL_MAX_ROWS
+    if truncated:
+        rows = df.iloc[:EXCEL_MAX_ROWS]
+    for j, col in enumerate(df.columns):
+        ws.write_string(0, j, header_of(str(col)), head)
+        fmt_str = _excel_format(str(col))
+        width = max(10, min(40, len(header_of(str(col))) + 2))
+        ws.set_column(j, j, width, formats.get(fmt_str) if fmt_str else None)
+        values = rows[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            arr = values.to_numpy(dtype=float)
+            for i, v in enumerate(arr, start=1):
+                if math.isfinite(v):
+                    ws.write_number(i, j, v)
+                elif not math.isnan(v):  # +/- inf: capacity without a limit
+                    ws.write_string(i, j, "unlimited" if v > 0 else "-inf")
+        else:
+            for i, v in enumerate(values.tolist(), start=1):
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    continue
+                ws.write(i, j, v if isinstance(v, bool | int | float) else str(v))
+    ws.freeze_panes(1, 0)
+    if len(df.columns):
+        ws.autofilter(0, 0, max(len(rows), 1), len(df.columns) - 1)
+    if truncated:
+        ws.write_string(
+            0, len(df.columns) + 1, f"Truncated at {EXCEL_MAX_ROWS:,} rows: see the CSV file."
+        )
+    return ws
+
+
+def _finance_pivot(fin: pd.DataFrame) -> pd.DataFrame:
+    """financial_year x (cumulative deficit per variant, plan), for the native Excel line chart."""
+    pv = fin.pivot_table(
+        index="financial_year", columns="variant", values="cumulative_deficit_gbp", aggfunc="first"
+    )
+    pv = pv[[v for v in VARIANTS if v in pv.columns] + [v for v in pv.columns if v not in VARIANTS]]
+    pv.columns = [f"{v} cumulative deficit" for v in pv.columns]
+    if "plan_cumulative_deficit_gbp" in fin.columns:
+        plan = fin.groupby("financial_year")["plan_cumulative_deficit_gbp"].first()
+        pv["Safety Valve plan"] = plan
+    return pv.sort_index()
+
+
+def write_xlsx(results: Results, path: Path) -> list[str]:
+    """``report.xlsx``: a front sheet (headline figures, assumptions), native charts, a sheet per table."""
+    import xlsxwriter
+
+    notes: list[str] = []
+    wb = xlsxwriter.Workbook(str(path), {"nan_inf_to_errors": True})
+    try:
+        fmt = {
+            "header": wb.add_format(
+                {"bold": True, "bg_color": "#DDEBF7", "bottom": 1, "text_wrap": True}
+            ),
+            "title": wb.add_format({"bold": True, "font_size": 16}),
+            "bold": wb.add_format({"bold": True}),
+            "wrap": wb.add_format({"text_wrap": True, "valign": "top"}),
+            "italic": wb.add_format({"italic": True, "font_color": "#666666"}),
+        }
+        for f in ("£#,##0;[Red]-£#,##0", "#,##0.0", "0.0%", "0", "0.00"):
+            fmt[f] = wb.add_format({"num_format": f})
+        front = wb.add_worksheet("Summary")
+        charts_ws = wb.add_worksheet("Charts")
+        s = results.summary
+        front.set_column(0, 0, 58)
+        front.set_column(1, 1, 70)
+        front.set_column(2, 2, 16)
+        front.write_string(0, 0, f"sendplan report: {s.get('scenario', '')}", fmt["title"])
+        front.write_string(1, 0, DISCLAIMER, fmt["italic"])
+        front.write_row(3, 0, ["Headline figure", "value", "unit"], fmt["header"])
+        r = 4
+        for key, value in headline_figures(s, results.tables).items():
+            label, unit = HEADLINE[key]
+            front.write_string(r, 0, label)
+            if value is None:
+                front.write_string(r, 1, "–")
+            elif isinstance(value, int | float | np.integer | np.floating):
+                num_fmt = {"GBP": "£#,##0;[Red]-£#,##0", "share": "0.0%", "plans": "#,##0",
+                           "places": "#,##0"}.get(unit, "0")  # fmt: skip
+                fmt.setdefault(num_fmt, wb.add_format({"num_format": num_fmt}))
+                front.write_number(r, 1, float(value), fmt[num_fmt])
+            else:
+                front.write_string(r, 1, str(value))
+            front.write_string(r, 2, unit)
+            r += 1
+        r += 1
+        front.write_row(r, 0, ["Assumption", "value"], fmt["header"])
+        r += 1
+        for label, value in _assumptions(results):
+            front.write_string(r, 0, label)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                front.write_number(r, 1, value)
+            else:
+                front.write_string(r, 1, "–" if value is None else str(value), fmt["wrap"])
+            r += 1
+        absent = _absent_tables(results)
+        if absent:
+            r += 1
+            front.write_string(
+                r, 0, "Tables not produced by this run: " + ", ".join(absent), fmt["italic"]
+            )
+        front.freeze_panes(4, 0)
+        front.activate()
+
+        from .engine import TABLE_ORDER
+
+        table_sheets: dict[str, Any] = {}
+        for name in TABLE_ORDER:
+            df = results.tables.get(name)
+            if df is not None:
+                table_sheets[name] = _write_table_sheet(wb, name, df, fmt)
+
+        # Native charts read from a data sheet of small pivots.
+        data = wb.add_worksheet("chart_data")
+        charts_ws.write_string(0, 0, "Charts (data on the chart_data sheet)", fmt["title"])
+        row_at = 0
+        chart_row = 2
+        fin = results.tables.get("finance")
+        if (
+            fin is not None
+            and {"financial_year", "variant", "cumulative_deficit_gbp"} <= set(fin.columns)
+            and not fin.empty
+        ):
+            pv = _finance_pivot(fin)
+            data.write_row(row_at, 0, ["financial_year", *pv.columns], fmt["header"])
+            for i, (fy, vals) in enumerate(pv.iterrows(), start=1):
+                data.write_number(row_at + i, 0, int(fy))
+                for j, v in enumerate(vals.tolist(), start=1):
+                    if v is not None and math.isfinite(float(v)):
+                        data.write_number(row_at + i, j, float(v) / 1e6)
+            first, last = row_at + 1, row_at + len(pv)
+            ch = wb.add_chart({"type": "line"})
+            for j, col in enumerate(pv.columns, start=1):
+                plan = col == "Safety Valve plan"
+                ch.add_series(
+                    {
+                        "name": ["chart_data", row_at, j],
+                        "categories": ["chart_data", first, 0, last, 0],
+                        "values": ["chart_data", first, j, last, j],
+                        "marker": {"type": "diamond" if plan else "circle"},
+                        "line": {"dash_type": "dash", "color": "black"} if plan else {},
+                    }
+                )
+            ch.set_title({"name": "Cumulative DSG deficit vs Safety Valve plan"})
+            ch.set_x_axis({"name": "financial year (from April)"})
+            ch.set_y_axis({"name": "£m at 31 March (positive = deficit)", "num_format": "#,##0"})
+            ch.set_size({"width": 760, "height": 400})
+            charts_ws.insert_chart(chart_row, 0, ch)
+            chart_row += 21
+            row_at = last + 2
+        else:
+            charts_ws.write_string(
+                chart_row, 0, "No finance table: no deficit chart.", fmt["italic"]
+            )
+            chart_row += 2
+
+        pl = results.tables.get("placements")
+        if (
+            pl is not None
+            and {"year", "setting", "places", "variant"} <= set(pl.columns)
+            and not pl.empty
+        ):
+            mix = charts.placement_mix(pl)
+            settings = charts._ordered(mix["setting"], tuple(charts.SETTING_COLOURS))
+            colours = charts.setting_colours(settings)
+            for variant in charts._ordered(mix["variant"], VARIANTS):
+                pv = (
+                    mix[mix["variant"] == variant]
+                    .pivot_table(index="year", columns="setting", values="places", aggfunc="sum")
+                    .reindex(columns=settings)
+                    .fillna(0.0)
+                    .sort_index()
+                )
+                data.write_row(row_at, 0, [f"year ({variant})", *settings], fmt["header"])
+                for i, (yr, vals) in enumerate(pv.iterrows(), start=1):
+                    data.write_number(row_at + i, 0, int(yr))
+                    data.write_row(row_at + i, 1, [float(v) for v in vals.tolist()])
+                first, last = row_at + 1, row_at + len(pv)
+                ch = wb.add_chart({"type": "column", "subtype": "stacked"})
+                for j, s_name in enumerate(settings, start=1):
+                    ch.add_series(
+                        {
+                            "name": ["chart_data", row_at, j],
+                            "categories": ["chart_data", first, 0, last, 0],
+                            "values": ["chart_data", first, j, last, j],
+                            "fill": {"color": colours[s_name]},
+                            "gap": 40,
+                        }
+                    )
+                ch.set_title({"name": f"Placement mix, {variant}"})
+                ch.set_x_axis({"name": "January census year"})
+                ch.set_y_axis({"name": "places", "num_format": "#,##0"})
+                ch.set_size({"width": 760, "height": 400})
+                charts_ws.insert_chart(chart_row, 0, ch)
+                chart_row += 21
+                row_at = last + 2
+        else:
+            charts_ws.write_string(
+                chart_row, 0, "No placements table: no placement-mix chart.", fmt["italic"]
+            )
+    finally:
+        wb.close()
+    return notes
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,Arial,sans-serif;margin:0 auto;
+max-width:1180px;padding:1.5rem;color:#222}
+h1{margin-bottom:.2rem} h2{margin-top:2.2rem;border-bottom:2px solid #DDEBF7;padding-bottom:.2rem}
+.disclaimer{color:#666;font-style:italic} .note{background:#FFF8E1;border-left:4px solid #F2A900;
+padding:.6rem 1rem;margin:.8rem 0}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.92rem}
+th,td{border:1px solid #DDD;padding:.25rem .6rem;text-align:left;vertical-align:top}
+th{background:#DDEBF7} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.cards{display:flex;flex-wrap:wrap;gap:.8rem}.card{border:1px solid #DDD;border-radius:6px;
+padding:.6rem 1rem;min-width:200px}.card .v{font-size:1.5rem;font-weight:600}.card .l{color:#555;font-size:.85rem}
+"""
+
+
+def _esc(x: Any) -> str:
+    return html.escape("" if x is None else str(x))
+
+
+def _html_table(
+    rows: Sequence[Sequence[Any]], header: Sequence[str], numeric: Sequence[bool] = ()
+) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for j, v in enumerate(row):
+            cls = ' class="num"' if j < len(numeric) and numeric[j] else ""
+            cells.append(f"<td{cls}>{_esc(v)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _df_html(df: pd.DataFrame, max_rows: int = 200) -> str:
+    shown = df.head(max_rows)
+    rows = []
+    for rec in shown.itertuples(index=False):
+        out = []
+        for col, v in zip(shown.columns, rec, strict=True):
+            unit = unit_of(str(col))
+            if isinstance(v, float | np.floating) and math.isfinite(v):
+                out.append(
+                    f"£{v:,.0f}" if unit == "GBP" else f"{v:.1%}" if unit == "share"
+                    else f"{v:,.0f}" if "year" not in unit else str(int(v))
+                )  # fmt: skip
+            else:
+                out.append("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+        rows.append(out)
+    numeric = [pd.api.types.is_numeric_dtype(shown[c]) for c in shown.columns]
+    more = (
+        f"<p class='disclaimer'>First {max_rows} of {len(df):,} rows.</p>"
+        if len(df) > max_rows
+        else ""
+    )
+    return _html_table(rows, [header_of(str(c)) for c in shown.columns], numeric) + more
+
+
+def _figure_section(
+    title: str, make: Callable[[], go.Figure], div_id: str, errors: list[str], intro: str = ""
+) -> str:
+    """A report section: the chart, or a note saying why there is none (never an exception).
+    Absent data is a note in the page; a chart that fails is also added to ``errors``."""
+    try:
+        fig = make()
+        body = fig.to_html(
+            include_plotlyjs=False, full_html=False, div_id=div_id, config={"displaylogo": False}
+        )
+    except charts.ChartDataError as e:  # data absent: a note for the reader, not a warning
+        body = f"<div class='note'>{_esc(e)}</div>"
+    except Exception as e:  # a chart bug must not cost the reader the rest of the report
+        errors.append(f"{title}: chart failed ({type(e).__name__}: {e})")
+        body = f"<div class='note'>This chart could not be drawn ({_esc(type(e).__name__)}: {_esc(e)}).</div>"
+    intro_html = f"<p>{_esc(intro)}</p>" if intro else ""
+    return f"<section><h2>{_esc(title)}</h2>{intro_html}{body}</section>"
+
+
+def _page(title: str, body: str) -> str:
+    """A complete offline HTML page: plotly.js inlined once in the head, no external resources."""
+    from plotly.offline import get_plotlyjs
+
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_esc(title)}</title><style>{_CSS}</style>"
+        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
+        f"{body}</body></html>\n"
+    )
+
+
+def _cards(h: Mapping[str, Any]) -> str:
+    picks = (
+        "plans_horizon",
+        "cumulative_deficit_horizon_unmitigated_gbp",
+        "cumulative_deficit_horizon_optimised_gbp",
+        "plan_cumulative_deficit_horizon_gbp",
+        "saving_gbp",
+        "p_meet_safety_valve_optimised",
+        "places_built",
+    )
+    out = []
+    for k in picks:
+        label, unit = HEADLINE[k]
+        out.append(f"<div class='card'><div class='v'>{_esc(_display(h.get(k), unit))}</div>"
+                   f"<div class='l'>{_esc(label)}</div></div>")  # fmt: skip
+    return "<div class='cards'>" + "".join(out) + "</div>"
+
+
+def render_html(results: Results) -> tuple[str, list[str]]:
+    """``report.html`` text and the notes for charts that could not be drawn."""
+    notes: list[str] = []
+    s = results.summary
+    t = results.tables
+    h = headline_figures(s, t)
+    parts = [
+        f"<h1>{_esc(s.get('scenario', results.resolved.scenario.meta.name))}</h1>",
+        f"<p class='disclaimer'>{_esc(DISCLAIMER)}</p>",
+        _cards(h),
+        "<h2>Headline figures</h2>",
+        _html_table(
+            [(HEADLINE[k][0], _display(v, HEADLINE[k][1]), HEADLINE[k][1]) for k, v in h.items()],
+            ["figure", "value", "unit"],
+            [False, True, False],
+        ),
+    ]
+    totals = _demand_totals(s)
+    parts.append(
+        _figure_section(
+            "EHCP forecast",
+            lambda: charts.ehcp_fan_chart(t.get("demand"), totals=totals),  # type: ignore[arg-type]
+            "ehcp_fan",
+            notes,
+            "Plans counted each January: the P50 line with the P10-P90 band across Monte Carlo paths.",
+        )
+    )
+    parts.append(
+        _figure_section(
+            "Placement mix over time",
+            lambda: charts.placement_mix_chart(t.get("placements")),  # type: ignore[arg-type]
+            "placement_mix",
+            notes,
+            "Children in place by setting: today's mix (unmitigated) against the optimised plan.",
+        )
+    )
+    parts.append(
+        _figure_section(
+            "Deficit against the Safety Valve plan",
+            lambda: charts.deficit_chart(t.get("finance")),  # type: ignore[arg-type]
+            "deficit",
+            notes,
+            "Cumulative DSG deficit at 31 March of each financial year, with P10-P90 bands where "
+            "the run has Monte Carlo paths.",
+        )
+    )
+    parts.append(
+        _figure_section(
+            "Sufficiency by locality",
+            lambda: charts.sufficiency_chart(t.get("sufficiency")),  # type: ignore[arg-type]
+            "sufficiency",
+            notes,
+            "Places demanded against capacity in each provider locality in the last year.",
+        )
+    )
+    parts.append(
+        _figure_section(
+            "Build plan",
+            lambda: charts.build_plan_chart(t.get("builds")),  # type: ignore[arg-type]
+            "builds",
+            notes,
+            "New places the optimised plan opens, by year, setting and provider locality.",
+        )
+    )
+    builds = t.get("builds")
+    if builds is not None and not builds.empty:
+        parts.append(_df_html(builds))
+    parts.append("<h2>Assumptions</h2>")
+    parts.append(
+        _html_table(
+            [(k, "–" if v is None else v) for k, v in _assumptions(results)],
+            ["assumption", "value"],
+        )
+    )
+    absent = _absent_tables(results)
+    if absent:
+        parts.append(
+            f"<p class='disclaimer'>Tables not produced by this run: {_esc(', '.join(absent))}.</p>"
+        )
+    return _page(f"sendplan: {s.get('scenario', '')}", "\n".join(parts)), notes
+
+
+def _demand_totals(summary: Mapping[str, Any]) -> pd.DataFrame | None:
+    """Totals by year with bands from the demand stage's summary, when it reports them as a list of
+    {year, plans, plans_p10, plans_p90} records or as year-keyed mappings."""
+    dem = summary.get("demand")
+    if not isinstance(dem, Mapping):
+        return None
+    for key in ("plans_by_year", "totals_by_year", "plans"):
+        val = dem.get(key)
+        try:
+            if isinstance(val, list) and val and isinstance(val[0], Mapping):
+                df = pd.DataFrame(val)
+            elif (
+                isinstance(val, Mapping)
+                and val
+                and all(isinstance(v, Mapping) for v in val.values())
+            ):
+                df = pd.DataFrame.from_dict(val, orient="index").rename_axis("year").reset_index()
+            elif isinstance(val, Mapping) and val:
+                df = pd.DataFrame({"year": list(val), "plans": list(val.values())})
+            else:
+                continue
+            df["year"] = df["year"].astype(int)
+            if "plans" in df.columns:
+                return df
+        except (TypeError, ValueError, KeyError):
+            continue
+    return None
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def write_reports(results: Results, folder: Path) -> list[str]:
+    """Write ``report.xlsx`` and ``report.html`` into ``folder``; return warnings, never raise
+    (a report that fails is left out and named in the warnings, the run's tables still stand)."""
+    warnings: list[str] = []
+    for name, writer in (("report.xlsx", _xlsx_writer), ("report.html", _html_writer)):
+        target = Path(folder) / name
+        try:
+            warnings.extend(writer(results, target))
+        except Exception as e:
+            warnings.append(f"{name} not written: {type(e).__name__}: {e}")
+            try:
+                target.unlink(missing_ok=True)
+            except OSError:
+                pass
+    return warnings
+
+
+def _xlsx_writer(results: Results, path: Path) -> list[str]:
+    return write_xlsx(results, path)
+
+
+def _html_writer(results: Results, path: Path) -> list[str]:
+    text, notes = render_html(results)
+    path.write_text(text, encoding="utf-8")
+    return [f"report.html: {n}" for n in notes]
+
+
+# --------------------------------------------------------------------------- batch comparison
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write via a temporary sibling and rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_comparison_csv(comparison: pd.DataFrame, path: Path) -> None:
+    """comparison.csv, byte-stable: fixed column order, rows in input order, repr floats."""
+    _atomic_write(path, lambda p: comparison.to_csv(p, index=False, lineterminator="\n"))
+
+
+def write_comparison_xlsx(
+    comparison: pd.DataFrame,
+    problems: Sequence[tuple[str, str, str]],
+    path: Path,
+    swept: Sequence[str] = (),
+) -> None:
+    """comparison.xlsx: the comparison sheet (units in headers, formats), a native bar chart of the
+    deficit at the horizon by scenario, and the problems (scenarios that failed and why)."""
+    import xlsxwriter
+
+    def write(p: Path) -> None:
+        wb = xlsxwriter.Workbook(str(p), {"nan_inf_to_errors": True})
+        try:
+            fmt = {"header": wb.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1, "text_wrap": True}),
+                   "title": wb.add_format({"bold": True, "font_size": 14})}  # fmt: skip
+            for f in ("£#,##0;[Red]-£#,##0", "#,##0.0", "0.0%", "0", "0.00"):
+                fmt[f] = wb.add_format({"num_format": f})
+            ws = _write_table_sheet(wb, "comparison", comparison, fmt)
+            ws.freeze_panes(1, 2)
+            cols = [c for c in ("cumulative_deficit_horizon_unmitigated_gbp",
+                                "cumulative_deficit_horizon_optimised_gbp",
+                                "plan_cumulative_deficit_horizon_gbp") if c in comparison.columns]  # fmt: skip
+            n = len(comparison)
+            if n and cols and comparison[cols].notna().any().any():
+                ch = wb.add_chart({"type": "column"})
+                slug_col = list(comparison.columns).index("slug")
+                for c in cols:
+                    j = list(comparison.columns).index(c)
+                    ch.add_series({"name": ["comparison", 0, j], "categories": ["comparison", 1, slug_col, n, slug_col],
+                                   "values": ["comparison", 1, j, n, j]})  # fmt: skip
+                ch.set_title({"name": "Cumulative DSG deficit at the horizon"})
+                ch.set_y_axis({"name": "£", "num_format": '£#,##0,,"m"'})
+                ch.set_size({"width": 900, "height": 420})
+                cs = wb.add_worksheet("chart")
+                cs.insert_chart(1, 0, ch)
+            pr = wb.add_worksheet("problems")
+            pr.set_column(0, 0, 50)
+            pr.set_column(1, 1, 12)
+            pr.set_column(2, 2, 100)
+            pr.write_row(0, 0, ["input", "status", "reason"], fmt["header"])
+            for i, row in enumerate(problems, start=1):
+                pr.write_row(i, 0, list(row))
+            if not problems:
+                pr.write_string(1, 0, "No problems: every scenario ran.")
+            pr.freeze_panes(1, 0)
+        finally:
+            wb.close()
+
+    _atomic_write(path, write)
+
+
+def render_comparison_html(
+    comparison: pd.DataFrame, problems: Sequence[tuple[str, str, str]], swept: Sequence[str] = ()
+) -> str:
+    """comparison.html: headline table, bar charts by scenario and, for a sweep, figures against the
+    swept values. Self-contained like report.html."""
+    notes: list[str] = []
+    parts = [
+        "<h1>sendplan: scenario comparison</h1>",
+        f"<p class='disclaimer'>{_esc(DISCLAIMER)} Generated {_esc(_dt.date.today().isoformat())}.</p>",
+    ]
+    ok = comparison[comparison["status"] == "ok"] if "status" in comparison.columns else comparison
+    parts.append(
+        _figure_section(
+            "Cumulative DSG deficit at the horizon",
+            lambda: charts.comparison_chart(
+                ok,
+                [
+                    c
+                    for c in (
+                        "cumulative_deficit_horizon_unmitigated_gbp",
+                        "cumulative_deficit_horizon_optimised_gbp",
+                        "plan_cumulative_deficit_horizon_gbp",
+                    )
+                    if c in ok.columns
+                ],  # fmt: skip
+            ),
+            "cmp_deficit",
+            notes,
+        )
+    )
+    parts.append(
+        _figure_section(
+            "Total cost and saving",
+            lambda: charts.comparison_chart(
+                ok,
+                [
+                    c
+                    for c in (
+                        "total_cost_unmitigated_gbp",
+                        "total_cost_optimised_gbp",
+                        "saving_gbp",
+                    )
+                    if c in ok.columns
+                ],
+                title="Total cost over the forecast and the saving of the optimised plan",
+            ),
+            "cmp_cost",
+            notes,
+        )
+    )
+    if swept:
+        x = swept[0]
+        colour = swept[1] if len(swept) > 1 else None
+        for k, value in enumerate(
+            ("cumulative_deficit_horizon_optimised_gbp", "saving_gbp", "plans_horizon")
+        ):
+            parts.append(
+                _figure_section(
+                    f"{value} by {x}",
+                    lambda value=value: charts.sweep_chart(ok, x, value, colour),
+                    f"sweep_{k}",
+                    notes,
+                )
+            )
+    parts.append("<h2>Comparison table</h2>")
+    parts.append(_df_html(comparison, max_rows=5000))
+    parts.append("<h2>Problems</h2>")
+    if problems:
+        parts.append(_html_table(list(problems), ["input", "status", "reason"]))
+    else:
+        parts.append("<p>No problems: every scenario ran.</p>")
+    return _page("sendplan: scenario comparison", "\n".join(parts))
+
+
+def write_comparison(
+    comparison: pd.DataFrame,
+    problems: Sequence[tuple[str, str, str]],
+    out: Path,
+    swept: Sequence[str] = (),
+) -> list[str]:
+    """Write OUT/comparison.csv (always) and OUT/comparison.xlsx/.html (best effort; warnings)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_comparison_csv(comparison, out / "comparison.csv")
+    warnings: list[str] = []
+    try:
+        write_comparison_xlsx(comparison, problems, out / "comparison.xlsx", swept)
+    except Exception as e:
+        warnings.append(f"comparison.xlsx not written: {type(e).__name__}: {e}")
+    try:
+        text = render_comparison_html(comparison, problems, swept)
+        _atomic_write(out / "comparison.html", lambda p: p.write_text(text, encoding="utf-8"))
+    except Exception as e:
+        warnings.append(f"comparison.html not written: {type(e).__name__}: {e}")
+    return warnings
