@@ -418,3 +418,129 @@ def placement_demand(scn: Scenario, stock: np.ndarray, new: np.ndarray) -> Place
         capacity_limited=arr["capacity_limited"],
         legacy_overflow_places=float(arr["legacy_overflow_places"][0]),
     )
+
+
+# --------------------------------------------------------------------------- unmitigated forecast
+
+
+def spill_pairs(scn: Scenario) -> list[tuple[int, int]]:
+    """(home, provider) locality pairs a child may be placed across, nearest first.
+
+    Only pairs within policy.max_travel_km (when set); ties keep locality order.
+    """
+    from .costs import distances_km
+
+    d = distances_km(scn).to_numpy()
+    L = d.shape[0]
+    limit = scn.policy.max_travel_km
+    pairs = [
+        (i, j) for i in range(L) for j in range(L) if i != j and (limit is None or d[i, j] <= limit)
+    ]
+    return sorted(pairs, key=lambda ij: (d[ij], ij))
+
+
+def allocate(
+    desired: np.ndarray,
+    persistence: np.ndarray,
+    legacy: np.ndarray,
+    capacity: np.ndarray,
+    overflow: np.ndarray,
+    pairs: list[tuple[int, int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Place entrants year by year on a fixed pattern, limited by capacity (batched over paths K).
+
+    desired [K, T, L, N, P, S]: entrants wanting each setting; persistence [K, T, T2, L, N, P];
+    legacy [K, T, L, N, P, S] (at home); capacity [T, S, L'] or [K, T, S, L'] (inf = unlimited);
+    overflow [P] setting index (-1: none); pairs: (home, provider) localities to spill to, in order.
+    Each year: places still in use are legacy plus earlier entrants times persistence; entrants fill
+    spare places at home first (pro rata when short), then spare places elsewhere nearest first, and
+    whoever is left goes to the phase's overflow setting at home (or is unmet where there is none).
+    Returns places in place, entrant placements [K, T, L, L', N, P, S] and unmet [K, T, L, N, P].
+    """
+    K, T, L, N, P, S = desired.shape
+    cap = np.broadcast_to(capacity, (K, *capacity.shape[-3:]))  # [K, T, S, L']
+    limited = ~np.isinf(cap[0, 0, :, 0])  # [S]
+    diag = np.arange(L)
+    alloc = np.zeros((K, T, L, L, N, P, S))
+    places = np.zeros((K, T, L, L, N, P, S))
+    unmet = np.zeros((K, T, L, N, P))
+    for t in range(T):
+        inplace = np.zeros((K, L, L, N, P, S))
+        inplace[:, diag, diag] = legacy[:, t]
+        if t > 0:
+            w = persistence[:, :t, t][:, :, :, None, :, :, None]  # [K, e, L, 1, N, P, 1]
+            inplace += (alloc[:, :t] * w).sum(1)
+        occupied = inplace.sum(axis=(1, 3, 4)).transpose(0, 2, 1)  # [K, S, L']
+        spare = np.maximum(cap[:, t] - occupied, 0.0)  # [K, S, L']; inf where unlimited
+        want = desired[:, t]  # [K, L, N, P, S]
+        new = np.zeros((K, L, L, N, P, S))
+        # 1. home locality, rationed pro rata across needs and phases when short
+        home_want = want.sum(axis=(2, 3)).transpose(0, 2, 1)  # [K, S, L]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fill = np.where(home_want > spare, spare / np.where(home_want > 0, home_want, 1.0), 1.0)
+        fill[:, ~limited] = 1.0
+        home = want * fill.transpose(0, 2, 1)[:, :, None, None, :]
+        new[:, diag, diag] = home
+        spare = spare - home.sum(axis=(2, 3)).transpose(0, 2, 1)
+        residual = want - home
+        residual[..., ~limited] = 0.0
+        # 2. spare places in other localities, nearest pair first
+        if residual.any():
+            for i, j in pairs:
+                need_ij = residual[:, i].sum(axis=(1, 2))  # [K, S]
+                take = np.minimum(need_ij, spare[:, :, j])
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    frac = np.where(need_ij > 0, take / np.where(need_ij > 0, need_ij, 1.0), 0.0)
+                moved = residual[:, i] * frac[:, None, None, :]
+                new[:, i, j] += moved
+                residual[:, i] -= moved
+                spare[:, :, j] -= take
+        # 3. overflow at home
+        left = residual.sum(-1)  # [K, L, N, P]
+        to_overflow = np.zeros((K, L, N, P, S))
+        for p in range(P):
+            if overflow[p] >= 0:
+                to_overflow[..., p, overflow[p]] = left[..., p]
+            else:
+                unmet[:, t, :, :, p] = left[..., p]
+        new[:, diag, diag] += to_overflow
+        alloc[:, t] = new
+        places[:, t] = inplace + new
+    return places, alloc, unmet
+
+
+def desired_unmitigated(arr: dict[str, np.ndarray]) -> np.ndarray:
+    """[K, T, L, N, P, S] entrants by setting on today's pattern: new plans and transfers by the mix,
+    movers by the movers table's destinations (bands and inclusion shifts are not used)."""
+    kinds = arr["entrants_by_kind"]
+    return (kinds[..., 0] + kinds[..., 1])[..., None] * arr["mix"][None, None, None] + kinds[
+        ..., 2
+    ][..., None] * arr["mover_destination"][None, None, None]
+
+
+def unmitigated(scn: Scenario, pdemand: PlacementDemand) -> PlacementPlan:
+    """The unmitigated forecast: today's placement mix, capacity limited, overflow to independent."""
+    arr = {
+        "entrants_by_kind": pdemand.entrants_by_kind[None],
+        "mix": pdemand.mix,
+        "mover_destination": pdemand.mover_destination,
+    }
+    places, alloc, unmet = allocate(
+        desired_unmitigated(arr),
+        pdemand.persistence[None],
+        pdemand.legacy[None],
+        pdemand.capacity,
+        pdemand.overflow,
+        spill_pairs(scn),
+    )
+    return PlacementPlan(
+        variant="unmitigated",
+        years=list(pdemand.years),
+        localities=list(pdemand.localities),
+        needs=list(pdemand.needs),
+        phases=list(pdemand.phases),
+        settings=list(pdemand.settings),
+        places=places[0],
+        entrant_places=alloc[0],
+        unmet=unmet[0],
+    )

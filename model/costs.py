@@ -1,0 +1,292 @@
+"""Costs of a placement plan, by financial year and funding source.
+
+- ``hnb`` placements: places in use x unit cost (setting) x need and band multipliers, inflated;
+- ``hnb`` other high-needs spend not tied to a place (outreach, services), growing;
+- transport (``costs.transport.funding_source``, the council's general fund): transported pupils x
+  (fixed + per km x one-way distance home -> provider + the setting's extra km), inflated;
+- ``capital``: committed pipeline places x capital per place, and the optimiser's builds.
+
+Places are counted by academic year; money is reported by financial year (April-March, labelled
+by its starting year): FY F = 5/12 x academic year F + 7/12 x academic year F+1, each priced at
+its own prices. An academic year is priced at the financial year it starts in (September), so
+academic year 2024/25 (label 2025) is at FY 2024-25 prices: index (1+inflation)^(label-1-price_base).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .scenario import PHASES, Scenario
+
+if TYPE_CHECKING:
+    from .placements import PlacementPlan
+
+EARTH_RADIUS_KM = 6371.0088
+COST_COLUMNS = [
+    "year",
+    "financial_year",
+    "year_basis",
+    "setting",
+    "funding_source",
+    "cost_line",
+    "variant",
+    "places",
+    "cost_gbp",
+]
+
+
+# --------------------------------------------------------------------------- geography
+
+
+def distances_km(scn: Scenario) -> pd.DataFrame:
+    """One-way travel distance (km) from home locality (rows) to provider locality (columns).
+
+    From ``geography.distances_km`` when given; otherwise great-circle distance between the
+    localities' coordinates x ``road_factor``, with ``within_locality_km`` on the diagonal.
+    """
+    g = scn.geography
+    ids = scn.locality_ids
+    if g.distances_km is not None:
+        d = np.array([[g.distances_km[i][j] for j in ids] for i in ids], dtype=float)
+    else:
+        lat = np.radians([loc.lat for loc in g.localities])
+        lon = np.radians([loc.lon for loc in g.localities])
+        dlat = lat[:, None] - lat[None, :]
+        dlon = lon[:, None] - lon[None, :]
+        h = (
+            np.sin(dlat / 2) ** 2
+            + np.cos(lat)[:, None] * np.cos(lat)[None, :] * np.sin(dlon / 2) ** 2
+        )
+        d = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))) * g.road_factor
+        np.fill_diagonal(d, g.within_locality_km)
+    return pd.DataFrame(d, index=pd.Index(ids, name="locality"), columns=ids)
+
+
+# --------------------------------------------------------------------------- time and prices
+
+
+def financial_years(scn: Scenario) -> list[int]:
+    """Financial years reported: base_year .. base_year + horizon_years - 1 (by starting year)."""
+    return scn.years[:-1]
+
+
+def fy_label(fy: int) -> str:
+    """2024 -> '2024-25'."""
+    return f"{fy}-{(fy + 1) % 100:02d}"
+
+
+def fy_weights(n_years: int) -> np.ndarray:
+    """[F, T] weights turning academic-year amounts into financial years (5/12 of label F, 7/12 of F+1)."""
+    w = np.zeros((n_years - 1, n_years))
+    idx = np.arange(n_years - 1)
+    w[idx, idx] = 5 / 12
+    w[idx, idx + 1] = 7 / 12
+    return w
+
+
+def price_index(scn: Scenario) -> np.ndarray:
+    """[T] price factor for each academic year: priced at the financial year it starts in."""
+    years = np.asarray(scn.years)
+    return (1.0 + scn.costs.inflation) ** (years - 1 - scn.meta.price_base_year)
+
+
+# --------------------------------------------------------------------------- unit costs
+
+
+def band_cost_factor(scn: Scenario) -> np.ndarray:
+    """[N, P, S] average band multiplier of the children in a setting, by default.
+
+    Assumes the children in setting s are drawn from the bands s can meet, in proportion to the
+    scenario's band shares (used when a plan does not carry its own band composition).
+    """
+    from .placements import _by_phase_need, suitability
+
+    bands = list(scn.bands)
+    shares = _by_phase_need(scn.placements.band_shares, list(scn.demand.needs), bands)  # [N, P, B]
+    mult = np.array([scn.costs.band_multiplier.get(b, 1.0) for b in bands])
+    w = shares[:, :, None, :] * suitability(scn).transpose(1, 2, 0)[None]  # [N, P, S, B]
+    tot = w.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, (w * mult).sum(-1) / np.where(tot > 0, tot, 1.0), 1.0)
+
+
+def unit_cost_array(scn: Scenario, plan: PlacementPlan | None = None) -> np.ndarray:
+    """HNB cost per place per academic year, at that year's prices: [T, L, N, P, S].
+
+    unit_cost_gbp[setting] x need_multiplier[need] x band factor x price index.
+    """
+    settings, needs = scn.setting_ids, list(scn.demand.needs)
+    unit = np.array([scn.costs.unit_cost_gbp[s] for s in settings])
+    need_m = np.array([scn.costs.need_multiplier.get(n, 1.0) for n in needs])
+    T, L = len(scn.years), len(scn.locality_ids)
+    if plan is not None and plan.band_share is not None:
+        mult = np.array([scn.costs.band_multiplier.get(b, 1.0) for b in plan.bands or []])
+        tot = plan.band_share.sum(-1)
+        band = np.where(tot > 0, (plan.band_share * mult).sum(-1), 1.0)  # [T, L, N, P, S]
+    else:
+        band = np.broadcast_to(
+            band_cost_factor(scn)[None, None], (T, L, len(needs), len(PHASES), len(settings))
+        )
+    return (
+        band
+        * unit
+        * need_m[None, None, :, None, None]
+        * price_index(scn)[:, None, None, None, None]
+    )
+
+
+def transport_cost_per_place(scn: Scenario) -> np.ndarray:
+    """[T, L, L', S] transport cost per place in use (share transported x cost of one journey)."""
+    tr = scn.costs.transport
+    settings = scn.setting_ids
+    share = np.array([tr.share_transported.get(s, 0.0) for s in settings])
+    extra = np.array([tr.extra_km.get(s, 0.0) for s in settings])
+    d = distances_km(scn).to_numpy()
+    per_pupil = tr.fixed_gbp + tr.per_km_gbp * (d[:, :, None] + extra[None, None, :])  # [L, L', S]
+    return price_index(scn)[:, None, None, None] * (share * per_pupil)[None]
+
+
+def other_hnb_spend(scn: Scenario) -> np.ndarray:
+    """[F] high-needs spend not tied to a place, growing from the first financial year."""
+    fys = np.asarray(financial_years(scn))
+    return scn.costs.other_hnb_spend_gbp * (1.0 + scn.costs.other_hnb_growth) ** (fys - fys[0])
+
+
+def placement_spend_fy(scn: Scenario, places: np.ndarray) -> np.ndarray:
+    """HNB placement spend by financial year for a batch of plans: places [..., T, L, L', N, P, S] -> [..., F].
+
+    Uses the default band composition (for Monte Carlo paths of the unmitigated pattern).
+    """
+    uc = unit_cost_array(scn)[:, 0]  # [T, N, P, S] (identical across localities by default)
+    ay = np.einsum("...tlmnps,tnps->...t", places, uc)
+    return ay @ fy_weights(len(scn.years)).T
+
+
+# --------------------------------------------------------------------------- capital
+
+
+def _spread(total: float, first_fy: int, last_fy: int, fys: list[int]) -> dict[int, float]:
+    """Spread ``total`` evenly over financial years first..last, keeping those reported."""
+    span = list(range(first_fy, last_fy + 1))
+    return {f: total / len(span) for f in span if f in fys}
+
+
+def pipeline_capital(scn: Scenario) -> pd.DataFrame:
+    """Capital of committed pipeline places by financial year and setting.
+
+    places x capital_per_place_gbp (at price-base prices, not inflated), spread evenly over the
+    lead_time_years (at least 1) financial years before the places open in September: a project
+    opening in academic year label Y (September Y-1) spends in FYs Y-lead .. Y-1. Spend falling
+    before the first reported financial year is sunk and not shown.
+    """
+    fys = financial_years(scn)
+    rows = []
+    for item in scn.capacity.pipeline:
+        per_place = scn.costs.capital_per_place_gbp.get(item.setting, 0.0)
+        if per_place <= 0 or item.places <= 0:
+            continue
+        y_open = scn.capacity.open_year(item)
+        lead = max(1, scn.costs.lead_time_years.get(item.setting, 1))
+        for f, v in _spread(item.places * per_place, y_open - lead, y_open - 1, fys).items():
+            rows.append((f, item.setting, v))
+    return pd.DataFrame(rows, columns=["year", "setting", "cost_gbp"])
+
+
+def builds_capital(scn: Scenario, builds: pd.DataFrame | None) -> pd.DataFrame:
+    """Capital of the optimiser's builds (builds.csv) by financial year and setting.
+
+    ``capital_cost_gbp`` is taken as given (so capital lines add up to builds.csv) and spread evenly
+    over the financial years year_open - lead .. year_open - 1, lead = year_open - year_decided (>= 1).
+    """
+    fys = financial_years(scn)
+    if builds is None or len(builds) == 0:
+        return pd.DataFrame(columns=["year", "setting", "cost_gbp"])
+    rows = []
+    for b in builds.itertuples(index=False):
+        lead = max(1, int(b.year_open) - int(b.year_decided))
+        y_open = int(b.year_open)
+        for f, v in _spread(float(b.capital_cost_gbp), y_open - lead, y_open - 1, fys).items():
+            rows.append((f, str(b.setting), v))
+    return pd.DataFrame(rows, columns=["year", "setting", "cost_gbp"])
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def cost_table(
+    scn: Scenario, plan: PlacementPlan, builds: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """costs.csv rows for one plan: one row per (financial year, setting, funding source, cost line).
+
+    ``year`` is the financial year (by starting year; ``year_basis`` says so). ``places`` is the
+    financial-year average of places in use (placements) or of transported pupils (transport).
+    """
+    settings = scn.setting_ids
+    fys = financial_years(scn)
+    W = fy_weights(len(scn.years))  # [F, T]
+    places = plan.places
+    frames: list[pd.DataFrame] = []
+
+    def add(values: np.ndarray, counts: np.ndarray | None, line: str, source: str) -> None:
+        # values, counts: [F, S]
+        F, S = values.shape
+        frames.append(
+            pd.DataFrame(
+                {
+                    "year": np.repeat(fys, S),
+                    "setting": np.tile(settings, F),
+                    "funding_source": source,
+                    "cost_line": line,
+                    "places": counts.ravel() if counts is not None else np.nan,
+                    "cost_gbp": values.ravel(),
+                }
+            )
+        )
+
+    uc = unit_cost_array(scn, plan)  # [T, L, N, P, S]
+    hnb_ay = np.einsum("tlmnps,tlnps->ts", places, uc)
+    places_ay = places.sum(axis=(1, 2, 3, 4))  # [T, S]
+    add(W @ hnb_ay, W @ places_ay, "placements", "hnb")
+
+    per_place = transport_cost_per_place(scn)  # [T, L, L', S]
+    by_route = places.sum(axis=(3, 4))  # [T, L, L', S]
+    tr_ay = (by_route * per_place).sum(axis=(1, 2))
+    share = np.array([scn.costs.transport.share_transported.get(s, 0.0) for s in settings])
+    add(W @ tr_ay, W @ (places_ay * share), "transport", scn.costs.transport.funding_source)
+
+    for line, cap in (
+        ("capital_pipeline", pipeline_capital(scn)),
+        ("capital_builds", builds_capital(scn, builds)),
+    ):
+        if len(cap):
+            g = cap.groupby(["year", "setting"], as_index=False)["cost_gbp"].sum()
+            g["funding_source"] = "capital"
+            g["cost_line"] = line
+            g["places"] = np.nan
+            frames.append(g)
+
+    frames.append(
+        pd.DataFrame(
+            {
+                "year": fys,
+                "setting": "none",
+                "funding_source": "hnb",
+                "cost_line": "other_high_needs",
+                "places": np.nan,
+                "cost_gbp": other_hnb_spend(scn),
+            }
+        )
+    )
+    out = pd.concat(frames, ignore_index=True)
+    out["year"] = out["year"].astype(int)
+    out["financial_year"] = out["year"].map(fy_label)
+    out["year_basis"] = "financial_year"
+    out["variant"] = plan.variant
+    return (
+        out[COST_COLUMNS]
+        .sort_values(["year", "cost_line", "setting"], kind="stable")
+        .reset_index(drop=True)
+    )

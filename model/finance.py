@@ -1,0 +1,316 @@
+"""High Needs Block finance by financial year: income against spend, the DSG deficit, the Safety Valve test.
+
+In-year balance = HNB income (DSG high-needs allocation + transfers in from other DSG blocks)
+                  - HNB spend (placements + other high-needs lines)          (negative = deficit).
+Contributions towards the accumulated deficit (DfE Safety Valve instalments, the council's own
+contributions) are not income of the year: they reduce the cumulative deficit, as in Devon's
+reporting ("in-year deficit increase of 51.6m before DfE and Devon contributions"):
+    cumulative_deficit[F] = cumulative_deficit[F-1] - in_year_balance[F] - contributions[F],
+starting from finance.opening_deficit_gbp at 31 March of the base year.
+Monte Carlo demand paths flow through the unmitigated allocation (capacity and overflow included)
+to give P10/P50/P90 bands and the probability of meeting the Safety Valve trajectory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .costs import (
+    cost_table,
+    financial_years,
+    fy_label,
+    other_hnb_spend,
+    placement_spend_fy,
+)
+from .placements import (
+    PlacementPlan,
+    _demand_batch,
+    allocate,
+    capacity_array,
+    desired_unmitigated,
+    spill_pairs,
+)
+from .scenario import Scenario
+
+MAX_FINANCE_PATHS = 200  # Monte Carlo paths run through placements and finance (evenly subsampled)
+PATH_CHUNK = 25  # paths allocated at once (bounds memory: 25 x T x L x L x N x P x S floats)
+QUANTILES = {"p10": 0.10, "p50": 0.50, "p90": 0.90}
+
+
+# --------------------------------------------------------------------------- income
+
+
+def hnb_allocation(scn: Scenario) -> np.ndarray:
+    """[F] DSG high-needs allocation: the latest known allocation (hnb_income_by_year, or
+    hnb_income_gbp in the first financial year) grown at hnb_income_growth to later years."""
+    f = scn.finance
+    known = {financial_years(scn)[0]: f.hnb_income_gbp, **f.hnb_income_by_year}
+    out = []
+    for fy in financial_years(scn):
+        prior = [k for k in known if k <= fy]
+        base = max(prior) if prior else min(known)
+        out.append(known[base] * (1.0 + f.hnb_income_growth) ** (fy - base))
+    return np.array(out)
+
+
+def _by_fy(table: dict[int, float], fys: list[int]) -> np.ndarray:
+    return np.array([float(table.get(fy, 0.0)) for fy in fys])
+
+
+def _plan(scn: Scenario, fys: list[int]) -> np.ndarray:
+    return np.array([scn.finance.plan_cumulative_deficit_gbp.get(fy, np.nan) for fy in fys])
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def finance_table(
+    scn: Scenario,
+    costs: pd.DataFrame,
+    path_hnb_spend: dict[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """finance.csv rows: one per (financial year, variant) in ``costs``.
+
+    ``path_hnb_spend`` maps a variant to Monte Carlo HNB spend [paths, F]; where given, the table
+    carries P10/P50/P90 of spend, in-year balance and cumulative deficit and ``prob_meet_plan``
+    (share of paths whose cumulative deficit is at or below the Safety Valve trajectory).
+    The un-suffixed columns are the deterministic forecast (the same run as costs.csv).
+    """
+    fys = financial_years(scn)
+    f = scn.finance
+    alloc = hnb_allocation(scn)
+    transfers = _by_fy(f.block_transfers_gbp, fys)
+    income = alloc + transfers
+    sv = _by_fy(f.safety_valve_instalments_gbp, fys)
+    la = _by_fy(f.la_contributions_gbp, fys)
+    contrib = sv + la
+    plan = _plan(scn, fys)
+    plan_prev = np.concatenate([[f.opening_deficit_gbp], plan[:-1]])
+    frames = []
+    for variant, c in costs.groupby("variant", sort=False):
+        hnb = c[c["funding_source"] == "hnb"]
+        spend = hnb.groupby("year")["cost_gbp"].sum().reindex(fys, fill_value=0.0).to_numpy()
+        pl = hnb[hnb["cost_line"] == "placements"]
+        placement_spend = (
+            pl.groupby("year")["cost_gbp"].sum().reindex(fys, fill_value=0.0).to_numpy()
+        )
+        plans = pl.groupby("year")["places"].sum().reindex(fys, fill_value=0.0).to_numpy()
+        balance = income - spend
+        cum = f.opening_deficit_gbp + np.cumsum(-balance - contrib)
+        df = pd.DataFrame(
+            {
+                "financial_year": fys,
+                "financial_year_label": [fy_label(y) for y in fys],
+                "variant": variant,
+                "hnb_allocation_gbp": alloc,
+                "block_transfers_gbp": transfers,
+                "hnb_income_gbp": income,
+                "placement_spend_gbp": placement_spend,
+                "other_hnb_spend_gbp": spend - placement_spend,
+                "hnb_spend_gbp": spend,
+                "in_year_balance_gbp": balance,
+                "safety_valve_gbp": sv,
+                "la_contributions_gbp": la,
+                "cumulative_deficit_gbp": cum,
+                "plan_cumulative_deficit_gbp": plan,
+                "plan_in_year_balance_gbp": -(plan - plan_prev + contrib),
+                "gap_to_plan_gbp": cum - plan,
+                "plans": plans,
+                "avg_cost_per_plan_gbp": np.where(
+                    plans > 0, placement_spend / np.maximum(plans, 1e-9), np.nan
+                ),
+            }
+        )
+        paths = (path_hnb_spend or {}).get(str(variant))
+        if paths is not None and len(paths):
+            bal_p = income[None] - paths
+            cum_p = f.opening_deficit_gbp + np.cumsum(-bal_p - contrib[None], axis=1)
+            for name, arr in (
+                ("hnb_spend_gbp", paths),
+                ("in_year_balance_gbp", bal_p),
+                ("cumulative_deficit_gbp", cum_p),
+            ):
+                for q, level in QUANTILES.items():
+                    df[f"{name}_{q}"] = np.quantile(arr, level, axis=0)
+            meets = (cum_p <= plan[None]).mean(axis=0)
+            df["prob_meet_plan"] = np.where(np.isnan(plan), np.nan, meets)
+            df["paths"] = paths.shape[0]
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- Monte Carlo
+
+
+def path_indices(n_paths: int, max_paths: int = MAX_FINANCE_PATHS) -> np.ndarray:
+    """Paths used for finance bands: all of them, or ``max_paths`` evenly spaced (paths are i.i.d.)."""
+    if n_paths <= max_paths:
+        return np.arange(n_paths)
+    return np.unique(np.linspace(0, n_paths - 1, max_paths).round().astype(int))
+
+
+def derive_path_new(path_stock: np.ndarray, stock: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """New plans per path when the demand stage gives only path stocks: each path's survivors follow
+    the deterministic survival ratio of its cell, so its extra stock shows up as extra new plans."""
+    P, T = path_stock.shape[:2]
+    out = np.zeros(path_stock.shape, dtype=float)
+    out[:, :, 0] = path_stock[:, :, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prev = stock[:-1, :-1]
+        r = np.where(
+            prev > 0,
+            np.clip((stock[1:, 1:] - new[1:, 1:]) / np.where(prev > 0, prev, 1.0), 0, 1),
+            0.0,
+        )
+    out[:, 1:, 1:] = np.maximum(path_stock[:, 1:, 1:] - path_stock[:, :-1, :-1] * r[None], 0.0)
+    out[:, 0] = 0.0
+    return out
+
+
+def path_hnb_spend(
+    scn: Scenario,
+    path_stock: np.ndarray,
+    path_new: np.ndarray,
+    extra_capacity: np.ndarray | None = None,
+    chunk: int = PATH_CHUNK,
+) -> np.ndarray:
+    """[P, F] HNB spend per Monte Carlo path on the unmitigated pattern (capacity and overflow kept).
+
+    Vectorised over paths in chunks; ``extra_capacity`` [T, S, L] adds places (e.g. the LP's builds).
+    """
+    cap = capacity_array(scn, extra_capacity)
+    pairs = spill_pairs(scn)
+    other = other_hnb_spend(scn)
+    out = []
+    for lo in range(0, path_stock.shape[0], chunk):
+        arr = _demand_batch(scn, path_stock[lo : lo + chunk], path_new[lo : lo + chunk])
+        places, _, _ = allocate(
+            desired_unmitigated(arr), arr["persistence"], arr["legacy"], cap, arr["overflow"], pairs
+        )
+        out.append(placement_spend_fy(scn, places) + other[None])
+    return np.concatenate(out, axis=0)
+
+
+def builds_capacity(scn: Scenario, builds: pd.DataFrame | None) -> np.ndarray | None:
+    """[T, S, L] places added by builds (builds.csv rows) from their opening year."""
+    if builds is None or len(builds) == 0:
+        return None
+    years, settings, locs = np.asarray(scn.years), scn.setting_ids, scn.locality_ids
+    extra = np.zeros((len(years), len(settings), len(locs)))
+    for b in builds.itertuples(index=False):
+        extra[
+            years >= int(b.year_open),
+            settings.index(str(b.setting)),
+            locs.index(str(b.provider_locality)),
+        ] += float(b.places)
+    return extra
+
+
+# --------------------------------------------------------------------------- one variant, end to end
+
+
+@dataclass
+class VariantResult:
+    """Tables and headline figures of one variant (unmitigated or optimised)."""
+
+    variant: str
+    placements: pd.DataFrame
+    costs: pd.DataFrame
+    finance: pd.DataFrame
+    headline: dict[str, Any] = field(default_factory=dict)
+
+
+def headline(finance: pd.DataFrame) -> dict[str, Any]:
+    """summary.json figures for one variant, keyed by financial-year label ('2024-25')."""
+    lab = finance["financial_year_label"]
+
+    def by_fy(col: str, digits: int = 0) -> dict[str, float | None]:
+        return {
+            k: (None if pd.isna(v) else round(float(v), digits))
+            for k, v in zip(lab, finance[col], strict=True)
+        }
+
+    first = finance.iloc[0]
+    out: dict[str, Any] = {
+        "definitions": {
+            "avg_cost_per_plan_gbp": "HNB placement spend in the financial year / financial-year "
+            "average of plans in place (5/12 January count F + 7/12 January count F+1)",
+            "in_year_deficit_gbp": "HNB spend - HNB income (allocation + block transfers), before "
+            "Safety Valve and council contributions; positive = deficit",
+            "cumulative_deficit_gbp": "DSG deficit at 31 March ending the financial year, after "
+            "contributions; positive = deficit",
+        },
+        "avg_cost_per_plan_gbp": by_fy("avg_cost_per_plan_gbp"),
+        "hnb_spend_gbp": by_fy("hnb_spend_gbp"),
+        "cumulative_deficit_gbp": by_fy("cumulative_deficit_gbp"),
+        "plan_cumulative_deficit_gbp": by_fy("plan_cumulative_deficit_gbp"),
+        "first_financial_year": str(first["financial_year_label"]),
+        "in_year_deficit_first_fy_gbp": round(-float(first["in_year_balance_gbp"])),
+        "plan_in_year_deficit_first_fy_gbp": (
+            None
+            if pd.isna(first["plan_in_year_balance_gbp"])
+            else round(-float(first["plan_in_year_balance_gbp"]))
+        ),
+    }
+    if "prob_meet_plan" in finance:
+        out["prob_meet_plan"] = by_fy("prob_meet_plan", 3)
+        out["cumulative_deficit_gbp_p10"] = by_fy("cumulative_deficit_gbp_p10")
+        out["cumulative_deficit_gbp_p90"] = by_fy("cumulative_deficit_gbp_p90")
+        out["paths_used"] = int(finance["paths"].iloc[0])
+    return out
+
+
+def variant_tables(
+    scn: Scenario,
+    plan: PlacementPlan,
+    builds: pd.DataFrame | None = None,
+    demand: Any = None,
+    max_paths: int = MAX_FINANCE_PATHS,
+) -> VariantResult:
+    """placements, costs and finance tables plus headline figures for one plan.
+
+    ``demand`` is the DemandResult (stock, new, path_stock, optional path_new); with more than one
+    path the finance table gets Monte Carlo bands. For the unmitigated variant each path runs the
+    unmitigated allocation. For another variant (the LP's plan, fixed across paths) a path's spend
+    is the plan's own spend plus that path's deviation from the deterministic spend of an
+    unmitigated allocation with the plan's builds added as capacity.
+    """
+    costs = cost_table(scn, plan, builds)
+    paths = None
+    if demand is not None and getattr(demand, "path_stock", None) is not None:
+        ps = np.asarray(demand.path_stock)
+        if ps.shape[0] > 1:
+            idx = path_indices(ps.shape[0], max_paths)
+            ps = ps[idx].astype(float)
+            pn = getattr(demand, "path_new", None)
+            pn = (
+                np.asarray(pn)[idx].astype(float)
+                if pn is not None
+                else derive_path_new(ps, np.asarray(demand.stock), np.asarray(demand.new))
+            )
+            extra = builds_capacity(scn, builds)
+            spend = path_hnb_spend(scn, ps, pn, extra)
+            if plan.variant != "unmitigated":
+                det = path_hnb_spend(
+                    scn, np.asarray(demand.stock)[None], np.asarray(demand.new)[None], extra
+                )
+                own = costs[costs["funding_source"] == "hnb"].groupby("year")["cost_gbp"].sum()
+                spend = own.reindex(financial_years(scn)).to_numpy()[None] + (spend - det)
+            paths = {plan.variant: spend}
+    fin = finance_table(scn, costs, paths)
+    return VariantResult(plan.variant, plan.table(), costs, fin, headline(fin))
+
+
+def add_variant(
+    tables: dict[str, pd.DataFrame], summary: dict[str, Any], result: VariantResult
+) -> None:
+    """Append one variant's rows to the run's tables and its headline to summary['finance']."""
+    for name in ("placements", "costs", "finance"):
+        new = getattr(result, name)
+        old = tables.get(name)
+        tables[name] = new if old is None else pd.concat([old, new], ignore_index=True)
+    summary.setdefault("finance", {})[result.variant] = result.headline
