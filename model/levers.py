@@ -1,0 +1,188 @@
+"""The app's levers as edits of a resolved scenario mapping, so the app and the CLI run the same YAML.
+
+A lever never changes the engine: it rewrites a key of the scenario (``demand.growth``, an extra
+``capacity.pipeline`` item, ``capacity.delays``, ...). ``apply_levers`` writes only the levers that
+differ from the base scenario, so an untouched app runs exactly the base mapping (same sha256 as the
+CLI). ``demand_key`` fingerprints the sections the demand stage reads, to cache that stage.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .io import dump_yaml
+from .scenario import Scenario
+
+# Sections the demand stage reads (meta: years; run: paths and seed): its cache key.
+DEMAND_SECTIONS = ("meta", "geography", "population", "demand", "run")
+# Pipeline items the app adds carry this source, so they are recognisable in the YAML.
+APP_SOURCE = "sendplan app lever"
+RESOURCE_BASE = "resource_base"
+SPECIAL = "special"
+
+
+@dataclass(frozen=True)
+class ExtraPlaces:
+    """Extra committed places in one locality opening in one year (a new pipeline item)."""
+
+    locality: str
+    open_year: int
+    places: float
+    setting: str = RESOURCE_BASE
+
+
+@dataclass
+class Levers:
+    """Every lever the app offers, in the scenario's own units (shares, GBP at price-base prices)."""
+
+    growth: float  # demand.growth, share per year
+    requests_per_1000: float  # demand.requests_per_1000
+    backlog: dict[int, float]  # demand.backlog: year -> extra plans
+    extra_places: list[ExtraPlaces]  # appended to capacity.pipeline
+    delays: dict[str, int]  # capacity.delays: project name -> extra years
+    max_independent_share: float | None  # policy.max_independent_share (None = no cap)
+    unit_cost_gbp: dict[str, float]  # costs.unit_cost_gbp by setting
+    inflation: float  # costs.inflation, share per year
+    paths: int  # run.paths
+    horizon_years: int  # meta.horizon_years
+    notes: list[str] = field(default_factory=list)
+
+
+def levers_from(scn: Scenario) -> Levers:
+    """The lever values a validated scenario already has (schema defaults where a key is absent)."""
+    return Levers(
+        growth=float(scn.demand.growth),
+        requests_per_1000=float(scn.demand.requests_per_1000),
+        backlog={int(b.year): float(b.plans) for b in scn.demand.backlog},
+        extra_places=[],
+        delays={name: int(scn.capacity.delays.get(name, 0)) for name in delayable_projects(scn)},
+        max_independent_share=scn.policy.max_independent_share,
+        unit_cost_gbp={k: float(v) for k, v in scn.costs.unit_cost_gbp.items()},
+        inflation=float(scn.costs.inflation),
+        paths=int(scn.run.paths),
+        horizon_years=int(scn.meta.horizon_years),
+    )
+
+
+def delayable_projects(scn: Scenario, setting: str = SPECIAL) -> list[str]:
+    """Names of pipeline projects in ``setting`` (special schools by default), in pipeline order."""
+    return list(dict.fromkeys(p.name for p in scn.capacity.pipeline if p.setting == setting))
+
+
+def extra_place_name(item: ExtraPlaces, localities: Mapping[str, str]) -> str:
+    """Pipeline name of a lever's extra places, e.g. ``App: resource_base Exeter 2026``."""
+    return f"App: {item.setting} {localities.get(item.locality, item.locality)} {item.open_year}"
+
+
+def _close(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(float(a) - float(b)) <= 1e-12 * max(1.0, abs(float(a)), abs(float(b)))
+
+
+def _section(data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """The mapping at ``keys``, created empty where absent (a scenario may omit optional sections)."""
+    node = data
+    for k in keys:
+        if not isinstance(node.get(k), dict):
+            node[k] = {}
+        node = node[k]
+    return node
+
+
+def apply_levers(data: Mapping[str, Any], base: Scenario, levers: Levers) -> dict[str, Any]:
+    """A copy of the resolved mapping ``data`` (whose validated form is ``base``) with the levers that
+    differ from ``base`` written in; untouched levers leave their keys exactly as they were."""
+    out = copy.deepcopy(dict(data))
+    now = levers_from(base)
+    if not _close(levers.growth, now.growth):
+        _section(out, "demand")["growth"] = float(levers.growth)
+    if not _close(levers.requests_per_1000, now.requests_per_1000):
+        _section(out, "demand")["requests_per_1000"] = float(levers.requests_per_1000)
+    backlog = {y: p for y, p in levers.backlog.items() if p > 0 or y in now.backlog}
+    if set(backlog) != set(now.backlog) or any(
+        not _close(p, now.backlog[y]) for y, p in backlog.items()
+    ):
+        _section(out, "demand")["backlog"] = [
+            {"year": int(y), "plans": float(p)} for y, p in sorted(backlog.items()) if p > 0
+        ]
+    extra = [e for e in levers.extra_places if e.places > 0]
+    if extra:
+        names = {loc.id: loc.name for loc in base.geography.localities}
+        pipeline = list(_section(out, "capacity").get("pipeline") or [])
+        for e in extra:
+            pipeline.append(
+                {
+                    "name": extra_place_name(e, names),
+                    "setting": e.setting,
+                    "locality": e.locality,
+                    "places": float(e.places),
+                    "open_year": int(e.open_year),
+                    "source": APP_SOURCE,
+                }
+            )
+        out["capacity"]["pipeline"] = pipeline
+    changed = {n: d for n, d in levers.delays.items() if int(d) != now.delays.get(n, 0)}
+    if changed:
+        delays = dict(_section(out, "capacity").get("delays") or {})
+        for name, d in changed.items():
+            if int(d) > 0:
+                delays[name] = int(d)
+            else:
+                delays.pop(name, None)
+        out["capacity"]["delays"] = delays
+    if not _close(levers.max_independent_share, now.max_independent_share):
+        share = levers.max_independent_share
+        _section(out, "policy")["max_independent_share"] = None if share is None else float(share)
+    for s, v in levers.unit_cost_gbp.items():
+        if s in now.unit_cost_gbp and not _close(v, now.unit_cost_gbp[s]):
+            _section(out, "costs", "unit_cost_gbp")[s] = float(v)
+    if not _close(levers.inflation, now.inflation):
+        _section(out, "costs")["inflation"] = float(levers.inflation)
+    if int(levers.paths) != now.paths:
+        _section(out, "run")["paths"] = int(levers.paths)
+    if int(levers.horizon_years) != now.horizon_years:
+        _section(out, "meta")["horizon_years"] = int(levers.horizon_years)
+    return out
+
+
+def demand_key(data: Mapping[str, Any]) -> str:
+    """sha256 of the sections the demand stage reads: equal keys mean equal demand results."""
+    part = {k: data.get(k) for k in DEMAND_SECTIONS}
+    return hashlib.sha256(dump_yaml(part).encode()).hexdigest()
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: node}
+
+
+def describe_edits(base: Mapping[str, Any], edited: Mapping[str, Any]) -> list[str]:
+    """One ``key.path: old -> new`` line per changed value (lists are compared whole)."""
+    a, b = _flatten(dict(base)), _flatten(dict(edited))
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        old, new = a.get(key, "(absent)"), b.get(key, "(absent)")
+        if old == new:
+            continue
+        if isinstance(old, list) and isinstance(new, list) and key.endswith("pipeline"):
+            added = [p.get("name") for p in new if p not in old and isinstance(p, dict)]
+            removed = [p.get("name") for p in old if p not in new and isinstance(p, dict)]
+            parts = [f"+ {n}" for n in added] + [f"- {n}" for n in removed]
+            lines.append(f"{key}: {'; '.join(parts)}")
+        else:
+            lines.append(f"{key}: {_short(old)} -> {_short(new)}")
+    return lines
+
+
+def _short(v: Any) -> str:
+    text = str(v)
+    return text if len(text) <= 60 else text[:57] + "..."

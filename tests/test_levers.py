@@ -1,0 +1,148 @@
+"""App levers as scenario edits: untouched levers change nothing, each lever writes its own key,
+and every edited mapping validates through model.io like a file the CLI reads."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from model.io import dump_yaml, load_scenario, load_scenario_text
+from model.levers import (
+    APP_SOURCE,
+    ExtraPlaces,
+    apply_levers,
+    delayable_projects,
+    demand_key,
+    describe_edits,
+    levers_from,
+)
+
+
+@pytest.fixture(scope="module")
+def base():
+    return load_scenario(None)
+
+
+def _validate(data):
+    return load_scenario_text(dump_yaml(data), "edited.yaml")
+
+
+def test_untouched_levers_leave_the_mapping_and_its_hash_unchanged(base) -> None:
+    lev = levers_from(base.scenario)
+    out = apply_levers(base.resolved, base.scenario, lev)
+    assert out == base.resolved
+    assert out is not base.resolved
+    assert _validate(out).sha256 == base.sha256
+
+
+def test_levers_read_the_devon_values(base) -> None:
+    lev = levers_from(base.scenario)
+    assert lev.growth == pytest.approx(0.10)
+    assert lev.requests_per_1000 == pytest.approx(8.3)
+    assert lev.backlog == {2025: 350.0}
+    assert lev.delays == {"Special school Tavistock/Ivybridge": 0, "Special school Cranbrook": 0}
+    assert lev.max_independent_share is None
+    assert lev.unit_cost_gbp["independent"] == 64000
+    assert lev.paths == 200 and lev.horizon_years == 10
+
+
+def test_demand_levers_edit_demand_keys(base) -> None:
+    lev = dataclasses.replace(
+        levers_from(base.scenario), growth=0.14, requests_per_1000=9.0, backlog={2025: 500.0}
+    )
+    scn = _validate(apply_levers(base.resolved, base.scenario, lev)).scenario
+    assert scn.demand.growth == pytest.approx(0.14)
+    assert scn.demand.requests_per_1000 == pytest.approx(9.0)
+    assert [(b.year, b.plans) for b in scn.demand.backlog] == [(2025, 500.0)]
+    # Clearing the backlog to zero removes the row rather than leaving a zero.
+    none = dataclasses.replace(levers_from(base.scenario), backlog={2025: 0.0})
+    assert _validate(apply_levers(base.resolved, base.scenario, none)).scenario.demand.backlog == []
+
+
+def test_extra_resource_base_places_become_pipeline_items(base) -> None:
+    lev = levers_from(base.scenario)
+    lev.extra_places = [ExtraPlaces("exeter", 2027, 24), ExtraPlaces("torridge", 2026, 0)]
+    data = apply_levers(base.resolved, base.scenario, lev)
+    scn = _validate(data).scenario
+    n0 = len(base.scenario.capacity.pipeline)
+    assert len(scn.capacity.pipeline) == n0 + 1  # zero places add nothing
+    item = scn.capacity.pipeline[-1]
+    assert (item.setting, item.locality, item.places, item.open_year) == (
+        "resource_base",
+        "exeter",
+        24.0,
+        2027,
+    )
+    assert item.name == "App: resource_base Exeter 2027" and item.source == APP_SOURCE
+    # The base list is untouched (the edit works on a copy).
+    assert len(base.resolved["capacity"]["pipeline"]) == n0
+
+
+def test_special_school_delay_folds_into_the_pipeline_and_resets(base) -> None:
+    assert delayable_projects(base.scenario) == [
+        "Special school Tavistock/Ivybridge",
+        "Special school Cranbrook",
+    ]
+    lev = levers_from(base.scenario)
+    lev.delays["Special school Cranbrook"] = 2
+    scn = _validate(apply_levers(base.resolved, base.scenario, lev)).scenario
+    cran = next(p for p in scn.capacity.pipeline if p.name == "Special school Cranbrook")
+    assert scn.capacity.open_year(cran) == 2029
+    # A scenario that already delays a school: setting the lever to 0 removes the delay.
+    delayed = load_scenario("scenarios/special_schools_delayed.yaml")
+    lev2 = levers_from(delayed.scenario)
+    assert lev2.delays["Special school Cranbrook"] == 2
+    lev2.delays["Special school Cranbrook"] = 0
+    data = apply_levers(delayed.resolved, delayed.scenario, lev2)
+    assert data["capacity"]["delays"] == {"Special school Tavistock/Ivybridge": 2}
+    scn2 = _validate(data).scenario
+    cran2 = next(p for p in scn2.capacity.pipeline if p.name == "Special school Cranbrook")
+    assert scn2.capacity.open_year(cran2) == 2027
+
+
+def test_policy_cost_and_run_levers(base) -> None:
+    lev = levers_from(base.scenario)
+    lev.max_independent_share = 0.08
+    lev.unit_cost_gbp = {**lev.unit_cost_gbp, "independent": 70000.0}
+    lev.inflation = 0.05
+    lev.paths = 20
+    lev.horizon_years = 5
+    data = apply_levers(base.resolved, base.scenario, lev)
+    scn = _validate(data).scenario
+    assert scn.policy.max_independent_share == pytest.approx(0.08)
+    assert scn.costs.unit_cost_gbp["independent"] == 70000
+    assert scn.costs.unit_cost_gbp["special"] == 25000  # others untouched
+    assert scn.costs.inflation == pytest.approx(0.05)
+    assert scn.run.paths == 20 and scn.meta.horizon_years == 5
+    assert scn.years == [2024, 2025, 2026, 2027, 2028, 2029]
+    # Removing the cap again writes an explicit null, which validates as "no cap".
+    lev2 = levers_from(scn)
+    lev2.max_independent_share = None
+    again = _validate(apply_levers(data, scn, lev2)).scenario
+    assert again.policy.max_independent_share is None
+
+
+def test_demand_key_tracks_only_demand_inputs(base) -> None:
+    k0 = demand_key(base.resolved)
+    cost = levers_from(base.scenario)
+    cost.unit_cost_gbp = {**cost.unit_cost_gbp, "special": 30000.0}
+    cost.delays["Special school Cranbrook"] = 1
+    cost.max_independent_share = 0.1
+    cost.extra_places = [ExtraPlaces("exeter", 2026, 12)]
+    assert demand_key(apply_levers(base.resolved, base.scenario, cost)) == k0
+    for change in ({"growth": 0.12}, {"paths": 50}, {"horizon_years": 6}, {"backlog": {}}):
+        lev = dataclasses.replace(levers_from(base.scenario), **change)
+        assert demand_key(apply_levers(base.resolved, base.scenario, lev)) != k0, change
+
+
+def test_describe_edits_names_each_changed_key(base) -> None:
+    lev = levers_from(base.scenario)
+    lev.growth = 0.14
+    lev.extra_places = [ExtraPlaces("exeter", 2027, 24)]
+    lines = describe_edits(base.resolved, apply_levers(base.resolved, base.scenario, lev))
+    assert lines == [
+        "capacity.pipeline: + App: resource_base Exeter 2027",
+        "demand.growth: 0.1 -> 0.14",
+    ]
+    assert describe_edits(base.resolved, base.resolved) == []
