@@ -1,0 +1,319 @@
+"""Placement demand and the unmitigated forecast: exact identities and a hand-computed example."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+
+from model.io import ScenarioError, validate_mapping
+from model.placements import (
+    PlacementPlan,
+    capacity_array,
+    placement_demand,
+    unmitigated,
+)
+from model.scenario import PHASES, Scenario
+
+FLAT = [1 / 26] * 26
+
+
+def tiny_mapping() -> dict[str, Any]:
+    """Two localities (a, b), one need, two settings: capacity-limited `special` and the uncapped
+    `independent` overflow. Years 2024 (base), 2025, 2026."""
+    both = {"special": 0.5, "independent": 0.5}
+    return {
+        "meta": {"name": "tiny", "base_year": 2024, "horizon_years": 2, "price_base_year": 2024},
+        "geography": {
+            "localities": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+            "distances_km": {"a": {"a": 5, "b": 20}, "b": {"a": 20, "b": 5}},
+        },
+        "population": {"base_0_25": {"a": 1000, "b": 1000}, "age_shares": FLAT},
+        "demand": {
+            "needs": ["X"],
+            "stock_age_shares": FLAT,
+            "need_shares": {"X": 1.0},
+            "requests_per_1000": 1.0,
+            "conversion_rate": 0.5,
+            "new_age_shares": FLAT,
+        },
+        "settings": {
+            "special": {"name": "Special", "phases": list(PHASES)},
+            "independent": {
+                "name": "Independent",
+                "phases": list(PHASES),
+                "capacity_limited": False,
+                "overflow": True,
+                "state_funded": False,
+            },
+        },
+        "bands": {"any": {"settings": ["special", "independent"]}},
+        "placements": {
+            "mix": {ph: {"default": dict(both)} for ph in PHASES},
+            "band_shares": {ph: {"default": {"any": 1.0}} for ph in PHASES},
+        },
+        "capacity": {
+            "existing": {"special": {"a": 10, "b": 13}},
+            "pipeline": [
+                {
+                    "name": "new special a",
+                    "setting": "special",
+                    "locality": "a",
+                    "places": 10,
+                    "open_year": 2026,
+                }
+            ],
+        },
+        "costs": {
+            "unit_cost_gbp": {"special": 20000, "independent": 50000},
+            "inflation": 0.10,
+            "transport": {
+                "share_transported": {"special": 0.5, "independent": 1.0},
+                "fixed_gbp": 1000,
+                "per_km_gbp": 100,
+                "extra_km": {"independent": 10},
+            },
+            "capital_per_place_gbp": {"special": 60000},
+            "lead_time_years": {"special": 2},
+        },
+        "finance": {
+            "opening_deficit_gbp": 100000,
+            "hnb_income_gbp": 1000000,
+            "safety_valve_instalments_gbp": {2024: 50000},
+            "plan_cumulative_deficit_gbp": {2024: 500000, 2025: 1000000},
+        },
+    }
+
+
+def tiny(mapping: dict[str, Any] | None = None) -> Scenario:
+    return validate_mapping(copy.deepcopy(mapping or tiny_mapping()), "tiny.yaml")
+
+
+def tiny_demand() -> tuple[np.ndarray, np.ndarray]:
+    """Stock [T=3, A=26, N=1, L=2]: one primary cohort aged 7 in 2024.
+
+    2024: a 16, b 20.  2025 (age 8): all stay, new plans a 10, b 4 -> a 26, b 24.
+    2026 (age 9): a quarter cease (survivors a 19.5, b 18), new plans a 6 -> a 25.5, b 18.
+    """
+    stock = np.zeros((3, 26, 1, 2))
+    new = np.zeros((3, 26, 1, 2))
+    stock[0, 7, 0] = [16, 20]
+    new[1, 8, 0] = [10, 4]
+    stock[1, 8, 0] = [26, 24]
+    new[2, 9, 0] = [6, 0]
+    stock[2, 9, 0] = [25.5, 18]
+    return stock, new
+
+
+def test_hand_computed_two_locality_two_setting_example() -> None:
+    """Worked by hand (special = s, independent = i; capacity s: a 10, b 13; +10 at a from 2026).
+
+    2024 legacy, mix 50/50 at home: a s 8 i 8; b s 10 i 10 (fits capacity).
+    2025: legacy persists (no cessation). Spare s: a 10-8 = 2, b 13-10 = 3.
+      Entrants a 10 -> want s 5, i 5; b 4 -> want s 2, i 2.
+      Home: a s 2 (of 5), b s 2 -> spare b 1.  Spill a->b (20 km): 1.  Overflow to i at a: 2.
+      Places: a->a s 10, a->b s 1, a->a i 8+5+2 = 15; b->b s 12, i 12.
+    2026: a quarter cease, every cohort keeps 0.75: a->a s 7.5, a->b s 0.75, a->a i 11.25;
+      b s 9, i 9. Capacity a 20 -> spare 12.5; entrants a 6 -> s 3, i 3 all at home.
+      Places: a->a s 10.5, a->b s 0.75, a->a i 14.25; b s 9, i 9.
+    """
+    scn = tiny()
+    stock, new = tiny_demand()
+    pdem = placement_demand(scn, stock, new)
+    plan = unmitigated(scn, pdem)
+    s, i = scn.setting_ids.index("special"), scn.setting_ids.index("independent")
+    pr = PHASES.index("primary")
+    got = plan.places[:, :, :, 0, pr, :]  # [T, home, provider, setting]
+    expected = np.zeros((3, 2, 2, 2))
+    expected[0, 0, 0, [s, i]] = [8, 8]
+    expected[0, 1, 1, [s, i]] = [10, 10]
+    expected[1, 0, 0, [s, i]] = [10, 15]
+    expected[1, 0, 1, s] = 1
+    expected[1, 1, 1, [s, i]] = [12, 12]
+    expected[2, 0, 0, [s, i]] = [10.5, 14.25]
+    expected[2, 0, 1, s] = 0.75
+    expected[2, 1, 1, [s, i]] = [9, 9]
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    # other phases are empty; entrants are the new plans; nothing left unmet
+    assert plan.places.sum() == pytest.approx(expected.sum())
+    np.testing.assert_allclose(pdem.entrants_by_kind[:, :, 0, pr, 0], [[0, 0], [10, 4], [6, 0]])
+    np.testing.assert_allclose(pdem.persistence[1, 2, :, 0, pr], [0.75, 0.75])
+    np.testing.assert_allclose(pdem.legacy_persistence[:, :, 0, pr], [[1, 1], [1, 1], [0.75, 0.75]])
+    assert plan.unmet.sum() == 0
+
+
+def test_transfer_age_needs_a_new_place() -> None:
+    """A child reaching a transfer age (11: secondary) leaves the primary placement and is an entrant."""
+    scn = tiny()
+    stock = np.zeros((3, 26, 1, 2))
+    new = np.zeros_like(stock)
+    stock[0, 10, 0] = [4, 6]
+    stock[1, 11, 0] = [4, 6]  # all survive into year 7
+    stock[2, 12, 0] = [4, 6]
+    pdem = placement_demand(scn, stock, new)
+    sec, pr = PHASES.index("secondary"), PHASES.index("primary")
+    np.testing.assert_allclose(pdem.entrants_by_kind[1, :, 0, sec, 1], [4, 6])  # transfers
+    np.testing.assert_allclose(pdem.legacy[1, :, 0, pr].sum(-1), [0, 0])  # primary places freed
+    np.testing.assert_allclose(pdem.persistence[1, 2, :, 0, sec], [1, 1])
+
+
+def synthetic_stock_flow(
+    scn: Scenario, growth: float = 0.08, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A cohort stock-flow shaped like the Devon default (until the demand stage lands in a test)."""
+    rng = np.random.default_rng(seed)
+    T, A, N, L = len(scn.years), 26, len(scn.demand.needs), len(scn.locality_ids)
+    pop = np.array([scn.population.base_0_25[loc] for loc in scn.locality_ids])
+    need = np.array([scn.demand.need_shares[n] for n in scn.demand.needs])
+    ages = np.array(scn.demand.stock_age_shares)
+    new_ages = np.array(scn.demand.new_age_shares)
+    cease = np.full(A, scn.demand.cessation_rate)
+    for a, v in scn.demand.cessation_by_age.items():
+        cease[a] = v
+    cease[-1] = 1.0
+    stock = np.zeros((T, A, N, L))
+    new = np.zeros_like(stock)
+    stock[0] = 8873 * ages[:, None, None] * need[None, :, None] * (pop / pop.sum())[None, None, :]
+    for t in range(1, T):
+        noise = rng.uniform(0.9, 1.1, (A, N, L))
+        new[t] = (
+            1100
+            * (1 + growth) ** t
+            * new_ages[:, None, None]
+            * need[None, :, None]
+            * (pop / pop.sum())[None, None, :]
+            * noise
+        )
+        stock[t, 1:] = stock[t - 1, :-1] * (1 - cease[:-1, None, None])
+        stock[t] += new[t]
+    return stock, new
+
+
+@pytest.fixture(scope="module")
+def devon_case() -> tuple[Scenario, Any, PlacementPlan]:
+    from model.io import load_scenario
+
+    scn = load_scenario(None).scenario
+    stock, new = synthetic_stock_flow(scn)
+    pdem = placement_demand(scn, stock, new)
+    return scn, pdem, unmitigated(scn, pdem)
+
+
+def test_in_place_stock_identity_is_exact(devon_case) -> None:
+    """legacy + entrants x persistence == plans by (year, locality, need, phase)."""
+    scn, pdem, plan = devon_case
+    np.testing.assert_allclose(pdem.in_place_check(), pdem.stock, rtol=1e-10, atol=1e-9)
+    assert pdem.stock.sum() > 0
+
+
+def test_entrant_kinds_and_bands_add_up(devon_case) -> None:
+    _, pdem, _ = devon_case
+    np.testing.assert_allclose(pdem.entrants.sum(-1), pdem.entrants_by_kind.sum(-1), atol=1e-9)
+    assert (pdem.entrants_by_kind > -1e-9).all()
+    assert pdem.entrants_by_kind[..., 2].sum() > 0  # breakdowns happen in the Devon default
+    assert (pdem.entrants[0] == 0).all()
+    T = len(pdem.years)
+    diag = pdem.persistence[np.arange(T), np.arange(T)]
+    assert (diag == 1).all()
+    assert (pdem.persistence >= 0).all() and (pdem.persistence <= 1 + 1e-12).all()
+    assert (pdem.persistence[np.tril_indices(T, -1)] == 0).all()
+
+
+def test_placements_equal_plans_needing_a_place(devon_case) -> None:
+    """Every plan has exactly one place in every year (no overflow setting is missing in Devon)."""
+    _, pdem, plan = devon_case
+    np.testing.assert_allclose(plan.places.sum(axis=(2, 5)), pdem.stock, rtol=1e-10, atol=1e-8)
+    assert plan.unmet.sum() == 0
+
+
+def test_no_capacity_limited_setting_above_capacity(devon_case) -> None:
+    scn, pdem, plan = devon_case
+    occ = plan.occupancy()  # [T, S, L']
+    limited = pdem.capacity_limited
+    assert limited.sum() >= 3
+    over = occ[:, limited, :] - pdem.capacity[:, limited, :]
+    assert over.max() <= 1e-6
+    # ...while the overflow setting does take the excess
+    ind = scn.setting_ids.index("independent")
+    assert plan.by_setting()[-1, ind] > plan.by_setting()[0, ind]
+
+
+def test_legacy_follows_todays_mix_at_home(devon_case) -> None:
+    scn, pdem, plan = devon_case
+    L = len(pdem.localities)
+    off_diag = ~np.eye(L, dtype=bool)
+    assert plan.places[0][off_diag].sum() == 0
+    np.testing.assert_allclose(plan.places[0].sum(1), pdem.legacy[0], atol=1e-9)
+
+
+def test_table_rows_are_places_in_place(devon_case) -> None:
+    scn, pdem, plan = devon_case
+    df = plan.table()
+    for col in (
+        "year",
+        "locality",
+        "provider_locality",
+        "need",
+        "phase",
+        "setting",
+        "places",
+        "variant",
+    ):
+        assert col in df
+    assert (df["variant"] == "unmitigated").all()
+    by_year = df.groupby("year")["places"].sum()
+    np.testing.assert_allclose(by_year.to_numpy(), pdem.stock.sum(axis=(1, 2, 3)), rtol=1e-9)
+
+
+def test_capacity_counts_pipeline_from_its_delayed_opening() -> None:
+    m = tiny_mapping()
+    cap = capacity_array(tiny(m))
+    np.testing.assert_allclose(cap[:, 0, 0], [10, 10, 20])  # special at a: +10 from 2026
+    assert np.isinf(cap[:, 1]).all()  # independent is not capacity limited
+    m["capacity"]["delays"] = {"new special a": 1}
+    np.testing.assert_allclose(capacity_array(tiny(m))[:, 0, 0], [10, 10, 10])
+    m["capacity"]["max_occupancy"] = 0.9
+    np.testing.assert_allclose(capacity_array(tiny(m))[:, 0, 1], [11.7, 11.7, 11.7])
+
+
+def test_spill_respects_max_travel() -> None:
+    """With a 10 km travel limit a's child cannot take b's spare place: all 3 overflow at a."""
+    m = tiny_mapping()
+    m["policy"] = {"max_travel_km": 10}
+    scn = tiny(m)
+    stock, new = tiny_demand()
+    plan = unmitigated(scn, placement_demand(scn, stock, new))
+    pr = PHASES.index("primary")
+    assert plan.places[1, 0, 1, 0, pr].sum() == 0
+    assert plan.places[1, 0, 0, 0, pr, 1] == pytest.approx(16)  # 8 legacy + 5 wanted + 3 overflow
+
+
+def test_movers_leave_and_re_enter_at_their_destination() -> None:
+    """A 10% breakdown of special placements to independent in primary: 10% of the surviving
+    in-place children become movers and go to independent."""
+    m = tiny_mapping()
+    m["placements"]["movers"] = {"primary": {"special": {"independent": 0.2}}}
+    scn = tiny(m)
+    stock, new = tiny_demand()
+    pdem = placement_demand(scn, stock, new)
+    pr = PHASES.index("primary")
+    # mix-average breakdown rate: 0.5 (share in special) x 0.2 = 0.1 of survivors
+    np.testing.assert_allclose(pdem.mover_rate[0, pr], 0.1)
+    np.testing.assert_allclose(pdem.entrants_by_kind[1, :, 0, pr, 2], [1.6, 2.0])
+    np.testing.assert_allclose(pdem.in_place_check(), pdem.stock, atol=1e-12)
+    plan = unmitigated(scn, pdem)
+    np.testing.assert_allclose(plan.places.sum(axis=(2, 5)), pdem.stock, atol=1e-12)
+    assert plan.entrant_places[1, :, :, 0, pr, 1].sum() >= 1.6 + 2.0
+
+
+def test_unknown_mover_band_is_a_scenario_error() -> None:
+    m = tiny_mapping()
+    m["settings"]["ap"] = {"name": "AP", "phases": ["primary"], "capacity_limited": False}
+    m["costs"]["unit_cost_gbp"]["ap"] = 1
+    m["placements"]["movers"] = {"primary": {"special": {"ap": 0.1}}}
+    scn = tiny(m)
+    stock, new = tiny_demand()
+    with pytest.raises(ScenarioError, match="placements.movers.primary.special.ap"):
+        placement_demand(scn, stock, new)
