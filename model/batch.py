@@ -32,6 +32,11 @@ from .io import DEFAULT_NAME, ScenarioError, parse_yaml_text, slug_for
 OK, FAILED, BAD_INPUT = "ok", "failed", "bad_input"
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 MAX_SLUG_BYTES = 200  # folder names stay well under the 255-byte limit of common file systems
+SCHEDULER_TIMEOUT = "10s"  # how long to try to reach a dask scheduler before giving up
+
+
+class SchedulerUnavailable(OSError):
+    """The dask scheduler given by address cannot be reached (the CLI exits 2: bad input)."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,8 @@ class ScenarioSpec:
     def label(self) -> str:
         """How messages name this scenario: its file, plus the swept values in a sweep."""
         where = self.path if self.path is not None else f"embedded:{DEFAULT_NAME}"
-        if self.swept:
-            where += " [" + ", ".join(f"{k}={_fmt_value(v)}" for k, v in self.swept) + "]"
+        if self.swept:  # the swept overrides, as typed (0.10 stays 0.10)
+            where += " [" + ", ".join(self.overrides[-len(self.swept) :]) + "]"
         return where
 
 
@@ -127,15 +132,6 @@ class BatchResult:
 
 def _one_line(text: str) -> str:
     return " | ".join(line.strip() for line in str(text).splitlines() if line.strip())
-
-
-def _fmt_value(v: Any) -> str:
-    """A swept value as text for folder names and messages (0.1 stays 0.1, True -> true)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    return str(v)
 
 
 def _safe_slug(text: str) -> str:
@@ -487,7 +483,13 @@ def _dask_client(scheduler: Any, jobs: int | None) -> Iterator[Any]:
         ):
             yield client
         return
-    with Client(scheduler, timeout="10s") as client:
+    try:
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+    except (OSError, ValueError, TypeError) as e:  # refused, timed out, or not an address at all
+        raise SchedulerUnavailable(
+            f"cannot connect to the dask scheduler at {scheduler!r}: {type(e).__name__}: {e}"
+        ) from None
+    with client:
         yield client
 
 

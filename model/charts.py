@@ -584,3 +584,84 @@ def sweep_chart(
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
+
+
+# --------------------------------------------------------------------------- app additions (issue 7)
+# Added by the app engineer: the build plan on a locality chart, drawn on plain longitude/latitude
+# axes so it needs no map tiles and works offline.
+
+
+def build_locality_map(builds: pd.DataFrame | None, localities: pd.DataFrame) -> go.Figure:
+    """Localities at their coordinates (``localities``: id, name, lat, lon) with a circle per
+    provider locality sized by the new places the plan opens there (hover: places by setting)."""
+    locs = require(localities, ["id", "name", "lat", "lon"], "localities")
+    locs = locs.dropna(subset=["lat", "lon"])
+    if locs.empty:
+        raise ChartDataError("The scenario gives no coordinates (lat/lon) for its localities.")
+    fig = go.Figure(
+        go.Scatter(
+            x=locs["lon"],
+            y=locs["lat"],
+            mode="markers+text",
+            text=locs["name"],
+            textposition="top center",
+            marker={"color": "#BAB0AC", "size": 8},
+            name="locality",
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+    built = pd.DataFrame(columns=["provider_locality", "setting", "places"])
+    if builds is not None and not builds.empty:
+        b = require(builds, ["provider_locality", "setting", "places"], "builds")
+        built = (
+            b[b["places"] > 0]
+            .groupby(["provider_locality", "setting"], as_index=False)["places"]
+            .sum()
+        )
+    if not built.empty:
+        at = locs.set_index("id")
+        peak = float(built.groupby("provider_locality")["places"].sum().max())
+        settings = _ordered(built["setting"], tuple(SETTING_COLOURS))
+        colours = setting_colours(settings)
+        for k, s in enumerate(settings):
+            d = built[(built["setting"] == s) & built["provider_locality"].isin(at.index)]
+            if d.empty:
+                continue
+            # Area proportional to places; settings side by side so both stay visible in one locality.
+            offset = (k - (len(settings) - 1) / 2) * 0.06
+            fig.add_trace(
+                go.Scatter(
+                    x=at.loc[d["provider_locality"], "lon"].to_numpy() + offset,
+                    y=at.loc[d["provider_locality"], "lat"].to_numpy(),
+                    mode="markers",
+                    marker={
+                        "size": 12 + 48 * np.sqrt(d["places"].to_numpy() / peak),
+                        "color": colours[s],
+                        "opacity": 0.75,
+                        "line": {"width": 1, "color": "#333333"},
+                    },
+                    customdata=np.stack(
+                        [at.loc[d["provider_locality"], "name"], d["places"]], axis=-1
+                    ),
+                    name=s,
+                    hovertemplate="%{customdata[0]}: %{customdata[1]:,.0f} new "
+                    + s
+                    + " places<extra></extra>",
+                )
+            )
+    mid_lat = float(locs["lat"].mean())
+    fig.update_layout(
+        template=TEMPLATE,
+        title="Build plan by locality: new places over the forecast"
+        if not built.empty
+        else "Localities (the optimised plan builds no new places)",
+        xaxis_title="longitude",
+        yaxis_title="latitude",
+        legend={"orientation": "h", "y": -0.2, "title": "setting"},
+    )
+    # One degree of latitude spans 1/cos(latitude) times the ground distance of one of longitude.
+    fig.update_yaxes(scaleanchor="x", scaleratio=1 / np.cos(np.radians(mid_lat)))
+    pad = 0.15
+    fig.update_xaxes(range=[locs["lon"].min() - pad, locs["lon"].max() + pad])
+    fig.update_yaxes(range=[locs["lat"].min() - pad, locs["lat"].max() + pad])
+    return fig

@@ -1,0 +1,383 @@
+"""Batch runs: inputs, failure isolation, exit codes, parallel and dask reproducibility, sweeps."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from model import batch, engine
+from model.batch import BAD_INPUT, FAILED, OK, Outcome, ScenarioSpec
+from model.cli import main
+from model.io import ScenarioError
+
+DATA = Path(__file__).parent / "data"
+SMALL = [str(DATA / "batch" / "small_a.yaml"), str(DATA / "batch" / "small_b.yaml")]
+BROKEN = str(DATA / "broken_growth.yaml")
+
+
+def csv_bytes(out: Path) -> dict[str, bytes]:
+    """Every CSV under a batch output folder, by relative path."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.csv"))}
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def test_inputs_from_files_globs_and_folders(tmp_path: Path) -> None:
+    (tmp_path / "set").mkdir()
+    for name in ("b.yaml", "a.yml", "notes.txt"):
+        (tmp_path / "set" / name).write_text("x: 1\n")
+    (tmp_path / "empty").mkdir()
+    files, bad = batch.expand_inputs(
+        [
+            str(tmp_path / "set"),
+            str(tmp_path / "set" / "*.yaml"),  # b.yaml again: run once
+            str(tmp_path / "nothing-*.yaml"),
+            str(tmp_path / "empty"),
+            str(tmp_path / "missing.yaml"),  # kept: loading names the problem
+            None,
+        ]
+    )
+    assert files == [
+        str(tmp_path / "set" / "a.yml"),
+        str(tmp_path / "set" / "b.yaml"),
+        str(tmp_path / "missing.yaml"),
+        None,
+    ]
+    assert [o.problems for o in bad] == [
+        [f"{tmp_path / 'nothing-*.yaml'}: no file matches this pattern"],
+        [
+            f"{tmp_path / 'empty'}: folder holds no scenario files (*.yaml, *.yml): {tmp_path / 'empty'}"
+        ],
+    ]
+
+
+def test_folder_names_are_unique_when_stems_collide() -> None:
+    specs = batch.specs_for_files(
+        ["x/base.yaml", "y/base.yaml", "z/Base.yml", None], ["run.paths=5"]
+    )
+    assert [s.slug for s in specs] == ["base", "base-2", "base-3", "devon"]
+    assert all(s.overrides == ("run.paths=5",) for s in specs)
+
+
+def test_grid_values_split_on_top_level_commas_only() -> None:
+    assert batch.split_values("0.08, 0.10,0.12") == ["0.08", "0.10", "0.12"]
+    assert batch.split_values("[1, 2],{a: 1, b: 2},'x,y'") == ["[1, 2]", "{a: 1, b: 2}", "'x,y'"]
+    grid = batch.parse_grid(["demand.growth=0.08,0.10", "policy.integer_builds=true,false"])
+    assert grid == [
+        ("demand.growth", [("0.08", 0.08), ("0.10", 0.1)]),
+        ("policy.integer_builds", [("true", True), ("false", False)]),
+    ]
+    for bad in (["growth"], ["demand.growth=0.1,,0.2"], ["a.b=1", "a.b=2"]):
+        with pytest.raises(ScenarioError):
+            batch.parse_grid(bad)
+
+
+def test_sweep_is_the_cartesian_product_named_by_values() -> None:
+    grid = batch.parse_grid(
+        ["demand.growth=0.08,0.10,0.12", "policy.max_independent_share=0.05,0.10"]
+    )
+    specs = batch.sweep_specs("scenarios/base.yaml", grid, ["run.paths=20", "demand.growth=0.5"])
+    assert len(specs) == 6
+    assert specs[0].slug == "base__demand.growth=0.08__policy.max_independent_share=0.05"
+    assert specs[-1].slug == "base__demand.growth=0.12__policy.max_independent_share=0.10"
+    assert len({s.slug for s in specs}) == 6
+    # Swept values are applied after --set, so they win over an override of the same key.
+    assert specs[1].overrides == (
+        "run.paths=20",
+        "demand.growth=0.5",
+        "demand.growth=0.08",
+        "policy.max_independent_share=0.10",
+    )
+    assert specs[1].swept == (("demand.growth", 0.08), ("policy.max_independent_share", 0.1))
+    assert specs[1].label == (
+        "scenarios/base.yaml [demand.growth=0.08, policy.max_independent_share=0.10]"
+    )
+
+
+def test_sweep_folder_names_are_file_system_safe() -> None:
+    grid = batch.parse_grid(["meta.name='a/b: c?*',x", "demand.backlog=[{year: 2025, plans: 350}]"])
+    specs = batch.sweep_specs(None, grid)
+    for s in specs:
+        assert s.slug.startswith("devon__")
+        assert all(ch.isalnum() or ch in "._=,+-" for ch in s.slug), s.slug
+    long = batch.sweep_specs(None, batch.parse_grid([f"meta.name={'n' * 400},{'n' * 401}"]))
+    assert all(len(s.slug.encode()) <= batch.MAX_SLUG_BYTES for s in long)
+    assert long[0].slug != long[1].slug
+
+
+def test_exit_code_contract() -> None:
+    def result(*statuses: str) -> batch.BatchResult:
+        outs = [Outcome(ScenarioSpec(f"{i}.yaml"), s) for i, s in enumerate(statuses)]
+        return batch.BatchResult(Path("."), outs, pd.DataFrame())
+
+    assert result(OK, OK).exit_code == 0
+    assert result(OK, BAD_INPUT).exit_code == 2
+    assert result(OK, FAILED, BAD_INPUT).exit_code == 1
+    assert result(FAILED).exit_code == 1
+
+
+def test_comparison_rows_follow_input_order_and_skip_bad_input() -> None:
+    outs = [
+        Outcome(
+            ScenarioSpec("b.yaml", slug="b"), FAILED, row={"scenario": "B"}, error="ValueError: x"
+        ),
+        Outcome(ScenarioSpec("bad.yaml", slug="bad"), BAD_INPUT, error="bad"),
+        Outcome(
+            ScenarioSpec("a.yaml", slug="a", swept=(("demand.growth", 0.1),)),
+            OK,
+            row={"scenario": "A", "slug": "a", "plans_horizon": 12.5},
+        ),  # fmt: skip
+    ]
+    cmp = batch.comparison_table(outs, ["demand.growth"])
+    assert cmp["slug"].tolist() == ["b", "a"]
+    assert cmp["status"].tolist() == ["failed", "ok"]
+    assert cmp["error"].tolist()[0] == "ValueError: x" and pd.isna(cmp["error"].tolist()[1])
+    assert cmp["demand.growth"].tolist()[1] == 0.1
+    assert list(cmp.columns[:6]) == [
+        "scenario",
+        "slug",
+        "status",
+        "error",
+        "source",
+        "demand.growth",
+    ]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def serial_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """Two small scenarios (a folder) and one broken file, run serially through the CLI."""
+    out = tmp_path_factory.mktemp("serial")
+    code = main(["run", str(DATA / "batch"), BROKEN, "--out", str(out), "--jobs", "1"])
+    return out, code
+
+
+def test_one_broken_file_does_not_stop_the_batch(serial_run: tuple[Path, int], capsys) -> None:
+    out, code = serial_run
+    assert code == 2  # the only failure is bad input
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert folders == ["small-a", "small-b"]
+    for f in folders:
+        files = {p.name for p in (out / f).iterdir()}
+        assert {"scenario.resolved.yaml", "summary.json", "report.xlsx", "report.html"} <= files
+        summary = json.loads((out / f / "summary.json").read_text())
+        assert "report_warnings" not in summary
+        for table in engine.TABLE_ORDER:  # every table the engine made was written
+            assert (f"{table}.csv" in files) == (table in _tables_of_engine()), table
+    cmp = pd.read_csv(out / "comparison.csv")
+    assert cmp["slug"].tolist() == ["small-a", "small-b"]
+    assert cmp["scenario"].tolist() == ["Small A (growth 8%)", "Small B (growth 12%)"]
+    assert cmp["status"].tolist() == ["ok", "ok"]
+    assert (cmp["paths"] == 20).all() and (cmp["horizon_year"] == 2029).all()
+    assert (out / "comparison.xlsx").exists() and (out / "comparison.html").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+_ENGINE_TABLES: set[str] | None = None
+
+
+def _tables_of_engine() -> set[str]:
+    """Tables today's engine produces for a small scenario (stages land progressively)."""
+    global _ENGINE_TABLES
+    if _ENGINE_TABLES is None:
+        from model.io import load_scenario
+
+        res = engine.run_scenario(load_scenario(SMALL[0]), paths=2)
+        _ENGINE_TABLES = {k for k, v in res.tables.items() if v is not None}
+    return _ENGINE_TABLES
+
+
+def test_failure_messages_name_the_file(tmp_path: Path, capsys) -> None:
+    code = main(
+        [
+            "run",
+            SMALL[0],
+            BROKEN,
+            str(tmp_path / "none-*.yaml"),
+            "--out",
+            str(tmp_path),
+            "--no-reports",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.splitlines() == [
+        f"{tmp_path / 'none-*.yaml'}: no file matches this pattern",
+        f"{BROKEN}: demand.growht: unknown key (did you mean 'growth'?)",
+    ]
+    assert f"{SMALL[0]}: wrote {tmp_path / 'small-a'}" in captured.out
+    assert "3 scenarios: 1 ok, 0 failed, 2 bad input" in captured.out
+    assert "━" not in captured.err  # no progress bar when output is not a terminal
+
+
+def test_error_while_running_exits_1_and_others_complete(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    real = engine.run_scenario
+
+    def fragile(resolved, **kw):
+        if resolved.scenario.meta.name.startswith("Small B"):
+            raise ValueError("LP infeasible\nsecond line")
+        return real(resolved, **kw)
+
+    monkeypatch.setattr(engine, "run_scenario", fragile)
+    code = main(["run", *SMALL, BROKEN, "--out", str(tmp_path), "--no-reports"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1
+    assert f"{SMALL[1]}: run failed: ValueError: LP infeasible | second line" in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["small-a"]
+    cmp = pd.read_csv(tmp_path / "comparison.csv")
+    assert cmp["status"].tolist() == ["ok", "failed"]
+    assert cmp["error"].tolist()[1] == "ValueError: LP infeasible | second line"
+    assert cmp["scenario"].tolist()[1] == "Small B (growth 12%)"
+
+
+def test_jobs_2_gives_the_same_csvs_as_jobs_1(serial_run: tuple[Path, int], tmp_path: Path) -> None:
+    out1, code1 = serial_run
+    code2 = main(["run", str(DATA / "batch"), BROKEN, "--out", str(tmp_path), "--jobs", "2"])
+    assert code2 == code1 == 2
+    one, two = csv_bytes(out1), csv_bytes(tmp_path)
+    assert sorted(one) == sorted(two) and "comparison.csv" in one
+    for name in one:
+        assert one[name] == two[name], name
+
+
+def test_dask_local_cluster_matches_the_local_run(
+    serial_run: tuple[Path, int], tmp_path: Path
+) -> None:
+    from distributed import LocalCluster
+
+    out1, _ = serial_run
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        result = batch.run_batch(
+            SMALL, tmp_path, scheduler=cluster.scheduler_address, progress=False
+        )
+    assert result.exit_code == 0 and [o.status for o in result.outcomes] == [OK, OK]
+    one = csv_bytes(out1)
+    two = csv_bytes(tmp_path)
+    assert sorted(two) == sorted(one)
+    for name in one:
+        assert one[name] == two[name], name
+
+
+def test_a_dying_worker_fails_only_its_scenario(tmp_path: Path, monkeypatch, write_yaml) -> None:
+    # Fork (instead of forkserver) so the workers inherit the patched engine below.
+    monkeypatch.setattr(batch, "_pool_context", lambda: multiprocessing.get_context("fork"))
+    real = engine.run_scenario
+
+    def crashing(resolved, **kw):
+        if resolved.scenario.meta.name == "Crash":
+            os._exit(3)  # as if killed for memory: no exception, the process is gone
+        return real(resolved, **kw)
+
+    monkeypatch.setattr(engine, "run_scenario", crashing)
+    crash = write_yaml(
+        {"extends": "embedded:devon", "meta": {"name": "Crash", "horizon_years": 5}}, "crash.yaml"
+    )
+    result = batch.run_batch(
+        [SMALL[0], str(crash), SMALL[1]], tmp_path / "out", jobs=2, reports=False, progress=False
+    )
+    assert [o.status for o in result.outcomes] == [OK, FAILED, OK]
+    assert "worker process died" in result.outcomes[1].error
+    assert result.exit_code == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir()) == [
+        "small-a",
+        "small-b",
+    ]
+
+
+def test_sweep_runs_the_product_with_swept_columns(tmp_path: Path, capsys) -> None:
+    code = main(
+        [
+            "sweep",
+            str(DATA / "small_base.yaml"),
+            "--grid",
+            "demand.growth=0.08,0.12",
+            "--grid",
+            "policy.max_independent_share=0.05,0.10",
+            "--out",
+            str(tmp_path),
+            "--no-reports",
+        ]
+    )
+    assert code == 0
+    cmp = pd.read_csv(tmp_path / "comparison.csv")
+    assert list(cmp.columns[5:7]) == ["demand.growth", "policy.max_independent_share"]
+    assert list(zip(cmp["demand.growth"], cmp["policy.max_independent_share"], strict=True)) == [
+        (0.08, 0.05),
+        (0.08, 0.10),
+        (0.12, 0.05),
+        (0.12, 0.10),
+    ]
+    for slug, g, share in zip(
+        cmp["slug"], cmp["demand.growth"], cmp["policy.max_independent_share"], strict=True
+    ):
+        resolved = yaml.safe_load((tmp_path / slug / "scenario.resolved.yaml").read_text())
+        assert (
+            resolved["demand"]["growth"] == g
+            and resolved["policy"]["max_independent_share"] == share
+        )
+        assert resolved["run"]["paths"] == 20
+    assert (
+        cmp["slug"].tolist()[0]
+        == "small-base__demand.growth=0.08__policy.max_independent_share=0.05"
+    )
+    assert len(set(cmp["scenario_sha256"])) == 4
+
+
+def test_sweep_bad_values_and_bad_grid(tmp_path: Path, capsys) -> None:
+    code = main(["sweep", str(DATA / "small_base.yaml"), "--grid", "demand.growth=0.1,5",
+                 "--out", str(tmp_path), "--no-reports"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "demand.growth" in err and "[demand.growth=5]" in err
+    assert len(pd.read_csv(tmp_path / "comparison.csv")) == 1
+    assert main(["sweep", "--grid", "demand.growth"]) == 2
+    assert "is not key.path=v1,v2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["sweep", str(DATA / "small_base.yaml")])  # --grid is required
+    assert e.value.code == 2
+
+
+def test_parquet_tables_match_the_csvs(serial_run: tuple[Path, int], tmp_path: Path) -> None:
+    out1, _ = serial_run
+    assert (
+        main(["run", SMALL[0], "--out", str(tmp_path), "--format", "parquet", "--no-reports"]) == 0
+    )
+    folder = tmp_path / "small-a"
+    assert not list(folder.glob("*.csv"))
+    csvs = sorted((out1 / "small-a").glob("*.csv"))
+    assert sorted(p.stem for p in folder.glob("*.parquet")) == [p.stem for p in csvs]
+    for p in csvs:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(folder / f"{p.stem}.parquet"), pd.read_csv(p), check_dtype=False
+        )
+
+
+def test_progress_bar_when_asked(tmp_path: Path, capsys) -> None:
+    result = batch.run_batch([SMALL[0]], tmp_path, reports=False, progress=True)
+    err = capsys.readouterr().err
+    assert result.exit_code == 0
+    assert "scenarios" in err and "1/1" in err and "failed 0" in err
+
+
+def test_bad_jobs_and_unreachable_scheduler_exit_2(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(batch, "SCHEDULER_TIMEOUT", "1s")
+    assert main(["run", SMALL[0], "--jobs", "-1", "--out", str(tmp_path)]) == 2
+    assert "--jobs must be at least 0" in capsys.readouterr().err
+    code = main(["run", SMALL[0], "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path)])
+    assert code == 2
+    assert "cannot connect to the dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err
+    assert main(["run", SMALL[0], "--scheduler", "no scheduler here", "--out", str(tmp_path)]) == 2
+    assert "cannot connect to the dask scheduler" in capsys.readouterr().err

@@ -1,0 +1,286 @@
+"""Charts: pure DataFrame -> Figure functions over the contract tables (small hand-made frames)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import charts
+
+
+def demand_table(bands: bool = True) -> pd.DataFrame:
+    rows = []
+    for year, base in ((2024, 100.0), (2025, 110.0), (2026, 121.0)):
+        for loc, k in (("exeter", 0.6), ("torridge", 0.4)):
+            for need in ("ASD", "SEMH"):
+                plans = base * k / 2
+                row = {
+                    "year": year,
+                    "locality": loc,
+                    "need": need,
+                    "phase": "primary",
+                    "plans": plans,
+                }
+                if bands:
+                    row |= {"plans_p10": plans * 0.9, "plans_p90": plans * 1.1}
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def placements_table() -> pd.DataFrame:
+    rows = []
+    for variant, special, indep in (("unmitigated", 30.0, 20.0), ("optimised", 45.0, 5.0)):
+        for year in (2025, 2026):
+            for setting, places in (
+                ("mainstream", 50.0),
+                ("special", special),
+                ("independent", indep),
+            ):
+                for home in ("exeter", "torridge"):  # split in two rows to check the summing
+                    rows.append(
+                        {
+                            "year": year,
+                            "locality": home,
+                            "provider_locality": "exeter",
+                            "need": "ASD",
+                            "phase": "primary",
+                            "setting": setting,
+                            "places": places / 2,
+                            "variant": variant,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def finance_table(bands: bool = False) -> pd.DataFrame:
+    rows = []
+    for variant, deficit in (
+        ("unmitigated", (150e6, 180e6, 220e6)),
+        ("optimised", (140e6, 150e6, 160e6)),
+    ):
+        for fy, d, plan in zip((2024, 2025, 2026), deficit, (130e6, 120e6, np.nan), strict=True):
+            row = {
+                "financial_year": fy,
+                "variant": variant,
+                "hnb_income_gbp": 100e6,
+                "hnb_spend_gbp": 110e6,
+                "in_year_balance_gbp": -10e6,
+                "cumulative_deficit_gbp": d,
+                "plan_cumulative_deficit_gbp": plan,
+            }
+            if bands:
+                row |= {
+                    "cumulative_deficit_gbp_p10": d - 5e6,
+                    "cumulative_deficit_gbp_p90": d + 5e6,
+                }
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_require_names_what_is_missing() -> None:
+    with pytest.raises(charts.ChartDataError, match="not part of this run"):
+        charts.require(None, ["year"], "demand")
+    with pytest.raises(charts.ChartDataError, match="lacks column.*plans"):
+        charts.require(pd.DataFrame({"year": [2024]}), ["year", "plans"], "demand")
+    with pytest.raises(charts.ChartDataError, match="no rows"):
+        charts.require(pd.DataFrame(columns=["year"]), ["year"], "demand")
+
+
+def test_fan_chart_sums_cells_and_draws_the_band() -> None:
+    fig = charts.ehcp_fan_chart(demand_table())
+    band, line = fig.data
+    assert band.fill == "toself"
+    assert list(line.x) == [2024, 2025, 2026]
+    assert np.allclose(line.y, [100.0, 110.0, 121.0])
+    # Band polygon: P90 forwards, P10 backwards.
+    assert np.allclose(band.y, [110.0, 121.0, 133.1, 108.9, 99.0, 90.0])
+
+
+def test_fan_chart_without_paths_is_one_line() -> None:
+    fig = charts.ehcp_fan_chart(demand_table(bands=False))
+    assert len(fig.data) == 1 and fig.data[0].name == "plans"
+
+
+def test_fan_chart_prefers_totals_with_their_own_band() -> None:
+    totals = pd.DataFrame(
+        {
+            "year": [2024, 2025],
+            "plans": [100.0, 112.0],
+            "plans_p10": [100.0, 105.0],
+            "plans_p90": [100.0, 118.0],
+        }
+    )
+    fig = charts.ehcp_fan_chart(demand_table(), totals=totals)
+    assert np.allclose(fig.data[1].y, [100.0, 112.0])
+    assert "sum of cells" not in fig.data[0].name
+
+
+def test_fan_chart_overlays_scenarios() -> None:
+    a = demand_table().assign(scenario="A")
+    b = demand_table().assign(scenario="B", plans=lambda d: d["plans"] * 2)
+    fig = charts.ehcp_fan_chart(pd.concat([a, b]))
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert [t.name for t in lines] == ["A (P50)", "B (P50)"]
+    assert np.allclose(lines[1].y, [200.0, 220.0, 242.0])
+
+
+def test_placement_mix_sums_over_localities_with_a_panel_per_variant() -> None:
+    mix = charts.placement_mix(placements_table())
+    got = mix.set_index(["variant", "year", "setting"])["places"]
+    assert got[("optimised", 2026, "special")] == pytest.approx(45.0)
+    assert got[("unmitigated", 2025, "independent")] == pytest.approx(20.0)
+    fig = charts.placement_mix_chart(placements_table())
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["unmitigated", "optimised"]  # the canonical order, whatever the row order
+    special = [t for t in fig.data if t.name == "special"]
+    assert [list(t.y) for t in special] == [[30.0, 30.0], [45.0, 45.0]]
+    assert special[0].marker.color == charts.SETTING_COLOURS["special"]
+    assert sum(t.showlegend for t in special) == 1  # one legend entry per setting
+
+
+def test_placement_mix_share_sums_to_one_each_year() -> None:
+    fig = charts.placement_mix_chart(placements_table(), share=True)
+    opt = [t for t in fig.data if t.xaxis == "x2"]
+    totals = np.sum([t.y for t in opt], axis=0)
+    assert np.allclose(totals, 1.0)
+    assert [t for t in opt if t.name == "independent"][0].y[0] == pytest.approx(0.05)
+
+
+def test_deficit_chart_in_millions_with_plan_and_bands() -> None:
+    fig = charts.deficit_chart(finance_table(bands=True))
+    names = [t.name for t in fig.data]
+    assert names == [
+        "unmitigated P10-P90",
+        "unmitigated",
+        "optimised P10-P90",
+        "optimised",
+        "Safety Valve plan",
+    ]
+    assert np.allclose(fig.data[1].y, [150.0, 180.0, 220.0])
+    plan = fig.data[-1]
+    assert list(plan.x) == [2024, 2025] and np.allclose(plan.y, [130.0, 120.0])  # no plan for 2026
+    assert fig.data[1].line.dash == "dot" and fig.data[3].line.dash == "solid"
+
+
+def test_deficit_chart_bands_only_where_the_table_has_them() -> None:
+    fig = charts.deficit_chart(finance_table(bands=False))
+    assert not [t for t in fig.data if t.fill == "toself"]
+
+
+def test_deficit_chart_overlays_scenarios_each_with_its_plan() -> None:
+    both = pd.concat([finance_table().assign(scenario="A"), finance_table().assign(scenario="B")])
+    fig = charts.deficit_chart(both)
+    assert [t.name for t in fig.data if "plan" in t.name] == [
+        "A: Safety Valve plan",
+        "B: Safety Valve plan",
+    ]
+
+
+def sufficiency_table() -> pd.DataFrame:
+    rows = []
+    for year in (2025, 2026):
+        for loc, demand, cap, price in (
+            ("exeter", 120.0, 100.0, 30000.0),
+            ("torridge", 40.0, 60.0, 0.0),
+        ):
+            rows.append(
+                {
+                    "year": year,
+                    "provider_locality": loc,
+                    "setting": "special",
+                    "demand_places": demand + (year - 2025) * 10,
+                    "capacity_places": cap,
+                    "gap_places": demand + (year - 2025) * 10 - cap,
+                    "shadow_price_gbp": price,
+                }
+            )
+            rows.append(
+                {
+                    "year": year,
+                    "provider_locality": loc,
+                    "setting": "mainstream",
+                    "demand_places": 500.0,
+                    "capacity_places": math.inf,
+                    "gap_places": -math.inf,
+                    "shadow_price_gbp": 0.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_sufficiency_chart_last_year_and_only_limited_settings() -> None:
+    fig = charts.sufficiency_chart(sufficiency_table())
+    assert [a.text for a in fig.layout.annotations] == ["special"]  # mainstream has no limit
+    demand = [t for t in fig.data if t.name == "demand"][0]
+    assert list(demand.x) == ["exeter", "torridge"] and list(demand.y) == [130.0, 50.0]
+    assert "2026" in fig.layout.title.text
+    fig25 = charts.sufficiency_chart(sufficiency_table(), year=2025)
+    assert list([t for t in fig25.data if t.name == "demand"][0].y) == [120.0, 40.0]
+    with pytest.raises(charts.ChartDataError, match="2030"):
+        charts.sufficiency_chart(sufficiency_table(), year=2030)
+
+
+def test_sufficiency_heatmap_gap_with_shadow_prices() -> None:
+    fig = charts.sufficiency_heatmap(sufficiency_table(), year=2025)
+    hm = fig.data[0]
+    assert list(hm.y) == ["mainstream", "special"] and list(hm.x) == ["exeter", "torridge"]
+    z = np.array(hm.z, dtype=float)
+    assert z[1].tolist() == [20.0, -20.0]
+    assert np.isnan(z[0]).all()  # unlimited capacity has no finite gap
+    assert np.array(hm.customdata, dtype=float)[1].tolist() == [30000.0, 0.0]
+
+
+def test_build_plan_chart_stacks_localities_per_setting() -> None:
+    builds = pd.DataFrame(
+        {
+            "year_decided": [2025, 2025, 2026],
+            "year_open": [2027, 2027, 2028],
+            "provider_locality": ["exeter", "torridge", "exeter"],
+            "setting": ["resource_base", "resource_base", "special"],
+            "places": [12.0, 24.0, 150.0],
+            "capital_cost_gbp": [1e6, 2e6, 20e6],
+        }
+    )
+    fig = charts.build_plan_chart(builds)
+    assert [a.text for a in fig.layout.annotations] == ["resource_base", "special"]
+    assert sum(float(np.sum(t.y)) for t in fig.data) == pytest.approx(186.0)
+    assert [t.name for t in fig.data if t.showlegend] == ["exeter", "torridge"]
+    with pytest.raises(charts.ChartDataError, match="builds no new places"):
+        charts.build_plan_chart(builds.assign(places=0.0))
+
+
+def test_comparison_and_sweep_charts() -> None:
+    cmp = pd.DataFrame(
+        {
+            "slug": ["a", "b", "c", "d"],
+            "demand.growth": [0.08, 0.08, 0.12, 0.12],
+            "policy.max_independent_share": [0.05, 0.10, 0.05, 0.10],
+            "cumulative_deficit_horizon_unmitigated_gbp": [200e6, 200e6, 300e6, 300e6],
+            "cumulative_deficit_horizon_optimised_gbp": [150e6, 160e6, 250e6, 260e6],
+        }
+    )
+    fig = charts.comparison_chart(cmp)
+    assert np.allclose(fig.data[1].y, [150.0, 160.0, 250.0, 260.0])
+    sw = charts.sweep_chart(cmp, "demand.growth", colour="policy.max_independent_share")
+    assert [t.name for t in sw.data] == [
+        "policy.max_independent_share=0.05",
+        "policy.max_independent_share=0.1",
+    ]
+    assert np.allclose(sw.data[0].y, [150.0, 250.0])
+    empty = cmp.assign(cumulative_deficit_horizon_optimised_gbp=np.nan)
+    with pytest.raises(charts.ChartDataError):
+        charts.sweep_chart(empty, "demand.growth")
+
+
+def test_note_figure_carries_the_message() -> None:
+    fig = charts.note_figure("No builds in this run.")
+    assert fig.layout.annotations[0].text == "No builds in this run."
+
+
+def test_custom_settings_get_distinct_fallback_colours() -> None:
+    colours = charts.setting_colours(["special", "hospital_school", "farm_school"])
+    assert colours["special"] == charts.SETTING_COLOURS["special"]
+    assert colours["hospital_school"] != colours["farm_school"]

@@ -1,0 +1,358 @@
+"""Reports: headline figures, report.xlsx (openpyxl), report.html (offline), comparison files."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from test_charts import (
+    demand_table,
+    finance_table,
+    placements_table,
+    sufficiency_table,
+)
+
+from model import charts, reports
+from model.engine import Results
+from model.io import load_scenario
+
+
+def builds_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "year_decided": [2025, 2026],
+            "year_open": [2027, 2028],
+            "provider_locality": ["exeter", "torridge"],
+            "setting": ["resource_base", "special"],
+            "places": [12.0, 150.0],
+            "capital_cost_gbp": [1.2e6, 21e6],
+        }
+    )
+
+
+def costs_table() -> pd.DataFrame:
+    rows = []
+    for variant, special in (("unmitigated", 10e6), ("optimised", 7e6)):
+        for year in (2025, 2026):
+            rows += [
+                {
+                    "year": year,
+                    "setting": "special",
+                    "funding_source": "hnb",
+                    "variant": variant,
+                    "cost_gbp": special,
+                },
+                {
+                    "year": year,
+                    "setting": "mainstream",
+                    "funding_source": "hnb",
+                    "variant": variant,
+                    "cost_gbp": 5e6,
+                },
+                {
+                    "year": year,
+                    "setting": "special",
+                    "funding_source": "general_fund",
+                    "variant": variant,
+                    "cost_gbp": 1e6,
+                },
+            ]
+    rows.append(
+        {
+            "year": 2026,
+            "setting": "special",
+            "funding_source": "capital",
+            "variant": "optimised",
+            "cost_gbp": 2e6,
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def all_tables() -> dict[str, pd.DataFrame]:
+    fin = finance_table(bands=True)
+    # Optimised reaches in-year balance in 2026.
+    fin.loc[
+        (fin["variant"] == "optimised") & (fin["financial_year"] == 2026), "in_year_balance_gbp"
+    ] = 1e6
+    return {
+        "demand": demand_table(),
+        "placements": placements_table(),
+        "sufficiency": sufficiency_table(),
+        "builds": builds_table(),
+        "costs": costs_table(),
+        "finance": fin,
+    }
+
+
+def summary(**extra: Any) -> dict[str, Any]:
+    return {
+        "scenario": "Devon (illustrative default)",
+        "slug": "devon",
+        "source": "embedded:devon",
+        "scenario_sha256": "ab" * 32,
+        "overrides": ["demand.growth=0.12"],
+        "package_version": "0.1.0",
+        "seed": 7,
+        "paths": 20,
+        "base_year": 2024,
+        "horizon_years": 2,
+        **extra,
+    }
+
+
+def results(tables: dict[str, pd.DataFrame] | None = None, **extra: Any) -> Results:
+    return Results(
+        resolved=load_scenario(None),
+        tables=all_tables() if tables is None else tables,
+        summary=summary(**extra),
+    )
+
+
+# --------------------------------------------------------------------------- headline figures
+
+
+def test_headline_figures_from_contract_tables() -> None:
+    h = reports.headline_figures(summary(), all_tables())
+    assert h["horizon_year"] == 2026 and h["horizon_financial_year"] == 2026
+    assert h["plans_base"] == pytest.approx(100.0)
+    assert h["plans_horizon"] == pytest.approx(121.0)
+    assert h["plans_horizon_p10"] == pytest.approx(108.9) and h[
+        "plans_horizon_p90"
+    ] == pytest.approx(133.1)
+    # Every cost line, all funding sources: 2 years x (10 + 5 + 1) = 32m; optimised 2 x 13 + 2 capital.
+    assert h["total_cost_unmitigated_gbp"] == pytest.approx(32e6)
+    assert h["total_cost_optimised_gbp"] == pytest.approx(28e6)
+    assert h["saving_gbp"] == pytest.approx(4e6)
+    assert h["cumulative_deficit_horizon_unmitigated_gbp"] == pytest.approx(220e6)
+    assert h["cumulative_deficit_horizon_optimised_gbp"] == pytest.approx(160e6)
+    assert h["plan_cumulative_deficit_horizon_gbp"] is None  # the plan stops at 2025
+    assert h["first_balanced_fy_unmitigated"] is None
+    assert h["first_balanced_fy_optimised"] == 2026
+    assert h["places_built"] == pytest.approx(162.0) and h["capital_cost_gbp"] == pytest.approx(
+        22.2e6
+    )
+    assert h["p_meet_safety_valve_optimised"] is None and h["solver_status"] is None
+
+
+def test_headline_figures_prefer_stage_summaries() -> None:
+    s = summary(
+        demand={"plans_horizon": 125.0, "plans_horizon_p10": 118.0, "plans_horizon_p90": 131.0},
+        finance={"p_meet_safety_valve": {"unmitigated": 0.1, "optimised": 0.65}},
+        optimisation={
+            "solver": "highs",
+            "status": "Optimal",
+            "objective_gbp": 1.5e9,
+            "unmet_places": 3.0,
+        },
+    )
+    h = reports.headline_figures(s, all_tables())
+    assert (h["plans_horizon"], h["plans_horizon_p10"], h["plans_horizon_p90"]) == (
+        125.0,
+        118.0,
+        131.0,
+    )
+    assert (
+        h["p_meet_safety_valve_unmitigated"] == 0.1 and h["p_meet_safety_valve_optimised"] == 0.65
+    )
+    assert (h["solver"], h["solver_status"], h["objective_gbp"], h["unmet_places"]) == (
+        "highs",
+        "Optimal",
+        1.5e9,
+        3.0,
+    )
+
+
+def test_headline_figures_tolerate_a_run_without_stages() -> None:
+    h = reports.headline_figures({"base_year": 2024, "horizon_years": 10}, {})
+    assert h["horizon_year"] == 2034 and h["horizon_financial_year"] == 2033
+    assert all(
+        v is None
+        for k, v in h.items()
+        if k not in ("base_year", "horizon_year", "horizon_financial_year")
+    )
+    assert set(h) == set(reports.HEADLINE)
+
+
+def test_units_are_read_from_column_names() -> None:
+    assert reports.header_of("cost_gbp") == "cost_gbp [GBP]"
+    assert reports.header_of("financial_year") == "financial_year [financial year from April]"
+    assert reports.header_of("year_open") == "year_open [January census year]"
+    assert reports.header_of("gap_places") == "gap_places [places]"
+    assert reports.header_of("plans_p10") == "plans_p10 [plans]"
+    assert reports.header_of("locality") == "locality"
+
+
+# --------------------------------------------------------------------------- report.xlsx
+
+
+def test_report_xlsx_sheets_formats_and_native_charts(tmp_path: Path) -> None:
+    assert reports.write_reports(results(), tmp_path) == []
+    path = tmp_path / "report.xlsx"
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == [
+        "Summary",
+        "Charts",
+        "demand",
+        "placements",
+        "sufficiency",
+        "builds",
+        "costs",
+        "finance",
+        "chart_data",
+    ]
+    fin = wb["finance"]
+    headers = [c.value for c in fin[1]]
+    assert (
+        "cumulative_deficit_gbp [GBP]" in headers
+        and headers[0] == "financial_year [financial year from April]"
+    )
+    assert fin.freeze_panes == "A2"
+    col = headers.index("cumulative_deficit_gbp [GBP]") + 1
+    cell = fin.cell(row=2, column=col)
+    assert cell.value == pytest.approx(150e6) and "£" in cell.number_format
+    assert fin.max_row == len(all_tables()["finance"]) + 1
+    suff = wb["sufficiency"]
+    cap_col = [c.value for c in suff[1]].index("capacity_places [places]") + 1
+    assert "unlimited" in [
+        suff.cell(row=r, column=cap_col).value for r in range(2, suff.max_row + 1)
+    ]
+
+    front = {r[0].value: r[1].value for r in wb["Summary"].iter_rows(min_row=4) if r[0].value}
+    assert front["Cumulative DSG deficit at the horizon, optimised plan"] == pytest.approx(160e6)
+    assert front["Seed"] == 7 and front["Monte Carlo paths"] == 20
+    assert front["Scenario sha256 (resolved YAML)"] == "ab" * 32
+    assert front["Overrides (--set)"] == "demand.growth=0.12"
+
+    # openpyxl drops charts when reading, so look inside the package: 3 native charts on "Charts".
+    with zipfile.ZipFile(path) as z:
+        chart_xml = sorted(n for n in z.namelist() if n.startswith("xl/charts/chart"))
+        assert len(chart_xml) == 3
+        texts = [z.read(n).decode() for n in chart_xml]
+    assert "<c:lineChart>" in texts[0] and "Safety Valve plan" in texts[0]
+    assert all("<c:barChart>" in t and '<c:grouping val="stacked"/>' in t for t in texts[1:])
+    assert "Placement mix, unmitigated" in texts[1] and "Placement mix, optimised" in texts[2]
+    data = wb["chart_data"]
+    assert [c.value for c in data[1]] == [
+        "financial_year",
+        "unmitigated cumulative deficit",
+        "optimised cumulative deficit",
+        "Safety Valve plan",
+    ]
+    assert data.cell(row=2, column=3).value == pytest.approx(140.0)  # £m
+
+
+def test_reports_degrade_to_notes_without_tables(tmp_path: Path) -> None:
+    assert reports.write_reports(results(tables={}), tmp_path) == []
+    wb = openpyxl.load_workbook(tmp_path / "report.xlsx")
+    assert wb.sheetnames == ["Summary", "Charts", "chart_data"]
+    charts_text = [c.value for row in wb["Charts"].iter_rows() for c in row if c.value]
+    assert "No finance table: no deficit chart." in charts_text
+    text = (tmp_path / "report.html").read_text()
+    assert "The demand table is not part of this run." in text
+    assert "The builds table is not part of this run." in text
+    assert "Tables not produced by this run: demand, demand_flows" in text
+
+
+# --------------------------------------------------------------------------- report.html
+
+
+def test_report_html_is_self_contained_with_every_chart(tmp_path: Path) -> None:
+    reports.write_reports(results(), tmp_path)
+    text = (tmp_path / "report.html").read_text()
+    assert '<script src="http' not in text and "<script src='http" not in text
+    assert "<link" not in text  # no external stylesheet either
+    assert text.count("Plotly.newPlot") == 5
+    for div in ("ehcp_fan", "placement_mix", "deficit", "sufficiency", "builds"):
+        assert f'id="{div}"' in text
+    assert "class='note'" not in text
+    assert "£160.0m" in text  # optimised deficit at the horizon, as a headline card
+
+
+def test_a_failing_chart_is_a_note_and_a_warning_not_a_crash(tmp_path: Path, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("bad axis")
+
+    monkeypatch.setattr(charts, "deficit_chart", broken)
+    warnings = reports.write_reports(results(), tmp_path)
+    assert warnings == [
+        "report.html: Deficit against the Safety Valve plan: chart failed (RuntimeError: bad axis)"
+    ]
+    text = (tmp_path / "report.html").read_text()
+    assert "This chart could not be drawn (RuntimeError: bad axis)" in text
+    assert text.count("Plotly.newPlot") == 4
+
+
+def test_a_failing_workbook_is_skipped_with_a_warning(tmp_path: Path, monkeypatch) -> None:
+    def broken(results, path):
+        path.write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(reports, "write_xlsx", broken)
+    warnings = reports.write_reports(results(), tmp_path)
+    assert warnings == ["report.xlsx not written: OSError: disk full"]
+    assert not (tmp_path / "report.xlsx").exists()
+    assert (tmp_path / "report.html").exists()
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def comparison_frame() -> pd.DataFrame:
+    rows = []
+    for slug, growth, deficit in (("a", 0.08, 150e6), ("b", 0.12, 250e6)):
+        row = dict.fromkeys(
+            [*reports.ID_COLUMNS, "demand.growth", *reports.HEADLINE, *reports.TRAILING_COLUMNS]
+        )
+        row |= {
+            "scenario": slug.upper(),
+            "slug": slug,
+            "status": "ok",
+            "demand.growth": growth,
+            "cumulative_deficit_horizon_optimised_gbp": deficit,
+            "cumulative_deficit_horizon_unmitigated_gbp": deficit + 50e6,
+            "saving_gbp": 10e6,
+        }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_comparison_files(tmp_path: Path) -> None:
+    cmp = comparison_frame()
+    problems = [("bad.yaml", "bad_input", "bad.yaml: demand.growht: unknown key")]
+    assert reports.write_comparison(cmp, problems, tmp_path, swept=["demand.growth"]) == []
+    back = pd.read_csv(tmp_path / "comparison.csv")
+    assert list(back.columns) == list(cmp.columns)
+    assert back["cumulative_deficit_horizon_optimised_gbp"].tolist() == [150e6, 250e6]
+    wb = openpyxl.load_workbook(tmp_path / "comparison.xlsx")
+    assert wb.sheetnames == ["comparison", "chart", "problems"]
+    assert [c.value for c in wb["problems"][2]] == list(problems[0])
+    with zipfile.ZipFile(tmp_path / "comparison.xlsx") as z:
+        assert [n for n in z.namelist() if n.startswith("xl/charts/chart")] == [
+            "xl/charts/chart1.xml"
+        ]
+    text = (tmp_path / "comparison.html").read_text()
+    assert '<script src="http' not in text
+    assert "cumulative_deficit_horizon_optimised_gbp by demand.growth" in text
+    assert "demand.growht: unknown key" in text
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_comparison_csv_is_byte_stable(tmp_path: Path) -> None:
+    cmp = comparison_frame()
+    cmp.loc[0, "saving_gbp"] = 0.1 + 0.2  # a float whose shortest repr is long
+    reports.write_comparison_csv(cmp, tmp_path / "one.csv")
+    reports.write_comparison_csv(cmp.copy(), tmp_path / "two.csv")
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
+    assert float(pd.read_csv(tmp_path / "one.csv")["saving_gbp"][0]) == 0.1 + 0.2
+    assert b"\r\n" not in (tmp_path / "one.csv").read_bytes()
+
+
+def test_html_table_escapes_scenario_text() -> None:
+    out = reports._html_table([("<script>alert(1)</script>", np.float64(1.5))], ["name", "value"])
+    assert "<script>alert" not in out and "&lt;script&gt;" in out
