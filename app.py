@@ -1,10 +1,701 @@
-"""Streamlit front end for sendplan (a thin layer over model.engine); run with `streamlit run app.py`."""
+"""Streamlit front end for sendplan: a thin layer over model.io, model.engine and model.reports.
 
+Run with ``streamlit run app.py`` (or ``make app``). Every lever edits the scenario mapping, which is
+re-validated through model.io, so the YAML the app offers for download is exactly what it ran and
+``sendplan run FILE`` reproduces the view. The demand stage is cached on the sections it reads;
+lever changes that do not touch demand re-run only placements, the LP and finance.
+
+Environment variables (for quick starts and tests; users normally leave them unset):
+SENDPLAN_APP_PATHS and SENDPLAN_APP_HORIZON set the initial Monte Carlo paths and horizon levers.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import io
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
-from model.io import load_scenario
+from model import charts, reports
+from model.engine import Results, run_scenario, write_outputs
+from model.io import (
+    MAX_FILE_BYTES,
+    ResolvedScenario,
+    ScenarioError,
+    dump_yaml,
+    load_scenario,
+    load_scenario_text,
+)
+from model.levers import (
+    RESOURCE_BASE,
+    ExtraPlaces,
+    Levers,
+    apply_levers,
+    delayable_projects,
+    demand_key,
+    describe_edits,
+    levers_from,
+)
 
-st.set_page_config(page_title="sendplan", layout="wide")
-resolved = load_scenario(None)
-st.title("sendplan")
-st.write(f"Scenario: {resolved.scenario.meta.name}")
+ROOT = Path(__file__).resolve().parent
+SCENARIO_DIR = ROOT / "scenarios"
+MAX_PINS = 4
+LEVER_PREFIX = "lv_"
+PATH_CHOICES = (1, 20, 50, 100, 200, 500, 1000, 2000)
+SOURCES = ("Devon default (embedded)", "A file in scenarios/", "Upload a YAML file")
+
+
+# --------------------------------------------------------------------------- loading and running
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _load_base(kind: str, ref: str, text: str | None, stamp: float) -> ResolvedScenario:
+    """The chosen scenario, validated (``stamp``, a file's mtime, refreshes the cache on edits)."""
+    if kind == "embedded":
+        return load_scenario(None)
+    if kind == "file":
+        return load_scenario(str(SCENARIO_DIR / ref))
+    return load_scenario_text(text or "", ref)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _validate_edited(text: str, name: str) -> ResolvedScenario:
+    """The edited mapping, dumped and read back exactly as ``sendplan run`` would read the file."""
+    return load_scenario_text(text, name)
+
+
+def _engine_takes_demand() -> bool:
+    return "demand" in inspect.signature(run_scenario).parameters
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _demand_stage(key: str, _resolved: ResolvedScenario) -> Any:
+    """The demand stage alone, keyed by the sections it reads (model.levers.demand_key)."""
+    from model.demand import run_demand
+
+    scn = _resolved.scenario
+    return run_demand(scn, paths=scn.run.paths, seed=scn.run.seed)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _run(sha: str, name: str, _resolved: ResolvedScenario, _demand: Any) -> Results:
+    """The whole run for one resolved scenario (keyed by its sha256 and file name)."""
+    if _demand is not None:
+        return run_scenario(_resolved, demand=_demand)
+    return run_scenario(_resolved)
+
+
+def _show_problems(err: ScenarioError, what: str) -> None:
+    lines = "\n".join(str(p) for p in err.problems)
+    n = len(err.problems)
+    st.error(
+        f"**{what}: {n} problem{'s' if n != 1 else ''}**, nothing was run.\n\n```text\n{lines}\n```"
+    )
+
+
+def _env_int(name: str) -> int | None:
+    try:
+        return int(os.environ[name])
+    except (KeyError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- sidebar: scenario
+
+
+def choose_scenario() -> tuple[ResolvedScenario, str]:
+    """Sidebar scenario picker; returns the validated base scenario and the file name it runs as."""
+    st.sidebar.header("Scenario")
+    source = st.sidebar.radio("Start from", SOURCES, key="source")
+    if source == SOURCES[1]:
+        files = sorted(p.name for p in SCENARIO_DIR.glob("*.y*ml"))
+        if not files:
+            st.info(f"No scenario files in {SCENARIO_DIR}.")
+            st.stop()
+        name = st.sidebar.selectbox("Scenario file", files, key="scenario_file")
+        path = SCENARIO_DIR / name
+        try:
+            return _load_base("file", name, None, path.stat().st_mtime), name
+        except ScenarioError as e:
+            _show_problems(e, f"scenarios/{name}")
+            st.stop()
+    if source == SOURCES[2]:
+        up = st.sidebar.file_uploader(
+            f"Scenario YAML (up to {MAX_FILE_BYTES // (1024 * 1024)} MB; `extends` may name "
+            "only embedded:devon)",
+            type=["yaml", "yml"],
+            key="upload",
+        )
+        if up is None:
+            st.info("Upload a scenario YAML file in the sidebar to run it.")
+            st.stop()
+        raw = up.getvalue()
+        try:
+            if len(raw) > MAX_FILE_BYTES:
+                # Checked on the bytes before decoding; load_scenario_text checks the text again.
+                raise ScenarioError(
+                    [_problem(up.name, f"file is larger than {MAX_FILE_BYTES // 1048576} MB")]
+                )
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ScenarioError([_problem(up.name, "cannot read file as UTF-8 text")]) from None
+            return _load_base("upload", up.name, text, 0.0), up.name
+        except ScenarioError as e:
+            _show_problems(e, up.name)
+            st.stop()
+    return _load_base("embedded", "devon", None, 0.0), "devon.yaml"
+
+
+def _problem(file: str, message: str) -> Any:
+    from model.io import Problem
+
+    return Problem(file, "", message)
+
+
+# --------------------------------------------------------------------------- sidebar: levers
+
+
+def _reset_levers_on_new_base(base: ResolvedScenario, name: str) -> None:
+    """Widgets start from the chosen scenario's values: forget lever state when the base changes."""
+    ident = f"{name}:{base.sha256}"
+    if st.session_state.get("_lever_base") != ident:
+        for k in [k for k in st.session_state if str(k).startswith(LEVER_PREFIX)]:
+            del st.session_state[k]
+        st.session_state["_lever_base"] = ident
+
+
+def lever_panel(base: ResolvedScenario) -> Levers:
+    """The sidebar levers, initialised from the base scenario; returns the chosen values."""
+    scn = base.scenario
+    now = levers_from(scn)
+    lev = levers_from(scn)
+    first, last = scn.meta.base_year + 1, scn.meta.base_year + scn.meta.horizon_years
+    sb = st.sidebar
+    sb.header("Levers")
+
+    with sb.expander("EHCP demand", expanded=True):
+        lo, hi = min(-10.0, now.growth * 100), max(30.0, now.growth * 100)
+        lev.growth = (
+            st.slider(
+                "EHCP growth (new-plan rate, % a year)",
+                lo,
+                hi,
+                round(now.growth * 100, 2),
+                0.5,
+                key=f"{LEVER_PREFIX}growth",
+                help="demand.growth: annual growth of the new-plan rate per head after the base year",
+            )
+            / 100
+        )
+        lev.requests_per_1000 = st.number_input(
+            "Assessment requests per 1,000 aged 0-25",
+            min_value=0.0,
+            value=float(now.requests_per_1000),
+            step=0.1,
+            format="%.2f",
+            key=f"{LEVER_PREFIX}requests",
+            help="demand.requests_per_1000: EHC needs assessment requests a year per 1,000 residents",
+        )
+        backlog = dict(now.backlog) or {first: 0.0}
+        lev.backlog = {
+            y: st.number_input(
+                f"Backlog clearance: extra plans in {y}",
+                min_value=0.0,
+                value=float(p),
+                step=50.0,
+                format="%.0f",
+                key=f"{LEVER_PREFIX}backlog_{y}",
+                help="demand.backlog: one-off extra plans from clearing the assessment backlog",
+            )
+            for y, p in sorted(backlog.items())
+        }
+
+    if RESOURCE_BASE in scn.settings:
+        with sb.expander("Extra resource-base places"):
+            st.caption(
+                "Committed places added to the pipeline (capacity.pipeline), by locality and the "
+                "January they open. The optimiser may still build more."
+            )
+            years = list(range(first, last + 1))
+            extra = []
+            for loc in scn.geography.localities:
+                c1, c2 = st.columns([3, 2])
+                places = c1.number_input(
+                    f"{loc.name}: places",
+                    min_value=0.0,
+                    value=0.0,
+                    step=float(scn.costs.build_unit_places.get(RESOURCE_BASE, 12) or 12),
+                    format="%.0f",
+                    key=f"{LEVER_PREFIX}rb_places_{loc.id}",
+                )
+                year = c2.selectbox(
+                    "opening", years, index=0, key=f"{LEVER_PREFIX}rb_year_{loc.id}"
+                )
+                extra.append(ExtraPlaces(loc.id, int(year), float(places)))
+            lev.extra_places = extra
+
+    projects = delayable_projects(scn)
+    if projects:
+        with sb.expander("Special schools in the pipeline"):
+            opens = {p.name: p.open_year for p in scn.capacity.pipeline}
+            for name in projects:
+                lev.delays[name] = int(
+                    st.number_input(
+                        f"{name}: delay (years)",
+                        min_value=0,
+                        max_value=30,
+                        value=int(now.delays.get(name, 0)),
+                        step=1,
+                        key=f"{LEVER_PREFIX}delay_{name}",
+                        help=f"capacity.delays: planned to open in {opens[name]} before this delay",
+                    )
+                )
+
+    with sb.expander("Policy"):
+        cap_on = st.checkbox(
+            "Cap the independent share",
+            value=now.max_independent_share is not None,
+            key=f"{LEVER_PREFIX}cap_on",
+        )
+        share = st.slider(
+            "Most placed children in independent settings (%)",
+            0.0,
+            50.0,
+            round(
+                (now.max_independent_share if now.max_independent_share is not None else 0.1) * 100,
+                1,
+            ),
+            0.5,
+            key=f"{LEVER_PREFIX}cap",
+            disabled=not cap_on,
+            help="policy.max_independent_share, each year, for the optimised plan",
+        )
+        lev.max_independent_share = share / 100 if cap_on else None
+
+    with sb.expander("Costs"):
+        lev.inflation = (
+            st.slider(
+                "Unit-cost inflation (% a year)",
+                min(-5.0, now.inflation * 100),
+                max(15.0, now.inflation * 100),
+                round(now.inflation * 100, 2),
+                0.25,
+                key=f"{LEVER_PREFIX}inflation",
+            )
+            / 100
+        )
+        st.caption(
+            f"Cost per place per year at {scn.meta.price_base_year}-{(scn.meta.price_base_year + 1) % 100:02d} prices"
+        )
+        lev.unit_cost_gbp = {
+            s: st.number_input(
+                f"{scn.settings[s].name if s in scn.settings else s} (£)",
+                min_value=0.0,
+                value=float(v),
+                step=500.0,
+                format="%.0f",
+                key=f"{LEVER_PREFIX}cost_{s}",
+            )
+            for s, v in now.unit_cost_gbp.items()
+        }
+
+    with sb.expander("Run"):
+        env_paths, env_horizon = _env_int("SENDPLAN_APP_PATHS"), _env_int("SENDPLAN_APP_HORIZON")
+        start_paths = env_paths if env_paths and env_paths >= 1 else now.paths
+        choices = sorted({*PATH_CHOICES, now.paths, start_paths})
+        lev.paths = int(
+            st.select_slider(
+                "Monte Carlo paths",
+                choices,
+                value=start_paths,
+                key=f"{LEVER_PREFIX}paths",
+                help="run.paths: more paths give smoother P10/P90 bands and take longer",
+            )
+        )
+        start_h = env_horizon if env_horizon and 1 <= env_horizon <= 30 else now.horizon_years
+        lev.horizon_years = int(
+            st.slider(
+                "Years projected",
+                1,
+                30,
+                start_h,
+                key=f"{LEVER_PREFIX}horizon",
+                help="meta.horizon_years",
+            )
+        )
+    return lev
+
+
+# --------------------------------------------------------------------------- views
+
+
+def _chart(make: Callable[[], Any]) -> None:
+    """Draw a chart from model.charts, or the reason it cannot be drawn as an info note."""
+    try:
+        fig = make()
+    except charts.ChartDataError as e:
+        st.info(str(e))
+        return
+    st.plotly_chart(fig, use_container_width=True)
+
+
+def _table(res: Results, name: str) -> pd.DataFrame | None:
+    df = res.tables.get(name)
+    return df if df is not None and not df.empty else None
+
+
+def _not_produced(name: str) -> None:
+    st.info(f"The {name} table is not produced by this version of the engine yet.")
+
+
+def _gbp_m(v: float | None) -> str:
+    return "n/a" if v is None else f"£{v / 1e6:,.1f}m"
+
+
+def headline_cards(h: dict[str, Any], fin: pd.DataFrame | None) -> None:
+    """Four cards answering the first questions: plans, deficit vs plan, saving, chance of the plan."""
+    c1, c2, c3, c4 = st.columns(4)
+    plans, base = h.get("plans_horizon"), h.get("plans_base")
+    band = ""
+    if h.get("plans_horizon_p10") is not None and h.get("plans_horizon_p90") is not None:
+        band = f"P10-P90: {h['plans_horizon_p10']:,.0f} to {h['plans_horizon_p90']:,.0f}"
+    c1.metric(
+        f"EHCPs in January {h.get('horizon_year') or ''}",
+        "n/a" if plans is None else f"{plans:,.0f}",
+        None
+        if plans is None or base is None
+        else f"{plans - base:+,.0f} since {h.get('base_year')}",
+        delta_color="off",
+        help=band or "P50 of the Monte Carlo paths (deterministic with one path)",
+    )
+    variant = (
+        "optimised"
+        if h.get("cumulative_deficit_horizon_optimised_gbp") is not None
+        else "unmitigated"
+    )
+    deficit = h.get(f"cumulative_deficit_horizon_{variant}_gbp")
+    plan = h.get("plan_cumulative_deficit_horizon_gbp")
+    fy = h.get("horizon_financial_year")
+    delta = None
+    note = "the Safety Valve plan has no figure for this year"
+    if deficit is not None and plan is not None:
+        delta = f"{_gbp_m(deficit - plan)} vs Safety Valve plan"
+        note = f"plan: {_gbp_m(plan)}"
+    c2.metric(
+        f"Cumulative DSG deficit, March {fy + 1 if fy else ''} ({variant})",
+        _gbp_m(deficit),
+        delta,
+        delta_color="inverse",
+        help=f"Deficit at 31 March ending financial year {fy}; {note}. Unmitigated: "
+        f"{_gbp_m(h.get('cumulative_deficit_horizon_unmitigated_gbp'))}",
+    )
+    c3.metric(
+        "Saving of the optimised plan",
+        _gbp_m(h.get("saving_gbp")),
+        None
+        if h.get("places_built") is None
+        else f"{h['places_built']:,.0f} new places, capital {_gbp_m(h.get('capital_cost_gbp'))}",
+        delta_color="off",
+        help="Total cost over the forecast, unmitigated minus optimised plan",
+    )
+    p = h.get("p_meet_safety_valve_optimised")
+    p_un = h.get("p_meet_safety_valve_unmitigated")
+    c4.metric(
+        "Probability of meeting the Safety Valve trajectory",
+        "n/a" if p is None else f"{p:.0%}",
+        None if p_un is None else f"unmitigated {p_un:.0%}",
+        delta_color="off",
+        help="Share of Monte Carlo paths on or below the plan's cumulative deficit (optimised plan)",
+    )
+
+
+def demand_view(res: Results) -> None:
+    dem = _table(res, "demand")
+    if dem is None:
+        _not_produced("demand")
+        return
+    _chart(lambda: charts.ehcp_fan_chart(dem))
+    flows = _table(res, "demand_flows")
+    c1, c2 = st.columns(2)
+    with c1:
+        st.caption("Plans by January census year (P50, with the sum of cell P10/P90)")
+        st.dataframe(charts.plans_by_year(dem), hide_index=True, use_container_width=True)
+    with c2:
+        if flows is not None:
+            cols = [c for c in flows.columns if c.endswith("_plans")]
+            st.caption("New and ceased plans by year")
+            st.dataframe(
+                flows.groupby("year")[cols].sum().reset_index(),
+                hide_index=True,
+                use_container_width=True,
+            )
+
+
+def placements_view(res: Results) -> None:
+    pl = _table(res, "placements")
+    if pl is None:
+        _not_produced("placements")
+        return
+    share = st.toggle("Show shares of placed children", key="mix_share")
+    _chart(lambda: charts.placement_mix_chart(pl, share=share))
+
+
+def finance_view(res: Results) -> None:
+    fin = _table(res, "finance")
+    if fin is None:
+        _not_produced("finance")
+        return
+    _chart(lambda: charts.deficit_chart(fin))
+    _chart(lambda: charts.balance_chart(fin))
+    with st.expander("Finance table"):
+        st.dataframe(fin, hide_index=True, use_container_width=True)
+
+
+def sufficiency_view(res: Results) -> None:
+    suf = _table(res, "sufficiency")
+    if suf is None:
+        _not_produced("sufficiency")
+        return
+    years = sorted(int(y) for y in suf["year"].unique())
+    year = st.select_slider("January census year", years, value=years[-1], key="suff_year")
+    c1, c2 = st.columns(2)
+    with c1:
+        _chart(lambda: charts.sufficiency_heatmap(suf, year, "gap_places"))
+    with c2:
+        _chart(lambda: charts.sufficiency_heatmap(suf, year, "shadow_price_gbp"))
+    _chart(lambda: charts.sufficiency_chart(suf, year))
+
+
+def builds_view(res: Results, resolved: ResolvedScenario) -> None:
+    b = res.tables.get("builds")
+    if b is None:
+        _not_produced("builds")
+        return
+    if b.empty:
+        st.info("The optimised plan builds no new places.")
+    else:
+        st.dataframe(b, hide_index=True, use_container_width=True)
+        _chart(lambda: charts.build_plan_chart(b))
+    locs = pd.DataFrame(
+        [loc.model_dump() for loc in resolved.scenario.geography.localities],
+        columns=["id", "name", "lat", "lon"],
+    )
+    _chart(lambda: charts.build_locality_map(b, locs))
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _pin_payload(res: Results, label: str) -> dict[str, Any]:
+    """What a pinned scenario keeps: its summary and the small tables the comparison draws."""
+    tables: dict[str, pd.DataFrame] = {}
+    for name, shrink in (
+        ("demand", charts.plans_by_year),
+        ("placements", charts.placement_mix),
+        ("finance", None),
+        ("costs", None),
+        ("builds", None),
+    ):
+        df = res.tables.get(name)
+        if df is None:
+            continue
+        try:
+            tables[name] = shrink(df) if shrink is not None else df.copy()
+        except charts.ChartDataError:
+            continue
+    return {"label": label, "summary": copy.deepcopy(res.summary), "tables": tables}
+
+
+def compare_view(res: Results) -> None:
+    pins: list[dict[str, Any]] = st.session_state.setdefault("pins", [])
+    c1, c2, c3 = st.columns([3, 1, 1])
+    default = res.summary.get("scenario", "scenario")
+    label = c1.text_input("Label for the current scenario", value=default, key="pin_label")
+    if c2.button("Pin current scenario", key="pin", disabled=len(pins) >= MAX_PINS):
+        used = {p["label"] for p in pins}
+        name, k = label or default, 2
+        while name in used:
+            name, k = f"{label} ({k})", k + 1
+        pins.append(_pin_payload(res, name))
+        st.rerun()
+    if c3.button("Clear pins", key="unpin_all", disabled=not pins):
+        pins.clear()
+        st.rerun()
+    if not pins:
+        st.info(f"Pin up to {MAX_PINS} scenarios (levers set as you like) to compare them here.")
+        return
+    st.caption(f"{len(pins)} of {MAX_PINS} pinned")
+    rows = []
+    for p in pins:
+        row = reports.comparison_row(p["summary"], p["tables"])
+        row["slug"] = p["label"]
+        rows.append(row)
+    comp = pd.DataFrame(rows)
+    figures = [c for c in reports.HEADLINE if c in comp.columns and comp[c].notna().any()]
+    shown = comp.set_index("slug")[figures].T
+    shown.index = [reports.HEADLINE[c][0] for c in figures]
+    st.dataframe(shown.astype(str), use_container_width=True)
+    remove = st.selectbox("Remove a pin", ["(none)"] + [p["label"] for p in pins], key="unpin")
+    if remove != "(none)":
+        st.session_state["pins"] = [p for p in pins if p["label"] != remove]
+        del st.session_state["unpin"]
+        st.rerun()
+
+    def stacked(name: str) -> pd.DataFrame | None:
+        parts = [p["tables"][name].assign(scenario=p["label"]) for p in pins if name in p["tables"]]
+        return pd.concat(parts, ignore_index=True) if parts else None
+
+    _chart(lambda: charts.comparison_chart(comp))
+    c1, c2 = st.columns(2)
+    with c1:
+        _chart(lambda: charts.ehcp_fan_chart(stacked("demand")))
+    with c2:
+        _chart(lambda: charts.deficit_chart(stacked("finance")))
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def _csv_zip(res: Results) -> bytes:
+    """The CLI's output folder (tables, summary.json, scenario.resolved.yaml) as one zip."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_outputs(res, tmp, reports=False)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted(folder.iterdir()):
+                zf.write(f, f"{folder.name}/{f.name}")
+        return buf.getvalue()
+
+
+def _xlsx(res: Results) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "report.xlsx"
+        reports.write_xlsx(res, path)
+        return path.read_bytes()
+
+
+def downloads_view(res: Results, yaml_text: str, file_name: str) -> None:
+    st.download_button(
+        "Scenario YAML (run it with `sendplan run FILE`)",
+        yaml_text,
+        file_name=file_name,
+        mime="application/x-yaml",
+        key="dl_yaml",
+        on_click="ignore",
+    )
+    st.download_button(
+        "Tables as CSV (zip of the output folder)",
+        lambda: _csv_zip(res),
+        file_name=f"{res.resolved.slug}-tables.zip",
+        mime="application/zip",
+        key="dl_csv",
+        on_click="ignore",
+    )
+    st.download_button(
+        "report.xlsx",
+        lambda: _xlsx(res),
+        file_name=f"{res.resolved.slug}-report.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        key="dl_xlsx",
+        on_click="ignore",
+    )
+
+
+def scenario_view(base: ResolvedScenario, edited: ResolvedScenario, yaml_text: str) -> None:
+    edits = describe_edits(base.resolved, edited.resolved)
+    if edits:
+        st.markdown(f"**{len(edits)} edit(s) to {base.source}:**")
+        st.code("\n".join(edits), language=None)
+    else:
+        st.markdown(f"No edits: this is {base.source} as it stands.")
+    st.caption(f"sha256 of the resolved scenario: `{edited.sha256}`")
+    with st.expander("The scenario as YAML (what the download contains)"):
+        st.code(yaml_text, language="yaml")
+
+
+# --------------------------------------------------------------------------- page
+
+
+def main() -> None:
+    st.set_page_config(page_title="sendplan", layout="wide")
+    base, name = choose_scenario()
+    _reset_levers_on_new_base(base, name)
+    lev = lever_panel(base)
+    edited_map = apply_levers(base.resolved, base.scenario, lev)
+    yaml_text = dump_yaml(edited_map)
+    edits = describe_edits(base.resolved, edited_map)
+    run_name = f"{Path(name).stem}-edited.yaml" if edits else name
+    try:
+        edited = _validate_edited(yaml_text, run_name)
+    except ScenarioError as e:
+        _show_problems(e, "The levers give an invalid scenario")
+        st.stop()
+
+    scn = edited.scenario
+    st.title("sendplan")
+    st.caption(
+        f"{scn.meta.name} · base year {scn.meta.base_year} · projected to January "
+        f"{scn.meta.base_year + scn.meta.horizon_years} · {scn.run.paths} Monte Carlo paths"
+        + (f" · {len(edits)} lever edit(s)" if edits else "")
+        + ". Illustrative model output, not official forecasts."
+    )
+    try:
+        demand = None
+        if _engine_takes_demand():
+            with st.spinner("Simulating EHCP demand..."):
+                demand = _demand_stage(demand_key(edited.resolved), edited)
+        with st.spinner("Placing children, solving the sufficiency LP and costing both plans..."):
+            res = _run(edited.sha256, run_name, edited, demand)
+    except ScenarioError as e:
+        _show_problems(e, run_name)
+        st.stop()
+    except Exception as e:  # a failing run is reported in one line, never a traceback
+        st.error(f"The run failed: {type(e).__name__}: {e}")
+        st.stop()
+
+    h = reports.headline_figures(res.summary, res.tables)
+    st.session_state["headline"] = h
+    st.session_state["scenario_yaml"] = yaml_text
+    st.session_state["scenario_sha256"] = edited.sha256
+    headline_cards(h, _table(res, "finance"))
+
+    tabs = st.tabs(
+        [
+            "EHCP demand",
+            "Placement mix",
+            "Deficit vs plan",
+            "Sufficiency",
+            "Build plan",
+            "Compare",
+            "Downloads",
+            "Scenario",
+        ]
+    )
+    with tabs[0]:
+        demand_view(res)
+    with tabs[1]:
+        placements_view(res)
+    with tabs[2]:
+        finance_view(res)
+    with tabs[3]:
+        sufficiency_view(res)
+    with tabs[4]:
+        builds_view(res, edited)
+    with tabs[5]:
+        compare_view(res)
+    with tabs[6]:
+        downloads_view(res, yaml_text, run_name)
+    with tabs[7]:
+        scenario_view(base, edited, yaml_text)
+
+
+main()
