@@ -22,10 +22,16 @@ from .scenario import AGES, PHASES, TRANSFER_AGES, Scenario, phase_of_age
 # Why a child needs a new place in year t (PlacementDemand.entrants_by_kind, last axis).
 ENTRANT_KINDS = ("new", "transfer", "mover")
 
-# Age -> phase index, and the one-hot matrix that sums ages into phases.
+# Age -> phase index.
 AGE_PHASE = np.array([PHASES.index(phase_of_age(a)) for a in AGES])
-AGE_TO_PHASE = np.eye(len(PHASES))[AGE_PHASE]  # [A, P]
 IS_TRANSFER_AGE = np.array([a in TRANSFER_AGES for a in AGES])
+PHASE_STARTS = np.array(TRANSFER_AGES)  # phases are contiguous age ranges starting here
+
+
+def phase_sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """Sum single years of age (length 26 on ``axis``) into phases (length 5 there)."""
+    return np.add.reduceat(x, PHASE_STARTS, axis=axis)
+
 
 _TINY = 1e-12
 
@@ -288,7 +294,7 @@ def _cohorts(
     inplace = np.zeros((K, T, T, len(PHASES), N, L))
     cur = np.zeros((K, T, A, N, L))  # cohort e at the current year
     cur[:, 0] = stock[:, 0]
-    inplace[:, :, 0] = np.einsum("keanl,ap->kepnl", cur, AGE_TO_PHASE)
+    inplace[:, :, 0] = phase_sum(cur, 2)
     for t in range(1, T):
         prev_tot = stock[:, t - 1, :-1]  # [K, A-1, N, L] at ages 0..24
         surv = stock[:, t, 1:] - new[:, t, 1:]  # survivors now at ages 1..25
@@ -306,7 +312,7 @@ def _cohorts(
         kinds[:, t, ..., 0] = entrants - transfers - movers
         kinds[:, t, ..., 1] = transfers
         kinds[:, t, ..., 2] = movers
-        inplace[:, :, t] = np.einsum("keanl,ap->kepnl", cur, AGE_TO_PHASE)
+        inplace[:, :, t] = phase_sum(cur, 2)
     return kinds, inplace
 
 
@@ -331,7 +337,7 @@ def _demand_batch(
     kinds, inplace = _cohorts(stock, new, m_rate)
 
     # Entrants by home locality, need, phase, kind: [K, T, L, N, P, 3]
-    by_kind = np.einsum("ktanlj,ap->ktlnpj", kinds, AGE_TO_PHASE)
+    by_kind = phase_sum(kinds, 2).transpose(0, 1, 4, 3, 2, 5)
     # Persistence [K, E, T, L, N, P]: in place / entered (1 on the diagonal by definition).
     inpl = inplace.transpose(0, 1, 2, 5, 4, 3)  # [K, E, T, L, N, P]
     entered = np.einsum("kEElnp->kElnp", inpl)
@@ -375,7 +381,7 @@ def _demand_batch(
         "persistence": pers,
         "legacy": legacy,
         "entrants_by_kind": by_kind,
-        "stock": np.einsum("ktanl,ap->ktlnp", stock, AGE_TO_PHASE),
+        "stock": phase_sum(stock, 2).transpose(0, 1, 4, 3, 2),
         "suitable": suitable,
         "capacity": cap,
         "mix": mix,
@@ -468,8 +474,7 @@ def allocate(
         inplace = np.zeros((K, L, L, N, P, S))
         inplace[:, diag, diag] = legacy[:, t]
         if t > 0:
-            w = persistence[:, :t, t][:, :, :, None, :, :, None]  # [K, e, L, 1, N, P, 1]
-            inplace += (alloc[:, :t] * w).sum(1)
+            inplace += np.einsum("kelmnps,kelnp->klmnps", alloc[:, :t], persistence[:, :t, t])
         occupied = inplace.sum(axis=(1, 3, 4)).transpose(0, 2, 1)  # [K, S, L']
         spare = np.maximum(cap[:, t] - occupied, 0.0)  # [K, S, L']; inf where unlimited
         want = desired[:, t]  # [K, L, N, P, S]
