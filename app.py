@@ -345,7 +345,7 @@ def _chart(make: Callable[[], Any]) -> None:
     except charts.ChartDataError as e:
         st.info(str(e))
         return
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
 
 
 def _table(res: Results, name: str) -> pd.DataFrame | None:
@@ -428,7 +428,7 @@ def demand_view(res: Results) -> None:
     c1, c2 = st.columns(2)
     with c1:
         st.caption("Plans by January census year (P50, with the sum of cell P10/P90)")
-        st.dataframe(charts.plans_by_year(dem), hide_index=True, use_container_width=True)
+        st.dataframe(charts.plans_by_year(dem), hide_index=True, width="stretch")
     with c2:
         if flows is not None:
             cols = [c for c in flows.columns if c.endswith("_plans")]
@@ -436,7 +436,7 @@ def demand_view(res: Results) -> None:
             st.dataframe(
                 flows.groupby("year")[cols].sum().reset_index(),
                 hide_index=True,
-                use_container_width=True,
+                width="stretch",
             )
 
 
@@ -457,7 +457,7 @@ def finance_view(res: Results) -> None:
     _chart(lambda: charts.deficit_chart(fin))
     _chart(lambda: charts.balance_chart(fin))
     with st.expander("Finance table"):
-        st.dataframe(fin, hide_index=True, use_container_width=True)
+        st.dataframe(fin, hide_index=True, width="stretch")
 
 
 def sufficiency_view(res: Results) -> None:
@@ -483,7 +483,7 @@ def builds_view(res: Results, resolved: ResolvedScenario) -> None:
     if b.empty:
         st.info("The optimised plan builds no new places.")
     else:
-        st.dataframe(b, hide_index=True, use_container_width=True)
+        st.dataframe(b, hide_index=True, width="stretch")
         _chart(lambda: charts.build_plan_chart(b))
     locs = pd.DataFrame(
         [loc.model_dump() for loc in resolved.scenario.geography.localities],
@@ -543,7 +543,7 @@ def compare_view(res: Results) -> None:
     figures = [c for c in reports.HEADLINE if c in comp.columns and comp[c].notna().any()]
     shown = comp.set_index("slug")[figures].T
     shown.index = [reports.HEADLINE[c][0] for c in figures]
-    st.dataframe(shown.astype(str), use_container_width=True)
+    st.dataframe(shown.astype(str), width="stretch")
     remove = st.selectbox("Remove a pin", ["(none)"] + [p["label"] for p in pins], key="unpin")
     if remove != "(none)":
         st.session_state["pins"] = [p for p in pins if p["label"] != remove]

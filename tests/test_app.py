@@ -1,0 +1,256 @@
+"""The Streamlit app (acceptance of issue 7) driven headless with streamlit.testing.v1.AppTest.
+
+Runs use a short horizon and 20 Monte Carlo paths (SENDPLAN_APP_HORIZON / SENDPLAN_APP_PATHS set
+the levers' starting values) so each test takes seconds; users start from the scenario's own values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from streamlit.testing.v1 import AppTest
+
+from model import charts, reports
+from model.cli import main as cli_main
+from model.io import load_scenario, load_scenario_text
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 240
+HORIZON = 4
+PATHS = 20
+CARD_LABELS = (
+    "EHCPs in January",
+    "Cumulative DSG deficit",
+    "Saving of the optimised plan",
+    "Probability of meeting the Safety Valve trajectory",
+)
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("SENDPLAN_APP_HORIZON", str(HORIZON))
+    monkeypatch.setenv("SENDPLAN_APP_PATHS", str(PATHS))
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _tables_from(folder: Path) -> dict[str, pd.DataFrame]:
+    return {p.stem: pd.read_csv(p) for p in folder.glob("*.csv")}
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float | int) and isinstance(b, float | int):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
+    return a == b
+
+
+# --------------------------------------------------------------------------- runs the default
+
+
+def test_app_runs_the_default_without_exceptions(app: AppTest) -> None:
+    at = _run(app)
+    _no_errors(at)
+    labels = [m.label for m in at.metric]
+    for expected in CARD_LABELS:
+        assert any(lab.startswith(expected) for lab in labels), (expected, labels)
+    assert at.metric[0].label == f"EHCPs in January {2024 + HORIZON}"
+    # The run is the embedded default with exactly the two start-up edits, nothing else.
+    yaml_text = at.session_state["scenario_yaml"]
+    data = yaml.safe_load(yaml_text)
+    base = load_scenario(None)
+    assert data["meta"]["horizon_years"] == HORIZON and data["run"]["paths"] == PATHS
+    data["meta"]["horizon_years"] = base.scenario.meta.horizon_years
+    data["run"]["paths"] = base.scenario.run.paths
+    assert data == base.resolved
+    # Every view either draws or says why not (an info note), never a blank.
+    assert len(at.tabs) == 8
+    assert at.download_button(key="dl_yaml").label.startswith("Scenario YAML")
+    assert any(c.value.strip() == yaml_text.strip() for c in at.code)
+
+
+# --------------------------------------------------------------------------- scenario choice
+
+
+def test_a_scenario_file_resets_the_levers_to_its_values(app: AppTest) -> None:
+    at = _run(app)
+    at.radio(key="source").set_value("A file in scenarios/")
+    at.run(timeout=TIMEOUT)
+    at.selectbox(key="scenario_file").set_value("special_schools_delayed.yaml")
+    _run(at)
+    _no_errors(at)
+    assert at.number_input(key="lv_delay_Special school Cranbrook").value == 2
+    data = yaml.safe_load(at.session_state["scenario_yaml"])
+    assert data["meta"]["name"] == "Devon - special schools delayed two more years"
+    assert data["capacity"]["delays"] == {
+        "Special school Tavistock/Ivybridge": 2,
+        "Special school Cranbrook": 2,
+    }
+
+
+def _upload(app: AppTest, name: str, content: bytes) -> AppTest:
+    at = _run(app)
+    at.radio(key="source").set_value("Upload a YAML file")
+    at.run(timeout=TIMEOUT)
+    assert "Upload a scenario" in at.info[0].value
+    at.file_uploader(key="upload").set_value((name, content, "application/x-yaml"))
+    return _run(at)
+
+
+def test_a_bad_upload_shows_the_validation_lines_not_a_traceback(app: AppTest, devon_dict) -> None:
+    devon_dict["demand"]["grwoth"] = devon_dict["demand"].pop("growth")
+    devon_dict["meta"]["horizon_years"] = 99
+    at = _upload(app, "bad.yaml", yaml.safe_dump(devon_dict).encode())
+    assert len(at.error) == 1
+    msg = at.error[0].value
+    assert "bad.yaml: demand.grwoth: unknown key (did you mean 'growth'?)" in msg
+    assert "bad.yaml: meta.horizon_years: Input should be less than or equal to 30 (got 99)" in msg
+    assert "2 problems" in msg and "Traceback" not in msg
+    assert not at.metric  # nothing ran
+
+
+def test_an_upload_that_is_not_yaml_is_refused_in_one_line(app: AppTest) -> None:
+    at = _upload(app, "broken.yaml", b"meta: {name: [unclosed\n")
+    assert len(at.error) == 1
+    assert "broken.yaml: not valid YAML" in at.error[0].value
+    at.file_uploader(key="upload").set_value(("binary.yaml", b"\xff\xfe\x00bad", "text/yaml"))
+    _run(at)
+    assert "binary.yaml: cannot read file as UTF-8 text" in at.error[0].value
+
+
+def test_a_good_upload_extending_the_default_runs(app: AppTest) -> None:
+    text = "extends: embedded:devon\nmeta: {name: Uploaded growth test}\ndemand: {growth: 0.14}\n"
+    at = _upload(app, "growth.yaml", text.encode())
+    _no_errors(at)
+    data = yaml.safe_load(at.session_state["scenario_yaml"])
+    assert data["meta"]["name"] == "Uploaded growth test"
+    assert data["demand"]["growth"] == 0.14
+    assert "extends" not in data  # the download is the resolved mapping: it stands alone
+
+
+# --------------------------------------------------------------------------- levers
+
+
+def test_levers_edit_the_scenario_and_list_the_edits(app: AppTest) -> None:
+    at = _run(app)
+    at.slider(key="lv_growth").set_value(14.0)
+    at.number_input(key="lv_delay_Special school Cranbrook").set_value(2)
+    at.checkbox(key="lv_cap_on").check()
+    _run(at)
+    _no_errors(at)
+    data = yaml.safe_load(at.session_state["scenario_yaml"])
+    assert data["demand"]["growth"] == pytest.approx(0.14)
+    assert data["capacity"]["delays"] == {"Special school Cranbrook": 2}
+    assert data["policy"]["max_independent_share"] == pytest.approx(0.10)
+    scn = load_scenario_text(at.session_state["scenario_yaml"], "x.yaml").scenario
+    cran = next(p for p in scn.capacity.pipeline if p.name == "Special school Cranbrook")
+    assert scn.capacity.open_year(cran) == 2029
+    edits = next(c.value for c in at.code if c.value.startswith("capacity.delays"))
+    assert "demand.growth: 0.1 -> 0.14" in edits
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def test_downloaded_yaml_reruns_via_the_cli_to_the_same_headline(app: AppTest, tmp_path) -> None:
+    at = _run(app)
+    at.slider(key="lv_growth").set_value(12.0)
+    at.number_input(key="lv_cost_independent").set_value(70000.0)
+    _run(at)
+    _no_errors(at)
+    yaml_text = at.session_state["scenario_yaml"]
+    assert any(
+        c.value.strip() == yaml_text.strip() for c in at.code
+    )  # the YAML shown is the YAML downloaded
+    f = tmp_path / "from_app.yaml"
+    f.write_text(yaml_text, encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli_main(["run", str(f), "--out", str(out)]) == 0
+    folder = out / "from-app"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["scenario_sha256"] == at.session_state["scenario_sha256"]
+    assert summary["paths"] == PATHS and summary["horizon_years"] == HORIZON
+    cli = reports.headline_figures(summary, _tables_from(folder))
+    shown = at.session_state["headline"]
+    differing = {k: (shown[k], cli[k]) for k in shown if not _same(shown[k], cli[k])}
+    assert not differing
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_pinning_compares_scenarios_side_by_side(app: AppTest) -> None:
+    at = _run(app)
+    at.text_input(key="pin_label").set_value("growth 10%")
+    at.button(key="pin").click()
+    _run(at)
+    at.slider(key="lv_growth").set_value(14.0)
+    _run(at)
+    at.text_input(key="pin_label").set_value("growth 14%")
+    at.button(key="pin").click()
+    _run(at)
+    _no_errors(at)
+    pins = at.session_state["pins"]
+    assert [p["label"] for p in pins] == ["growth 10%", "growth 14%"]
+    table = next(
+        df.value for df in at.dataframe if list(df.value.columns) == ["growth 10%", "growth 14%"]
+    )
+    assert "Horizon (last January census year projected)" in table.index
+    # Higher growth gives more plans at the horizon, whenever the demand stage has run.
+    h10 = reports.headline_figures(pins[0]["summary"], pins[0]["tables"])
+    h14 = reports.headline_figures(pins[1]["summary"], pins[1]["tables"])
+    if h10["plans_horizon"] is not None:
+        assert h14["plans_horizon"] > h10["plans_horizon"]
+    at.button(key="unpin_all").click()
+    _run(at)
+    assert at.session_state["pins"] == []
+
+
+# --------------------------------------------------------------------------- the app's chart
+
+
+def test_build_locality_map_places_builds_at_their_locality() -> None:
+    locs = pd.DataFrame(
+        [
+            {"id": "exeter", "name": "Exeter", "lat": 50.72, "lon": -3.53},
+            {"id": "torridge", "name": "Torridge", "lat": 50.95, "lon": -4.21},
+            {"id": "nowhere", "name": "Nowhere", "lat": None, "lon": None},
+        ]
+    )
+    builds = pd.DataFrame(
+        {
+            "year_decided": [2025, 2026, 2025, 2025],
+            "year_open": [2026, 2027, 2028, 2026],
+            "provider_locality": ["exeter", "exeter", "exeter", "torridge"],
+            "setting": ["resource_base", "resource_base", "special", "resource_base"],
+            "places": [12.0, 24.0, 150.0, 0.0],
+            "capital_cost_gbp": [1.0, 1.0, 1.0, 0.0],
+        }
+    )
+    fig = charts.build_locality_map(builds, locs)
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["locality"].text) == ["Exeter", "Torridge"]  # no coordinates: left out
+    rb = by_name["resource_base"]
+    assert [row[1] for row in rb.customdata] == [36.0]  # 12 + 24 summed; zero-place row dropped
+    assert rb.y[0] == pytest.approx(50.72)
+    # Marker area grows with places: the 150-place special school is the largest circle.
+    assert by_name["special"].marker.size[0] > rb.marker.size[0]
+    assert fig.layout.yaxis.scaleratio == pytest.approx(1 / math.cos(math.radians(50.835)))
+    empty = charts.build_locality_map(builds.iloc[0:0], locs)
+    assert [t.name for t in empty.data] == ["locality"]
+    with pytest.raises(charts.ChartDataError, match="no coordinates"):
+        charts.build_locality_map(None, locs.iloc[2:])
