@@ -52,18 +52,27 @@ HEADLINE: dict[str, tuple[str, str]] = {
         "Cumulative DSG deficit at the horizon, optimised plan",
         "GBP",
     ),
+    "cumulative_deficit_horizon_optimised_gbp_p10": (
+        "Cumulative DSG deficit at the horizon, optimised plan, P10",
+        "GBP",
+    ),
+    "cumulative_deficit_horizon_optimised_gbp_p90": (
+        "Cumulative DSG deficit at the horizon, optimised plan, P90",
+        "GBP",
+    ),
     "plan_cumulative_deficit_horizon_gbp": ("Safety Valve plan deficit at the horizon", "GBP"),
     "first_balanced_fy_unmitigated": (
         "First financial year in balance, unmitigated",
         "financial year",
     ),
     "first_balanced_fy_optimised": ("First financial year in balance, optimised", "financial year"),
+    "safety_valve_final_fy": ("Last financial year of the Safety Valve plan", "financial year"),
     "p_meet_safety_valve_unmitigated": (
-        "Probability of meeting the Safety Valve trajectory, unmitigated",
+        "Probability of meeting the Safety Valve plan in its last year, unmitigated",
         "share",
     ),
     "p_meet_safety_valve_optimised": (
-        "Probability of meeting the Safety Valve trajectory, optimised",
+        "Probability of meeting the Safety Valve plan in its last year, optimised",
         "share",
     ),
     "places_built": ("New places built by the optimised plan", "places"),
@@ -182,17 +191,31 @@ def headline_figures(
                 h[f"cumulative_deficit_horizon_{variant}_gbp"] = _num(
                     rows["cumulative_deficit_gbp"].iloc[0]
                 )
-            if "in_year_balance_gbp" in fin.columns:
-                v_rows = fin[fin["variant"] == variant].sort_values("financial_year")
-                if not v_rows.empty:
-                    ok = v_rows[v_rows["in_year_balance_gbp"] >= 0]
-                    h[f"first_balanced_fy_{variant}"] = (
-                        int(ok["financial_year"].iloc[0]) if not ok.empty else None
-                    )
-        if "plan_cumulative_deficit_gbp" in at_end.columns:
-            plan = at_end["plan_cumulative_deficit_gbp"].dropna()
+            if variant == "optimised" and not rows.empty:
+                for q in ("p10", "p90"):
+                    if f"cumulative_deficit_gbp_{q}" in rows.columns:
+                        h[f"cumulative_deficit_horizon_optimised_gbp_{q}"] = _num(
+                            rows[f"cumulative_deficit_gbp_{q}"].iloc[0]
+                        )
+            v_rows = fin[fin["variant"] == variant].sort_values("financial_year")
+            if "in_year_balance_gbp" in fin.columns and not v_rows.empty:
+                ok = v_rows[v_rows["in_year_balance_gbp"] >= 0]
+                h[f"first_balanced_fy_{variant}"] = (
+                    int(ok["financial_year"].iloc[0]) if not ok.empty else None
+                )
+            # The trajectory is judged at its last year: the share of Monte Carlo paths whose
+            # cumulative deficit is at or below the plan then (finance.csv's prob_meet_plan).
+            if "prob_meet_plan" in fin.columns and not v_rows.empty:
+                probs = v_rows.dropna(subset=["prob_meet_plan"])
+                if not probs.empty:
+                    h[f"p_meet_safety_valve_{variant}"] = _num(probs["prob_meet_plan"].iloc[-1])
+        if "plan_cumulative_deficit_gbp" in fin.columns:
+            plan = fin.dropna(subset=["plan_cumulative_deficit_gbp"])
+            if not plan.empty:
+                h["safety_valve_final_fy"] = int(plan["financial_year"].max())
+            at_h = at_end["plan_cumulative_deficit_gbp"].dropna()
             h["plan_cumulative_deficit_horizon_gbp"] = (
-                _num(plan.iloc[0]) if not plan.empty else None
+                _num(at_h.iloc[0]) if not at_h.empty else None
             )
     for variant in VARIANTS:
         v = _num(
@@ -201,10 +224,10 @@ def headline_figures(
                 "finance",
                 f"p_meet_safety_valve.{variant}",
                 f"p_meet_safety_valve_{variant}",
-                f"probability_meet_trajectory.{variant}",
             )
         )
-        h[f"p_meet_safety_valve_{variant}"] = v
+        if v is not None:
+            h[f"p_meet_safety_valve_{variant}"] = v
 
     # Sufficiency LP --------------------------------------------------------------------------
     builds = _has(tables, "builds", "places")

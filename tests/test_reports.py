@@ -80,6 +80,8 @@ def all_tables() -> dict[str, pd.DataFrame]:
     fin.loc[
         (fin["variant"] == "optimised") & (fin["financial_year"] == 2026), "in_year_balance_gbp"
     ] = 1e6
+    # Share of paths at or below the plan; no plan (NaN) in 2026.
+    fin["prob_meet_plan"] = [0.4, 0.2, np.nan, 0.5, 0.7, np.nan]
     return {
         "demand": demand_table(),
         "placements": placements_table(),
@@ -137,7 +139,12 @@ def test_headline_figures_from_contract_tables() -> None:
     assert h["places_built"] == pytest.approx(162.0) and h["capital_cost_gbp"] == pytest.approx(
         22.2e6
     )
-    assert h["p_meet_safety_valve_optimised"] is None and h["solver_status"] is None
+    # Judged at the plan's last year (2025), not at the horizon where there is no plan.
+    assert h["safety_valve_final_fy"] == 2025
+    assert h["p_meet_safety_valve_unmitigated"] == 0.2 and h["p_meet_safety_valve_optimised"] == 0.7
+    assert h["cumulative_deficit_horizon_optimised_gbp_p10"] == pytest.approx(155e6)
+    assert h["cumulative_deficit_horizon_optimised_gbp_p90"] == pytest.approx(165e6)
+    assert h["solver_status"] is None and h["unmet_places"] is None
 
 
 def test_headline_figures_prefer_stage_summaries() -> None:
