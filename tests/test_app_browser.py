@@ -1,0 +1,167 @@
+"""The app in a real browser: `streamlit run app.py` on a local port, headless Debian chromium via
+selenium, wait for the headline cards, save a screenshot.
+
+Skips (with the reason) only where chromium or chromedriver is not installed; nothing is downloaded
+(the driver path is passed explicitly, so selenium-manager never runs).
+SENDPLAN_SCREENSHOT=docs/screenshot.png also copies the screenshot there (the README's picture);
+that run uses the scenario's own settings rather than the quick test settings.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+SCREENSHOT_TO = os.environ.get("SENDPLAN_SCREENSHOT")
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise AssertionError(f"streamlit exited with {proc.returncode}:\n{out}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"streamlit did not answer at {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def app_url() -> Iterator[str]:
+    """`streamlit run app.py` on a free local port; always terminated afterwards."""
+    port = _free_port()
+    env = dict(os.environ)
+    if not SCREENSHOT_TO:  # quick settings for the test; the README screenshot uses the defaults
+        env.update({"SENDPLAN_APP_HORIZON": "4", "SENDPLAN_APP_PATHS": "20"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, proc, timeout=60)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture
+def driver() -> Iterator[object]:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.skip(
+            f"{' and '.join(missing)} not installed (apt-get install chromium chromium-driver)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="sendplan-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for flag in CHROME_FLAGS:
+        opts.add_argument(flag)
+    opts.add_argument(f"--user-data-dir={profile}")
+    opts.add_argument("--window-size=1500,1050")
+    drv = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(app_url)
+    wait = WebDriverWait(driver, 240 if SCREENSHOT_TO else 120, poll_frequency=0.5)
+
+    def cards_ready(d) -> bool:
+        labels = [e.text for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')]
+        spinning = d.find_elements(By.CSS_SELECTOR, '[data-testid="stSpinner"]')
+        return len(labels) == 4 and not spinning
+
+    wait.until(cards_ready)
+    labels = [
+        e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')
+    ]
+    assert labels[0].startswith("EHCPs in January")
+    assert "Saving of the optimised plan" in labels
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+    # Let the first chart finish drawing so the screenshot shows it.
+    try:
+        WebDriverWait(driver, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
+        )
+    except Exception:
+        pass  # a run without charts (stages absent) still has cards to show
+    time.sleep(1.0)
+    shot = tmp_path / "app.png"
+    assert driver.save_screenshot(str(shot))
+    data = shot.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+    if SCREENSHOT_TO:
+        target = Path(SCREENSHOT_TO)
+        if not target.is_absolute():
+            target = ROOT / target
+        target.write_bytes(data)
