@@ -1,0 +1,208 @@
+"""The numbers the sufficiency LP reads, gathered once from the scenario and the placement demand.
+
+Everything here is a plain array indexed by the placement-demand label lists (years, localities,
+needs, phases, settings, bands), so the model builder never looks at the scenario again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..costs import distances_km, fy_weights, price_index, transport_cost_per_place
+from ..scenario import Scenario
+
+
+class PlacementDemandLike(Protocol):
+    """The fields of ``model.placements.PlacementDemand`` the LP reads (see the stage contract)."""
+
+    years: list[int]
+    localities: list[str]
+    needs: list[str]
+    phases: list[str]
+    settings: list[str]
+    bands: list[str]
+    entrants: np.ndarray  # [T, L, N, P, B] children needing a new place in year t
+    persistence: np.ndarray  # [T, T2, L, N, P] share of year-t entrants still placed in year t2
+    legacy: np.ndarray  # [T, L, N, P, S] base-year stock still in place (at its home locality)
+    suitable: np.ndarray  # [B, P, S] bool: band b in phase p can be met in setting s
+    capacity: np.ndarray  # [T, S, L] places (existing + pipeline); inf where not capacity limited
+
+
+@dataclass
+class LPInputs:
+    """Arrays for one LP: demand, persistence, capacity, unit costs, discounting and policy."""
+
+    years: list[int]
+    localities: list[str]
+    needs: list[str]
+    phases: list[str]
+    settings: list[str]
+    bands: list[str]
+    entrants: np.ndarray  # [T, L, N, P, B] children
+    persistence: np.ndarray  # [T, T2, L, N, P] share
+    legacy_at: np.ndarray  # [T, S, L'] legacy placements by provider locality (= home locality)
+    legacy_total: np.ndarray  # [T] all legacy placements
+    suitable: np.ndarray  # [B, P, S] bool (already AND-ed with the phases each setting serves)
+    capacity: np.ndarray  # [T, S, L'] usable places (x max_occupancy); inf where unlimited
+    limited: np.ndarray  # [S] bool: capacity limited
+    independent: np.ndarray  # [S] bool: not state funded (counts towards max_independent_share)
+    mainstream: np.ndarray  # [S] bool: counts towards KPI 14 (min_mainstream_share)
+    distance_km: np.ndarray  # [L, L'] typical one-way journey
+    reachable: np.ndarray  # [L, L'] bool: within policy.max_travel_km
+    nearest: (
+        np.ndarray
+    )  # [L] provider locality index nearest home (home itself unless a tie or closer)
+    unit_cost_gbp: np.ndarray  # [S] per place-year at price-base prices
+    band_multiplier: np.ndarray  # [B]
+    need_multiplier: np.ndarray  # [N]
+    transport_gbp: np.ndarray  # [S, L, L'] expected transport per pupil-year at price-base prices
+    price_index: np.ndarray  # [T] inflation factor from price-base prices to academic year t
+    year_weight: np.ndarray  # [T] discounted share of academic year t's spend that is reported
+    fy_discount: np.ndarray  # [F] present-value factor of financial year F (base year = 1)
+    unmet_penalty_gbp: float
+    share_penalty_gbp: float  # per place-year a policy share limit is breached (see decision 0004)
+    max_independent_share: float | None
+    min_mainstream_share: float | None
+    occupancy: float
+    # builds
+    buildable: np.ndarray  # [S] bool
+    build_at: np.ndarray  # [S, L'] bool: localities where a setting may be built
+    build_unit_places: np.ndarray  # [S] places per build variable unit (1 for continuous builds)
+    integer_builds: bool
+    lead_time_years: np.ndarray  # [S] int
+    capital_per_place_gbp: np.ndarray  # [S] at price-base prices (capital is not inflated)
+    max_places_per_year: np.ndarray  # [S] nan where unlimited
+    max_places_total: np.ndarray  # [S] nan where unlimited
+    capital_budget_gbp: float | None
+    # drop settings and unmet columns an optimum never needs (exact; see dominated_settings)
+    prune: bool = True
+
+    @property
+    def shape(self) -> dict[str, int]:
+        return {
+            "years": len(self.years),
+            "localities": len(self.localities),
+            "needs": len(self.needs),
+            "phases": len(self.phases),
+            "settings": len(self.settings),
+            "bands": len(self.bands),
+        }
+
+
+def year_weights(scn: Scenario, years: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Discounted weight of each academic year's spend, and each financial year's discount factor.
+
+    costs.csv reports financial years base_year .. base_year + horizon - 1, each 5/12 of academic
+    year F plus 7/12 of F + 1 (``model.costs.fy_weights``). Discounting financial year F by
+    (1 + r)^-(F - base_year) gives academic year t the weight sum_F d_F W[F, t], so the LP minimises
+    exactly the present value of the spend costs.csv will show.
+    """
+    fys = np.asarray(years[:-1], float)
+    d_fy = (1.0 + scn.policy.discount_rate) ** -(fys - years[0])
+    return d_fy @ fy_weights(len(years)), d_fy
+
+
+def prepare_inputs(scn: Scenario, pdemand: PlacementDemandLike) -> LPInputs:
+    """Gather the LP's arrays from the scenario and the placement demand (no modelling choices)."""
+    years = list(pdemand.years)
+    locs = list(pdemand.localities)
+    needs = list(pdemand.needs)
+    phases = list(pdemand.phases)
+    settings = list(pdemand.settings)
+    bands = list(pdemand.bands)
+    L, S = len(locs), len(settings)
+    pol, costs = scn.policy, scn.costs
+    st = [scn.settings[s] for s in settings]
+
+    serves = np.array([[p in x.phases for p in phases] for x in st], bool)  # [S, P]
+    suitable = np.asarray(pdemand.suitable, bool) & serves.T[None, :, :]
+    limited = np.array([x.capacity_limited for x in st], bool)
+    occupancy = float(scn.capacity.max_occupancy)
+    capacity = np.asarray(pdemand.capacity, float).copy()  # already x max_occupancy
+    capacity[:, ~limited, :] = np.inf
+
+    legacy = np.asarray(pdemand.legacy, float)  # [T, L, N, P, S]
+    legacy_at = legacy.sum(axis=(2, 3)).transpose(0, 2, 1)  # [T, S, L]
+    dist = distances_km(scn).loc[locs, locs].to_numpy(dtype=float)
+    reach = np.ones((L, L), bool) if pol.max_travel_km is None else dist <= pol.max_travel_km
+    # Unlimited settings are placed at the nearest provider locality (normally home): with no
+    # capacity to run out of, a longer journey only adds transport cost.
+    nearest = np.argmin(np.where(np.eye(L, dtype=bool), dist - 1e-9, dist), axis=1)
+
+    # the cost stage's transport per place [T, L, L', S], brought back to price-base prices
+    pi = price_index(scn)
+    transport = (transport_cost_per_place(scn)[0] / pi[0]).transpose(2, 0, 1)
+    order = [scn.locality_ids.index(x) for x in locs]
+    transport = transport[:, order][:, :, order]
+
+    weight, d_fy = year_weights(scn, years)
+
+    buildable = np.array([s in pol.buildable for s in settings], bool)
+    build_at = np.zeros((S, L), bool)
+    per_year = np.full(S, np.nan)
+    total = np.full(S, np.nan)
+    for i, s in enumerate(settings):
+        lim = pol.buildable.get(s)
+        if lim is None:
+            continue
+        build_at[i] = [lim.localities is None or loc in lim.localities for loc in locs]
+        if lim.max_places_per_year is not None:
+            per_year[i] = lim.max_places_per_year
+        if lim.max_places_total is not None:
+            total[i] = lim.max_places_total
+    build_at &= limited[:, None]  # building only matters where places are limited
+    unit = np.array(
+        [float(costs.build_unit_places.get(s, 1)) if pol.integer_builds else 1.0 for s in settings]
+    )
+
+    return LPInputs(
+        years=years,
+        localities=locs,
+        needs=needs,
+        phases=phases,
+        settings=settings,
+        bands=bands,
+        entrants=np.asarray(pdemand.entrants, float),
+        persistence=np.asarray(pdemand.persistence, float),
+        legacy_at=legacy_at,
+        legacy_total=legacy.sum(axis=(1, 2, 3, 4)),
+        suitable=suitable,
+        capacity=capacity,
+        limited=limited,
+        independent=np.array([not x.state_funded for x in st], bool),
+        mainstream=np.array([x.counts_as_mainstream for x in st], bool),
+        distance_km=dist,
+        reachable=reach,
+        nearest=nearest,
+        unit_cost_gbp=np.array([costs.unit_cost_gbp[s] for s in settings], float),
+        band_multiplier=np.array([costs.band_multiplier.get(b, 1.0) for b in bands], float),
+        need_multiplier=np.array([costs.need_multiplier.get(n, 1.0) for n in needs], float),
+        transport_gbp=transport,
+        price_index=pi,
+        year_weight=weight,
+        fy_discount=d_fy,
+        unmet_penalty_gbp=float(pol.unmet_penalty_gbp),
+        share_penalty_gbp=float(pol.unmet_penalty_gbp) / 2.0,
+        max_independent_share=pol.max_independent_share,
+        min_mainstream_share=pol.min_mainstream_share,
+        occupancy=occupancy,
+        buildable=buildable,
+        build_at=build_at,
+        build_unit_places=unit,
+        integer_builds=bool(pol.integer_builds),
+        lead_time_years=np.array([int(costs.lead_time_years.get(s, 0)) for s in settings], int),
+        capital_per_place_gbp=np.array(
+            [costs.capital_per_place_gbp.get(s, 0.0) for s in settings], float
+        ),
+        max_places_per_year=per_year,
+        max_places_total=total,
+        capital_budget_gbp=pol.capital_budget_gbp,
+    )
+
+
+def describe(inp: LPInputs) -> dict[str, Any]:
+    """Sizes of the inputs, for logs and the benchmark."""
+    return {**inp.shape, "entrants": float(inp.entrants.sum())}

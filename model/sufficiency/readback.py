@@ -1,0 +1,260 @@
+"""Read a solved LP back into domain terms: the optimised PlacementPlan, builds.csv, sufficiency.csv.
+
+All numpy: column values are scattered into dense arrays through the builder's id lookups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..placements import PlacementPlan
+from .formulation import _persistence
+from .inputs import LPInputs
+from .linear import LinearModel
+from .solve import Solution
+
+TOL = 1e-6
+
+
+@dataclass
+class Allocation:
+    """Dense decision arrays of one solution (children, or places for builds)."""
+
+    entrants: np.ndarray  # [T, L, N, P, B, S, K] placements made in year t, by band and provider
+    unmet: np.ndarray  # [T, L, N, P, B] entrants left without a suitable place
+    build_places: np.ndarray  # [T, S, K] places decided in year t (open t + lead)
+    build_units: np.ndarray  # [T, S, K] build variables (whole units with integer builds)
+
+
+def _scatter(ids: np.ndarray | None, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape)
+    if ids is None:
+        return out
+    have = ids >= 0
+    out[have] = np.maximum(x[ids[have]], 0.0)  # clip solver noise below zero
+    return out
+
+
+def allocation(m: LinearModel, d: LPInputs, x: np.ndarray) -> Allocation:
+    """Split ``assign`` x ``route`` back into per-band, per-provider placements.
+
+    For a capacity-limited setting the cell's children of every band go to its providers in the
+    proportions the routes give (costs are separable, so this split has the LP's cost); unlimited
+    settings are at the nearest provider.
+    """
+    T, L, N, P, B = d.entrants.shape
+    S = len(d.settings)
+    assign = _scatter(m.ids.get("assign"), x, (T, L, N, P, B, S))
+    route = _scatter(m.ids.get("route"), x, (T, L, N, P, S, L))
+    tot = route.sum(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(tot > 0, route / np.where(tot > 0, tot, 1.0), 0.0)
+    free = np.zeros((L, L))
+    free[np.arange(L), d.nearest] = 1.0
+    frac = np.where(
+        d.limited[None, None, None, None, :, None], frac, free[None, :, None, None, None]
+    )
+    ent = assign[..., None] * frac[:, :, :, :, None, :, :]
+    units = _scatter(m.ids.get("build"), x, (T, S, L))
+    if d.integer_builds:
+        units = np.round(units)
+    return Allocation(
+        entrants=ent,
+        unmet=_scatter(m.ids.get("unmet"), x, (T, L, N, P, B)),
+        build_places=units * d.build_unit_places[None, :, None],
+        build_units=units,
+    )
+
+
+def default_band_mix(pdemand: Any, d: LPInputs) -> np.ndarray:
+    """[N, P, S, B] band composition assumed for legacy placements (as the cost stage assumes)."""
+    shares = getattr(pdemand, "band_shares", None)  # [N, P, B]
+    if shares is None:
+        shares = np.ones((len(d.needs), len(d.phases), len(d.bands)))
+    w = shares[:, :, None, :] * d.suitable.transpose(1, 2, 0)[None]  # [N, P, S, B]
+    tot = w.sum(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, w / np.where(tot > 0, tot, 1.0), 0.0)
+
+
+def placement_plan(pdemand: Any, d: LPInputs, a: Allocation) -> PlacementPlan:
+    """The optimised PlacementPlan: legacy at home plus entrants still in place, with band mix."""
+    T, L, N, P, B = d.entrants.shape
+    S = len(d.settings)
+    pers = _persistence(d)  # [T, T2, L, N, P]
+    ent = a.entrants.sum(axis=4)  # [T, L, N, P, S, K]
+    new_inplace_b = np.einsum("etlnp,elnpbsk->tlnpbsk", pers, a.entrants)  # by band
+    new_inplace = new_inplace_b.sum(axis=4)  # [T, L, N, P, S, K]
+    legacy = np.asarray(pdemand.legacy, float)  # [T, L, N, P, S]
+    places = new_inplace.transpose(0, 1, 5, 2, 3, 4).copy()  # [T, L, K, N, P, S]
+    diag = np.arange(L)
+    places[:, diag, diag] += legacy
+    entrant_places = ent.transpose(0, 1, 5, 2, 3, 4)
+    # band composition of the children in place, by home locality (legacy: default mix)
+    by_band = new_inplace_b.sum(axis=-1)  # [T, L, N, P, B, S]
+    by_band = by_band.transpose(0, 1, 2, 3, 5, 4)  # [T, L, N, P, S, B]
+    by_band = by_band + legacy[..., None] * default_band_mix(pdemand, d)[None, None]
+    tot = by_band.sum(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        band_share = np.where(tot > 0, by_band / np.where(tot > 0, tot, 1.0), 0.0)
+    del B, S
+    return PlacementPlan(
+        variant="optimised",
+        years=list(d.years),
+        localities=list(d.localities),
+        needs=list(d.needs),
+        phases=list(d.phases),
+        settings=list(d.settings),
+        places=places,
+        entrant_places=entrant_places,
+        unmet=a.unmet.sum(-1),
+        bands=list(d.bands),
+        band_share=band_share,
+    )
+
+
+def unmet_in_place(d: LPInputs, a: Allocation) -> np.ndarray:
+    """[T] children without a suitable place in each January (unmet entrants still waiting)."""
+    return np.einsum("etlnp,elnp->t", _persistence(d), a.unmet.sum(-1))
+
+
+def builds_table(d: LPInputs, a: Allocation) -> pd.DataFrame:
+    """builds.csv: one row per decided build (capital at price-base prices, as the cost stage)."""
+    t, s, k = np.nonzero(a.build_places > TOL)
+    years = np.asarray(d.years)
+    lead = d.lead_time_years[s]
+    places = a.build_places[t, s, k]
+    return pd.DataFrame(
+        {
+            "year_decided": years[t],
+            "year_open": years[t] + lead,
+            "provider_locality": np.asarray(d.localities, dtype=object)[k],
+            "setting": np.asarray(d.settings, dtype=object)[s],
+            "places": places,
+            "units": a.build_units[t, s, k],
+            "capital_cost_gbp": places * d.capital_per_place_gbp[s],
+        }
+    )
+
+
+def open_builds(d: LPInputs, a: Allocation) -> np.ndarray:
+    """[T, S, K] new places open (x max_occupancy) in each year from the decided builds."""
+    T = len(d.years)
+    out = np.zeros_like(a.build_places)
+    for s in range(len(d.settings)):  # a loop over settings only
+        lag = int(d.lead_time_years[s])
+        if lag < T:
+            decided = np.cumsum(a.build_places[:, s, :], axis=0)  # decided by year t
+            out[lag:, s, :] = decided[: T - lag]
+    return out * d.occupancy
+
+
+def sufficiency_table(
+    m: LinearModel, d: LPInputs, a: Allocation, plan: PlacementPlan, sol: Solution
+) -> pd.DataFrame:
+    """sufficiency.csv: places used vs committed and new capacity, with the capacity shadow price.
+
+    One row per (year, provider locality, capacity-limited setting) with any capacity or use.
+    demand_places: children the optimised plan places there (legacy + new still in place);
+    capacity_places: committed places (existing + pipeline after delays, x max_occupancy);
+    new_capacity_places: the optimiser's builds open that year; gap_places = demand - committed
+    capacity (positive = more places needed than committed, covered by new places);
+    shadow_price_gbp: what one more place in that year saves, in that year's money (GBP per
+    place-year; dual of the capacity row / the year's discount weight); shadow_price_pv_gbp: the same
+    at base-year present value (the raw dual). Zero where no row exists (nothing could use a place).
+    """
+    T, S, K = len(d.years), len(d.settings), len(d.localities)
+    used = plan.occupancy()  # [T, S, K]
+    committed = np.where(np.isfinite(d.capacity), d.capacity, 0.0)
+    new = open_builds(d, a)
+    pv = np.zeros((T, S, K))
+    row_of = m.ids.get("capacity_row_of")
+    if row_of is not None and np.isfinite(sol.dual).all():
+        have = row_of >= 0
+        pv[have] = -sol.dual[row_of[have]]
+    pv = np.where(np.abs(pv) < 1e-9, 0.0, pv)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_year = np.where(
+            d.year_weight[:, None, None] > 0, pv / d.year_weight[:, None, None], 0.0
+        )
+    keep = d.limited[None, :, None] & ((committed > 0) | (used > TOL) | (new > TOL))
+    t, s, k = np.nonzero(keep)
+    years = np.asarray(d.years)
+    demand = used[t, s, k]
+    cap = committed[t, s, k]
+    return pd.DataFrame(
+        {
+            "year": years[t],
+            "academic_year": [f"{y - 1}/{y % 100:02d}" for y in years[t]],
+            "provider_locality": np.asarray(d.localities, dtype=object)[k],
+            "setting": np.asarray(d.settings, dtype=object)[s],
+            "demand_places": demand,
+            "capacity_places": cap,
+            "new_capacity_places": new[t, s, k],
+            "gap_places": demand - cap,
+            "shadow_price_gbp": per_year[t, s, k],
+            "shadow_price_pv_gbp": pv[t, s, k],
+        }
+    )
+
+
+def row_activity(m: LinearModel, x: np.ndarray) -> np.ndarray:
+    return m.csr() @ x
+
+
+POLICY_FAMILIES = {
+    "build_per_year": "most places decided per year",
+    "build_total": "most places over the horizon",
+    "capital_budget_gbp_m": "capital budget (GBP m)",
+    "share_independent": "maximum independent share",
+    "share_mainstream": "minimum mainstream share",
+}
+
+
+def binding_limits(m: LinearModel, d: LPInputs, sol: Solution) -> list[dict[str, Any]]:
+    """Policy rows at their bound (or with a non-zero dual), with what one more unit is worth."""
+    act = row_activity(m, sol.x)
+    out: list[dict[str, Any]] = []
+    for name, what in POLICY_FAMILIES.items():
+        blk = m.constraints.get(name)
+        if blk is None:
+            continue
+        for i, r in enumerate(blk.ids.tolist()):
+            bound = blk.upper[i] if np.isfinite(blk.upper[i]) else blk.lower[i]
+            slack = abs(bound - act[r])
+            dual = float(sol.dual[r]) if np.isfinite(sol.dual[r]) else 0.0
+            if slack > 1e-6 * max(1.0, abs(bound)) and abs(dual) < 1e-9:
+                continue
+            labels = {
+                dim: m.labels[dim][int(blk.codes[dim][i])] for dim in blk.dims
+            }  # e.g. year, setting
+            out.append(
+                {
+                    "constraint": name,
+                    "description": what,
+                    **labels,
+                    "limit": float(bound),
+                    "value": float(act[r]),
+                    "shadow_price_pv_gbp": -dual,
+                }
+            )
+    return out
+
+
+def share_breaches(m: LinearModel, d: LPInputs, x: np.ndarray) -> dict[str, dict[str, float]]:
+    """Place-years by which a policy share limit had to be breached (legacy or no alternative)."""
+    out: dict[str, dict[str, float]] = {}
+    for kind in ("independent", "mainstream"):
+        blk = m.variables.get(f"share_slack_{kind}")
+        if blk is None:
+            continue
+        vals = x[blk.ids]
+        years = [m.labels["year"][c] for c in blk.codes["year"]]
+        br = {y: float(v) for y, v in zip(years, vals, strict=True) if v > TOL}
+        if br:
+            out[kind] = br
+    return out

@@ -1,0 +1,302 @@
+"""Sufficiency LP: hand-solved tiny cases (exact objective and plan), duals, MPS export, pruning.
+
+Tiny cases: one locality `a`, one need `X`, primary phase; `special` (capacity limited, buildable)
+and `independent` (unlimited overflow); no inflation, no discounting, no transport, so a child in
+place costs unit cost x the reported weight of each academic year. Years 2024 (base) .. 2027.
+costs.csv reports financial years 2024-25 .. 2026-27, each 5/12 of academic year F + 7/12 of F+1,
+so academic years weigh 2024: 5/12, 2025: 1, 2026: 1, 2027: 7/12. Ten children enter in 2026 and
+stay to 2027: weight 1 + 7/12 = 19/12 place-years each.
+    special      20,000 x 19/12 = 31,666.67 per child
+    independent  50,000 x 19/12 = 79,166.67 per child
+    a new special place: 30,000 capital (decided 2025, lead 1 year, open 2026)
+"""
+
+from __future__ import annotations
+
+import copy
+from types import SimpleNamespace
+from typing import Any
+
+import highspy
+import numpy as np
+import pytest
+
+from model import sufficiency as su
+from model.io import validate_mapping
+from model.scenario import PHASES, Scenario
+
+FLAT = [1 / 26] * 26
+PRIMARY = PHASES.index("primary")
+W = 19 / 12  # place-years of a child entering in 2026 (1 in 2026 + 7/12 in 2027)
+SPECIAL, INDEP, CAPITAL = 20_000.0, 50_000.0, 30_000.0
+
+
+def mapping(**policy: Any) -> dict[str, Any]:
+    """A one-locality scenario: special (limited, buildable) and independent (unlimited)."""
+    return {
+        "meta": {"name": "lp tiny", "base_year": 2024, "horizon_years": 3, "price_base_year": 2024},
+        "geography": {
+            "localities": [{"id": "a", "name": "A"}],
+            "distances_km": {"a": {"a": 5}},
+        },
+        "population": {"base_0_25": {"a": 1000}, "age_shares": FLAT},
+        "demand": {
+            "needs": ["X"],
+            "stock_age_shares": FLAT,
+            "need_shares": {"X": 1.0},
+            "requests_per_1000": 1.0,
+            "conversion_rate": 0.5,
+            "new_age_shares": FLAT,
+        },
+        "settings": {
+            "special": {"name": "Special", "phases": list(PHASES)},
+            "independent": {
+                "name": "Independent",
+                "phases": list(PHASES),
+                "capacity_limited": False,
+                "overflow": True,
+                "state_funded": False,
+            },
+        },
+        "bands": {"any": {"settings": ["special", "independent"]}},
+        "placements": {
+            "mix": {ph: {"default": {"special": 0.5, "independent": 0.5}} for ph in PHASES},
+            "band_shares": {ph: {"default": {"any": 1.0}} for ph in PHASES},
+        },
+        "costs": {
+            "unit_cost_gbp": {"special": SPECIAL, "independent": INDEP},
+            "inflation": 0.0,
+            "capital_per_place_gbp": {"special": CAPITAL},
+            "lead_time_years": {"special": 1},
+            "build_unit_places": {"special": 4},
+        },
+        "finance": {"opening_deficit_gbp": 0, "hnb_income_gbp": 1_000_000},
+        "policy": {
+            "buildable": {"special": {}},
+            "discount_rate": 0.0,
+            "unmet_penalty_gbp": 100_000,
+            **policy,
+        },
+    }
+
+
+def scenario(m: dict[str, Any]) -> Scenario:
+    return validate_mapping(copy.deepcopy(m), "lp_tiny.yaml")
+
+
+def demand(scn: Scenario, entrants_2026: float = 10.0, special_places: float = 0.0) -> Any:
+    """Placement demand by hand: `entrants_2026` primary children enter in 2026 and stay."""
+    T, L, N, P = len(scn.years), 1, 1, len(PHASES)
+    S, B = len(scn.settings), len(scn.bands)
+    entrants = np.zeros((T, L, N, P, B))
+    entrants[2, 0, 0, PRIMARY, 0] = entrants_2026
+    persistence = np.broadcast_to(np.triu(np.ones((T, T)))[:, :, None, None, None], (T, T, L, N, P))
+    capacity = np.full((T, S, L), np.inf)
+    capacity[:, scn.setting_ids.index("special"), :] = special_places
+    suitable = np.array(
+        [[[s in b.settings for s in scn.settings] for _ in PHASES] for b in scn.bands.values()]
+    )
+    return SimpleNamespace(
+        years=scn.years,
+        localities=scn.locality_ids,
+        needs=["X"],
+        phases=list(PHASES),
+        settings=scn.setting_ids,
+        bands=list(scn.bands),
+        entrants=entrants,
+        persistence=persistence.copy(),
+        legacy=np.zeros((T, L, N, P, S)),
+        suitable=suitable,
+        capacity=capacity,
+    )
+
+
+def placed(res: su.SufficiencyResult, setting: str, year: int = 2026) -> float:
+    s = res.plan.settings.index(setting)
+    return float(res.plan.places[res.plan.years.index(year), ..., s].sum())
+
+
+def pv_shadow_sum(res: su.SufficiencyResult) -> float:
+    """Sum over 2026 and 2027 of the special capacity rows' shadow prices (present value)."""
+    sf = res.sufficiency
+    sel = (sf["setting"] == "special") & sf["year"].isin([2026, 2027])
+    return float(sf.loc[sel, "shadow_price_pv_gbp"].sum())
+
+
+def test_building_is_cheaper_than_independent() -> None:
+    """Per child: special 31,666.67 + 30,000 capital = 61,666.67 < independent 79,166.67, so build
+    10 places in 2025 (open 2026) and place all 10 in special:
+        objective = 10 x (20,000 x 19/12 + 30,000) = 616,666.67.
+    A place in both 2026 and 2027 is worth exactly its capital (the build is at the margin)."""
+    scn = scenario(mapping())
+    res = su.optimise(scn, demand(scn))
+    assert res.summary["status"] == "optimal"
+    assert res.summary["objective_gbp"] == pytest.approx(10 * (SPECIAL * W + CAPITAL), rel=1e-9)
+    assert placed(res, "special") == pytest.approx(10)
+    assert placed(res, "independent") == pytest.approx(0, abs=1e-9)
+    b = res.builds
+    assert len(b) == 1
+    row = b.iloc[0]
+    assert (row.year_decided, row.year_open, row.provider_locality, row.setting) == (
+        2025,
+        2026,
+        "a",
+        "special",
+    )
+    assert row.places == pytest.approx(10)
+    assert row.capital_cost_gbp == pytest.approx(300_000)
+    assert pv_shadow_sum(res) == pytest.approx(CAPITAL, rel=1e-6)
+    # 2026 sufficiency: 10 places used, none committed, 10 new: gap 10 met by the build
+    sf = res.sufficiency.set_index(["year", "setting"]).loc[(2026, "special")]
+    assert (sf.demand_places, sf.capacity_places, sf.new_capacity_places, sf.gap_places) == (
+        pytest.approx(10),
+        0,
+        pytest.approx(10),
+        pytest.approx(10),
+    )
+
+
+def test_lead_time_makes_building_useless() -> None:
+    """Lead time 2: a build decided in 2025 opens in 2027, after the children placed in 2026 (and
+    placements persist), so nothing is built: objective = 10 x 50,000 x 19/12 = 791,666.67."""
+    m = mapping()
+    m["costs"]["lead_time_years"] = {"special": 2}
+    scn = scenario(m)
+    res = su.optimise(scn, demand(scn))
+    assert res.summary["objective_gbp"] == pytest.approx(10 * INDEP * W, rel=1e-9)
+    assert res.builds.empty
+    assert placed(res, "independent") == pytest.approx(10)
+    assert "build" in res.model.lp.variables  # building was possible, just useless
+
+
+def test_capital_budget_caps_the_build() -> None:
+    """Budget 180,000 buys 6 places: 6 x 61,666.67 + 4 x 79,166.67 = 686,666.67. Capacity is worth
+    the full saving 79,166.67 - 31,666.67 = 47,500 a child; the budget 17,500 per 30,000, i.e.
+    583,333.33 per GBP m."""
+    scn = scenario(mapping(capital_budget_gbp=180_000))
+    res = su.optimise(scn, demand(scn))
+    assert res.summary["objective_gbp"] == pytest.approx(
+        6 * (SPECIAL * W + CAPITAL) + 4 * INDEP * W, rel=1e-9
+    )
+    assert res.builds["places"].sum() == pytest.approx(6)
+    assert placed(res, "special") == pytest.approx(6)
+    assert placed(res, "independent") == pytest.approx(4)
+    assert pv_shadow_sum(res) == pytest.approx((INDEP - SPECIAL) * W, rel=1e-6)
+    (budget,) = [
+        b for b in res.summary["binding_policy_limits"] if b["constraint"] == "capital_budget_gbp_m"
+    ]
+    assert budget["limit"] == pytest.approx(0.18)
+    assert budget["shadow_price_pv_gbp"] == pytest.approx(
+        ((INDEP - SPECIAL) * W - CAPITAL) / 0.03, rel=1e-6
+    )
+
+
+def test_unmet_demand_keeps_an_infeasible_plan_solvable() -> None:
+    """Only special (4 places, no building): 6 of 10 children cannot be placed.
+    objective = 4 x 20,000 x 19/12 + 6 x 100,000 x 19/12 = 1,076,666.67; one more place (in both
+    years) is worth the penalty avoided minus the place's cost: 80,000 x 19/12."""
+    m = mapping()
+    m["settings"] = {"special": {"name": "Special", "phases": list(PHASES)}}
+    m["bands"] = {"any": {"settings": ["special"]}}
+    m["placements"]["mix"] = {ph: {"default": {"special": 1.0}} for ph in PHASES}
+    m["costs"]["unit_cost_gbp"] = {"special": SPECIAL}
+    m["policy"]["buildable"] = {}
+    scn = scenario(m)
+    res = su.optimise(scn, demand(scn, special_places=4))
+    assert res.summary["status"] == "optimal"
+    assert res.summary["objective_gbp"] == pytest.approx((4 * SPECIAL + 6 * 100_000) * W, rel=1e-9)
+    assert placed(res, "special") == pytest.approx(4)
+    assert res.plan.unmet.sum() == pytest.approx(6)
+    assert res.summary["unmet_places_by_year"] == {
+        2024: 0.0,
+        2025: 0.0,
+        2026: pytest.approx(6),
+        2027: pytest.approx(6),
+    }
+    assert pv_shadow_sum(res) == pytest.approx((100_000 - SPECIAL) * W, rel=1e-6)
+
+
+def test_integer_builds_come_in_whole_units() -> None:
+    """Units of 4 places: 2 units (8 places) = 8 x 31,666.67 + 240,000 + 2 x 79,166.67 = 651,666.67
+    beats 3 units (676,666.67) and 1 unit (721,666.67). Duals come from the LP with the build fixed:
+    the 8 places are full, each worth 47,500."""
+    scn = scenario(mapping(integer_builds=True))
+    res = su.optimise(scn, demand(scn))
+    assert res.summary["objective_gbp"] == pytest.approx(
+        8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W, rel=1e-9
+    )
+    assert res.builds["places"].tolist() == [8]
+    assert res.builds["units"].tolist() == [2]
+    assert pv_shadow_sum(res) == pytest.approx((INDEP - SPECIAL) * W, rel=1e-6)
+    assert any("fixed" in n for n in res.summary["notes"])
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_cbc_agrees_with_highs(integer: bool) -> None:
+    scn = scenario(mapping(capital_budget_gbp=180_000, integer_builds=integer))
+    h = su.optimise(scn, demand(scn), solver="highs")
+    c = su.optimise(scn, demand(scn), solver="cbc")
+    assert c.summary["solver"] == "cbc"
+    assert c.summary["objective_gbp"] == pytest.approx(h.summary["objective_gbp"], rel=1e-7)
+    assert pv_shadow_sum(c) == pytest.approx(pv_shadow_sum(h), rel=1e-6)
+
+
+def test_mps_export_resolves_to_the_same_objective(tmp_path) -> None:
+    scn = scenario(mapping(capital_budget_gbp=180_000))
+    res = su.optimise(scn, demand(scn), export_lp=True)
+    path = tmp_path / "model.mps"
+    path.write_text(res.mps_text)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(path))
+    h.run()
+    obj = h.getInfo().objective_function_value
+    assert abs(obj - res.summary["objective_gbp"]) <= 1e-6 * abs(res.summary["objective_gbp"])
+    assert "build_2025_special_a" in res.mps_text  # readable names
+
+
+def test_pulp_model_matches_the_matrix_passed_to_highs() -> None:
+    """The PuLP problem (used for CBC and model.mps) has the same rows, columns and coefficients."""
+    scn = scenario(mapping(capital_budget_gbp=180_000, max_independent_share=0.5))
+    model = su.build(scn, demand(scn))
+    pm = model.to_pulp()
+    a = model.lp.csr()
+    cost, lo, up, _ = model.lp.column_arrays()
+    assert len(pm.variables) == model.lp.n_cols and len(pm.constraints) == model.lp.n_rows
+    col = {id(v): i for i, v in enumerate(pm.variables)}
+    for r, c in enumerate(pm.constraints):
+        got = {col[id(v)]: k for v, k in c.items()}
+        want = dict(
+            zip(
+                a.indices[a.indptr[r] : a.indptr[r + 1]],
+                a.data[a.indptr[r] : a.indptr[r + 1]],
+                strict=True,
+            )
+        )
+        assert got == pytest.approx(want)
+    obj = {col[id(v)]: k for v, k in pm.problem.objective.items()}
+    assert obj == pytest.approx({i: v for i, v in enumerate(cost) if v != 0})
+    assert [v.lowBound for v in pm.variables] == pytest.approx(lo.tolist())
+
+
+def test_pruning_is_exact() -> None:
+    """Dropping dominated settings and never-needed unmet columns leaves the optimum unchanged.
+
+    A third, unlimited setting `ap` (cheaper than special, dearer than nothing) and a share limit
+    make pruning matter; both models must reach the same objective."""
+    m = mapping(capital_budget_gbp=120_000, max_independent_share=0.6)
+    m["settings"]["ap"] = {"name": "AP", "phases": list(PHASES), "capacity_limited": False}
+    m["bands"] = {
+        "any": {"settings": ["special", "independent", "ap"]},
+        "high": {"settings": ["special", "independent"]},
+    }
+    m["placements"]["band_shares"] = {ph: {"default": {"any": 0.3, "high": 0.7}} for ph in PHASES}
+    m["costs"]["unit_cost_gbp"]["ap"] = 40_000
+    scn = scenario(m)
+    pd_ = demand(scn)
+    pd_.entrants[2, 0, 0, PRIMARY] = [3.0, 7.0]
+    full = su.solve(su.build(scn, pd_, prune=False))
+    pruned_model = su.build(scn, pd_)
+    pruned = su.solve(pruned_model)
+    assert pruned_model.lp.n_cols < su.build(scn, pd_, prune=False).lp.n_cols
+    assert pruned.objective == pytest.approx(full.objective, rel=1e-9)
