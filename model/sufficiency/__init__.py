@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..placements import PlacementPlan
+from ..placements import PlacementPlan, placement_demand
 from ..scenario import Scenario
 from .formulation import build_linear_model
 from .inputs import LPInputs, PlacementDemandLike, prepare_inputs
@@ -36,6 +36,7 @@ from .readback import (
     sufficiency_table,
     unmet_in_place,
 )
+from .robust import evaluate_paths, plan_stock
 from .solve import Solution, highs_available, solve_cbc, solve_highs
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "solve",
     "read_back",
     "optimise",
+    "optimise_scenario",
+    "compare_variants",
 ]
 
 
@@ -192,3 +195,93 @@ def optimise(
     if export_lp:
         res.mps_text = model.mps_text()
     return res
+
+
+def optimise_scenario(
+    scn: Scenario,
+    demand: Any,
+    pdemand: PlacementDemandLike,
+    solver: str | None = None,
+    export_lp: bool = False,
+    robust: bool = True,
+) -> SufficiencyResult:
+    """The engine's entry point: plan for ``policy.plan_for``, report on the central forecast.
+
+    At plan_for 0.5 one LP plans and places on the central forecast. At another quantile the build
+    plan comes from the LP on that quantile's demand (its objective and model.mps are the summary's),
+    and the placements, costs and shadow prices from the LP on the central forecast with those
+    builds fixed, so the optimised variant compares like with like with the unmitigated one.
+    ``robust`` adds how the fixed build plan fares across the Monte Carlo paths.
+    """
+    q = scn.policy.plan_for
+    stock_q, new_q, note = (
+        plan_stock(scn, demand, q)
+        if demand is not None
+        else (None, None, {"plan_for": q, "demand": "central forecast"})
+    )
+    if note["demand"] == "central forecast":
+        res = optimise(scn, pdemand, solver, export_lp)
+    else:
+        planning = optimise(scn, placement_demand(scn, stock_q, new_q), solver, export_lp)
+        res = optimise(scn, pdemand, solver, False, fixed_builds=planning.allocation.build_places)
+        central = {k: res.summary[k] for k in _LP_KEYS}
+        res.summary.update({k: planning.summary[k] for k in _LP_KEYS})
+        res.summary["central_reallocation"] = {
+            **central,
+            "note": "the central forecast placed with the build plan fixed: placements, costs "
+            "and shadow prices come from this LP",
+        }
+        res.summary["planning_unmet_places_by_year"] = planning.summary["unmet_places_by_year"]
+        res.mps_text = planning.mps_text
+    res.summary["plan_for"] = note
+    if robust and demand is not None:
+        t0 = time.perf_counter()
+        res.summary["robustness"] = evaluate_paths(
+            scn, demand, res.model.inputs, res.allocation, res.builds
+        )
+        res.summary["robustness"]["seconds"] = round(time.perf_counter() - t0, 3)
+    return res
+
+
+_LP_KEYS = (
+    "solver",
+    "status",
+    "objective_gbp",
+    "build_seconds",
+    "solve_seconds",
+    "readback_seconds",
+    "variables",
+    "constraints",
+    "nonzeros",
+)
+
+
+def compare_variants(
+    scn: Scenario, costs: pd.DataFrame, unmitigated: PlacementPlan, optimised: PlacementPlan
+) -> dict[str, Any]:
+    """Saving (unmitigated - optimised, all funding sources, reported financial years) and the
+    independent placements the optimised plan avoids."""
+    tot = costs.pivot_table(
+        index="year", columns="variant", values="cost_gbp", aggfunc="sum", fill_value=0.0
+    )
+    by_src = costs.pivot_table(
+        index="funding_source", columns="variant", values="cost_gbp", aggfunc="sum", fill_value=0.0
+    )
+    saving_fy = tot["unmitigated"] - tot["optimised"]
+    indep = [i for i, s in enumerate(optimised.settings) if not scn.settings[s].state_funded]
+    u_ind = unmitigated.by_setting()[:, indep].sum(-1)
+    o_ind = optimised.by_setting()[:, indep].sum(-1)
+    return {
+        "total_cost_gbp": {v: round(float(tot[v].sum())) for v in tot.columns},
+        "saving_gbp": round(float(saving_fy.sum())),
+        "saving_by_funding_source_gbp": {
+            str(k): round(float(by_src.loc[k, "unmitigated"] - by_src.loc[k, "optimised"]))
+            for k in by_src.index
+        },
+        "saving_by_financial_year_gbp": {int(y): round(float(v)) for y, v in saving_fy.items()},
+        "independent_places_avoided_by_year": {
+            int(y): round(float(a - b), 1)
+            for y, a, b in zip(optimised.years, u_ind, o_ind, strict=True)
+        },
+        "independent_place_years_avoided": round(float((u_ind - o_ind)[1:].sum()), 1),
+    }
