@@ -300,3 +300,83 @@ def test_pruning_is_exact() -> None:
     pruned = su.solve(pruned_model)
     assert pruned_model.lp.n_cols < su.build(scn, pd_, prune=False).lp.n_cols
     assert pruned.objective == pytest.approx(full.objective, rel=1e-9)
+
+
+def test_independent_share_limit_is_breached_only_where_unavoidable() -> None:
+    """max_independent_share 0.3, special 6 places, no building, 10 children: 4 cannot go to special.
+    Per child (x 19/12): independent 50,000, unmet 100,000, breach 50,000 per place-year over the
+    limit. All 4 in independent breaches by 4 - 0.3 x 10 = 1 place in 2026 and 2027:
+        (6 x 20,000 + 4 x 50,000 + 1 x 50,000) x 19/12 = 585,833.33,
+    cheaper than leaving one unmet (3 independent, 1 unmet, breach 0.3): 610,416.67."""
+    scn = scenario(mapping(max_independent_share=0.3, buildable={}))
+    res = su.optimise(scn, demand(scn, special_places=6))
+    assert res.summary["objective_gbp"] == pytest.approx(
+        (6 * SPECIAL + 4 * INDEP + 1 * 50_000) * W, rel=1e-9
+    )
+    assert placed(res, "independent") == pytest.approx(4)
+    breach = res.summary["policy_share_breaches"]["independent"]
+    assert breach == {"2026": pytest.approx(1), "2027": pytest.approx(1)}
+    assert {b["constraint"] for b in res.summary["binding_policy_limits"]} == {"share_independent"}
+
+
+def test_travel_limit_decides_whether_a_distant_place_can_be_used() -> None:
+    """Children live in `a`; the only special places (10) are in `b`, 30 km away; transport costs
+    100 GBP per km a year for every special pupil. Within a 40 km limit they travel:
+        10 x (20,000 + 3,000) x 19/12 = 364,166.67;
+    with a 20 km limit they go to independent at home: 10 x 50,000 x 19/12 = 791,666.67."""
+    m = mapping(buildable={})
+    m["geography"] = {
+        "localities": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+        "distances_km": {"a": {"a": 5, "b": 30}, "b": {"a": 30, "b": 5}},
+    }
+    m["population"]["base_0_25"] = {"a": 1000, "b": 1000}
+    m["costs"]["transport"] = {"share_transported": {"special": 1.0}, "per_km_gbp": 100}
+    for limit, expected, where in (
+        (40, 23_000 * 10 * W, "special"),
+        (20, INDEP * 10 * W, "independent"),
+    ):
+        m["policy"]["max_travel_km"] = limit
+        scn = scenario(m)
+        pdm = demand(scn)
+        pdm.entrants = np.zeros((4, 2, 1, len(PHASES), 1))
+        pdm.entrants[2, 0, 0, PRIMARY, 0] = 10
+        pdm.persistence = np.broadcast_to(
+            np.triu(np.ones((4, 4)))[:, :, None, None, None], (4, 4, 2, 1, len(PHASES))
+        ).copy()
+        pdm.legacy = np.zeros((4, 2, 1, len(PHASES), 2))
+        pdm.capacity = np.full((4, 2, 2), np.inf)
+        pdm.capacity[:, 0] = [0, 10]  # special: none at a, 10 at b
+        res = su.optimise(scn, pdm)
+        assert res.summary["objective_gbp"] == pytest.approx(expected, rel=1e-9)
+        assert placed(res, where) == pytest.approx(10)
+        if where == "special":  # home a, provider b
+            assert res.plan.places[2, 0, 1, 0, PRIMARY, 0] == pytest.approx(10)
+
+
+def test_plan_from_the_placement_stage_holds_the_identities() -> None:
+    """On the placement stage's own tiny example (two localities, a pipeline, legacy placements):
+    places in use = plans by year, home, need and phase; no capacity-limited setting above its
+    committed places plus the builds open; the plan is never dearer than the unmitigated one."""
+    from test_placements import tiny_demand, tiny_mapping
+
+    from model.costs import cost_table
+    from model.placements import placement_demand, unmitigated
+
+    m = tiny_mapping()
+    m["policy"] = {"buildable": {"special": {}}, "unmet_penalty_gbp": 500_000}
+    scn = scenario(m)
+    stock, new = tiny_demand()
+    pdm = placement_demand(scn, stock, new)
+    res = su.optimise(scn, pdm)
+    np.testing.assert_allclose(res.plan.places.sum(axis=(2, 5)), pdm.stock, atol=1e-6)
+    d = res.model.inputs
+    cap = np.where(np.isfinite(pdm.capacity), pdm.capacity, np.inf) + su.readback.open_builds(
+        d, res.allocation
+    )
+    legacy = pdm.legacy.sum(axis=(2, 3)).transpose(0, 2, 1)
+    used = res.plan.occupancy()
+    assert (used <= np.maximum(cap, legacy) + 1e-6).all()
+    un = unmitigated(scn, pdm)
+    c_un = cost_table(scn, un).groupby("year")["cost_gbp"].sum()
+    c_op = cost_table(scn, res.plan, res.builds).groupby("year")["cost_gbp"].sum()
+    assert (c_op <= c_un + 1e-6).all()
