@@ -170,3 +170,40 @@ def test_optimised_variant_slots_in_beside_unmitigated() -> None:
         np.testing.assert_allclose(fin.loc["optimised", col], fin.loc["unmitigated", col])
     assert set(tables["placements"]["variant"]) == {"unmitigated", "optimised"}
     assert set(summary["finance"]) == {"unmitigated", "optimised"}
+
+
+# --------------------------------------------------------------------------- levers (Devon default)
+
+
+def devon_run(overrides: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Unmitigated places by setting [T, S] and finance on the Devon default with a fixed demand."""
+    from model.io import load_scenario
+
+    scn = load_scenario(None, overrides).scenario
+    stock, new = synthetic_stock_flow(scn)
+    plan = unmitigated(scn, placement_demand(scn, stock, new))
+    return plan.by_setting(), finance_table(scn, cost_table(scn, plan))
+
+
+def test_more_resource_base_capacity_lowers_independent_placements_and_cost() -> None:
+    base_places, base_fin = devon_run([])
+    more = [f"capacity.existing.resource_base.{loc}=200" for loc in ("exeter", "east_devon")]
+    places, fin = devon_run(more)
+    ind = 3  # settings order in the Devon default: mainstream, resource_base, special, independent
+    assert places[-1, ind] < base_places[-1, ind] - 100
+    assert (fin["hnb_spend_gbp"] <= base_fin["hnb_spend_gbp"] + 1e-6).all()
+    assert fin["hnb_spend_gbp"].sum() < base_fin["hnb_spend_gbp"].sum()
+    assert fin["cumulative_deficit_gbp"].iloc[-1] < base_fin["cumulative_deficit_gbp"].iloc[-1]
+
+
+def test_delaying_a_special_school_raises_independent_placements_and_cost() -> None:
+    base_places, base_fin = devon_run([])
+    places, fin = devon_run(["capacity.delays={Special school Cranbrook: 3}"])
+    ind = 3
+    opened = 2027 - 2024  # index of the year the school was due to open
+    assert (places[opened : opened + 3, ind] > base_places[opened : opened + 3, ind] + 50).all()
+    # spend is higher in the financial years the school is late (2026-27 .. 2028-29); once it
+    # opens, later years differ only by who got which place, so compare the total
+    late = slice(opened - 1, opened + 2)
+    assert (fin["hnb_spend_gbp"][late] > base_fin["hnb_spend_gbp"][late] + 1e6).all()
+    assert fin["cumulative_deficit_gbp"].iloc[-1] > base_fin["cumulative_deficit_gbp"].iloc[-1]
