@@ -77,7 +77,10 @@ HEADLINE: dict[str, tuple[str, str]] = {
     ),
     "places_built": ("New places built by the optimised plan", "places"),
     "capital_cost_gbp": ("Capital cost of the new places", "GBP"),
-    "unmet_places": ("Places left unmet by the optimised plan (child-years)", "places"),
+    "unmet_places": (
+        "Children without a suitable place in the optimised plan, peak year",
+        "places",
+    ),
     "solver": ("LP solver", "text"),
     "solver_status": ("LP solver status", "text"),
     "objective_gbp": ("LP objective (discounted cost)", "GBP"),
@@ -238,7 +241,11 @@ def headline_figures(
     v = _num(_get(summary, "optimisation", "places_built"))
     if v is not None:
         h["places_built"] = v
-    h["unmet_places"] = _num(_get(summary, "optimisation", "unmet_places", "unmet_places_total"))
+    opt = summary.get("optimisation")
+    unmet = opt.get("unmet_places_by_year") if isinstance(opt, Mapping) else None
+    if isinstance(unmet, Mapping) and unmet:
+        # The worst year: children the optimised plan cannot place suitably, while builds open.
+        h["unmet_places"] = max(float(v) for v in unmet.values() if v is not None)
     h["solver"] = _get(summary, "optimisation", "solver")
     h["solver_status"] = _get(summary, "optimisation", "status", "solver_status")
     h["objective_gbp"] = _num(_get(summary, "optimisation", "objective_gbp"))

@@ -155,7 +155,7 @@ def test_headline_figures_prefer_stage_summaries() -> None:
             "solver": "highs",
             "status": "Optimal",
             "objective_gbp": 1.5e9,
-            "unmet_places": 3.0,
+            "unmet_places_by_year": {2025: 1.0, 2026: 3.0, 2027: 0.0},
         },
     )
     h = reports.headline_figures(s, all_tables())
