@@ -380,55 +380,62 @@ def _serial(
 def _process_pool(
     specs: Sequence[ScenarioSpec], out: str, options: RunOptions, jobs: int
 ) -> Iterator[tuple[int, Outcome]]:
-    """Run in a process pool; a worker that dies (killed for memory, a crash in native code) fails
-    only its own scenario: the pool is rebuilt, and scenarios caught up in the crash are re-run one
-    at a time to find the one that brought it down."""
-    todo = list(range(len(specs)))
-    suspects: list[int] = []
-    while todo or suspects:
-        # Suspects run alone, so a second crash is certainly theirs.
-        solo = bool(suspects)
-        batch = [suspects.pop(0)] if solo else todo
-        if not solo:
-            todo = []
-        workers = 1 if solo else min(jobs, len(batch))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-            futures: dict[Future[Outcome], int] = {
-                pool.submit(run_one, specs[i], out, options): i for i in batch
-            }
-            pending = set(futures)
-            broken = False
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    i = futures[fut]
-                    try:
-                        yield i, fut.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        if solo:
-                            yield (
-                                i,
-                                Outcome(
-                                    specs[i],
-                                    FAILED,
-                                    error="worker process died (out of memory or a crash)",
-                                ),
-                            )
-                        else:
-                            suspects.append(i)
-                    except Exception as e:  # pickling or other pool errors: this scenario only
-                        yield (
-                            i,
-                            Outcome(
-                                specs[i], FAILED, error=f"{type(e).__name__}: {_one_line(str(e))}"
-                            ),
-                        )
-                if broken and not solo:
-                    for fut in pending:
-                        suspects.append(futures[fut])
-                    pending = set()
-            suspects.sort()
+    """Run in a process pool. A worker that dies (killed for memory, a crash in native code) breaks
+    the whole pool, so the scenarios it left unfinished are re-run each in a process of its own
+    (still ``jobs`` at a time): only the one that brought the pool down fails."""
+    unfinished: list[int] = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(specs)), mp_context=_pool_context()) as pool:
+        futures = {pool.submit(run_one, spec, out, options): i for i, spec in enumerate(specs)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=futures.__getitem__):
+                i = futures[fut]
+                try:
+                    yield i, fut.result()
+                except BrokenProcessPool:
+                    unfinished.append(i)
+                except Exception as e:  # pickling or other pool errors: this scenario only
+                    yield i, _failed(specs[i], e)
+            if unfinished:  # the pool is broken: every pending future fails the same way
+                unfinished.extend(futures[f] for f in pending)
+                break
+    if unfinished:
+        yield from _isolated(sorted(unfinished), specs, out, options, jobs)
+
+
+def _isolated(
+    indices: Sequence[int], specs: Sequence[ScenarioSpec], out: str, options: RunOptions, jobs: int
+) -> Iterator[tuple[int, Outcome]]:
+    """One single-worker pool per scenario, ``jobs`` at a time: a death blames exactly one."""
+    queue = list(indices)
+    running: dict[Future[Outcome], tuple[int, ProcessPoolExecutor]] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                i = queue.pop(0)
+                ex = ProcessPoolExecutor(max_workers=1, mp_context=_pool_context())
+                running[ex.submit(run_one, specs[i], out, options)] = (i, ex)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: running[f][0]):
+                i, ex = running.pop(fut)
+                try:
+                    outcome = fut.result()
+                except BrokenProcessPool:
+                    outcome = Outcome(
+                        specs[i], FAILED, error="worker process died (out of memory or a crash)"
+                    )
+                except Exception as e:
+                    outcome = _failed(specs[i], e)
+                ex.shutdown(wait=True)
+                yield i, outcome
+    finally:
+        for _, ex in running.values():
+            ex.shutdown(wait=False, cancel_futures=True)
+
+
+def _failed(spec: ScenarioSpec, e: BaseException) -> Outcome:
+    return Outcome(spec, FAILED, error=f"{type(e).__name__}: {_one_line(str(e))}")
 
 
 def _dask(
@@ -452,10 +459,8 @@ def _dask(
             i = index[fut.key]
             try:
                 yield i, fut.result()
-            except (
-                Exception
-            ) as e:  # KilledWorker, lost connection: this scenario fails, others go on
-                yield i, Outcome(specs[i], FAILED, error=f"{type(e).__name__}: {_one_line(str(e))}")
+            except Exception as e:  # KilledWorker, lost connection: this scenario only
+                yield i, _failed(specs[i], e)
             finally:
                 fut.release()
 
