@@ -1,0 +1,749 @@
+"""EHCP demand: a cohort stock-flow model over year x age (0-25) x primary need x locality.
+
+Each January count of plans ages one year: a share ceases (by age; every plan ends after 25) and
+new plans join at the rate per head the scenario gives (requests x conversion x growth), plus any
+one-off backlog clearance. Parameters are calibrated to the January history (``model.calibrate``)
+and Monte Carlo paths draw growth, incidence and cessation and add Poisson noise to the flows.
+
+Year convention (docs/decisions/0002-demand-terms.md): ``year`` is the January census year, so
+``stock[t]`` is the SEN2 count in January of ``years[t]`` and the flows of ``years[t]`` are the plans
+that started or ceased between January ``years[t] - 1`` and January ``years[t]``. Ages are at 31
+August of the academic year the count falls in.
+
+Identity (every cell, every year t >= 1, deterministic and per path)::
+
+    stock[t, a + 1] = stock[t - 1, a] - ceased[t, a] + new[t, a + 1]     for a = 0..24
+    stock[t, 0]     = new[t, 0]
+    ceased[t, 25]   = stock[t - 1, 25]                                    (all plans end after 25)
+
+so ``ceased[t, a]`` counts plans aged ``a`` in January t-1 that ended before January t, and
+``stock[t].sum() == stock[t - 1].sum() - ceased[t].sum() + new[t].sum()``.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .io import Problem, ScenarioError
+from .scenario import AGES, MAX_AGE, PHASE_AGES, PHASES, Scenario
+
+A = len(AGES)  # 26 single years of age, 0..25
+PHASE_STARTS = np.array([lo for lo, _ in PHASE_AGES.values()])
+PHASE_OF_AGE = np.array(
+    [i for i, (lo, hi) in enumerate(PHASE_AGES.values()) for _ in range(lo, hi + 1)]
+)
+CHUNK_PATHS = 64  # paths simulated together: ~0.6 MB per float32 array stays in cache
+POISSON_DIRECT_MAX = 12.0  # means above this use numpy's Poisson sampler, below it the inverse CDF
+POISSON_DENSE_STEPS = 5  # inverse-CDF steps done on the whole array before the tail steps alone
+POISSON_MAX_STEPS = 80  # float32 guard: P(X > 80 | mean <= 12) is below 1e-30
+
+
+def academic_year(year: int) -> str:
+    """Label of the academic year whose January census is ``year``: 2025 -> '2024/25'."""
+    return f"{year - 1}/{year % 100:02d}"
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class Params:
+    """The calibrated (or given) parameters of the rate model.
+
+    incidence: multiplier on the new-plan rate per head (1 = requests x conversion as given);
+    growth: annual growth of the new-plan rate per head after the base year;
+    cessation: multiplier on every cessation rate below age 25 (capped so no rate exceeds 1).
+    """
+
+    incidence: float = 1.0
+    growth: float = 0.0
+    cessation: float = 1.0
+
+
+@dataclass
+class DemandInputs:
+    """Scenario rates laid out on a span of years (before, at and after the base year), float64.
+
+    ``rate[t, a, n, l]`` are new plans a year at incidence 1 and growth 0 (population x requests x
+    conversion x age, need and locality weights x levers); ``growth_exp[t]`` is the exponent of
+    (1 + growth); ``q[t, a, n, l]`` the cessation rate applying to plans aged ``a`` in January
+    ``years[t] - 1`` (age 25 = 1); ``backlog[t]`` the one-off extra plans joining in ``years[t]``;
+    ``split[a, n, l]`` the base-year stock split (sums to 1).
+    """
+
+    years: list[int]
+    base_year: int
+    needs: list[str]
+    localities: list[str]
+    population: np.ndarray  # [T, A, L] people
+    rate: np.ndarray  # [T, A, N, L] new plans a year before incidence and growth multipliers
+    growth_exp: np.ndarray  # [T] exponent applied to (1 + growth)
+    q: np.ndarray  # [T, A, N, L] cessation rate (share per year) at multiplier 1
+    backlog: np.ndarray  # [T, A, N, L] plans
+    split: np.ndarray  # [A, N, L] share of the base-year stock
+    new_split: np.ndarray  # [A, N, L] share of base-year new plans (where backlog plans go)
+
+    @property
+    def base_index(self) -> int:
+        return self.years.index(self.base_year)
+
+    def new_mean(self, params: Params) -> np.ndarray:
+        """Expected new plans [T, A, N, L] (backlog included) for one set of parameters."""
+        g = (1.0 + params.growth) ** self.growth_exp
+        return self.rate * (params.incidence * g)[:, None, None, None] + self.backlog
+
+    def cessation(self, params: Params) -> np.ndarray:
+        """Cessation rates [T, A, N, L] with the multiplier applied; age 25 always 1."""
+        q = np.minimum(self.q * params.cessation, 1.0)
+        q[:, MAX_AGE] = 1.0
+        return q
+
+
+def _problem(source: str, path: str, msg: str) -> ScenarioError:
+    return ScenarioError([Problem(source, path, msg)])
+
+
+def population(scn: Scenario, years: list[int]) -> np.ndarray:
+    """Resident population [T, A, L] aged 0-25: base by locality x age shares x growth since base."""
+    pop = scn.population
+    locs = scn.locality_ids
+    base = np.array([pop.base_0_25.get(lid, 0.0) for lid in locs], dtype=float)
+    growth = np.array([pop.growth_by_locality.get(lid, pop.growth) for lid in locs])
+    k = np.array(years, dtype=float) - scn.meta.base_year
+    factor = (1.0 + growth)[None, :] ** k[:, None]  # [T, L]
+    shares = np.asarray(pop.age_shares, dtype=float)
+    return factor[:, None, :] * shares[None, :, None] * base[None, None, :]
+
+
+def _lever_multipliers(scn: Scenario, years: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Multipliers [T, A, N, L] on the new-plan rate and on cessation from ``demand.levers``.
+
+    A lever scales its rate for the chosen ages/needs/localities for years ``from_year``..``to_year``
+    (flows into those January counts); with ``ramp_years`` = R the change phases in linearly, 1/R
+    of it in ``from_year`` and all of it from ``from_year + R - 1``. Levers multiply together.
+    """
+    dm = scn.demand
+    needs, locs = list(dm.needs), scn.locality_ids
+    shape = (len(years), A, len(needs), len(locs))
+    new_mult, ces_mult = np.ones(shape), np.ones(shape)
+    yrs = np.array(years, dtype=float)
+    for lev in dm.levers:
+        on = yrs >= lev.from_year
+        if lev.to_year is not None:
+            on &= yrs <= lev.to_year
+        frac = np.ones_like(yrs)
+        if lev.ramp_years > 0:
+            frac = np.clip((yrs - lev.from_year + 1) / lev.ramp_years, 0.0, 1.0)
+        f = np.where(on, 1.0 + (lev.factor - 1.0) * frac, 1.0)  # [T]
+        mask = np.ones((A, len(needs), len(locs)), dtype=bool)
+        if lev.ages is not None:
+            mask &= np.isin(np.arange(A), lev.ages)[:, None, None]
+        if lev.needs is not None:
+            mask &= np.isin(needs, lev.needs)[None, :, None]
+        if lev.localities is not None:
+            mask &= np.isin(locs, lev.localities)[None, None, :]
+        target = ces_mult if lev.rate == "cessation" else new_mult
+        target *= np.where(mask[None], f[:, None, None, None], 1.0)
+    return new_mult, ces_mult
+
+
+def prepare(scn: Scenario, years: list[int], source: str = "scenario") -> DemandInputs:
+    """Lay the scenario's demand rates out on ``years`` (consecutive, containing the base year).
+
+    Per-head rate of new plans at age a, need n, locality l (before incidence and growth)::
+
+        requests_per_1000 / 1000 x conversion_rate x w_age[a] x need_share[n] x w_loc[l]
+        w_age[a] = new_age_shares[a] / population.age_shares[a]
+        w_loc[l] = prevalence[l] / sum_l'(population share[l'] x prevalence[l'])
+
+    so base-year new plans total population x requests x conversion, spread over ages exactly as
+    ``new_age_shares`` and over localities by population x prevalence (prevalence moves plans
+    between localities without changing the county total).
+    """
+    dm, base_year = scn.demand, scn.meta.base_year
+    needs, locs = list(dm.needs), scn.locality_ids
+    pop = population(scn, years)
+    base_pop = np.array([scn.population.base_0_25.get(lid, 0.0) for lid in locs], dtype=float)
+    if base_pop.sum() <= 0:
+        raise _problem(
+            source, "population.base_0_25", "the 0-25 population is zero: no rates per head"
+        )
+    age_sh = np.asarray(scn.population.age_shares, dtype=float)
+    new_age = np.asarray(dm.new_age_shares, dtype=float)
+    for a in range(A):
+        if new_age[a] > 0 and age_sh[a] <= 0:
+            raise _problem(
+                source,
+                f"demand.new_age_shares.{a}",
+                f"new plans at age {a} but population.age_shares.{a} is 0 (no one to give them to)",
+            )
+    w_age = np.divide(new_age, age_sh, out=np.zeros(A), where=age_sh > 0)
+    prev = np.array([dm.locality_prevalence.get(lid, 1.0) for lid in locs], dtype=float)
+    pop_share = base_pop / base_pop.sum()
+    norm = float((pop_share * prev).sum())
+    if norm <= 0:
+        raise _problem(
+            source, "demand.locality_prevalence", "every populated locality has prevalence 0"
+        )
+    w_loc = prev / norm
+    loc_share = pop_share * w_loc  # share of plans by locality (sums to 1)
+
+    def need_vec(shares: dict[str, float]) -> np.ndarray:
+        v = np.array([shares.get(n, 0.0) for n in needs], dtype=float)
+        return v / v.sum() if v.sum() > 0 else v
+
+    need_stock = need_vec(dm.need_shares)
+    need_new = need_vec(dm.new_need_shares) if dm.new_need_shares is not None else need_stock
+    if dm.growth_end_year is not None and dm.growth_end_year < base_year:
+        raise _problem(
+            source,
+            "demand.growth_end_year",
+            f"{dm.growth_end_year} is before meta.base_year {base_year}",
+        )
+
+    new_mult, ces_mult = _lever_multipliers(scn, years)
+    per_head = dm.requests_per_1000 / 1000.0 * dm.conversion_rate
+    rate = (
+        pop[:, :, None, :]
+        * (per_head * w_age)[None, :, None, None]
+        * need_new[None, None, :, None]
+        * w_loc[None, None, None, :]
+        * new_mult
+    )
+    yrs = np.array(years, dtype=float)
+    end = np.inf if dm.growth_end_year is None else dm.growth_end_year
+    growth_exp = np.minimum(yrs, end) - base_year
+
+    q_age = np.full(A, dm.cessation_rate)
+    for age, v in dm.cessation_by_age.items():
+        q_age[age] = v
+    q = q_age[None, :, None, None] * ces_mult
+    q[:, MAX_AGE] = 1.0
+
+    new_split = new_age[:, None, None] * need_new[None, :, None] * loc_share[None, None, :]
+    new_split = new_split / new_split.sum() if new_split.sum() > 0 else new_split
+    backlog = np.zeros_like(rate)
+    for row in dm.backlog:
+        if row.year in years:
+            backlog[years.index(row.year)] += row.plans * new_split
+    stock_age = np.asarray(dm.stock_age_shares, dtype=float)
+    split = stock_age[:, None, None] * need_stock[None, :, None] * loc_share[None, None, :]
+    split = split / split.sum()
+    return DemandInputs(
+        years=list(years),
+        base_year=base_year,
+        needs=needs,
+        localities=locs,
+        population=pop,
+        rate=rate,
+        growth_exp=growth_exp,
+        q=q,
+        backlog=backlog,
+        split=split,
+        new_split=new_split,
+    )
+
+
+# --------------------------------------------------------------------------- deterministic model
+
+
+def project(
+    inputs: DemandInputs, params: Params, start: np.ndarray, first: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deterministic projection from ``start`` [A, N, L] at year index ``first`` to the last year.
+
+    Returns (stock, new, ceased), each [T, A, N, L] float64 over ``inputs.years``; entries before
+    ``first`` are zero and the flows at ``first`` are zero (the start stock is taken as given).
+    """
+    T = len(inputs.years)
+    mean_new = inputs.new_mean(params)
+    q = inputs.cessation(params)
+    stock = np.zeros((T,) + start.shape)
+    new = np.zeros_like(stock)
+    ceased = np.zeros_like(stock)
+    stock[first] = start
+    for t in range(first + 1, T):
+        ceased[t] = stock[t - 1] * q[t]
+        new[t] = mean_new[t]
+        stock[t, 1:] = stock[t - 1, :-1] - ceased[t, :-1] + new[t, 1:]
+        stock[t, 0] = new[t, 0]
+    return stock, new, ceased
+
+
+def backcast_totals(inputs: DemandInputs, params: Params, level: float) -> np.ndarray:
+    """County totals [T] before the base year by inverting the aggregate flow, from ``level``.
+
+    total[t-1] = (total[t] - new[t]) / (1 - qbar[t]), with qbar the cessation rate averaged over the
+    base-year stock split: the base-year age/need/locality mix is assumed for earlier years.
+    Entries from the base year on are ``level`` at the base year and zero after (use ``project``).
+    """
+    b = inputs.base_index
+    out = np.zeros(len(inputs.years))
+    out[b] = level
+    mean_new = inputs.new_mean(params).sum(axis=(1, 2, 3))
+    q = inputs.cessation(params)
+    for t in range(b, 0, -1):
+        qbar = float((q[t] * inputs.split).sum())
+        out[t - 1] = max(0.0, (out[t] - mean_new[t]) / max(1.0 - qbar, 1e-9))
+    return out
+
+
+def equilibrium_level(inputs: DemandInputs, params: Params) -> float:
+    """Stock the base year's inflow and cessation would sustain if both stayed constant."""
+    b = inputs.base_index
+    n = inputs.new_mean(params)[b] - inputs.backlog[b]
+    s = 1.0 - inputs.cessation(params)[b]
+    stock = np.zeros_like(n)
+    stock[0] = n[0]
+    for a in range(1, A):
+        stock[a] = n[a] + stock[a - 1] * s[a - 1]
+    return float(stock.sum())
+
+
+# --------------------------------------------------------------------------- Monte Carlo
+
+
+class PoissonSampler:
+    """Exact Poisson draws for float32 arrays of means, reusing its work buffers between calls.
+
+    Means up to POISSON_DIRECT_MAX go through the inverse CDF on one float32 uniform each: five
+    steps over the whole array, then only the few draws still above the CDF keep stepping; larger
+    means use numpy's sampler. Most cells have means well below 1, so this is several times faster
+    than ``Generator.poisson`` on the whole array. Same generator state => same draws.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.u = np.empty(size, dtype=np.float32)
+        self.p = np.empty(size, dtype=np.float32)
+        self.cdf = np.empty(size, dtype=np.float32)
+        self.mask = np.empty(size, dtype=bool)
+
+    def __call__(self, lam: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
+        """Write draws with means ``lam`` into ``out`` (both contiguous float32, same shape).
+
+        ``lam`` may be modified (means above POISSON_DIRECT_MAX are zeroed); ``out`` must not
+        share memory with it.
+        """
+        flat, x = lam.reshape(-1), out.reshape(-1)
+        n = flat.size
+        if n > self.u.size:
+            self.__init__(n)  # grow the buffers
+        big = None
+        if n and float(flat.max()) > POISSON_DIRECT_MAX:
+            big = np.flatnonzero(flat > POISSON_DIRECT_MAX)
+            big_mean = flat[big].astype(np.float64)
+            flat[big] = 0.0
+        u, p, cdf, mask = self.u[:n], self.p[:n], self.cdf[:n], self.mask[:n]
+        rng.random(n, dtype=np.float32, out=u)
+        np.negative(flat, out=p)
+        np.exp(p, out=p)  # P(X = 0)
+        np.copyto(cdf, p)
+        for k in range(1, POISSON_DENSE_STEPS + 1):
+            np.greater(u, cdf, out=mask)  # X >= k
+            if k == 1:
+                np.copyto(x, mask, casting="unsafe")
+            else:
+                x += mask
+            p *= flat
+            p *= np.float32(1.0 / k)
+            cdf += p  # P(X <= k)
+        np.greater(u, cdf, out=mask)
+        idx = np.flatnonzero(mask)
+        if idx.size:
+            # the tail (X > POISSON_DENSE_STEPS) steps on alone, compacted when half have ended
+            la, ua, pa, ca = flat[idx], u[idx], p[idx], cdf[idx]
+            cnt = np.full(idx.size, POISSON_DENSE_STEPS + 1, dtype=np.float32)
+            more = np.empty(idx.size, dtype=bool)
+            for k in range(POISSON_DENSE_STEPS + 1, POISSON_MAX_STEPS + 1):
+                pa *= la
+                pa *= np.float32(1.0 / k)
+                ca += pa
+                np.greater(ua, ca, out=more)  # X > k
+                cnt += more
+                n_more = int(np.count_nonzero(more))
+                if n_more == 0:
+                    break
+                if 2 * n_more <= more.size:
+                    done = ~more
+                    x[idx[done]] = cnt[done]
+                    idx, la, ua, pa, ca, cnt = (a[more] for a in (idx, la, ua, pa, ca, cnt))
+                    more = np.empty(idx.size, dtype=bool)
+            x[idx] = cnt
+        if big is not None:
+            x[big] = rng.poisson(big_mean)
+        return out
+
+
+def poisson_f32(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Exact Poisson draws (float32 counts) with means ``lam``; ``lam`` is left unchanged."""
+    lam32 = np.array(lam, dtype=np.float32, copy=True, order="C")
+    out = np.empty_like(lam32)
+    return PoissonSampler(lam32.size)(lam32, rng, out)
+
+
+@dataclass
+class PathDraws:
+    """Per-path parameters: the calibrated values scaled by the scenario's uncertainty draws."""
+
+    incidence: np.ndarray  # [P] multiplier on the new-plan rate
+    growth: np.ndarray  # [P] annual growth of the new-plan rate
+    cessation: np.ndarray  # [P] multiplier on cessation rates
+
+
+def draw_paths(params: Params, scn: Scenario, paths: int, rng: np.random.Generator) -> PathDraws:
+    """Draw growth (normal, growth_sd), incidence and cessation (lognormal, mean 1, given cv).
+
+    Each path keeps its draws for the whole horizon (a path is one possible future, not year-to-
+    year wobble). Zero sd/cv gives every path exactly the calibrated values.
+    """
+    unc = scn.demand.uncertainty
+    z = rng.standard_normal((3, paths))
+
+    def lognormal(cv: float, zz: np.ndarray) -> np.ndarray:
+        s2 = np.log1p(cv * cv)
+        return np.exp(np.sqrt(s2) * zz - s2 / 2.0)
+
+    growth = np.maximum(params.growth + unc.growth_sd * z[0], -0.99)
+    return PathDraws(
+        incidence=params.incidence * lognormal(unc.incidence_cv, z[1]),
+        growth=growth,
+        cessation=params.cessation * lognormal(unc.cessation_cv, z[2]),
+    )
+
+
+@dataclass
+class _MonteCarlo:
+    """Shared read-only state of one Monte Carlo run (float32 copies of the rates)."""
+
+    rate: np.ndarray  # [T, A, N, L] new plans a year at incidence 1, growth 0
+    q: np.ndarray  # [T, 25, N, L] cessation rates below age 25 at multiplier 1
+    backlog: np.ndarray  # [T, A, N, L]
+    has_backlog: np.ndarray  # [T] bool
+    new_factor: np.ndarray  # [P, T] incidence x (1 + growth)^exp per path
+    ces_factor: np.ndarray  # [P] cessation multiplier per path
+    start: np.ndarray  # [A, N, L]
+    poisson: bool
+    stock: np.ndarray  # [P, T, A, N, L] output
+    phase: np.ndarray  # [P, T, PH, N, L] output: stock summed over each phase's ages
+
+
+def _simulate_chunk(
+    mc: _MonteCarlo, p0: int, p1: int, seed: np.random.SeedSequence, sampler: PoissonSampler | None
+) -> None:
+    """Simulate paths p0..p1-1 into ``mc.stock`` and ``mc.phase`` (float32, in place)."""
+    rng = np.random.Generator(np.random.SFC64(seed))
+    stock = mc.stock[p0:p1]
+    n_paths, T = stock.shape[0], stock.shape[1]
+    cell = mc.rate.shape[1:]
+    below = (n_paths, MAX_AGE) + cell[1:]
+    lam_c = np.empty(below, dtype=np.float32)
+    lam_n = np.empty((n_paths,) + cell, dtype=np.float32)
+    ces = np.empty(below, dtype=np.float32) if mc.poisson else lam_c
+    new = np.empty_like(lam_n) if mc.poisson else lam_n
+    kc = mc.ces_factor[p0:p1, None, None, None]
+    kc_flat = bool(np.all(kc == kc.flat[0]))
+    stock[:, 0] = mc.start
+    for t in range(1, T):
+        prev = stock[:, t - 1]
+        # leavers: plans aged a in January t-1 that end before January t (age 25: all, not drawn)
+        if kc_flat:
+            np.multiply(prev[:, :MAX_AGE], np.minimum(mc.q[t] * kc.flat[0], 1.0), out=lam_c)
+        else:
+            np.multiply(mc.q[t][None], kc, out=lam_c)
+            np.minimum(lam_c, 1.0, out=lam_c)
+            lam_c *= prev[:, :MAX_AGE]
+        if sampler is not None:
+            sampler(lam_c, rng, ces)
+            np.minimum(ces, prev[:, :MAX_AGE], out=ces)
+        # joiners: rate x this path's incidence and growth (+ the backlog, not drawn)
+        np.multiply(mc.rate[t][None], mc.new_factor[p0:p1, t, None, None, None], out=lam_n)
+        if sampler is not None:
+            sampler(lam_n, rng, new)
+        if mc.has_backlog[t]:
+            new += mc.backlog[t]
+        cur = stock[:, t]
+        np.subtract(prev[:, :MAX_AGE], ces, out=cur[:, 1:])
+        cur[:, 1:] += new[:, 1:]
+        cur[:, 0] = new[:, 0]
+    mc.phase[p0:p1] = np.add.reduceat(stock, PHASE_STARTS, axis=2)
+
+
+def simulate_paths(
+    inputs: DemandInputs,
+    draws: PathDraws,
+    start: np.ndarray,
+    *,
+    poisson: bool,
+    seed: np.random.SeedSequence,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monte Carlo stock [P, T, A, N, L] and phase sums [P, T, PH, N, L] (float32) from the base year.
+
+    ``inputs`` must start at the base year. Paths run in chunks of CHUNK_PATHS, each with its own
+    generator spawned from ``seed``, so results do not depend on the number of threads.
+    """
+    if inputs.base_index != 0:
+        raise ValueError("simulate_paths needs inputs that start at the base year")
+    P, T = draws.incidence.size, len(inputs.years)
+    cell = inputs.rate.shape[1:]
+    new_factor = (
+        draws.incidence[:, None] * (1.0 + draws.growth[:, None]) ** inputs.growth_exp[None, :]
+    )
+    mc = _MonteCarlo(
+        rate=inputs.rate.astype(np.float32),
+        q=np.ascontiguousarray(inputs.q[:, :MAX_AGE], dtype=np.float32),
+        backlog=inputs.backlog.astype(np.float32),
+        has_backlog=inputs.backlog.reshape(T, -1).any(axis=1),
+        new_factor=new_factor.astype(np.float32),
+        ces_factor=draws.cessation.astype(np.float32),
+        start=start.astype(np.float32),
+        poisson=poisson,
+        stock=np.empty((P, T) + cell, dtype=np.float32),
+        phase=np.empty((P, T, len(PHASES)) + cell[1:], dtype=np.float32),
+    )
+    bounds = [(p0, min(p0 + CHUNK_PATHS, P)) for p0 in range(0, P, CHUNK_PATHS)]
+    seeds = seed.spawn(len(bounds))
+    n_threads = max(1, min(threads or os.cpu_count() or 1, len(bounds)))
+    size = CHUNK_PATHS * int(np.prod(cell))
+
+    def worker(w: int) -> None:
+        sampler = PoissonSampler(size) if poisson else None
+        for i in range(w, len(bounds), n_threads):
+            _simulate_chunk(mc, *bounds[i], seeds[i], sampler)
+
+    if n_threads == 1:
+        worker(0)
+    else:
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            list(pool.map(worker, range(n_threads)))
+    return mc.stock, mc.phase
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class DemandResult:
+    """Demand stage output: deterministic arrays [T, A, N, L] and Monte Carlo paths (float32).
+
+    ``stock[t]`` is the January count of ``years[t]`` (index 0 = base year); ``new[t]`` the plans
+    that joined since January ``years[t] - 1`` at their age in ``years[t]`` (backlog included, index
+    0 zeros); ``ceased[t]`` the plans that ended since January ``years[t] - 1``, at their age in
+    ``years[t] - 1``; see the module docstring for the identity. ``path_stock`` [P, T, A, N, L]
+    float32 is one stock per Monte Carlo path (P = 1: the deterministic stock).
+    """
+
+    years: list[int]
+    needs: list[str]
+    localities: list[str]
+    stock: np.ndarray
+    new: np.ndarray
+    ceased: np.ndarray
+    backlog: np.ndarray
+    path_stock: np.ndarray
+    path_phase: np.ndarray  # [P, T, PH, N, L] float32: path_stock summed over each phase's ages
+    paths: int
+    seed: int
+    params: Params
+    calibration: Any  # model.calibrate.CalibrationResult
+    _quantiles: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def phases(self) -> list[str]:
+        return list(PHASES)
+
+    def phase_quantiles(self) -> np.ndarray:
+        """P10, P50, P90 [3, T, PH, N, L] of plans by year, phase, need and locality over paths."""
+        if self._quantiles is None:
+            flat = self.path_phase.reshape(self.path_phase.shape[0], -1)
+            q = np.quantile(flat, [0.1, 0.5, 0.9], axis=0)
+            self._quantiles = q.reshape((3,) + self.path_phase.shape[1:])
+        return self._quantiles
+
+    def path_totals(self) -> np.ndarray:
+        """County total plans [P, T] per path."""
+        return self.path_phase.sum(axis=(2, 3, 4), dtype=np.float64)
+
+    def _frame(self, years: list[int], values: dict[str, np.ndarray]) -> pd.DataFrame:
+        """Long table over (year, locality, need, phase) from arrays [T, PH, N, L]."""
+        T, PH, N, L = len(years), len(PHASES), len(self.needs), len(self.localities)
+        yy, pp, nn, ll = np.meshgrid(
+            np.arange(T), np.arange(PH), np.arange(N), np.arange(L), indexing="ij"
+        )
+        order = np.lexsort((pp.ravel(), nn.ravel(), ll.ravel(), yy.ravel()))
+        yr = np.asarray(years)[yy.ravel()[order]]
+        df = pd.DataFrame(
+            {
+                "year": yr,
+                "academic_year": [academic_year(int(y)) for y in yr],
+                "locality": np.asarray(self.localities)[ll.ravel()[order]],
+                "need": np.asarray(self.needs)[nn.ravel()[order]],
+                "phase": np.asarray(PHASES)[pp.ravel()[order]],
+            }
+        )
+        for name, arr in values.items():
+            df[name] = np.asarray(arr, dtype=np.float64).ravel()[order]
+        return df
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``demand`` and ``demand_flows`` tables (see their columns in the docstrings below).
+
+        demand: year, academic_year, locality, need, phase, plans, and where paths > 1 plans_p10,
+        plans_p90. ``plans`` is the P50 across paths of each row where paths > 1 (so rows need not
+        add up to the P50 county total, which ``headline`` gives), else the deterministic count.
+
+        demand_flows (deterministic, projected years only): plans_start (January of the year
+        before, by phase of the age then), new_plans (backlog_plans included), ceased_plans (at
+        the age before ceasing), aged_out_plans / aged_in_plans (survivors crossing into the next
+        phase by growing a year older) and plans_end, with
+        plans_end = plans_start + new_plans - ceased_plans - aged_out_plans + aged_in_plans.
+        """
+        det = np.add.reduceat(self.stock, PHASE_STARTS, axis=1)
+        cols: dict[str, np.ndarray] = {}
+        if self.paths > 1:
+            q = self.phase_quantiles()
+            cols = {"plans": q[1], "plans_p10": q[0], "plans_p90": q[2]}
+        else:
+            cols = {"plans": det}
+        demand = self._frame(self.years, cols)
+
+        surv = (
+            self.stock[:-1, :MAX_AGE] - self.ceased[1:, :MAX_AGE]
+        )  # [T-1, 25, N, L] at age in t-1
+        tops = np.array([hi for _, hi in PHASE_AGES.values()])
+        out_ = np.zeros((len(self.years) - 1, len(PHASES)) + self.stock.shape[2:])
+        in_ = np.zeros_like(out_)
+        for i, top in enumerate(tops[:-1]):
+            out_[:, i] = surv[:, top]
+            in_[:, i + 1] = surv[:, top]
+        flows = self._frame(
+            self.years[1:],
+            {
+                "plans_start": det[:-1],
+                "new_plans": np.add.reduceat(self.new[1:], PHASE_STARTS, axis=1),
+                "backlog_plans": np.add.reduceat(self.backlog[1:], PHASE_STARTS, axis=1),
+                "ceased_plans": np.add.reduceat(self.ceased[1:], PHASE_STARTS, axis=1),
+                "aged_out_plans": out_,
+                "aged_in_plans": in_,
+                "plans_end": det[1:],
+            },
+        )
+        return {"demand": demand, "demand_flows": flows}
+
+    def headline(self) -> dict[str, Any]:
+        """Figures for summary.json: January plans by year (P50, P10, P90), growth, calibration."""
+        det = self.stock.sum(axis=(1, 2, 3))
+        ys = [str(y) for y in self.years]
+
+        def by_year(v: np.ndarray) -> dict[str, float]:
+            return {y: round(float(x), 1) for y, x in zip(ys, v, strict=True)}
+
+        out: dict[str, Any] = {"paths": self.paths, "seed": self.seed}
+        if self.paths > 1:
+            tot = self.path_totals()
+            p10, p50, p90 = np.quantile(tot, [0.1, 0.5, 0.9], axis=0)
+            out["basis"] = f"P50 of the county total over {self.paths} Monte Carlo paths"
+            central = p50
+            out["plans"] = by_year(p50)
+            out["plans_p10"] = by_year(p10)
+            out["plans_p90"] = by_year(p90)
+        else:
+            out["basis"] = "deterministic (1 path)"
+            central = det
+            out["plans"] = by_year(det)
+        out["plans_deterministic"] = by_year(det)
+        growth = central[1:] / np.where(central[:-1] > 0, central[:-1], np.nan) - 1.0
+        out["growth_rate"] = {y: round(float(g), 4) for y, g in zip(ys[1:], growth, strict=True)}
+        n_years = len(self.years) - 1
+        out["average_growth_rate"] = (
+            round(float((central[-1] / central[0]) ** (1.0 / n_years) - 1.0), 4)
+            if n_years and central[0] > 0
+            else None
+        )
+        flows = {"new_plans": self.new, "ceased_plans": self.ceased, "backlog_plans": self.backlog}
+        for name, arr in flows.items():
+            v = arr.sum(axis=(1, 2, 3))[1:]
+            out[name] = {y: round(float(x), 1) for y, x in zip(ys[1:], v, strict=True)}
+        out["calibration"] = self.calibration.summary()
+        return out
+
+
+def _span(scn: Scenario) -> list[int]:
+    """Years the rates are laid out on: every history year kept, the base year and the horizon."""
+    from .calibrate import history_targets
+
+    hist = [t.year for t in history_targets(scn)]
+    years = scn.years
+    return list(range(min(hist + [years[0]]), max(hist + [years[-1]]) + 1))
+
+
+def _from_base(inp: DemandInputs, last_year: int) -> DemandInputs:
+    """The projection window: base year .. ``last_year``."""
+    s = slice(inp.base_index, inp.years.index(last_year) + 1)
+    return DemandInputs(
+        years=inp.years[s],
+        base_year=inp.base_year,
+        needs=inp.needs,
+        localities=inp.localities,
+        population=inp.population[s],
+        rate=inp.rate[s],
+        growth_exp=inp.growth_exp[s],
+        q=inp.q[s],
+        backlog=inp.backlog[s],
+        split=inp.split,
+        new_split=inp.new_split,
+    )
+
+
+def run_demand(
+    scn: Scenario, paths: int, seed: int, *, threads: int | None = None, source: str = "scenario"
+) -> DemandResult:
+    """Calibrate, project deterministically and simulate ``paths`` Monte Carlo paths (1 = none).
+
+    The same scenario and seed give identical results whatever ``threads`` is; ``source`` names the
+    scenario file in any ScenarioError.
+    """
+    from .calibrate import calibrate
+
+    if paths < 1:
+        raise ValueError("paths must be at least 1")
+    full = prepare(scn, _span(scn), source)
+    cal = calibrate(scn, full)
+    inputs = _from_base(full, scn.years[-1])
+    start = cal.start_level * inputs.split
+    stock, new, ceased = project(inputs, cal.params, start)
+    if paths > 1:
+        ss_draws, ss_noise = np.random.SeedSequence(seed).spawn(2)
+        draws = draw_paths(cal.params, scn, paths, np.random.default_rng(ss_draws))
+        path_stock, path_phase = simulate_paths(
+            inputs,
+            draws,
+            start,
+            poisson=scn.demand.uncertainty.poisson,
+            seed=ss_noise,
+            threads=threads,
+        )
+    else:
+        path_stock = stock[None].astype(np.float32)
+        path_phase = np.add.reduceat(path_stock, PHASE_STARTS, axis=2)
+    return DemandResult(
+        years=list(inputs.years),
+        needs=list(inputs.needs),
+        localities=list(inputs.localities),
+        stock=stock,
+        new=new,
+        ceased=ceased,
+        backlog=inputs.backlog.copy(),
+        path_stock=path_stock,
+        path_phase=path_phase,
+        paths=paths,
+        seed=seed,
+        params=cal.params,
+        calibration=cal,
+    )
