@@ -73,6 +73,13 @@ def run_scenario(
         "financial_year = starting calendar year (2024 = April 2024 to March 2025)",
     }
     # --- stage blocks: each engine issue adds its stage here --------------------------------
+    # demand (issue 3): EHCP stock by year x age x need x locality, calibrated, with MC paths
+    from .demand import run_demand
+
+    demand = run_demand(scn, paths, seed, source=resolved.source)
+    res.tables.update(demand.tables())
+    res.summary["demand"] = demand.headline()
+    res.artefacts["demand"] = demand
     res.summary["run_seconds"] = round(time.perf_counter() - t0, 3)
     return res
 
