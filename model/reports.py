@@ -154,17 +154,16 @@ def headline_figures(
         for q in ("p10", "p90"):
             if f"plans_{q}" in last.columns and last[f"plans_{q}"].notna().any():
                 h[f"plans_horizon_{q}"] = float(last[f"plans_{q}"].sum())
-    for q, keys in (
-        ("", ("plans_horizon", "plans_at_horizon", "horizon.plans")),
-        ("_p10", ("plans_horizon_p10", "plans_at_horizon_p10", "horizon.plans_p10")),
-        ("_p90", ("plans_horizon_p90", "plans_at_horizon_p90", "horizon.plans_p90")),
-    ):
-        v = _num(_get(summary, "demand", *keys))
-        if v is not None:  # the demand stage's own band of the total beats summed cell bands
-            h[f"plans_horizon{q}"] = v
-    v = _num(_get(summary, "demand", "plans_base", "plans_base_year"))
-    if v is not None:
-        h["plans_base"] = v
+    # The demand stage's county totals (P50 and band of the total over paths) beat cell sums:
+    # quantiles do not add, so summed cell bands are wider than the band of the total.
+    totals = _demand_totals(summary)
+    if totals is not None and not totals.empty:
+        totals = totals.sort_values("year")
+        h["plans_base"] = _num(totals["plans"].iloc[0])
+        last = totals.iloc[-1]
+        for q in ("", "_p10", "_p90"):
+            if f"plans{q}" in totals.columns:
+                h[f"plans_horizon{q}"] = _num(last[f"plans{q}"])
 
     # Costs -----------------------------------------------------------------------------------
     costs = _has(tables, "costs", "variant", "cost_gbp")
@@ -764,33 +763,31 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     return _page(f"sendplan: {s.get('scenario', '')}", "\n".join(parts)), notes
 
 
+def _by_year(value: Any) -> dict[int, float] | None:
+    """A ``{year: number}`` mapping (keys may be strings after JSON) as ints and floats."""
+    if not isinstance(value, Mapping) or not value:
+        return None
+    try:
+        return {int(k): float(v) for k, v in value.items() if v is not None}
+    except (TypeError, ValueError):
+        return None
+
+
 def _demand_totals(summary: Mapping[str, Any]) -> pd.DataFrame | None:
-    """Totals by year with bands from the demand stage's summary, when it reports them as a list of
-    {year, plans, plans_p10, plans_p90} records or as year-keyed mappings."""
+    """County totals by year from summary["demand"]: ``plans`` (P50 of the total over paths, or the
+    deterministic count with one path) and ``plans_p10``/``plans_p90`` where there are paths."""
     dem = summary.get("demand")
     if not isinstance(dem, Mapping):
         return None
-    for key in ("plans_by_year", "totals_by_year", "plans"):
-        val = dem.get(key)
-        try:
-            if isinstance(val, list) and val and isinstance(val[0], Mapping):
-                df = pd.DataFrame(val)
-            elif (
-                isinstance(val, Mapping)
-                and val
-                and all(isinstance(v, Mapping) for v in val.values())
-            ):
-                df = pd.DataFrame.from_dict(val, orient="index").rename_axis("year").reset_index()
-            elif isinstance(val, Mapping) and val:
-                df = pd.DataFrame({"year": list(val), "plans": list(val.values())})
-            else:
-                continue
-            df["year"] = df["year"].astype(int)
-            if "plans" in df.columns:
-                return df
-        except (TypeError, ValueError, KeyError):
-            continue
-    return None
+    plans = _by_year(dem.get("plans"))
+    if not plans:
+        return None
+    df = pd.DataFrame({"year": sorted(plans), "plans": [plans[y] for y in sorted(plans)]})
+    for q in ("p10", "p90"):
+        band = _by_year(dem.get(f"plans_{q}"))
+        if band:
+            df[f"plans_{q}"] = [band.get(y, np.nan) for y in df["year"]]
+    return df
 
 
 # --------------------------------------------------------------------------- entry points

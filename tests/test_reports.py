@@ -149,7 +149,12 @@ def test_headline_figures_from_contract_tables() -> None:
 
 def test_headline_figures_prefer_stage_summaries() -> None:
     s = summary(
-        demand={"plans_horizon": 125.0, "plans_horizon_p10": 118.0, "plans_horizon_p90": 131.0},
+        # The demand stage's county totals, keyed by year (strings once read back from JSON).
+        demand={
+            "plans": {"2024": 100.0, "2025": 111.0, "2026": 125.0},
+            "plans_p10": {"2024": 100.0, "2025": 105.0, "2026": 118.0},
+            "plans_p90": {"2024": 100.0, "2025": 117.0, "2026": 131.0},
+        },
         finance={"p_meet_safety_valve": {"unmitigated": 0.1, "optimised": 0.65}},
         optimisation={
             "solver": "highs",
@@ -363,3 +368,22 @@ def test_comparison_csv_is_byte_stable(tmp_path: Path) -> None:
 def test_html_table_escapes_scenario_text() -> None:
     out = reports._html_table([("<script>alert(1)</script>", np.float64(1.5))], ["name", "value"])
     assert "<script>alert" not in out and "&lt;script&gt;" in out
+
+
+def test_fan_chart_in_the_report_uses_the_county_band(tmp_path: Path) -> None:
+    res = results(
+        demand={
+            "plans": {2024: 100.0, 2025: 111.0, 2026: 125.0},
+            "plans_p10": {2024: 100.0, 2025: 105.0, 2026: 118.0},
+            "plans_p90": {2024: 100.0, 2025: 117.0, 2026: 131.0},
+        }
+    )
+    totals = reports._demand_totals(res.summary)
+    assert totals.to_dict("list") == {
+        "year": [2024, 2025, 2026],
+        "plans": [100.0, 111.0, 125.0],
+        "plans_p10": [100.0, 105.0, 118.0],
+        "plans_p90": [100.0, 117.0, 131.0],
+    }
+    text, errors = reports.render_html(res)
+    assert errors == [] and "P10-P90 (sum of cells)" not in text and "P10-P90" in text
