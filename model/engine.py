@@ -49,8 +49,13 @@ def run_scenario(
     seed: int | None = None,
     solver: str | None = None,
     export_lp: bool = False,
+    demand: Any = None,
 ) -> Results:
-    """Run every stage for one validated scenario and return its tables and summary (writes nothing)."""
+    """Run every stage for one validated scenario and return its tables and summary (writes nothing).
+
+    ``demand``: a DemandResult already computed for this scenario's demand inputs with the same
+    paths and seed (the app caches that stage); None runs the demand stage here, as the CLI does.
+    """
     scn = resolved.scenario
     paths = scn.run.paths if paths is None else paths
     seed = scn.run.seed if seed is None else seed
@@ -76,7 +81,8 @@ def run_scenario(
     # demand (issue 3): EHCP stock by year x age x need x locality, calibrated, with MC paths
     from .demand import run_demand
 
-    demand = run_demand(scn, paths, seed, source=resolved.source)
+    if demand is None:
+        demand = run_demand(scn, paths, seed, source=resolved.source)
     res.tables.update(demand.tables())
     res.summary["demand"] = demand.headline()
     res.artefacts["demand"] = demand
