@@ -82,7 +82,7 @@ def _demand_stage(key: str, _resolved: ResolvedScenario) -> Any:
     from model.demand import run_demand
 
     scn = _resolved.scenario
-    return run_demand(scn, paths=scn.run.paths, seed=scn.run.seed)
+    return run_demand(scn, scn.run.paths, scn.run.seed, source=_resolved.source)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -418,17 +418,25 @@ def headline_cards(h: dict[str, Any], fin: pd.DataFrame | None) -> None:
     )
 
 
+def _county_totals(res: Results) -> pd.DataFrame | None:
+    """Plans by year for the whole LA with the demand stage's own P10/P90 of the total (the same
+    figures report.html charts); None where the stage reports none."""
+    return reports._demand_totals(res.summary)
+
+
 def demand_view(res: Results) -> None:
     dem = _table(res, "demand")
     if dem is None:
         _not_produced("demand")
         return
-    _chart(lambda: charts.ehcp_fan_chart(dem))
+    totals = _county_totals(res)
+    _chart(lambda: charts.ehcp_fan_chart(dem, totals=totals))
     flows = _table(res, "demand_flows")
     c1, c2 = st.columns(2)
     with c1:
-        st.caption("Plans by January census year (P50, with the sum of cell P10/P90)")
-        st.dataframe(charts.plans_by_year(dem), hide_index=True, width="stretch")
+        st.caption("Plans by January census year, all localities (P50 and P10-P90 of the total)")
+        shown = totals if totals is not None else charts.plans_by_year(dem)
+        st.dataframe(shown.round(0), hide_index=True, width="stretch")
     with c2:
         if flows is not None:
             cols = [c for c in flows.columns if c.endswith("_plans")]
@@ -498,6 +506,9 @@ def builds_view(res: Results, resolved: ResolvedScenario) -> None:
 def _pin_payload(res: Results, label: str) -> dict[str, Any]:
     """What a pinned scenario keeps: its summary and the small tables the comparison draws."""
     tables: dict[str, pd.DataFrame] = {}
+    totals = _county_totals(res)
+    if totals is not None:
+        tables["demand_totals"] = totals
     for name, shrink in (
         ("demand", charts.plans_by_year),
         ("placements", charts.placement_mix),
@@ -557,7 +568,7 @@ def compare_view(res: Results) -> None:
     _chart(lambda: charts.comparison_chart(comp))
     c1, c2 = st.columns(2)
     with c1:
-        _chart(lambda: charts.ehcp_fan_chart(stacked("demand")))
+        _chart(lambda: charts.ehcp_fan_chart(stacked("demand"), totals=stacked("demand_totals")))
     with c2:
         _chart(lambda: charts.deficit_chart(stacked("finance")))
 
