@@ -176,6 +176,7 @@ def prepare(scn: Scenario, years: list[int], source: str = "scenario") -> Demand
         )
     age_sh = np.asarray(scn.population.age_shares, dtype=float)
     new_age = np.asarray(dm.new_age_shares, dtype=float)
+    new_age = new_age / new_age.sum() if new_age.sum() > 0 else new_age  # shares may miss 1 by 1e-3
     for a in range(A):
         if new_age[a] > 0 and age_sh[a] <= 0:
             raise _problem(

@@ -1,0 +1,415 @@
+"""Demand stage: stock-flow identities, rates per head, levers, Monte Carlo reproducibility and bands,
+the exact Poisson sampler, and the Devon default against the January 2025 SEN2 count."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from model import demand as dm
+from model.io import ScenarioError, default_scenario_path, read_yaml_file, validate_mapping
+from model.scenario import MAX_AGE, PHASE_AGES, PHASES, Scenario
+
+DEVON = read_yaml_file(default_scenario_path())
+
+
+def scenario(edit: Any = None, **demand: Any) -> Scenario:
+    """The Devon default with ``demand`` keys replaced and an optional edit of the whole mapping."""
+    m = copy.deepcopy(DEVON)
+    m["demand"].update(demand)
+    if edit is not None:
+        edit(m)
+    return validate_mapping(m, "test.yaml")
+
+
+def quiet(**demand: Any) -> Scenario:
+    """Devon without calibration or uncertainty: the model exactly as the scenario states it."""
+    demand.setdefault("calibration", {"enabled": False})
+    demand.setdefault(
+        "uncertainty", {"growth_sd": 0, "incidence_cv": 0, "cessation_cv": 0, "poisson": False}
+    )
+    return scenario(**demand)
+
+
+@pytest.fixture(scope="module")
+def devon() -> Scenario:
+    return scenario()
+
+
+@pytest.fixture(scope="module")
+def devon_run(devon: Scenario) -> dm.DemandResult:
+    return dm.run_demand(devon, 200, 7)
+
+
+def assert_identity(stock: np.ndarray, new: np.ndarray, ceased: np.ndarray) -> None:
+    """stock[t, a+1] = stock[t-1, a] - ceased[t, a] + new[t, a+1]; stock[t, 0] = new[t, 0]."""
+    np.testing.assert_allclose(
+        stock[1:, 1:], stock[:-1, :-1] - ceased[1:, :-1] + new[1:, 1:], rtol=1e-12, atol=1e-9
+    )
+    np.testing.assert_allclose(stock[1:, 0], new[1:, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ceased[1:, MAX_AGE], stock[:-1, MAX_AGE], rtol=1e-12, atol=1e-12)
+    totals = stock.sum(axis=(1, 2, 3))
+    flows = new.sum(axis=(1, 2, 3)) - ceased.sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(totals[1:], totals[:-1] + flows[1:], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- Devon default
+
+
+def test_devon_2025_within_3_percent_of_sen2(devon_run: dm.DemandResult) -> None:
+    i = devon_run.years.index(2025)
+    det = devon_run.stock[i].sum()
+    p50 = devon_run.headline()["plans"]["2025"]
+    assert abs(det / 9848 - 1) < 0.03
+    assert abs(p50 / 9848 - 1) < 0.03
+    # the base year is the January 2024 SEN2 count exactly
+    assert devon_run.stock[0].sum() == pytest.approx(8873)
+    assert devon_run.path_stock[:, 0].sum(axis=(1, 2, 3)) == pytest.approx(8873, rel=1e-5)
+
+
+def test_devon_base_year_new_plans_match_the_rate_per_head(devon: Scenario) -> None:
+    # 219,800 residents x 8.3 requests per 1,000 x 0.57 conversion = 1,039.9 plans a year
+    inp = dm.prepare(devon, devon.years)
+    pop = sum(devon.population.base_0_25.values())
+    assert pop == 219_800
+    assert inp.rate[0].sum() == pytest.approx(pop * 8.3 / 1000 * 0.57)
+    by_age = inp.rate[0].sum(axis=(1, 2))
+    shares = np.array(devon.demand.new_age_shares)  # given to 4 decimals: sum 1.0004
+    np.testing.assert_allclose(by_age / by_age.sum(), shares / shares.sum(), atol=1e-12)
+    # growth 10% a year on the rate per head, population growth 0.3% a year
+    new = inp.new_mean(dm.Params(1.0, 0.10, 1.0))
+    assert new[3].sum() - inp.backlog[3].sum() == pytest.approx(
+        pop * 8.3 / 1000 * 0.57 * 1.10**3 * 1.003**3
+    )
+    # the 350 backlog plans join in January 2025's count, spread like new plans
+    assert inp.backlog[1].sum() == pytest.approx(350)
+    assert inp.backlog[[0, 2, 3]].sum() == 0
+
+
+def test_devon_identity_and_no_negatives(devon_run: dm.DemandResult) -> None:
+    assert_identity(devon_run.stock, devon_run.new, devon_run.ceased)
+    assert devon_run.stock.shape[1] == MAX_AGE + 1 == 26
+    for arr in (devon_run.stock, devon_run.new, devon_run.ceased, devon_run.path_stock):
+        assert arr.min() >= 0
+
+
+def test_devon_bands_are_ordered_and_needs_add_up(devon_run: dm.DemandResult) -> None:
+    t = devon_run.tables()["demand"]
+    assert list(t.columns) == [
+        "year",
+        "academic_year",
+        "locality",
+        "need",
+        "phase",
+        "plans",
+        "plans_p10",
+        "plans_p90",
+    ]
+    assert (t["plans_p10"] <= t["plans"] + 1e-9).all()
+    assert (t["plans"] <= t["plans_p90"] + 1e-9).all()
+    assert t.loc[t["year"] == 2025, "academic_year"].iloc[0] == "2024/25"
+    assert len(t) == 11 * 8 * 12 * 5
+    h = devon_run.headline()
+    for y in h["plans"]:
+        assert h["plans_p10"][y] <= h["plans"][y] <= h["plans_p90"][y]
+    # the spread widens with the horizon
+    assert (
+        h["plans_p90"]["2034"] - h["plans_p10"]["2034"]
+        > h["plans_p90"]["2026"] - h["plans_p10"]["2026"]
+    )
+
+
+def test_tables_sum_over_need_to_totals(devon: Scenario) -> None:
+    res = dm.run_demand(devon, 1, 0)
+    t = res.tables()["demand"]
+    assert "plans_p10" not in t.columns  # one path: deterministic, no bands
+    by_year = t.groupby("year")["plans"].sum()
+    np.testing.assert_allclose(by_year.to_numpy(), res.stock.sum(axis=(1, 2, 3)), rtol=1e-9)
+    # totals by (year, locality, phase) equal the sum of the stock over need and the phase's ages
+    g = t.groupby(["year", "locality", "phase"])["plans"].sum()
+    for (year, loc, phase), v in g.sample(25, random_state=1).items():
+        lo, hi = PHASE_AGES[phase]
+        ti, li = res.years.index(year), res.localities.index(loc)
+        assert v == pytest.approx(res.stock[ti, lo : hi + 1, :, li].sum(), rel=1e-9)
+    f = res.tables()["demand_flows"]
+    lhs = f["plans_end"]
+    rhs = (
+        f["plans_start"]
+        + f["new_plans"]
+        - f["ceased_plans"]
+        - f["aged_out_plans"]
+        + f["aged_in_plans"]
+    )
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-9, atol=1e-9)
+    assert f["backlog_plans"].sum() == pytest.approx(350)
+    assert f.loc[f["phase"] == "post19", "aged_out_plans"].sum() == 0
+    assert f.loc[f["phase"] == "early_years", "aged_in_plans"].sum() == 0
+    assert f.groupby("year")["new_plans"].sum().to_numpy() == pytest.approx(
+        res.new[1:].sum(axis=(1, 2, 3))
+    )
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    growth=st.floats(-0.3, 0.5),
+    cessation=st.floats(0.0, 1.0),
+    late=st.floats(0.0, 1.0),
+    backlog=st.floats(0, 2000),
+    factor=st.floats(0.0, 3.0),
+    poisson=st.booleans(),
+    cv=st.floats(0, 0.5),
+)
+def test_properties_hold_for_any_rates(
+    growth: float,
+    cessation: float,
+    late: float,
+    backlog: float,
+    factor: float,
+    poisson: bool,
+    cv: float,
+) -> None:
+    scn = scenario(
+        lambda m: m["meta"].update(horizon_years=4),
+        growth=growth,
+        cessation_rate=cessation,
+        cessation_by_age={18: late, 24: late},
+        backlog=[{"year": 2026, "plans": backlog}],
+        levers=[{"rate": "cessation", "factor": factor, "from_year": 2026, "ages": [16, 17, 18]}],
+        uncertainty={
+            "growth_sd": cv / 5,
+            "incidence_cv": cv,
+            "cessation_cv": cv,
+            "poisson": poisson,
+        },
+    )
+    res = dm.run_demand(scn, 24, 3)
+    assert_identity(res.stock, res.new, res.ceased)
+    assert res.stock.min() >= 0 and res.ceased.min() >= 0 and res.new.min() >= 0
+    assert res.path_stock.min() >= 0
+    assert res.path_stock.shape == (24, 5, 26, 12, 8)
+    # every plan ends after age 25: nothing aged 25 survives into the next year
+    assert (res.ceased[1:, MAX_AGE] == res.stock[:-1, MAX_AGE]).all()
+    t = res.tables()["demand"]
+    assert (t["plans_p10"] <= t["plans"] + 1e-6).all() and (
+        t["plans"] <= t["plans_p90"] + 1e-6
+    ).all()
+    np.testing.assert_allclose(
+        res.path_phase.sum(axis=(2, 3, 4)), res.path_stock.sum(axis=(2, 3, 4)), rtol=1e-5
+    )
+    if poisson:
+        # per path and cell: stock[t, a+1] - stock[t-1, a] = new - ceased, whole plans, and the
+        # leavers never exceed the plans there were (the base year's shares are fractional)
+        # (years 2027 and 2028: the 2026 backlog arrives spread in fractions). Where every plan
+        # there ceased (leavers capped at the plans there were) only whole new plans remain.
+        cur = res.path_stock[:, 3:, 1:]
+        step = cur - res.path_stock[:, 2:-1, :-1]
+        whole = np.isclose(step, np.round(step), atol=2e-3) | np.isclose(
+            cur, np.round(cur), atol=2e-3
+        )
+        assert whole.all()
+        assert (res.path_stock[:, 1:, 1:] >= 0).all()
+
+
+def test_zero_uncertainty_paths_equal_the_deterministic_run() -> None:
+    res = dm.run_demand(quiet(calibration={"enabled": True}), 40, 11)
+    assert res.path_stock.dtype == np.float32
+    for p in range(40):
+        np.testing.assert_allclose(res.path_stock[p], res.stock, rtol=2e-5, atol=1e-3)
+    t = res.tables()["demand"]
+    np.testing.assert_allclose(t["plans_p10"], t["plans_p90"], rtol=2e-5, atol=1e-3)
+
+
+def test_one_path_is_the_deterministic_run(devon: Scenario) -> None:
+    res = dm.run_demand(devon, 1, 5)
+    np.testing.assert_allclose(res.path_stock[0], res.stock, rtol=1e-6)
+
+
+def test_same_seed_identical_different_seed_different(devon: Scenario) -> None:
+    a = dm.run_demand(devon, 150, 42, threads=2)
+    b = dm.run_demand(devon, 150, 42, threads=1)
+    c = dm.run_demand(devon, 150, 43, threads=2)
+    assert np.array_equal(a.path_stock, b.path_stock)
+    assert a.tables()["demand"].equals(b.tables()["demand"])
+    assert a.headline() == b.headline()
+    assert not np.array_equal(a.path_stock, c.path_stock)
+    assert a.headline()["plans"] != c.headline()["plans"]
+
+
+def test_poisson_flows_add_spread_with_fixed_parameters() -> None:
+    noisy = dm.run_demand(
+        quiet(uncertainty={"growth_sd": 0, "incidence_cv": 0, "cessation_cv": 0, "poisson": True}),
+        400,
+        1,
+    )
+    tot = noisy.path_stock.sum(axis=(2, 3, 4), dtype=np.float64)
+    det = noisy.stock.sum(axis=(1, 2, 3))
+    # mean across paths stays on the deterministic path; the spread of the first step is
+    # sqrt(new + ceased) when both are Poisson
+    np.testing.assert_allclose(tot.mean(axis=0), det, rtol=4e-3)
+    flows = noisy.new[1].sum() + noisy.ceased[1, :MAX_AGE].sum()
+    assert tot[:, 1].std() == pytest.approx(np.sqrt(flows), rel=0.15)
+
+
+# --------------------------------------------------------------------------- levers
+
+
+def _run(**demand: Any) -> dm.DemandResult:
+    return dm.run_demand(quiet(**demand), 1, 0)
+
+
+def test_request_lever_lowers_new_plans_only_from_its_year_and_ages() -> None:
+    base = _run()
+    lev = _run(
+        levers=[{"rate": "requests", "factor": 0.5, "from_year": 2028, "ages": [0, 1, 2, 3, 4]}]
+    )
+    i = base.years.index(2028)
+    np.testing.assert_array_equal(lev.stock[:i], base.stock[:i])
+    np.testing.assert_allclose(lev.new[i, :5], 0.5 * base.new[i, :5])
+    np.testing.assert_allclose(lev.new[i, 5:], base.new[i, 5:])
+    assert lev.stock[i:].sum() < base.stock[i:].sum()
+
+
+def test_cessation_lever_raises_leavers_for_chosen_group_only() -> None:
+    base = _run()
+    lev = _run(
+        levers=[
+            {
+                "rate": "cessation",
+                "factor": 2.0,
+                "from_year": 2027,
+                "ages": [19, 20, 21, 22, 23, 24],
+                "needs": ["SEMH"],
+            }
+        ]
+    )
+    i, n = base.years.index(2027), base.needs.index("SEMH")
+    np.testing.assert_array_equal(lev.stock[:i], base.stock[:i])
+    np.testing.assert_allclose(lev.ceased[i, 19:25, n], 2 * base.ceased[i, 19:25, n])
+    other = [k for k in range(len(base.needs)) if k != n]
+    np.testing.assert_allclose(lev.stock[:, :, other], base.stock[:, :, other])
+    assert lev.stock[i:, :, n].sum() < base.stock[i:, :, n].sum()
+
+
+def test_new_plans_lever_by_locality_with_a_ramp_and_end_year() -> None:
+    base = _run()
+    lev = _run(
+        levers=[
+            {
+                "rate": "new_plans",
+                "factor": 1.6,
+                "from_year": 2026,
+                "to_year": 2030,
+                "ramp_years": 3,
+                "localities": ["exeter"],
+            }
+        ]
+    )
+    li = base.localities.index("exeter")
+    ratio = lev.new[:, :, :, li].sum(axis=(1, 2)) / np.maximum(
+        base.new[:, :, :, li].sum(axis=(1, 2)), 1e-12
+    )
+    want = {2025: 1.0, 2026: 1.2, 2027: 1.4, 2028: 1.6, 2030: 1.6, 2031: 1.0}
+    for year, r in want.items():
+        i = base.years.index(year)
+        # 2025 carries the backlog (not scaled by rate levers), so compare the rate part there
+        assert ratio[i] == pytest.approx(r) if year != 2025 else ratio[i] == pytest.approx(1.0)
+    others = [k for k in range(8) if k != li]
+    np.testing.assert_allclose(lev.stock[..., others], base.stock[..., others])
+
+
+def test_conversion_lever_and_growth_end_year() -> None:
+    base = _run()
+    lev = _run(levers=[{"rate": "conversion", "factor": 0.8, "from_year": 2025}])
+    np.testing.assert_allclose(
+        lev.new[1:] - lev.backlog[1:], 0.8 * (base.new[1:] - base.backlog[1:])
+    )
+    flat = _run(growth_end_year=2027)
+    inp = dm.prepare(quiet(growth_end_year=2027), list(range(2024, 2035)))
+    per_head = inp.rate.sum(axis=(1, 2, 3)) / inp.population.sum(axis=(1, 2))
+    new = flat.new.sum(axis=(1, 2, 3)) - flat.backlog.sum(axis=(1, 2, 3))
+    rate = new / inp.population.sum(axis=(1, 2)) / per_head
+    assert rate[3] == pytest.approx(1.1**3)
+    assert rate[-1] == pytest.approx(1.1**3)  # flat after growth_end_year
+
+
+def test_locality_prevalence_moves_plans_without_changing_the_county_total() -> None:
+    base = _run()
+    prev = _run(locality_prevalence={"torridge": 1.5, "exeter": 0.8})
+    assert prev.new[1:].sum() == pytest.approx(base.new[1:].sum())
+    t, e = base.localities.index("torridge"), base.localities.index("exeter")
+    assert prev.stock[0, ..., t].sum() > base.stock[0, ..., t].sum()
+    assert prev.stock[0, ..., e].sum() < base.stock[0, ..., e].sum()
+    assert prev.stock[0].sum() == pytest.approx(base.stock[0].sum())
+
+
+def test_need_shares_for_new_plans_and_phases() -> None:
+    res = _run(new_need_shares={"ASD": 0.5, "SEMH": 0.5})
+    n_asd = res.needs.index("ASD")
+    assert res.new[1:, :, n_asd].sum() / (res.new[1:].sum() - res.backlog[1:].sum()) > 0.45
+    assert PHASES[0] == "early_years" and dm.PHASE_OF_AGE[11] == PHASES.index("secondary")
+
+
+# --------------------------------------------------------------------------- Poisson sampler
+
+
+@pytest.mark.parametrize("lam", [0.02, 0.4, 1.7, 6.0, 11.5, 40.0])
+def test_poisson_sampler_matches_the_distribution(lam: float) -> None:
+    rng = np.random.Generator(np.random.SFC64(9))
+    x = dm.poisson_f32(np.full(400_000, lam, dtype=np.float32), rng)
+    assert x.dtype == np.float32 and (x == np.round(x)).all() and x.min() >= 0
+    assert x.mean() == pytest.approx(lam, rel=0.02, abs=0.002)
+    assert x.var() == pytest.approx(lam, rel=0.03, abs=0.002)
+    # chi-square on the pmf over the bulk of the distribution
+    ks = np.arange(int(lam + 6 * np.sqrt(lam) + 3))
+    obs = np.bincount(x.astype(int), minlength=ks.size)[: ks.size]
+    exp = stats.poisson.pmf(ks, lam) * x.size
+    keep = exp > 20
+    chi2 = (((obs - exp) ** 2) / exp)[keep].sum()
+    assert chi2 < stats.chi2.ppf(0.999, keep.sum() - 1)
+
+
+def test_poisson_sampler_mixed_means_and_reproducible() -> None:
+    lam = np.random.default_rng(0).lognormal(-1, 1.5, 100_000).astype(np.float32)
+    a = dm.poisson_f32(lam, np.random.Generator(np.random.SFC64(1)))
+    b = dm.poisson_f32(lam, np.random.Generator(np.random.SFC64(1)))
+    assert np.array_equal(a, b)
+    assert a.sum() == pytest.approx(lam.sum(), rel=0.01)
+    assert dm.poisson_f32(np.zeros(10, np.float32), np.random.default_rng(0)).sum() == 0
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_new_plans_at_an_age_without_population_is_a_scenario_error() -> None:
+    def edit(m: dict[str, Any]) -> None:
+        shares = list(m["population"]["age_shares"])
+        shares[0], shares[1] = 0.0, shares[0] + shares[1]
+        m["population"]["age_shares"] = shares
+
+    with pytest.raises(ScenarioError) as e:
+        dm.run_demand(scenario(edit), 1, 0, source="x.yaml")
+    assert "x.yaml: demand.new_age_shares.0:" in str(e.value)
+
+
+def test_growth_end_year_before_base_is_a_scenario_error() -> None:
+    with pytest.raises(ScenarioError, match="demand.growth_end_year"):
+        dm.run_demand(scenario(growth_end_year=2020), 1, 0)
+
+
+def test_engine_puts_demand_in_results() -> None:
+    from model.engine import run_scenario
+    from model.io import load_scenario
+
+    res = run_scenario(load_scenario(None), paths=20, seed=1)
+    assert {"demand", "demand_flows"} <= set(res.tables)
+    assert res.summary["demand"]["plans"]["2024"] == pytest.approx(8873)
+    assert isinstance(res.artefacts["demand"], dm.DemandResult)
