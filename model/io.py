@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .scenario import Scenario
+from .scenario import Scenario, nested_model
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ALIASES = (
@@ -294,7 +294,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
             return None
         if isinstance(part, str) and part in fields:
             ann = fields[part].annotation
-            model = _inner_model(ann)
+            model = nested_model(ann)
             if model is None:
                 return None
         elif isinstance(part, int):
@@ -302,18 +302,6 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         else:
             return None
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _inner_model(ann: Any) -> Any:
-    import typing
-
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
-    for arg in typing.get_args(ann):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def format_validation_error(err: ValidationError, file: str) -> list[Problem]:

@@ -917,7 +917,7 @@ def reference_markdown() -> str:
             tname = _type_name(f.annotation)
             desc = (f.description or "").replace("|", "/")
             lines.append(f"| `{name}` | {tname} | {default} | {unit} | {desc} |")
-            inner = _nested_model(f.annotation)
+            inner = nested_model(f.annotation)
             if inner is not None and inner not in seen:
                 seen.add(inner)
                 sub = f"{path}.{name}" if path else name
@@ -952,13 +952,14 @@ def _type_name(ann: Any) -> str:
     return getattr(ann, "__name__", str(ann))
 
 
-def _nested_model(ann: Any) -> type[BaseModel] | None:
+def nested_model(ann: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (``X``, ``list[X]``, ``dict[str, X]``, ``X | None``)."""
     import typing
 
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return ann
     for arg in typing.get_args(ann):
-        found = _nested_model(arg)
+        found = nested_model(arg)
         if found is not None:
             return found
     return None
