@@ -285,3 +285,39 @@ def compare_variants(
         },
         "independent_place_years_avoided": round(float((u_ind - o_ind)[1:].sum()), 1),
     }
+
+
+def add_optimised_variant(
+    results: Any,
+    scn: Scenario,
+    demand: Any,
+    pdemand: PlacementDemandLike,
+    unmitigated: PlacementPlan,
+    solver: str | None = None,
+    export_lp: bool = False,
+) -> SufficiencyResult:
+    """The engine's sufficiency block: optimise, then costs and finance for variant "optimised".
+
+    Appends the optimised rows to placements/costs/finance (via the finance stage's helpers), adds
+    the sufficiency and builds tables, summary["optimisation"] (with the saving against the
+    unmitigated variant, also in summary["headlines"]) and the MPS text when asked.
+    """
+    from ..finance import add_variant, variant_tables
+
+    suff = optimise_scenario(scn, demand, pdemand, solver, export_lp)
+    results.tables["sufficiency"] = suff.sufficiency
+    results.tables["builds"] = suff.builds
+    add_variant(
+        results.tables, results.summary, variant_tables(scn, suff.plan, suff.builds, demand)
+    )
+    suff.summary.update(compare_variants(scn, results.tables["costs"], unmitigated, suff.plan))
+    suff.summary["places_built"] = float(suff.builds["places"].sum())
+    results.summary["optimisation"] = suff.summary
+    headlines = results.summary.setdefault("headlines", {})
+    headlines["saving_gbp"] = suff.summary["saving_gbp"]
+    headlines["places_built"] = suff.summary["places_built"]
+    headlines["independent_place_years_avoided"] = suff.summary["independent_place_years_avoided"]
+    if suff.mps_text is not None:
+        results.mps_text = suff.mps_text
+    results.artefacts["sufficiency"] = suff
+    return suff
