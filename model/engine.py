@@ -86,6 +86,15 @@ def run_scenario(
     res.tables.update(demand.tables())
     res.summary["demand"] = demand.headline()
     res.artefacts["demand"] = demand
+    # placements, costs and finance (issue 4): the unmitigated variant (today's mix, pipeline only)
+    from .finance import add_variant, variant_tables
+    from .placements import placement_demand, unmitigated
+
+    pdemand = placement_demand(scn, demand.stock, demand.new)
+    plan_u = unmitigated(scn, pdemand)
+    add_variant(res.tables, res.summary, variant_tables(scn, plan_u, None, demand))
+    res.artefacts["placement_demand"] = pdemand
+    res.artefacts["unmitigated"] = plan_u
     res.summary["run_seconds"] = round(time.perf_counter() - t0, 3)
     return res
 
