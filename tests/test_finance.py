@@ -176,12 +176,13 @@ def test_optimised_variant_slots_in_beside_unmitigated() -> None:
 
 
 def devon_run(overrides: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Unmitigated places by setting [T, S] and finance on the Devon default with a fixed demand."""
+    """Unmitigated places by setting [T, S] and finance on the Devon default (real demand stage)."""
+    from model.demand import run_demand
     from model.io import load_scenario
 
     scn = load_scenario(None, overrides).scenario
-    stock, new = synthetic_stock_flow(scn)
-    plan = unmitigated(scn, placement_demand(scn, stock, new))
+    dem = run_demand(scn, 1, scn.run.seed)
+    plan = unmitigated(scn, placement_demand(scn, dem.stock, dem.new))
     return plan.by_setting(), finance_table(scn, cost_table(scn, plan))
 
 
@@ -207,3 +208,79 @@ def test_delaying_a_special_school_raises_independent_placements_and_cost() -> N
     late = slice(opened - 1, opened + 2)
     assert (fin["hnb_spend_gbp"][late] > base_fin["hnb_spend_gbp"][late] + 1e6).all()
     assert fin["cumulative_deficit_gbp"].iloc[-1] > base_fin["cumulative_deficit_gbp"].iloc[-1]
+
+
+# --------------------------------------------------------------------------- Devon, end to end
+
+
+def devon_finance(overrides: list[str] | None = None) -> pd.DataFrame:
+    """Deterministic unmitigated finance of the Devon default through the real demand stage."""
+    from model.demand import run_demand
+    from model.io import load_scenario
+
+    scn = load_scenario(None, overrides or []).scenario
+    dem = run_demand(scn, 1, scn.run.seed)
+    plan = unmitigated(scn, placement_demand(scn, dem.stock, dem.new))
+    return finance_table(scn, cost_table(scn, plan)).set_index("financial_year")
+
+
+def test_devon_default_lands_near_the_published_figures() -> None:
+    """Committee report (early 2025): about 17,000 per plan; 51.6m in-year deficit increase in
+    2024-25 before contributions against the plan's 31.2m; 132.0m cumulative at 31 March 2025."""
+    fy = devon_finance().loc[2024]
+    assert fy["avg_cost_per_plan_gbp"] == pytest.approx(17_000, rel=0.10)
+    assert fy["cumulative_deficit_gbp"] == pytest.approx(132.0e6, rel=0.05)
+    assert -fy["in_year_balance_gbp"] == pytest.approx(51.6e6, rel=0.05)
+    assert -fy["plan_in_year_balance_gbp"] == pytest.approx(31.2e6, rel=1e-9)
+    assert fy["gap_to_plan_gbp"] > 0  # behind the Safety Valve trajectory, as reported
+
+
+def test_higher_demand_growth_raises_the_deficit() -> None:
+    base = devon_finance(["demand.growth=0.10"])
+    high = devon_finance(["demand.growth=0.14"])
+    assert (high["hnb_spend_gbp"].iloc[1:] > base["hnb_spend_gbp"].iloc[1:]).all()
+    assert (high["cumulative_deficit_gbp"] >= base["cumulative_deficit_gbp"] - 1e-6).all()
+    assert high["cumulative_deficit_gbp"].iloc[-1] > base["cumulative_deficit_gbp"].iloc[-1] * 1.1
+
+
+def test_run_scenario_writes_the_finance_contract() -> None:
+    from model.engine import run_scenario
+    from model.io import load_scenario
+
+    res = run_scenario(load_scenario(None), paths=20, seed=7)
+    cols = {
+        "placements": [
+            "year",
+            "locality",
+            "provider_locality",
+            "need",
+            "phase",
+            "setting",
+            "places",
+            "variant",
+        ],
+        "costs": ["year", "setting", "funding_source", "variant", "cost_gbp"],
+        "finance": [
+            "financial_year",
+            "variant",
+            "hnb_income_gbp",
+            "hnb_spend_gbp",
+            "in_year_balance_gbp",
+            "cumulative_deficit_gbp",
+            "plan_cumulative_deficit_gbp",
+            "cumulative_deficit_gbp_p10",
+            "cumulative_deficit_gbp_p90",
+            "prob_meet_plan",
+        ],
+    }
+    for name, need in cols.items():
+        assert set(need) <= set(res.tables[name].columns), name
+        assert (res.tables[name]["variant"] == "unmitigated").all()
+    head = res.summary["finance"]["unmitigated"]
+    assert head["paths_used"] == 20
+    assert set(head["prob_meet_plan"]) == set(head["cumulative_deficit_gbp"])
+    assert res.artefacts["unmitigated"].variant == "unmitigated"
+    # placements in place each year equal the demand stage's plans
+    plans = res.artefacts["demand"].stock.sum(axis=(1, 2, 3))
+    by_year = res.tables["placements"].groupby("year")["places"].sum().to_numpy()
+    np.testing.assert_allclose(by_year, plans, rtol=1e-9)
