@@ -98,6 +98,13 @@ def finance_table(
         placement_spend = (
             pl.groupby("year")["cost_gbp"].sum().reindex(fys, fill_value=0.0).to_numpy()
         )
+        other = (
+            hnb[hnb["cost_line"] != "placements"]
+            .groupby("year")["cost_gbp"]
+            .sum()
+            .reindex(fys, fill_value=0.0)
+            .to_numpy()
+        )
         plans = pl.groupby("year")["places"].sum().reindex(fys, fill_value=0.0).to_numpy()
         balance = income - spend
         cum = f.opening_deficit_gbp + np.cumsum(-balance - contrib)
@@ -110,7 +117,7 @@ def finance_table(
                 "block_transfers_gbp": transfers,
                 "hnb_income_gbp": income,
                 "placement_spend_gbp": placement_spend,
-                "other_hnb_spend_gbp": spend - placement_spend,
+                "other_hnb_spend_gbp": other,
                 "hnb_spend_gbp": spend,
                 "in_year_balance_gbp": balance,
                 "safety_valve_gbp": sv,
