@@ -162,7 +162,7 @@ def test_transfer_age_needs_a_new_place() -> None:
 def synthetic_stock_flow(
     scn: Scenario, growth: float = 0.08, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A cohort stock-flow shaped like the Devon default (until the demand stage lands in a test)."""
+    """A cohort stock-flow shaped like the Devon default, independent of the demand stage."""
     rng = np.random.default_rng(seed)
     T, A, N, L = len(scn.years), 26, len(scn.demand.needs), len(scn.locality_ids)
     pop = np.array([scn.population.base_0_25[loc] for loc in scn.locality_ids])
@@ -193,11 +193,13 @@ def synthetic_stock_flow(
 
 @pytest.fixture(scope="module")
 def devon_case() -> tuple[Scenario, Any, PlacementPlan]:
+    """The Devon default through the real demand stage (deterministic)."""
+    from model.demand import run_demand
     from model.io import load_scenario
 
     scn = load_scenario(None).scenario
-    stock, new = synthetic_stock_flow(scn)
-    pdem = placement_demand(scn, stock, new)
+    dem = run_demand(scn, 1, scn.run.seed)
+    pdem = placement_demand(scn, dem.stock, dem.new)
     return scn, pdem, unmitigated(scn, pdem)
 
 
@@ -317,3 +319,31 @@ def test_unknown_mover_band_is_a_scenario_error() -> None:
     stock, new = tiny_demand()
     with pytest.raises(ScenarioError, match="placements.movers.primary.special.ap"):
         placement_demand(scn, stock, new)
+
+
+def test_identity_and_capacity_hold_on_noisy_monte_carlo_paths() -> None:
+    """Poisson-noisy demand paths: places still equal plans and capacity still binds, per path."""
+    from model.demand import run_demand
+    from model.finance import derive_path_new
+    from model.io import load_scenario
+    from model.placements import _demand_batch, allocate, desired_unmitigated, spill_pairs
+
+    scn = load_scenario(None).scenario
+    dem = run_demand(scn, 6, 11)
+    ps = dem.path_stock.astype(float)
+    arr = _demand_batch(scn, ps, derive_path_new(ps, dem.stock, dem.new))
+    places, _, unmet = allocate(
+        desired_unmitigated(arr),
+        arr["persistence"],
+        arr["legacy"],
+        arr["capacity"],
+        arr["overflow"],
+        spill_pairs(scn),
+    )
+    plans = ps.sum(axis=(2, 3, 4))  # [P, T]
+    np.testing.assert_allclose(places.sum(axis=(2, 3, 4, 5, 6)), plans, rtol=1e-9)
+    assert unmet.sum() == 0
+    occ = places.sum(axis=(2, 4, 5)).transpose(0, 1, 3, 2)  # [P, T, S, L']
+    lim = arr["capacity_limited"]
+    assert (occ[:, :, lim] <= arr["capacity"][None][:, :, lim] + 1e-6).all()
+    assert len({round(float(p[-1]), 3) for p in plans}) == 6  # the paths really differ
