@@ -40,7 +40,8 @@ PHASE_OF_AGE = np.array(
 )
 CHUNK_PATHS = 64  # paths simulated together: ~0.6 MB per float32 array stays in cache
 POISSON_DIRECT_MAX = 12.0  # means above this use numpy's Poisson sampler, below it the inverse CDF
-POISSON_DENSE_STEPS = 5  # inverse-CDF steps done on the whole array before the tail steps alone
+POISSON_DENSE_STEPS = 6  # most inverse-CDF steps done on the whole array before the tail
+POISSON_TAIL_SHARE = 0.04  # ... or fewer, once no more than this share of draws is still going
 POISSON_MAX_STEPS = 80  # float32 guard: P(X > 80 | mean <= 12) is below 1e-30
 
 
@@ -313,10 +314,11 @@ def equilibrium_level(inputs: DemandInputs, params: Params) -> float:
 class PoissonSampler:
     """Exact Poisson draws for float32 arrays of means, reusing its work buffers between calls.
 
-    Means up to POISSON_DIRECT_MAX go through the inverse CDF on one float32 uniform each: five
-    steps over the whole array, then only the few draws still above the CDF keep stepping; larger
-    means use numpy's sampler. Most cells have means well below 1, so this is several times faster
-    than ``Generator.poisson`` on the whole array. Same generator state => same draws.
+    Inverse CDF on one float32 uniform per draw: X is the number of k with u > P(X <= k - 1).
+    The first steps run over the whole array; once few draws are still above the CDF (most
+    cells have means well below 1) those few step on alone, compacted as they finish. Means
+    above POISSON_DIRECT_MAX use numpy's sampler. Several times faster than
+    ``Generator.poisson`` on these arrays; same generator state => same draws.
     """
 
     def __init__(self, size: int) -> None:
@@ -324,6 +326,7 @@ class PoissonSampler:
         self.p = np.empty(size, dtype=np.float32)
         self.cdf = np.empty(size, dtype=np.float32)
         self.mask = np.empty(size, dtype=bool)
+        self.count = np.empty(size, dtype=np.uint8)
 
     def __call__(self, lam: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
         """Write draws with means ``lam`` into ``out`` (both contiguous float32, same shape).
@@ -340,32 +343,38 @@ class PoissonSampler:
             big = np.flatnonzero(flat > POISSON_DIRECT_MAX)
             big_mean = flat[big].astype(np.float64)
             flat[big] = 0.0
-        u, p, cdf, mask = self.u[:n], self.p[:n], self.cdf[:n], self.mask[:n]
+        u, p, cdf, mask, count = self.u[:n], self.p[:n], self.cdf[:n], self.mask[:n], self.count[:n]
         rng.random(n, dtype=np.float32, out=u)
         np.negative(flat, out=p)
         np.exp(p, out=p)  # P(X = 0)
         np.copyto(cdf, p)
-        for k in range(1, POISSON_DENSE_STEPS + 1):
+        bits = mask.view(np.uint8)
+        k = 1
+        while True:
             np.greater(u, cdf, out=mask)  # X >= k
             if k == 1:
-                np.copyto(x, mask, casting="unsafe")
+                np.copyto(count, bits)
             else:
-                x += mask
+                count += bits
+            if k >= POISSON_DENSE_STEPS or np.count_nonzero(mask) <= POISSON_TAIL_SHARE * n:
+                break
             p *= flat
-            p *= np.float32(1.0 / k)
+            if k > 1:
+                p *= np.float32(1.0 / k)
             cdf += p  # P(X <= k)
-        np.greater(u, cdf, out=mask)
+            k += 1
+        np.copyto(x, count, casting="unsafe")
         idx = np.flatnonzero(mask)
         if idx.size:
-            # the tail (X > POISSON_DENSE_STEPS) steps on alone, compacted when half have ended
+            # the tail (X >= k) steps on alone, compacted whenever half of it has finished
             la, ua, pa, ca = flat[idx], u[idx], p[idx], cdf[idx]
-            cnt = np.full(idx.size, POISSON_DENSE_STEPS + 1, dtype=np.float32)
+            cnt = np.full(idx.size, k, dtype=np.float32)
             more = np.empty(idx.size, dtype=bool)
-            for k in range(POISSON_DENSE_STEPS + 1, POISSON_MAX_STEPS + 1):
+            for j in range(k, POISSON_MAX_STEPS + 1):
                 pa *= la
-                pa *= np.float32(1.0 / k)
-                ca += pa
-                np.greater(ua, ca, out=more)  # X > k
+                pa *= np.float32(1.0 / j)
+                ca += pa  # P(X <= j)
+                np.greater(ua, ca, out=more)  # X > j
                 cnt += more
                 n_more = int(np.count_nonzero(more))
                 if n_more == 0:
@@ -424,6 +433,7 @@ class _MonteCarlo:
 
     rate: np.ndarray  # [T, A, N, L] new plans a year at incidence 1, growth 0
     q: np.ndarray  # [T, 25, N, L] cessation rates below age 25 at multiplier 1
+    q_max: np.ndarray  # [T] largest of q
     backlog: np.ndarray  # [T, A, N, L]
     has_backlog: np.ndarray  # [T] bool
     new_factor: np.ndarray  # [P, T] incidence x (1 + growth)^exp per path
@@ -437,42 +447,42 @@ class _MonteCarlo:
 def _simulate_chunk(
     mc: _MonteCarlo, p0: int, p1: int, seed: np.random.SeedSequence, sampler: PoissonSampler | None
 ) -> None:
-    """Simulate paths p0..p1-1 into ``mc.stock`` and ``mc.phase`` (float32, in place)."""
+    """Simulate paths p0..p1-1 into ``mc.stock`` and ``mc.phase`` (float32, in place).
+
+    Leavers (ages 0-24; everyone aged 25 leaves, not drawn) and joiners (ages 0-25) share one
+    buffer of means ``lam`` [paths, 25 + 26, N, L] so each year needs one Poisson call.
+    """
     rng = np.random.Generator(np.random.SFC64(seed))
     stock = mc.stock[p0:p1]
     n_paths, T = stock.shape[0], stock.shape[1]
-    cell = mc.rate.shape[1:]
-    below = (n_paths, MAX_AGE) + cell[1:]
-    lam_c = np.empty(below, dtype=np.float32)
-    lam_n = np.empty((n_paths,) + cell, dtype=np.float32)
-    ces = np.empty(below, dtype=np.float32) if mc.poisson else lam_c
-    new = np.empty_like(lam_n) if mc.poisson else lam_n
+    A_, N, L = mc.rate.shape[1:]
+    lam = np.empty((n_paths, MAX_AGE + A_, N, L), dtype=np.float32)
+    lam_c, lam_n = lam[:, :MAX_AGE], lam[:, MAX_AGE:]
+    flows = np.empty_like(lam) if sampler is not None else lam
+    ces, new = flows[:, :MAX_AGE], flows[:, MAX_AGE:]
     kc = mc.ces_factor[p0:p1, None, None, None]
-    kc_flat = bool(np.all(kc == kc.flat[0]))
+    kc_max = float(kc.max())
     stock[:, 0] = mc.start
     for t in range(1, T):
         prev = stock[:, t - 1]
-        # leavers: plans aged a in January t-1 that end before January t (age 25: all, not drawn)
-        if kc_flat:
-            np.multiply(prev[:, :MAX_AGE], np.minimum(mc.q[t] * kc.flat[0], 1.0), out=lam_c)
-        else:
-            np.multiply(mc.q[t][None], kc, out=lam_c)
+        # leavers: plans aged a in January t-1 that end before January t
+        np.multiply(mc.q[t][None], kc, out=lam_c)
+        if mc.q_max[t] * kc_max > 1.0:
             np.minimum(lam_c, 1.0, out=lam_c)
-            lam_c *= prev[:, :MAX_AGE]
-        if sampler is not None:
-            sampler(lam_c, rng, ces)
-            np.minimum(ces, prev[:, :MAX_AGE], out=ces)
+        lam_c *= prev[:, :MAX_AGE]
         # joiners: rate x this path's incidence and growth (+ the backlog, not drawn)
         np.multiply(mc.rate[t][None], mc.new_factor[p0:p1, t, None, None, None], out=lam_n)
         if sampler is not None:
-            sampler(lam_n, rng, new)
+            sampler(lam, rng, flows)
+            np.minimum(ces, prev[:, :MAX_AGE], out=ces)  # no more leavers than plans
         if mc.has_backlog[t]:
             new += mc.backlog[t]
         cur = stock[:, t]
         np.subtract(prev[:, :MAX_AGE], ces, out=cur[:, 1:])
         cur[:, 1:] += new[:, 1:]
         cur[:, 0] = new[:, 0]
-    mc.phase[p0:p1] = np.add.reduceat(stock, PHASE_STARTS, axis=2)
+    for i, (lo, hi) in enumerate(PHASE_AGES.values()):
+        np.sum(stock[:, :, lo : hi + 1], axis=2, out=mc.phase[p0:p1, :, i])
 
 
 def simulate_paths(
@@ -499,6 +509,7 @@ def simulate_paths(
     mc = _MonteCarlo(
         rate=inputs.rate.astype(np.float32),
         q=np.ascontiguousarray(inputs.q[:, :MAX_AGE], dtype=np.float32),
+        q_max=inputs.q[:, :MAX_AGE].reshape(T, -1).max(axis=1),
         backlog=inputs.backlog.astype(np.float32),
         has_backlog=inputs.backlog.reshape(T, -1).any(axis=1),
         new_factor=new_factor.astype(np.float32),
@@ -511,7 +522,7 @@ def simulate_paths(
     bounds = [(p0, min(p0 + CHUNK_PATHS, P)) for p0 in range(0, P, CHUNK_PATHS)]
     seeds = seed.spawn(len(bounds))
     n_threads = max(1, min(threads or os.cpu_count() or 1, len(bounds)))
-    size = CHUNK_PATHS * int(np.prod(cell))
+    size = CHUNK_PATHS * (MAX_AGE + cell[0]) * int(np.prod(cell[1:]))
 
     def worker(w: int) -> None:
         sampler = PoissonSampler(size) if poisson else None
