@@ -58,9 +58,8 @@ class PlacementDemand:
     persistence: np.ndarray  # [T, T2, L, N, P] share of year-t entrants still in place in t2
     legacy: np.ndarray  # [T, L, N, P, S] base-year placements (today's mix, home locality) in place
     suitable: np.ndarray  # [B, P, S] bool: band b in phase p can be met in setting s
-    capacity: (
-        np.ndarray
-    )  # [T, S, L] places usable (existing + open pipeline) x max_occupancy; inf if unlimited
+    # [T, S, L] usable places (existing + open pipeline) x max_occupancy; inf where unlimited
+    capacity: np.ndarray
     # --- added fields (beyond the stage contract) ---
     entrants_by_kind: np.ndarray  # [T, L, N, P, K] K = ENTRANT_KINDS (new, transfer, mover)
     stock: np.ndarray  # [T, L, N, P] plans needing a place (the identity's right-hand side)
@@ -109,7 +108,6 @@ class PlacementPlan:
 
     def table(self, min_places: float = 1e-9) -> pd.DataFrame:
         """placements.csv rows: places in place (stock) and placements made that year; zero rows dropped."""
-        T, L, L2, N, P, S = self.places.shape
         idx = np.nonzero(
             (self.places > min_places)
             | (self.entrant_places > min_places if self.entrant_places is not None else False)
