@@ -347,3 +347,32 @@ def test_identity_and_capacity_hold_on_noisy_monte_carlo_paths() -> None:
     lim = arr["capacity_limited"]
     assert (occ[:, :, lim] <= arr["capacity"][None][:, :, lim] + 1e-6).all()
     assert len({round(float(p[-1]), 3) for p in plans}) == 6  # the paths really differ
+
+
+def test_inclusion_moves_a_capped_cumulative_share_of_entrants_between_bands() -> None:
+    """KPI 14 lever: 10% a year of `high` entrants move to `low` from 2025, capped at 15%."""
+    m = tiny_mapping()
+    m["bands"] = {
+        "low": {"settings": ["special", "independent"]},
+        "high": {"settings": ["independent"]},
+    }
+    for ph in PHASES:
+        m["placements"]["band_shares"][ph] = {"default": {"low": 0.6, "high": 0.4}}
+    m["policy"] = {
+        "inclusion": [
+            {
+                "from_band": "high",
+                "to_band": "low",
+                "share_per_year": 0.10,
+                "from_year": 2025,
+                "max_share": 0.15,
+            }
+        ]
+    }
+    scn = tiny(m)
+    stock, new = tiny_demand()
+    pdem = placement_demand(scn, stock, new)
+    pr = PHASES.index("primary")
+    got = pdem.entrants[:, 0, 0, pr, :]  # locality a: 10 new in 2025, 6 in 2026
+    np.testing.assert_allclose(got[1], [10 * (0.6 + 0.4 * 0.10), 10 * 0.4 * 0.90])
+    np.testing.assert_allclose(got[2], [6 * (0.6 + 0.4 * 0.15), 6 * 0.4 * 0.85])
