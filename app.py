@@ -361,60 +361,78 @@ def _gbp_m(v: float | None) -> str:
     return "n/a" if v is None else f"£{v / 1e6:,.1f}m"
 
 
+def _plan_gap(
+    h: dict[str, Any], fin: pd.DataFrame | None, variant: str
+) -> tuple[float, int] | None:
+    """Deficit minus the Safety Valve plan (GBP) and the financial year it is read at: the horizon
+    where the plan covers it, else the plan's last year (a finance.csv row, nothing recomputed)."""
+    deficit = h.get(f"cumulative_deficit_horizon_{variant}_gbp")
+    plan = h.get("plan_cumulative_deficit_horizon_gbp")
+    fy = h.get("horizon_financial_year")
+    if deficit is not None and plan is not None and fy is not None:
+        return deficit - plan, int(fy)
+    final = h.get("safety_valve_final_fy")
+    if fin is None or final is None or "gap_to_plan_gbp" not in fin.columns:
+        return None
+    row = fin[(fin["financial_year"] == final) & (fin["variant"] == variant)]
+    if row.empty or pd.isna(row["gap_to_plan_gbp"].iloc[0]):
+        return None
+    return float(row["gap_to_plan_gbp"].iloc[0]), int(final)
+
+
 def headline_cards(h: dict[str, Any], fin: pd.DataFrame | None) -> None:
     """Four cards answering the first questions: plans, deficit vs plan, saving, chance of the plan."""
     c1, c2, c3, c4 = st.columns(4)
     plans, base = h.get("plans_horizon"), h.get("plans_base")
-    band = ""
+    band = "P50 of the Monte Carlo paths (deterministic with one path)"
     if h.get("plans_horizon_p10") is not None and h.get("plans_horizon_p90") is not None:
-        band = f"P10-P90: {h['plans_horizon_p10']:,.0f} to {h['plans_horizon_p90']:,.0f}"
+        band += f"; P10-P90 {h['plans_horizon_p10']:,.0f} to {h['plans_horizon_p90']:,.0f}"
     c1.metric(
-        f"EHCPs in January {h.get('horizon_year') or ''}",
+        f"EHCPs, January {h.get('horizon_year') or ''}",
         "n/a" if plans is None else f"{plans:,.0f}",
         None
         if plans is None or base is None
         else f"{plans - base:+,.0f} since {h.get('base_year')}",
         delta_color="off",
-        help=band or "P50 of the Monte Carlo paths (deterministic with one path)",
+        help=band,
     )
-    variant = (
-        "optimised"
-        if h.get("cumulative_deficit_horizon_optimised_gbp") is not None
-        else "unmitigated"
-    )
+    optimised = h.get("cumulative_deficit_horizon_optimised_gbp") is not None
+    variant = "optimised" if optimised else "unmitigated"
     deficit = h.get(f"cumulative_deficit_horizon_{variant}_gbp")
-    plan = h.get("plan_cumulative_deficit_horizon_gbp")
     fy = h.get("horizon_financial_year")
-    delta = None
-    note = "the Safety Valve plan has no figure for this year"
-    if deficit is not None and plan is not None:
-        delta = f"{_gbp_m(deficit - plan)} vs Safety Valve plan"
-        note = f"plan: {_gbp_m(plan)}"
+    gap = _plan_gap(h, fin, variant)
     c2.metric(
-        f"Cumulative DSG deficit, March {fy + 1 if fy else ''} ({variant})",
+        f"Cumulative deficit, March {fy + 1 if fy else ''}",
         _gbp_m(deficit),
-        delta,
+        None if gap is None else f"{_gbp_m(gap[0])} vs Safety Valve plan (FY {gap[1]})",
         delta_color="inverse",
-        help=f"Deficit at 31 March ending financial year {fy}; {note}. Unmitigated: "
-        f"{_gbp_m(h.get('cumulative_deficit_horizon_unmitigated_gbp'))}",
+        help=f"DSG deficit at 31 March ending financial year {fy}, {variant} "
+        f"(unmitigated {_gbp_m(h.get('cumulative_deficit_horizon_unmitigated_gbp'))}). The "
+        "delta is the gap to the Safety Valve plan: at the horizon, or at the plan's last year.",
     )
+    built = h.get("places_built")
     c3.metric(
         "Saving of the optimised plan",
         _gbp_m(h.get("saving_gbp")),
         None
-        if h.get("places_built") is None
-        else f"{h['places_built']:,.0f} new places, capital {_gbp_m(h.get('capital_cost_gbp'))}",
+        if built is None
+        else f"{built:,.0f} new places, capital {_gbp_m(h.get('capital_cost_gbp'))}",
         delta_color="off",
-        help="Total cost over the forecast, unmitigated minus optimised plan",
+        help="Total cost over the forecast, unmitigated minus optimised plan (all funding sources)",
     )
-    p = h.get("p_meet_safety_valve_optimised")
+    p_opt = h.get("p_meet_safety_valve_optimised")
     p_un = h.get("p_meet_safety_valve_unmitigated")
+    p = p_opt if p_opt is not None else p_un
+    final = h.get("safety_valve_final_fy")
     c4.metric(
-        "Probability of meeting the Safety Valve trajectory",
+        "Chance of meeting the trajectory",
         "n/a" if p is None else f"{p:.0%}",
-        None if p_un is None else f"unmitigated {p_un:.0%}",
+        None if p_opt is None or p_un is None else f"unmitigated {p_un:.0%}",
         delta_color="off",
-        help="Share of Monte Carlo paths on or below the plan's cumulative deficit (optimised plan)",
+        help="Share of Monte Carlo paths whose cumulative deficit is on or below the Safety "
+        "Valve plan"
+        + (f" at the end of financial year {final}" if final else "")
+        + (", optimised plan" if p_opt is not None else ", unmitigated forecast"),
     )
 
 

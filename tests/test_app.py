@@ -24,10 +24,10 @@ TIMEOUT = 240
 HORIZON = 4
 PATHS = 20
 CARD_LABELS = (
-    "EHCPs in January",
-    "Cumulative DSG deficit",
+    "EHCPs, January",
+    "Cumulative deficit, March",
     "Saving of the optimised plan",
-    "Probability of meeting the Safety Valve trajectory",
+    "Chance of meeting the trajectory",
 )
 
 
@@ -68,7 +68,15 @@ def test_app_runs_the_default_without_exceptions(app: AppTest) -> None:
     labels = [m.label for m in at.metric]
     for expected in CARD_LABELS:
         assert any(lab.startswith(expected) for lab in labels), (expected, labels)
-    assert at.metric[0].label == f"EHCPs in January {2024 + HORIZON}"
+    assert at.metric[0].label == f"EHCPs, January {2024 + HORIZON}"
+    # The cards show the run's headline figures (model.reports), formatted for people.
+    h = at.session_state["headline"]
+    assert at.metric[0].value == f"{h['plans_horizon']:,.0f}"
+    assert h["plans_base"] == 8873  # the January 2024 SEN2 count the Devon default starts from
+    assert h["plans_horizon"] > h["plans_base"]  # 10% growth in the new-plan rate
+    variant = "optimised" if h["cumulative_deficit_horizon_optimised_gbp"] else "unmitigated"
+    deficit = h[f"cumulative_deficit_horizon_{variant}_gbp"]
+    assert at.metric[1].value == f"£{deficit / 1e6:,.1f}m"
     # The run is the embedded default with exactly the two start-up edits, nothing else.
     yaml_text = at.session_state["scenario_yaml"]
     data = yaml.safe_load(yaml_text)

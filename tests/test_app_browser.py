@@ -144,7 +144,7 @@ def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_pa
     labels = [
         e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')
     ]
-    assert labels[0].startswith("EHCPs in January")
+    assert labels[0].startswith("EHCPs, January")
     assert "Saving of the optimised plan" in labels
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
