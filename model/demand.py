@@ -341,7 +341,7 @@ class PoissonSampler:
         big = None
         if n and float(flat.max()) > POISSON_DIRECT_MAX:
             big = np.flatnonzero(flat > POISSON_DIRECT_MAX)
-            big_mean = flat[big].astype(np.float64)
+            big_mean = flat.take(big).astype(np.float64)
             flat[big] = 0.0
         u, p, cdf, mask, count = self.u[:n], self.p[:n], self.cdf[:n], self.mask[:n], self.count[:n]
         rng.random(n, dtype=np.float32, out=u)
@@ -367,7 +367,8 @@ class PoissonSampler:
         idx = np.flatnonzero(mask)
         if idx.size:
             # the tail (X >= k) steps on alone, compacted whenever half of it has finished
-            la, ua, pa, ca = flat[idx], u[idx], p[idx], cdf[idx]
+            # (integer take, not boolean indexing, which is many times slower here)
+            la, ua, pa, ca = flat.take(idx), u.take(idx), p.take(idx), cdf.take(idx)
             cnt = np.full(idx.size, k, dtype=np.float32)
             more = np.empty(idx.size, dtype=bool)
             for j in range(k, POISSON_MAX_STEPS + 1):
@@ -380,9 +381,10 @@ class PoissonSampler:
                 if n_more == 0:
                     break
                 if 2 * n_more <= more.size:
-                    done = ~more
-                    x[idx[done]] = cnt[done]
-                    idx, la, ua, pa, ca, cnt = (a[more] for a in (idx, la, ua, pa, ca, cnt))
+                    done = np.flatnonzero(~more)
+                    x[idx.take(done)] = cnt.take(done)
+                    keep = np.flatnonzero(more)
+                    idx, la, ua, pa, ca, cnt = (a.take(keep) for a in (idx, la, ua, pa, ca, cnt))
                     more = np.empty(idx.size, dtype=bool)
             x[idx] = cnt
         if big is not None:
