@@ -266,6 +266,48 @@ def _run(**demand: Any) -> dm.DemandResult:
     return dm.run_demand(quiet(**demand), 1, 0)
 
 
+@settings(max_examples=20, deadline=None)
+@given(
+    rate=st.sampled_from(["requests", "conversion", "new_plans", "cessation"]),
+    factor=st.floats(0.0, 3.0).filter(lambda f: abs(f - 1) > 0.05),
+    from_year=st.integers(2025, 2030),
+    ramp=st.integers(0, 3),
+    ages=st.lists(st.integers(0, 24), min_size=1, max_size=8, unique=True),
+)
+def test_any_lever_moves_stock_one_way_and_only_from_its_year(
+    rate: str, factor: float, from_year: int, ramp: int, ages: list[int]
+) -> None:
+    base = _base_run()
+    lev = _run(
+        levers=[
+            {
+                "rate": rate,
+                "factor": factor,
+                "from_year": from_year,
+                "ramp_years": ramp,
+                "ages": ages,
+            }
+        ]
+    )
+    i = base.years.index(from_year)
+    np.testing.assert_array_equal(lev.stock[:i], base.stock[:i])
+    more_plans = (factor > 1) != (rate == "cessation")
+    diff = lev.stock[i:] - base.stock[i:]
+    if more_plans:
+        assert diff.min() >= -1e-9 and diff.sum() > 0
+    else:
+        assert diff.max() <= 1e-9 and diff.sum() < 0
+
+
+_BASE: list[dm.DemandResult] = []
+
+
+def _base_run() -> dm.DemandResult:
+    if not _BASE:
+        _BASE.append(_run())
+    return _BASE[0]
+
+
 def test_request_lever_lowers_new_plans_only_from_its_year_and_ages() -> None:
     base = _run()
     lev = _run(
