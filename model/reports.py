@@ -67,6 +67,18 @@ HEADLINE: dict[str, tuple[str, str]] = {
     ),
     "first_balanced_fy_optimised": ("First financial year in balance, optimised", "financial year"),
     "safety_valve_final_fy": ("Last financial year of the Safety Valve plan", "financial year"),
+    "plan_cumulative_deficit_final_gbp": (
+        "Safety Valve plan deficit at the plan's last year",
+        "GBP",
+    ),
+    "gap_to_plan_final_unmitigated_gbp": (
+        "Deficit above the Safety Valve plan at its last year, unmitigated",
+        "GBP",
+    ),
+    "gap_to_plan_final_optimised_gbp": (
+        "Deficit above the Safety Valve plan at its last year, optimised",
+        "GBP",
+    ),
     "p_meet_safety_valve_unmitigated": (
         "Probability of meeting the Safety Valve plan in its last year, unmitigated",
         "share",
@@ -168,12 +180,12 @@ def headline_figures(
     # Costs -----------------------------------------------------------------------------------
     costs = _has(tables, "costs", "variant", "cost_gbp")
     for variant in VARIANTS:
-        v = _num(_get(summary, "finance", f"total_cost_gbp.{variant}", f"total_cost_{variant}_gbp"))
+        v = _num(_get(summary, "optimisation", f"total_cost_gbp.{variant}"))
         if v is None and costs is not None:
             rows = costs[costs["variant"] == variant]
             v = float(rows["cost_gbp"].sum()) if not rows.empty else None
         h[f"total_cost_{variant}_gbp"] = v
-    saving = _num(_get(summary, "finance", "saving_gbp"))
+    saving = _num(_get(summary, "optimisation", "saving_gbp"))
     if saving is None and None not in (
         h["total_cost_unmitigated_gbp"],
         h["total_cost_optimised_gbp"],
@@ -214,7 +226,20 @@ def headline_figures(
         if "plan_cumulative_deficit_gbp" in fin.columns:
             plan = fin.dropna(subset=["plan_cumulative_deficit_gbp"])
             if not plan.empty:
-                h["safety_valve_final_fy"] = int(plan["financial_year"].max())
+                final = int(plan["financial_year"].max())
+                h["safety_valve_final_fy"] = final
+                at_final = plan[plan["financial_year"] == final]
+                h["plan_cumulative_deficit_final_gbp"] = _num(
+                    at_final["plan_cumulative_deficit_gbp"].iloc[0]
+                )
+                if "cumulative_deficit_gbp" in at_final.columns:
+                    for variant in VARIANTS:
+                        row = at_final[at_final["variant"] == variant]
+                        if not row.empty:  # positive: the deficit is above the agreed trajectory
+                            h[f"gap_to_plan_final_{variant}_gbp"] = _num(
+                                row["cumulative_deficit_gbp"].iloc[0]
+                                - row["plan_cumulative_deficit_gbp"].iloc[0]
+                            )
             at_h = at_end["plan_cumulative_deficit_gbp"].dropna()
             h["plan_cumulative_deficit_horizon_gbp"] = (
                 _num(at_h.iloc[0]) if not at_h.empty else None
@@ -384,11 +409,15 @@ def _write_table_sheet(wb: Any, name: str, df: pd.DataFrame, formats: dict[str, 
                     ws.write_number(i, j, v)
                 elif not math.isnan(v):  # +/- inf: capacity without a limit
                     ws.write_string(i, j, "unlimited" if v > 0 else "-inf")
-        else:
+        elif pd.api.types.is_bool_dtype(values):
+            for i, v in enumerate(values.tolist(), start=1):
+                ws.write_boolean(i, j, bool(v))
+        else:  # labels (localities, needs, settings): strings, the bulk of a big table
+            write_string = ws.write_string
             for i, v in enumerate(values.tolist(), start=1):
                 if v is None or (isinstance(v, float) and math.isnan(v)):
                     continue
-                ws.write(i, j, v if isinstance(v, bool | int | float) else str(v))
+                write_string(i, j, v if isinstance(v, str) else str(v))
     ws.freeze_panes(1, 0)
     if len(df.columns):
         ws.autofilter(0, 0, max(len(rows), 1), len(df.columns) - 1)
@@ -668,7 +697,7 @@ def _cards(h: Mapping[str, Any]) -> str:
         "plans_horizon",
         "cumulative_deficit_horizon_unmitigated_gbp",
         "cumulative_deficit_horizon_optimised_gbp",
-        "plan_cumulative_deficit_horizon_gbp",
+        "gap_to_plan_final_optimised_gbp",
         "saving_gbp",
         "p_meet_safety_valve_optimised",
         "places_built",
@@ -917,6 +946,26 @@ def render_comparison_html(
                 ],  # fmt: skip
             ),
             "cmp_deficit",
+            notes,
+        )
+    )
+    parts.append(
+        _figure_section(
+            "Deficit above the Safety Valve plan at its last year",
+            lambda: charts.comparison_chart(
+                ok,
+                [
+                    c
+                    for c in (
+                        "gap_to_plan_final_unmitigated_gbp",
+                        "gap_to_plan_final_optimised_gbp",
+                    )
+                    if c in ok.columns
+                ],  # fmt: skip
+                title="Cumulative deficit minus the Safety Valve plan at the plan's last year "
+                "(positive = above plan)",
+            ),
+            "cmp_gap",
             notes,
         )
     )

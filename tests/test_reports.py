@@ -141,6 +141,9 @@ def test_headline_figures_from_contract_tables() -> None:
     )
     # Judged at the plan's last year (2025), not at the horizon where there is no plan.
     assert h["safety_valve_final_fy"] == 2025
+    assert h["plan_cumulative_deficit_final_gbp"] == pytest.approx(120e6)
+    assert h["gap_to_plan_final_unmitigated_gbp"] == pytest.approx(60e6)  # 180m against 120m
+    assert h["gap_to_plan_final_optimised_gbp"] == pytest.approx(30e6)
     assert h["p_meet_safety_valve_unmitigated"] == 0.2 and h["p_meet_safety_valve_optimised"] == 0.7
     assert h["cumulative_deficit_horizon_optimised_gbp_p10"] == pytest.approx(155e6)
     assert h["cumulative_deficit_horizon_optimised_gbp_p90"] == pytest.approx(165e6)
@@ -161,9 +164,12 @@ def test_headline_figures_prefer_stage_summaries() -> None:
             "status": "Optimal",
             "objective_gbp": 1.5e9,
             "unmet_places_by_year": {2025: 1.0, 2026: 3.0, 2027: 0.0},
+            "total_cost_gbp": {"optimised": 27_999_999, "unmitigated": 32_000_001},
+            "saving_gbp": 4_000_002,
         },
     )
     h = reports.headline_figures(s, all_tables())
+    assert h["total_cost_optimised_gbp"] == 27_999_999 and h["saving_gbp"] == 4_000_002
     assert (h["plans_horizon"], h["plans_horizon_p10"], h["plans_horizon_p90"]) == (
         125.0,
         118.0,
