@@ -95,6 +95,11 @@ def run_scenario(
     add_variant(res.tables, res.summary, variant_tables(scn, plan_u, None, demand))
     res.artefacts["placement_demand"] = pdemand
     res.artefacts["unmitigated"] = plan_u
+    # sufficiency LP (issue 5): the optimised variant through costs and finance; sufficiency.csv,
+    # builds.csv, summary["optimisation"], the saving in summary["headlines"], model.mps
+    from .sufficiency import add_optimised_variant
+
+    add_optimised_variant(res, scn, demand, pdemand, plan_u, solver=solver, export_lp=export_lp)
     res.summary["run_seconds"] = round(time.perf_counter() - t0, 3)
     return res
 
