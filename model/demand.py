@@ -542,6 +542,23 @@ def simulate_paths(
 # --------------------------------------------------------------------------- results
 
 
+def quantiles_over_paths(arr: np.ndarray, probs: tuple[float, ...]) -> np.ndarray:
+    """Quantiles (numpy's default linear method) over the leading path axis: [len(probs), ...].
+
+    Partitions one transposed copy instead of ``np.quantile(axis=0)``, which is slower on
+    10,000 paths x 50,000 cells.
+    """
+    P = arr.shape[0]
+    cols = np.ascontiguousarray(arr.reshape(P, -1).T)  # [cells, P]
+    pos = np.asarray(probs, dtype=float) * (P - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, P - 1)
+    cols.partition(np.unique(np.concatenate([lo, hi])), axis=1)
+    frac = pos - lo
+    out = cols[:, lo] * (1.0 - frac) + cols[:, hi] * frac  # [cells, len(probs)] float64
+    return out.T.reshape((len(probs),) + arr.shape[1:])
+
+
 @dataclass
 class DemandResult:
     """Demand stage output: deterministic arrays [T, A, N, L] and Monte Carlo paths (float32).
@@ -575,8 +592,7 @@ class DemandResult:
     def phase_quantiles(self) -> np.ndarray:
         """P10, P50, P90 [3, T, PH, N, L] of plans by year, phase, need and locality over paths."""
         if self._quantiles is None:
-            flat = self.path_phase.reshape(self.path_phase.shape[0], -1)
-            q = np.quantile(flat, [0.1, 0.5, 0.9], axis=0)
+            q = quantiles_over_paths(self.path_phase, (0.1, 0.5, 0.9))
             self._quantiles = q.reshape((3,) + self.path_phase.shape[1:])
         return self._quantiles
 

@@ -400,6 +400,13 @@ def test_need_shares_for_new_plans_and_phases() -> None:
     assert PHASES[0] == "early_years" and dm.PHASE_OF_AGE[11] == PHASES.index("secondary")
 
 
+@pytest.mark.parametrize("paths", [1, 2, 7, 100])
+def test_quantiles_over_paths_match_numpy(paths: int) -> None:
+    arr = np.random.default_rng(paths).poisson(5.0, (paths, 3, 4)).astype(np.float32)
+    got = dm.quantiles_over_paths(arr, (0.1, 0.5, 0.9))
+    np.testing.assert_allclose(got, np.quantile(arr, [0.1, 0.5, 0.9], axis=0), rtol=1e-6)
+
+
 # --------------------------------------------------------------------------- Poisson sampler
 
 
