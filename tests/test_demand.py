@@ -458,7 +458,7 @@ def test_engine_puts_demand_in_results() -> None:
     from model.engine import run_scenario
     from model.io import load_scenario
 
-    res = run_scenario(load_scenario(None), paths=20, seed=1)
+    res = run_scenario(load_scenario(None), paths=2, seed=1)
     assert {"demand", "demand_flows"} <= set(res.tables)
     assert res.summary["demand"]["plans"]["2024"] == pytest.approx(8873)
     assert isinstance(res.artefacts["demand"], dm.DemandResult)
