@@ -412,3 +412,80 @@ def test_plan_for_a_higher_quantile_builds_more_and_reports_across_paths() -> No
     assert "central_reallocation" in out[0.9].summary
     assert out[0.9].builds["places"].sum() >= out[0.5].builds["places"].sum() - 1e-9
     assert out[0.9].builds["places"].sum() > 0
+
+
+# --------------------------------------------------------------------------- the Devon default
+
+
+@pytest.fixture(scope="module")
+def devon():
+    """One full Devon run (20 Monte Carlo paths) with the LP exported."""
+    from model.engine import run_scenario
+    from model.io import load_scenario
+
+    return run_scenario(load_scenario(None), paths=20, export_lp=True)
+
+
+@pytest.mark.slow
+def test_devon_optimised_cost_is_never_above_unmitigated(devon) -> None:
+    """Every financial year, all funding sources (HNB, transport, capital of new places)."""
+    by = devon.tables["costs"].pivot_table(
+        index="year", columns="variant", values="cost_gbp", aggfunc="sum"
+    )
+    assert len(by) == 10
+    assert (by["optimised"] <= by["unmitigated"]).all(), by
+    saving = devon.summary["optimisation"]["saving_gbp"]
+    assert saving == pytest.approx((by["unmitigated"] - by["optimised"]).sum(), abs=1)
+    assert devon.summary["headlines"]["saving_gbp"] == saving
+    # the optimised variant went through finance too
+    assert set(devon.tables["finance"]["variant"]) == {"unmitigated", "optimised"}
+
+
+@pytest.mark.slow
+def test_devon_resource_base_builds_reduce_independent_placements(devon) -> None:
+    """The plan builds resource-base places, and independent placements fall against both the
+    unmitigated forecast and the same LP with only special schools buildable."""
+    from model.io import load_scenario
+
+    builds = devon.tables["builds"]
+    rb = builds.loc[builds["setting"] == "resource_base", "places"].sum()
+    assert rb > 0
+    scn = load_scenario(
+        None, ["policy.buildable={special: {max_places_per_year: 300, max_places_total: 600}}"]
+    ).scenario
+    no_rb = su.optimise(scn, devon.artefacts["placement_demand"])
+    assert no_rb.builds["setting"].unique().tolist() == ["special"]
+    indep = scn.setting_ids.index("independent")
+    with_rb = devon.artefacts["sufficiency"].plan.by_setting()[1:, indep]
+    without = no_rb.plan.by_setting()[1:, indep]
+    unmit = devon.artefacts["unmitigated"].by_setting()[1:, indep]
+    assert with_rb.sum() < without.sum() - 100  # over a hundred place-years fewer
+    assert (with_rb <= without + 1e-6).all()
+    assert (with_rb < unmit).all()
+
+
+@pytest.mark.slow
+def test_devon_model_mps_resolves_to_the_summary_objective(devon, tmp_path) -> None:
+    opt = devon.summary["optimisation"]
+    for key in ("solver", "status", "objective_gbp", "build_seconds", "solve_seconds"):
+        assert key in opt
+    assert (opt["solver"], opt["status"]) == ("highs", "optimal")
+    path = tmp_path / "model.mps"
+    path.write_text(devon.mps_text)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(path))
+    h.run()
+    obj = h.getInfo().objective_function_value
+    assert abs(obj - opt["objective_gbp"]) / abs(opt["objective_gbp"]) < 1e-6
+    sf = devon.tables["sufficiency"]
+    assert {
+        "year",
+        "provider_locality",
+        "setting",
+        "demand_places",
+        "capacity_places",
+        "gap_places",
+        "shadow_price_gbp",
+    } <= set(sf.columns)
+    assert (sf["shadow_price_gbp"] >= -1e-6).all()

@@ -168,7 +168,7 @@ def read_back(
         "policy_share_breaches": share_breaches(m, d, sol.x),
         "unmet_places_by_year": {int(y): float(v) for y, v in zip(d.years, unmet, strict=True)},
         "new_places_by_setting": {
-            str(s): float(v) for s, v in builds.groupby("setting")["places"].sum().items()
+            str(s): round(float(v), 6) for s, v in builds.groupby("setting")["places"].sum().items()
         },
         "capital_cost_gbp": float(builds["capital_cost_gbp"].sum()),
         "independent_places_by_year": {
@@ -311,7 +311,7 @@ def add_optimised_variant(
         results.tables, results.summary, variant_tables(scn, suff.plan, suff.builds, demand)
     )
     suff.summary.update(compare_variants(scn, results.tables["costs"], unmitigated, suff.plan))
-    suff.summary["places_built"] = float(suff.builds["places"].sum())
+    suff.summary["places_built"] = round(float(suff.builds["places"].sum()), 6)
     results.summary["optimisation"] = suff.summary
     headlines = results.summary.setdefault("headlines", {})
     headlines["saving_gbp"] = suff.summary["saving_gbp"]

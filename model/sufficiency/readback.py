@@ -184,7 +184,7 @@ def sufficiency_table(
     keep = d.limited[None, :, None] & ((committed > 0) | (used > TOL) | (new > TOL))
     t, s, k = np.nonzero(keep)
     years = np.asarray(d.years)
-    demand = used[t, s, k]
+    demand = _clean(used[t, s, k])
     cap = committed[t, s, k]
     return pd.DataFrame(
         {
@@ -194,12 +194,17 @@ def sufficiency_table(
             "setting": np.asarray(d.settings, dtype=object)[s],
             "demand_places": demand,
             "capacity_places": cap,
-            "new_capacity_places": new[t, s, k],
-            "gap_places": demand - cap,
+            "new_capacity_places": _clean(new[t, s, k]),
+            "gap_places": _clean(demand - cap),
             "shadow_price_gbp": per_year[t, s, k],
             "shadow_price_pv_gbp": pv[t, s, k],
         }
     )
+
+
+def _clean(v: np.ndarray) -> np.ndarray:
+    """Solver round-off (|v| < 1e-7 places) shown as zero."""
+    return np.where(np.abs(v) < 1e-7, 0.0, v)
 
 
 def row_activity(m: LinearModel, x: np.ndarray) -> np.ndarray:
