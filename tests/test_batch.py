@@ -161,6 +161,7 @@ def serial_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     return out, code
 
 
+@pytest.mark.slow
 def test_one_broken_file_does_not_stop_the_batch(serial_run: tuple[Path, int], capsys) -> None:
     out, code = serial_run
     assert code == 2  # the only failure is bad input
@@ -241,9 +242,13 @@ def test_error_while_running_exits_1_and_others_complete(
     assert cmp["scenario"].tolist()[1] == "Small B (growth 12%)"
 
 
+@pytest.mark.slow
 def test_jobs_2_gives_the_same_csvs_as_jobs_1(serial_run: tuple[Path, int], tmp_path: Path) -> None:
     out1, code1 = serial_run
-    code2 = main(["run", str(DATA / "batch"), BROKEN, "--out", str(tmp_path), "--jobs", "2"])
+    # Reports are not CSVs: leave them out to keep the test quick.
+    code2 = main(
+        ["run", str(DATA / "batch"), BROKEN, "--out", str(tmp_path), "--jobs", "2", "--no-reports"]
+    )
     assert code2 == code1 == 2
     one, two = csv_bytes(out1), csv_bytes(tmp_path)
     assert sorted(one) == sorted(two) and "comparison.csv" in one
@@ -261,7 +266,7 @@ def test_dask_local_cluster_matches_the_local_run(
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
         result = batch.run_batch(
-            SMALL, tmp_path, scheduler=cluster.scheduler_address, progress=False
+            SMALL, tmp_path, scheduler=cluster.scheduler_address, reports=False, progress=False
         )
     assert result.exit_code == 0 and [o.status for o in result.outcomes] == [OK, OK]
     one = csv_bytes(out1)
@@ -309,10 +314,13 @@ def test_sweep_runs_the_product_with_swept_columns(tmp_path: Path, capsys) -> No
             "--out",
             str(tmp_path),
             "--no-reports",
+            "--paths",
+            "5",
         ]
     )
     assert code == 0
     cmp = pd.read_csv(tmp_path / "comparison.csv")
+    assert (cmp["paths"] == 5).all() and (cmp["status"] == "ok").all()
     assert list(cmp.columns[5:7]) == ["demand.growth", "policy.max_independent_share"]
     assert list(zip(cmp["demand.growth"], cmp["policy.max_independent_share"], strict=True)) == [
         (0.08, 0.05),
