@@ -361,26 +361,7 @@ def _gbp_m(v: float | None) -> str:
     return "n/a" if v is None else f"£{v / 1e6:,.1f}m"
 
 
-def _plan_gap(
-    h: dict[str, Any], fin: pd.DataFrame | None, variant: str
-) -> tuple[float, int] | None:
-    """Deficit minus the Safety Valve plan (GBP) and the financial year it is read at: the horizon
-    where the plan covers it, else the plan's last year (a finance.csv row, nothing recomputed)."""
-    deficit = h.get(f"cumulative_deficit_horizon_{variant}_gbp")
-    plan = h.get("plan_cumulative_deficit_horizon_gbp")
-    fy = h.get("horizon_financial_year")
-    if deficit is not None and plan is not None and fy is not None:
-        return deficit - plan, int(fy)
-    final = h.get("safety_valve_final_fy")
-    if fin is None or final is None or "gap_to_plan_gbp" not in fin.columns:
-        return None
-    row = fin[(fin["financial_year"] == final) & (fin["variant"] == variant)]
-    if row.empty or pd.isna(row["gap_to_plan_gbp"].iloc[0]):
-        return None
-    return float(row["gap_to_plan_gbp"].iloc[0]), int(final)
-
-
-def headline_cards(h: dict[str, Any], fin: pd.DataFrame | None) -> None:
+def headline_cards(h: dict[str, Any]) -> None:
     """Four cards answering the first questions: plans, deficit vs plan, saving, chance of the plan."""
     c1, c2, c3, c4 = st.columns(4)
     plans, base = h.get("plans_horizon"), h.get("plans_base")
@@ -400,15 +381,17 @@ def headline_cards(h: dict[str, Any], fin: pd.DataFrame | None) -> None:
     variant = "optimised" if optimised else "unmitigated"
     deficit = h.get(f"cumulative_deficit_horizon_{variant}_gbp")
     fy = h.get("horizon_financial_year")
-    gap = _plan_gap(h, fin, variant)
+    gap = h.get(f"gap_to_plan_final_{variant}_gbp")
+    final = h.get("safety_valve_final_fy")
     c2.metric(
         f"Cumulative deficit, March {fy + 1 if fy else ''}",
         _gbp_m(deficit),
-        None if gap is None else f"{_gbp_m(gap[0])} vs Safety Valve plan (FY {gap[1]})",
+        None if gap is None else f"{_gbp_m(gap)} vs Safety Valve plan, FY {final}",
         delta_color="inverse",
         help=f"DSG deficit at 31 March ending financial year {fy}, {variant} "
         f"(unmitigated {_gbp_m(h.get('cumulative_deficit_horizon_unmitigated_gbp'))}). The "
-        "delta is the gap to the Safety Valve plan: at the horizon, or at the plan's last year.",
+        "delta is the gap to the Safety Valve plan in the plan's last financial year "
+        f"(plan {_gbp_m(h.get('plan_cumulative_deficit_final_gbp'))}); positive = above plan.",
     )
     built = h.get("places_built")
     c3.metric(
@@ -423,7 +406,6 @@ def headline_cards(h: dict[str, Any], fin: pd.DataFrame | None) -> None:
     p_opt = h.get("p_meet_safety_valve_optimised")
     p_un = h.get("p_meet_safety_valve_unmitigated")
     p = p_opt if p_opt is not None else p_un
-    final = h.get("safety_valve_final_fy")
     c4.metric(
         "Chance of meeting the trajectory",
         "n/a" if p is None else f"{p:.0%}",
@@ -570,9 +552,15 @@ def compare_view(res: Results) -> None:
         rows.append(row)
     comp = pd.DataFrame(rows)
     figures = [c for c in reports.HEADLINE if c in comp.columns and comp[c].notna().any()]
-    shown = comp.set_index("slug")[figures].T
-    shown.index = [reports.HEADLINE[c][0] for c in figures]
-    st.dataframe(shown.astype(str), width="stretch")
+    # Formatted as report.html formats headline figures (GBP in millions, shares as percentages).
+    shown = pd.DataFrame(
+        {
+            p["label"]: [reports._display(row[c], reports.HEADLINE[c][1]) for c in figures]
+            for p, row in zip(pins, rows, strict=True)
+        },
+        index=[reports.HEADLINE[c][0] for c in figures],
+    )
+    st.dataframe(shown, width="stretch")
     remove = st.selectbox("Remove a pin", ["(none)"] + [p["label"] for p in pins], key="unpin")
     if remove != "(none)":
         st.session_state["pins"] = [p for p in pins if p["label"] != remove]
@@ -695,7 +683,7 @@ def main() -> None:
     st.session_state["headline"] = h
     st.session_state["scenario_yaml"] = yaml_text
     st.session_state["scenario_sha256"] = edited.sha256
-    headline_cards(h, _table(res, "finance"))
+    headline_cards(h)
 
     tabs = st.tabs(
         [
@@ -727,4 +715,5 @@ def main() -> None:
         scenario_view(base, edited, yaml_text)
 
 
-main()
+if __name__ == "__main__":  # streamlit (and AppTest) run the script as __main__; tests import it
+    main()
