@@ -159,7 +159,7 @@ class _Model:
         out = np.empty(len(self.targets))
         fwd = self.idx >= self.b
         if fwd.any():
-            sub = _truncate(inp, self.last)
+            sub = inp.window(0, self.last)
             stock, _, _ = project(sub, params, level * inp.split, first=self.b)
             sel = stock[self.idx[fwd]]  # [k, A, N, L]
             out[fwd] = (sel * self.masks[fwd]).sum(axis=(1, 2, 3))
@@ -167,26 +167,6 @@ class _Model:
             totals = backcast_totals(inp, params, level)
             out[~fwd] = totals[self.idx[~fwd]] * self.split_share[~fwd]
         return out
-
-
-def _truncate(inp: DemandInputs, last: int) -> DemandInputs:
-    """The same inputs cut after year index ``last`` (projection need not run past the targets)."""
-    if last == len(inp.years) - 1:
-        return inp
-    s = slice(0, last + 1)
-    return DemandInputs(
-        years=inp.years[s],
-        base_year=inp.base_year,
-        needs=inp.needs,
-        localities=inp.localities,
-        population=inp.population[s],
-        rate=inp.rate[s],
-        growth_exp=inp.growth_exp[s],
-        q=inp.q[s],
-        backlog=inp.backlog[s],
-        split=inp.split,
-        new_split=inp.new_split,
-    )
 
 
 def _params_from(x: np.ndarray, names: list[str], given: Params) -> tuple[Params, float | None]:

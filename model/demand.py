@@ -38,7 +38,7 @@ PHASE_STARTS = np.array([lo for lo, _ in PHASE_AGES.values()])
 PHASE_OF_AGE = np.array(
     [i for i, (lo, hi) in enumerate(PHASE_AGES.values()) for _ in range(lo, hi + 1)]
 )
-CHUNK_PATHS = 64  # paths simulated together: ~0.6 MB per float32 array stays in cache
+CHUNK_PATHS = 64  # paths simulated together: ~1.3 MB per float32 work array, in cache
 POISSON_DIRECT_MAX = 12.0  # means above this use numpy's Poisson sampler, below it the inverse CDF
 POISSON_DENSE_STEPS = 6  # most inverse-CDF steps done on the whole array before the tail
 POISSON_TAIL_SHARE = 0.04  # ... or fewer, once no more than this share of draws is still going
@@ -93,6 +93,23 @@ class DemandInputs:
     @property
     def base_index(self) -> int:
         return self.years.index(self.base_year)
+
+    def window(self, first: int, last: int) -> DemandInputs:
+        """The same inputs on ``years[first..last]`` (indices, inclusive)."""
+        s = slice(first, last + 1)
+        return DemandInputs(
+            years=self.years[s],
+            base_year=self.base_year,
+            needs=self.needs,
+            localities=self.localities,
+            population=self.population[s],
+            rate=self.rate[s],
+            growth_exp=self.growth_exp[s],
+            q=self.q[s],
+            backlog=self.backlog[s],
+            split=self.split,
+            new_split=self.new_split,
+        )
 
     def new_mean(self, params: Params) -> np.ndarray:
         """Expected new plans [T, A, N, L] (backlog included) for one set of parameters."""
@@ -713,24 +730,6 @@ def _span(scn: Scenario) -> list[int]:
     return list(range(min(hist + [years[0]]), max(hist + [years[-1]]) + 1))
 
 
-def _from_base(inp: DemandInputs, last_year: int) -> DemandInputs:
-    """The projection window: base year .. ``last_year``."""
-    s = slice(inp.base_index, inp.years.index(last_year) + 1)
-    return DemandInputs(
-        years=inp.years[s],
-        base_year=inp.base_year,
-        needs=inp.needs,
-        localities=inp.localities,
-        population=inp.population[s],
-        rate=inp.rate[s],
-        growth_exp=inp.growth_exp[s],
-        q=inp.q[s],
-        backlog=inp.backlog[s],
-        split=inp.split,
-        new_split=inp.new_split,
-    )
-
-
 def run_demand(
     scn: Scenario, paths: int, seed: int, *, threads: int | None = None, source: str = "scenario"
 ) -> DemandResult:
@@ -745,7 +744,7 @@ def run_demand(
         raise ValueError("paths must be at least 1")
     full = prepare(scn, _span(scn), source)
     cal = calibrate(scn, full)
-    inputs = _from_base(full, scn.years[-1])
+    inputs = full.window(full.base_index, full.years.index(scn.years[-1]))
     start = cal.start_level * inputs.split
     stock, new, ceased = project(inputs, cal.params, start)
     if paths > 1:
