@@ -241,6 +241,15 @@ def test_cbc_agrees_with_highs(integer: bool) -> None:
     assert pv_shadow_sum(c) == pytest.approx(pv_shadow_sum(h), rel=1e-6)
 
 
+def test_falls_back_to_cbc_with_a_note_when_highspy_is_missing(monkeypatch) -> None:
+    monkeypatch.setattr(su, "highs_available", lambda: False)
+    scn = scenario(mapping())
+    res = su.optimise(scn, demand(scn))
+    assert res.summary["solver"] == "cbc"
+    assert any("CBC" in n for n in res.summary["notes"])
+    assert res.summary["objective_gbp"] == pytest.approx(10 * (SPECIAL * W + CAPITAL), rel=1e-9)
+
+
 def test_mps_export_resolves_to_the_same_objective(tmp_path) -> None:
     scn = scenario(mapping(capital_budget_gbp=180_000))
     res = su.optimise(scn, demand(scn), export_lp=True)

@@ -19,8 +19,6 @@ import numpy as np
 from .inputs import LPInputs
 from .linear import INF, LinearModel
 
-DIMS = ("year", "locality", "need", "phase", "band", "setting", "provider")
-
 
 def _has(m: LinearModel, name: str) -> bool:
     """Whether family ``name`` added any column (its dense id array has an id >= 0)."""

@@ -7,7 +7,7 @@ needs, phases, settings, bands), so the model builder never looks at the scenari
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -201,8 +201,3 @@ def prepare_inputs(scn: Scenario, pdemand: PlacementDemandLike) -> LPInputs:
         max_places_total=total,
         capital_budget_gbp=pol.capital_budget_gbp,
     )
-
-
-def describe(inp: LPInputs) -> dict[str, Any]:
-    """Sizes of the inputs, for logs and the benchmark."""
-    return {**inp.shape, "entrants": float(inp.entrants.sum())}

@@ -200,7 +200,8 @@ def to_pulp(model: LinearModel, name: str = "sendplan_sufficiency") -> PulpModel
     row_names: list[str] = []
     for blk in model.constraints.values():
         row_names.extend(model.names(blk))
-    var_arr = np.array(vars_ + [None], dtype=object)[:-1]
+    var_arr = np.empty(len(vars_), dtype=object)
+    var_arr[:] = vars_
     col_vars = var_arr[a.indices].tolist()
     vals = a.data.tolist()
     ptr = a.indptr.tolist()

@@ -83,8 +83,7 @@ def default_band_mix(pdemand: Any, d: LPInputs) -> np.ndarray:
 
 def placement_plan(pdemand: Any, d: LPInputs, a: Allocation) -> PlacementPlan:
     """The optimised PlacementPlan: legacy at home plus entrants still in place, with band mix."""
-    T, L, N, P, B = d.entrants.shape
-    S = len(d.settings)
+    L = len(d.localities)
     pers = _persistence(d)  # [T, T2, L, N, P]
     ent = a.entrants.sum(axis=4)  # [T, L, N, P, S, K]
     new_inplace_b = np.einsum("etlnp,elnpbsk->tlnpbsk", pers, a.entrants)  # by band
@@ -101,7 +100,6 @@ def placement_plan(pdemand: Any, d: LPInputs, a: Allocation) -> PlacementPlan:
     tot = by_band.sum(-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         band_share = np.where(tot > 0, by_band / np.where(tot > 0, tot, 1.0), 0.0)
-    del B, S
     return PlacementPlan(
         variant="optimised",
         years=list(d.years),

@@ -126,11 +126,16 @@ def _run_highs(h: object) -> tuple[str, float, np.ndarray, np.ndarray]:
     h.run()  # type: ignore[attr-defined]
     status = _highs_status(h)
     sol = h.getSolution()  # type: ignore[attr-defined]
+    info = h.getInfo()  # type: ignore[attr-defined]
     x = np.asarray(sol.col_value, float)
     dual = (
         np.asarray(sol.row_dual, float) if sol.dual_valid else np.full(len(sol.row_value), np.nan)
     )
-    obj = h.getInfo().objective_function_value if status in ("optimal", "time_limit") else np.nan  # type: ignore[attr-defined]
+    # a stopped solve counts only with a feasible point (a MIP incumbent; simplex rarely has one)
+    feasible = status == "optimal" or (status == "time_limit" and info.primal_solution_status == 2)
+    if status == "time_limit" and not feasible:
+        status = "time_limit_no_solution"
+    obj = info.objective_function_value if feasible else np.nan
     return status, float(obj), x, dual
 
 
