@@ -164,7 +164,7 @@ def read_back(
         "integer_builds": d.integer_builds,
         "mip_gap": sol.mip_gap,
         "notes": list(sol.notes),
-        "binding_policy_limits": binding_limits(m, d, sol),
+        "binding_policy_limits": binding_limits(m, d, sol, plan),
         "policy_share_breaches": share_breaches(m, d, sol.x),
         "unmet_places_by_year": {int(y): float(v) for y, v in zip(d.years, unmet, strict=True)},
         "new_places_by_setting": {

@@ -218,33 +218,52 @@ POLICY_FAMILIES = {
 }
 
 
-def binding_limits(m: LinearModel, d: LPInputs, sol: Solution) -> list[dict[str, Any]]:
-    """Policy rows at their bound (or with a non-zero dual), with what one more unit is worth."""
+def binding_limits(
+    m: LinearModel, d: LPInputs, sol: Solution, plan: PlacementPlan | None = None
+) -> list[dict[str, Any]]:
+    """Policy rows at their bound (or with a non-zero dual).
+
+    ``shadow_price_pv_gbp``: what relaxing the limit by one unit saves (present value; the unit is
+    a place for build and share limits, GBP 1m for the capital budget). Share limits also give the
+    share of places in that year and the limit as shares.
+    """
     act = row_activity(m, sol.x)
+    shares = None
+    if plan is not None:
+        by = plan.by_setting()  # [T, S]
+        tot = np.maximum(by.sum(axis=1), 1e-12)
+        shares = {
+            "share_independent": (by[:, d.independent].sum(1) / tot, d.max_independent_share),
+            "share_mainstream": (by[:, d.mainstream].sum(1) / tot, d.min_mainstream_share),
+        }
     out: list[dict[str, Any]] = []
     for name, what in POLICY_FAMILIES.items():
         blk = m.constraints.get(name)
         if blk is None:
             continue
         for i, r in enumerate(blk.ids.tolist()):
-            bound = blk.upper[i] if np.isfinite(blk.upper[i]) else blk.lower[i]
+            upper = bool(np.isfinite(blk.upper[i]))
+            bound = blk.upper[i] if upper else blk.lower[i]
             slack = abs(bound - act[r])
             dual = float(sol.dual[r]) if np.isfinite(sol.dual[r]) else 0.0
             if slack > 1e-6 * max(1.0, abs(bound)) and abs(dual) < 1e-9:
                 continue
-            labels = {
-                dim: m.labels[dim][int(blk.codes[dim][i])] for dim in blk.dims
-            }  # e.g. year, setting
-            out.append(
-                {
-                    "constraint": name,
-                    "description": what,
-                    **labels,
-                    "limit": float(bound),
-                    "value": float(act[r]),
-                    "shadow_price_pv_gbp": -dual,
-                }
-            )
+            labels = {dim: m.labels[dim][int(blk.codes[dim][i])] for dim in blk.dims}
+            row: dict[str, Any] = {
+                "constraint": name,
+                "description": what,
+                **labels,
+                "limit": float(bound),
+                "value": float(act[r]),
+                # relaxing a <= row raises its bound (objective changes by dual <= 0); a >= row
+                # lowers it (objective changes by -dual <= 0)
+                "shadow_price_pv_gbp": -dual if upper else dual,
+            }
+            if shares is not None and name in shares:
+                values, limit = shares[name]
+                t = int(blk.codes["year"][i])
+                row.update({"limit": limit, "value": round(float(values[t]), 4), "unit": "share"})
+            out.append(row)
     return out
 
 
