@@ -440,9 +440,9 @@ def demand_view(res: Results) -> None:
     with c2:
         if flows is not None:
             cols = [c for c in flows.columns if c.endswith("_plans")]
-            st.caption("New and ceased plans by year")
+            st.caption("Flows of plans by year, all localities (new, backlog, ceased, ageing)")
             st.dataframe(
-                flows.groupby("year")[cols].sum().reset_index(),
+                flows.groupby("year")[cols].sum().round(0).reset_index(),
                 hide_index=True,
                 width="stretch",
             )
@@ -491,7 +491,12 @@ def builds_view(res: Results, resolved: ResolvedScenario) -> None:
     if b.empty:
         st.info("The optimised plan builds no new places.")
     else:
-        st.dataframe(b, hide_index=True, width="stretch")
+        money = [c for c in b.columns if c.endswith("_gbp")]
+        st.dataframe(
+            b.round({c: 0 for c in money} | {"places": 1, "units": 2}),
+            hide_index=True,
+            width="stretch",
+        )
         _chart(lambda: charts.build_plan_chart(b))
     locs = pd.DataFrame(
         [loc.model_dump() for loc in resolved.scenario.geography.localities],

@@ -598,18 +598,7 @@ def build_locality_map(builds: pd.DataFrame | None, localities: pd.DataFrame) ->
     locs = locs.dropna(subset=["lat", "lon"])
     if locs.empty:
         raise ChartDataError("The scenario gives no coordinates (lat/lon) for its localities.")
-    fig = go.Figure(
-        go.Scatter(
-            x=locs["lon"],
-            y=locs["lat"],
-            mode="markers+text",
-            text=locs["name"],
-            textposition="top center",
-            marker={"color": "#BAB0AC", "size": 8},
-            name="locality",
-            hovertemplate="%{text}<extra></extra>",
-        )
-    )
+    fig = go.Figure()
     built = pd.DataFrame(columns=["provider_locality", "setting", "places"])
     if builds is not None and not builds.empty:
         b = require(builds, ["provider_locality", "setting", "places"], "builds")
@@ -637,7 +626,7 @@ def build_locality_map(builds: pd.DataFrame | None, localities: pd.DataFrame) ->
                     marker={
                         "size": 12 + 48 * np.sqrt(d["places"].to_numpy() / peak),
                         "color": colours[s],
-                        "opacity": 0.75,
+                        "opacity": 0.55,
                         "line": {"width": 1, "color": "#333333"},
                     },
                     customdata=np.stack(
@@ -649,6 +638,20 @@ def build_locality_map(builds: pd.DataFrame | None, localities: pd.DataFrame) ->
                     + " places<extra></extra>",
                 )
             )
+    # Localities last, so their names sit on top of the circles.
+    fig.add_trace(
+        go.Scatter(
+            x=locs["lon"],
+            y=locs["lat"],
+            mode="markers+text",
+            text=locs["name"],
+            textposition="top center",
+            textfont={"size": 13, "color": "#111111"},
+            marker={"color": "#333333", "size": 7},
+            name="locality",
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
     mid_lat = float(locs["lat"].mean())
     fig.update_layout(
         template=TEMPLATE,
@@ -657,11 +660,13 @@ def build_locality_map(builds: pd.DataFrame | None, localities: pd.DataFrame) ->
         else "Localities (the optimised plan builds no new places)",
         xaxis_title="longitude",
         yaxis_title="latitude",
-        legend={"orientation": "h", "y": -0.2, "title": "setting"},
+        legend={"orientation": "h", "y": -0.15, "title": "setting"},
+        height=560,
     )
     # One degree of latitude spans 1/cos(latitude) times the ground distance of one of longitude.
     fig.update_yaxes(scaleanchor="x", scaleratio=1 / np.cos(np.radians(mid_lat)))
     pad = 0.15
-    fig.update_xaxes(range=[locs["lon"].min() - pad, locs["lon"].max() + pad])
+    # constrain="domain": keep the ranges and shrink the plot area to the true aspect instead.
+    fig.update_xaxes(range=[locs["lon"].min() - pad, locs["lon"].max() + pad], constrain="domain")
     fig.update_yaxes(range=[locs["lat"].min() - pad, locs["lat"].max() + pad])
     return fig
