@@ -145,3 +145,35 @@ def test_devon_fit_stays_near_the_given_rates() -> None:
     s = res.summary()
     assert s["start_source"] == "history" and s["fit_rmse_pct"] < 1.0
     assert {r["year"] for r in s["targets"]} == {2023, 2025}
+
+
+def test_detail_rows_compare_with_the_matching_cells() -> None:
+    detail = [
+        {"year": 2025, "locality": "exeter", "plans": 2100},
+        {"year": 2025, "need": "ASD", "plans": 3300},
+        {"year": 2025, "age": 16, "plans": 600},
+        {"year": 2023, "locality": "torridge", "plans": 640},
+    ]
+    scn = scenario(history_detail=detail)
+    res = dm.run_demand(scn, 1, 0)
+    t = res.calibration.targets
+    i = res.years.index(2025)
+
+    def row(col: str, val: Any, year: int) -> Any:
+        return t[(t[col] == val) & (t["year"] == year)].iloc[0]
+
+    ex = res.localities.index("exeter")
+    assert row("locality", "exeter", 2025)["model_plans"] == pytest.approx(
+        res.stock[i, ..., ex].sum()
+    )
+    asd = res.needs.index("ASD")
+    assert row("need", "ASD", 2025)["model_plans"] == pytest.approx(res.stock[i, :, asd].sum())
+    assert row("age", 16, 2025)["model_plans"] == pytest.approx(res.stock[i, 16].sum())
+    # before the base year: the back-cast total at the base-year split
+    tor = res.localities.index("torridge")
+    total_2023 = t[(t["year"] == 2023) & t["locality"].isna() & t["need"].isna() & t["age"].isna()]
+    share = res.stock[0, ..., tor].sum() / res.stock[0].sum()
+    assert row("locality", "torridge", 2023)["model_plans"] == pytest.approx(
+        total_2023["model_plans"].iloc[0] * share
+    )
+    assert len(res.headline()["calibration"]["targets"]) == 6
