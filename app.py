@@ -362,7 +362,8 @@ def _gbp_m(v: float | None) -> str:
 
 
 def headline_cards(h: dict[str, Any]) -> None:
-    """Four cards answering the first questions: plans, deficit vs plan, saving, chance of the plan."""
+    """Four cards answering the first questions: plans, deficit vs plan, saving, chance of the plan
+    (figures from model.reports.headline_figures)."""
     c1, c2, c3, c4 = st.columns(4)
     plans, base = h.get("plans_horizon"), h.get("plans_base")
     band = "P50 of the Monte Carlo paths (deterministic with one path)"
@@ -376,6 +377,7 @@ def headline_cards(h: dict[str, Any]) -> None:
         else f"{plans - base:+,.0f} since {h.get('base_year')}",
         delta_color="off",
         help=band,
+        border=True,
     )
     optimised = h.get("cumulative_deficit_horizon_optimised_gbp") is not None
     variant = "optimised" if optimised else "unmitigated"
@@ -386,12 +388,13 @@ def headline_cards(h: dict[str, Any]) -> None:
     c2.metric(
         f"Cumulative deficit, March {fy + 1 if fy else ''}",
         _gbp_m(deficit),
-        None if gap is None else f"{_gbp_m(gap)} vs Safety Valve plan, FY {final}",
+        None if gap is None else f"{'-' if gap < 0 else '+'}{_gbp_m(abs(gap))} vs plan, FY {final}",
         delta_color="inverse",
         help=f"DSG deficit at 31 March ending financial year {fy}, {variant} "
         f"(unmitigated {_gbp_m(h.get('cumulative_deficit_horizon_unmitigated_gbp'))}). The "
         "delta is the gap to the Safety Valve plan in the plan's last financial year "
         f"(plan {_gbp_m(h.get('plan_cumulative_deficit_final_gbp'))}); positive = above plan.",
+        border=True,
     )
     built = h.get("places_built")
     c3.metric(
@@ -401,7 +404,9 @@ def headline_cards(h: dict[str, Any]) -> None:
         if built is None
         else f"{built:,.0f} new places, capital {_gbp_m(h.get('capital_cost_gbp'))}",
         delta_color="off",
+        delta_arrow="off",
         help="Total cost over the forecast, unmitigated minus optimised plan (all funding sources)",
+        border=True,
     )
     p_opt = h.get("p_meet_safety_valve_optimised")
     p_un = h.get("p_meet_safety_valve_unmitigated")
@@ -411,6 +416,8 @@ def headline_cards(h: dict[str, Any]) -> None:
         "n/a" if p is None else f"{p:.0%}",
         None if p_opt is None or p_un is None else f"unmitigated {p_un:.0%}",
         delta_color="off",
+        delta_arrow="off",
+        border=True,
         help="Share of Monte Carlo paths whose cumulative deficit is on or below the Safety "
         "Valve plan"
         + (f" at the end of financial year {final}" if final else "")
