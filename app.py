@@ -538,16 +538,30 @@ def _pin_payload(res: Results, label: str) -> dict[str, Any]:
     return {"label": label, "summary": copy.deepcopy(res.summary), "tables": tables}
 
 
-def compare_view(res: Results) -> None:
+def _auto_label(name: str, edits: list[str], limit: int = 70) -> str:
+    """A pin label from the scenario name and its lever edits (``growth=0.14, ...``)."""
+    parts = []
+    for line in edits:
+        key, _, change = line.partition(": ")
+        new = change.rpartition(" -> ")[2] if " -> " in change else change
+        parts.append(f"{key.rsplit('.', 1)[-1]}={new}")
+    label = f"{name}: {', '.join(parts)}" if parts else name
+    return label if len(label) <= limit else label[: limit - 3] + "..."
+
+
+def compare_view(res: Results, edits: list[str]) -> None:
     pins: list[dict[str, Any]] = st.session_state.setdefault("pins", [])
     c1, c2, c3 = st.columns([3, 1, 1])
-    default = res.summary.get("scenario", "scenario")
-    label = c1.text_input("Label for the current scenario", value=default, key="pin_label")
+    default = _auto_label(str(res.summary.get("scenario", "scenario")), edits)
+    label = c1.text_input(
+        "Label for the current scenario", key="pin_label", placeholder=default
+    ).strip()
     if c2.button("Pin current scenario", key="pin", disabled=len(pins) >= MAX_PINS):
         used = {p["label"] for p in pins}
-        name, k = label or default, 2
+        base = label or default
+        name, k = base, 2
         while name in used:
-            name, k = f"{label} ({k})", k + 1
+            name, k = f"{base} ({k})", k + 1
         pins.append(_pin_payload(res, name))
         st.rerun()
     if c3.button("Clear pins", key="unpin_all", disabled=not pins):
@@ -584,11 +598,8 @@ def compare_view(res: Results) -> None:
         return pd.concat(parts, ignore_index=True) if parts else None
 
     _chart(lambda: charts.comparison_chart(comp))
-    c1, c2 = st.columns(2)
-    with c1:
-        _chart(lambda: charts.ehcp_fan_chart(stacked("demand"), totals=stacked("demand_totals")))
-    with c2:
-        _chart(lambda: charts.deficit_chart(stacked("finance")))
+    _chart(lambda: charts.ehcp_fan_chart(stacked("demand"), totals=stacked("demand_totals")))
+    _chart(lambda: charts.deficit_chart(stacked("finance")))
 
 
 # --------------------------------------------------------------------------- downloads
@@ -720,7 +731,7 @@ def main() -> None:
     with tabs[4]:
         builds_view(res, edited)
     with tabs[5]:
-        compare_view(res)
+        compare_view(res, edits)
     with tabs[6]:
         downloads_view(res, yaml_text, run_name)
     with tabs[7]:

@@ -261,6 +261,13 @@ def test_pinning_compares_scenarios_side_by_side(app: AppTest) -> None:
     assert table.loc["EHCPs at the horizon (P50)", "growth 14%"] == f"{h14['plans_horizon']:,.0f}"
     saving = table.loc[reports.HEADLINE["saving_gbp"][0], "growth 10%"]
     assert saving == f"£{h10['saving_gbp'] / 1e6:,.1f}m"
+    # Without a label a pin is named after the scenario and its edits.
+    at.text_input(key="pin_label").set_value("")
+    at.button(key="pin").click()
+    _run(at)
+    assert at.session_state["pins"][-1]["label"] == (
+        f"Devon (illustrative default): growth=0.14, horizon_years={HORIZON}, paths={PATHS}"
+    )
     at.button(key="unpin_all").click()
     _run(at)
     assert at.session_state["pins"] == []
