@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenarios", type=int, default=20, help="scenarios in the batch (default 20)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes to compare with 1")
     ap.add_argument(
-        "--paths", type=int, default=None, help="Monte Carlo paths (default: scenario's)"
+        "--paths", type=int, default=50, help="Monte Carlo paths per scenario (default 50)"
     )
     ap.add_argument("--no-reports", dest="reports", action="store_false", help="skip reports")
     args = ap.parse_args(argv if argv is not None else [])
@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit("benchmark batch failed:\n" + "\n".join(bad))
         identical = _csvs(Path(tmp) / "jobs1") == _csvs(Path(tmp) / f"jobs{args.jobs}")
     speedup = timings[1] / timings[args.jobs]
-    print(f"scenarios: {n}, cpus: {os.cpu_count()}, reports: {args.reports}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"scenarios: {n} (Devon default, {args.paths} paths), cpus: {os.cpu_count()}, "
+          f"reports: {args.reports}, load average at the end: {load:.2f}")  # fmt: skip
     print(f"--jobs 1: {timings[1]:.2f} s ({timings[1] / n:.2f} s per scenario)")
     print(f"--jobs {args.jobs}: {timings[args.jobs]:.2f} s")
     print(f"speed-up --jobs {args.jobs} vs --jobs 1: {speedup:.2f}x (target close to {args.jobs})")
