@@ -523,9 +523,11 @@ def comparison_chart(
         "cumulative_deficit_horizon_optimised_gbp",
     ),
     title: str = "Cumulative DSG deficit at the horizon",
+    label: str = "slug",
 ) -> go.Figure:
-    """Grouped bars of headline money figures per scenario (one row of comparison.csv each), £m."""
-    df = require(comparison, ["slug", *columns], "comparison")
+    """Grouped bars of headline money figures per scenario (one row of comparison.csv each), £m;
+    ``label`` names the column that labels the bars (a sweep's short value labels, say)."""
+    df = require(comparison, [label, *columns], "comparison")
     df = df.dropna(subset=list(columns), how="all")
     if df.empty:
         raise ChartDataError(f"No scenario reports {', '.join(columns)}.")
@@ -533,7 +535,7 @@ def comparison_chart(
     for j, col in enumerate(columns):
         fig.add_trace(
             go.Bar(
-                x=df["slug"],
+                x=df[label].astype(str),
                 y=pd.to_numeric(df[col], errors="coerce") / GBP_M,
                 name=col,
                 marker_color=SCENARIO_COLOURS[j % len(SCENARIO_COLOURS)],
@@ -545,9 +547,11 @@ def comparison_chart(
         barmode="group",
         title=title,
         yaxis_title="£m",
-        legend={"orientation": "h", "y": -0.35},
-        margin={"b": 160},
+        # Legend above the plot: long scenario labels below it get the room they need.
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        margin={"t": 110},
     )
+    fig.update_xaxes(automargin=True, tickangle=-30)
     return fig
 
 

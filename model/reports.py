@@ -919,6 +919,17 @@ def write_comparison_xlsx(
     _atomic_write(path, write)
 
 
+def _short_labels(df: pd.DataFrame, swept: Sequence[str]) -> pd.Series:
+    """Bar labels: a sweep's values by the last part of each key (``growth=0.1, ...``), else slugs."""
+    if not swept or df.empty:
+        return df["slug"].astype(str) if "slug" in df.columns else pd.Series(dtype=str)
+    parts = [k.rsplit(".", 1)[-1] + "=" + df[k].astype(str) for k in swept]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + ", " + p
+    return out
+
+
 def render_comparison_html(
     comparison: pd.DataFrame, problems: Sequence[tuple[str, str, str]], swept: Sequence[str] = ()
 ) -> str:
@@ -927,9 +938,12 @@ def render_comparison_html(
     notes: list[str] = []
     parts = [
         "<h1>sendplan: scenario comparison</h1>",
-        f"<p class='disclaimer'>{_esc(DISCLAIMER)} Generated {_esc(_dt.date.today().isoformat())}.</p>",
+        "<p class='disclaimer'>Illustrative model output: each scenario's assumptions are on the "
+        "front sheet of its report.xlsx and in its report.html; they are not official forecasts. "
+        f"Generated {_esc(_dt.date.today().isoformat())}.</p>",
     ]
     ok = comparison[comparison["status"] == "ok"] if "status" in comparison.columns else comparison
+    ok = ok.assign(label=_short_labels(ok, swept))
     parts.append(
         _figure_section(
             "Cumulative DSG deficit at the horizon",
@@ -943,7 +957,8 @@ def render_comparison_html(
                         "plan_cumulative_deficit_horizon_gbp",
                     )
                     if c in ok.columns
-                ],  # fmt: skip
+                ],
+                label="label",
             ),
             "cmp_deficit",
             notes,
@@ -964,6 +979,7 @@ def render_comparison_html(
                 ],  # fmt: skip
                 title="Cumulative deficit minus the Safety Valve plan at the plan's last year "
                 "(positive = above plan)",
+                label="label",
             ),
             "cmp_gap",
             notes,
@@ -984,6 +1000,7 @@ def render_comparison_html(
                     if c in ok.columns
                 ],
                 title="Total cost over the forecast and the saving of the optimised plan",
+                label="label",
             ),
             "cmp_cost",
             notes,
