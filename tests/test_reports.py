@@ -357,6 +357,8 @@ def test_comparison_files(tmp_path: Path) -> None:
     text = (tmp_path / "comparison.html").read_text()
     assert '<script src="http' not in text
     assert "cumulative_deficit_horizon_optimised_gbp by demand.growth" in text
+    assert reports._short_labels(cmp, ["demand.growth"]).tolist() == ["growth=0.08", "growth=0.12"]
+    assert '"growth=0.08"' in text  # bars labelled by the swept value, not the long folder name
     assert "demand.growht: unknown key" in text
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
