@@ -446,12 +446,15 @@ def _dask(
     themselves, so OUT must be on a file system every worker sees."""
     from distributed import as_completed
 
+    import uuid
+
+    batch_id = uuid.uuid4().hex[:12]  # keys unique even when a Client serves several batches
     with _dask_client(scheduler, jobs) as client:
         index: dict[str, int] = {}
         futures = []
         for i, spec in enumerate(specs):
             fut = client.submit(
-                run_one, spec, out, options, key=f"sendplan-{i}-{spec.slug}", pure=False
+                run_one, spec, out, options, key=f"sendplan-{batch_id}-{i}", pure=False
             )
             index[fut.key] = i
             futures.append(fut)
