@@ -444,9 +444,9 @@ def _dask(
     """Run on dask.distributed: ``scheduler`` is an address, ``"local"`` (a LocalCluster of ``jobs``
     single-threaded worker processes) or a ``distributed.Client``. Workers write their folders
     themselves, so OUT must be on a file system every worker sees."""
-    from distributed import as_completed
-
     import uuid
+
+    from distributed import as_completed
 
     batch_id = uuid.uuid4().hex[:12]  # keys unique even when a Client serves several batches
     with _dask_client(scheduler, jobs) as client:
