@@ -438,6 +438,11 @@ def _finance_pivot(fin: pd.DataFrame) -> pd.DataFrame:
     if "plan_cumulative_deficit_gbp" in fin.columns:
         plan = fin.groupby("financial_year")["plan_cumulative_deficit_gbp"].first()
         pv["Safety Valve plan"] = plan
+    opt = fin[fin["variant"] == "optimised"].set_index("financial_year")
+    for q in ("p10", "p90"):  # the optimised plan's Monte Carlo band, as two thin lines
+        col = f"cumulative_deficit_gbp_{q}"
+        if col in opt.columns and opt[col].notna().any():
+            pv[f"optimised {q.upper()}"] = opt[col]
     return pv.sort_index()
 
 
@@ -532,13 +537,21 @@ def write_xlsx(results: Results, path: Path) -> list[str]:
             ch = wb.add_chart({"type": "line"})
             for j, col in enumerate(pv.columns, start=1):
                 plan = col == "Safety Valve plan"
+                band = col.endswith(("P10", "P90"))
+                style: dict[str, Any] = {"marker": {"type": "circle"}}
+                if plan:
+                    style = {
+                        "marker": {"type": "diamond"},
+                        "line": {"dash_type": "dash", "color": "black"},
+                    }
+                elif band:
+                    style = {"marker": {"type": "none"}, "line": {"width": 0.75, "dash_type": "round_dot", "color": "#D62728"}}  # fmt: skip
                 ch.add_series(
                     {
                         "name": ["chart_data", row_at, j],
                         "categories": ["chart_data", first, 0, last, 0],
                         "values": ["chart_data", first, j, last, j],
-                        "marker": {"type": "diamond" if plan else "circle"},
-                        "line": {"dash_type": "dash", "color": "black"} if plan else {},
+                        **style,
                     }
                 )
             ch.set_title({"name": "Cumulative DSG deficit vs Safety Valve plan"})

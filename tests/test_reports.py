@@ -261,8 +261,11 @@ def test_report_xlsx_sheets_formats_and_native_charts(tmp_path: Path) -> None:
         "unmitigated cumulative deficit",
         "optimised cumulative deficit",
         "Safety Valve plan",
+        "optimised P10",
+        "optimised P90",
     ]
     assert data.cell(row=2, column=3).value == pytest.approx(140.0)  # £m
+    assert data.cell(row=4, column=6).value == pytest.approx(165.0)  # optimised P90 in 2026
 
 
 def test_reports_degrade_to_notes_without_tables(tmp_path: Path) -> None:
