@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from model import charts, reports
 from model.cli import main as cli_main
 from model.engine import run_scenario
-from model.io import load_scenario, load_scenario_text
+from model.io import MAX_FILE_BYTES, load_scenario, load_scenario_text
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240
@@ -143,6 +143,10 @@ def test_an_upload_that_is_not_yaml_is_refused_in_one_line(app: AppTest) -> None
     at.file_uploader(key="upload").set_value(("binary.yaml", b"\xff\xfe\x00bad", "text/yaml"))
     _run(at)
     assert "binary.yaml: cannot read file as UTF-8 text" in at.error[0].value
+    big = b"# padding\n" * (MAX_FILE_BYTES // 10 + 1)
+    at.file_uploader(key="upload").set_value(("big.yaml", big, "text/yaml"))
+    _run(at)
+    assert "big.yaml: file is larger than 5 MB" in at.error[0].value
 
 
 def test_a_good_upload_extending_the_default_runs(app: AppTest) -> None:
@@ -199,6 +203,36 @@ def test_resource_base_lever_changes_the_optimised_cost(app: AppTest) -> None:
     assert after["places_built"] < before["places_built"]
     # Demand is untouched by a capacity lever.
     assert after["plans_horizon"] == before["plans_horizon"]
+
+
+def test_only_demand_levers_rerun_the_demand_stage(app: AppTest, monkeypatch) -> None:
+    import model.demand
+
+    calls: list[float] = []
+    real = model.demand.run_demand
+
+    def counting(scn, *args, **kwargs):
+        calls.append(scn.demand.growth)
+        return real(scn, *args, **kwargs)
+
+    monkeypatch.setattr(model.demand, "run_demand", counting)
+    at = _run(app)
+    at.slider(key="lv_growth").set_value(13.5)  # a growth no other test uses: a cache miss
+    _run(at)
+    assert calls[-1] == pytest.approx(0.135)
+    n = len(calls)
+    before = dict(at.session_state["headline"])
+    at.number_input(key="lv_cost_special").set_value(30000.0)
+    at.number_input(key="lv_delay_Special school Tavistock/Ivybridge").set_value(3)
+    _run(at)
+    _no_errors(at)
+    assert len(calls) == n  # costs and capacity re-run placements, the LP and finance only
+    after = at.session_state["headline"]
+    assert after["plans_horizon"] == before["plans_horizon"]
+    assert after["total_cost_unmitigated_gbp"] > before["total_cost_unmitigated_gbp"]
+    at.slider(key="lv_growth").set_value(13.0)
+    _run(at)
+    assert len(calls) == n + 1 and calls[-1] == pytest.approx(0.13)
 
 
 # --------------------------------------------------------------------------- downloads
