@@ -12,7 +12,6 @@ SENDPLAN_APP_PATHS and SENDPLAN_APP_HORIZON set the initial Monte Carlo paths an
 from __future__ import annotations
 
 import copy
-import inspect
 import io
 import os
 import tempfile
@@ -28,6 +27,7 @@ from model import charts, reports
 from model.engine import Results, run_scenario, write_outputs
 from model.io import (
     MAX_FILE_BYTES,
+    Problem,
     ResolvedScenario,
     ScenarioError,
     dump_yaml,
@@ -72,10 +72,6 @@ def _validate_edited(text: str, name: str) -> ResolvedScenario:
     return load_scenario_text(text, name)
 
 
-def _engine_takes_demand() -> bool:
-    return "demand" in inspect.signature(run_scenario).parameters
-
-
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _demand_stage(key: str, _resolved: ResolvedScenario) -> Any:
     """The demand stage alone, keyed by the sections it reads (model.levers.demand_key)."""
@@ -85,12 +81,11 @@ def _demand_stage(key: str, _resolved: ResolvedScenario) -> Any:
     return run_demand(scn, scn.run.paths, scn.run.seed, source=_resolved.source)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)  # a run holds about 70 MB
 def _run(sha: str, name: str, _resolved: ResolvedScenario, _demand: Any) -> Results:
-    """The whole run for one resolved scenario (keyed by its sha256 and file name)."""
-    if _demand is not None:
-        return run_scenario(_resolved, demand=_demand)
-    return run_scenario(_resolved)
+    """Placements, the LP, costs and finance for one resolved scenario (keyed by its sha256 and
+    file name) on the cached demand stage; the same run_scenario the CLI calls."""
+    return run_scenario(_resolved, demand=_demand)
 
 
 def _show_problems(err: ScenarioError, what: str) -> None:
@@ -142,23 +137,19 @@ def choose_scenario() -> tuple[ResolvedScenario, str]:
             if len(raw) > MAX_FILE_BYTES:
                 # Checked on the bytes before decoding; load_scenario_text checks the text again.
                 raise ScenarioError(
-                    [_problem(up.name, f"file is larger than {MAX_FILE_BYTES // 1048576} MB")]
+                    [Problem(up.name, "", f"file is larger than {MAX_FILE_BYTES // 1048576} MB")]
                 )
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise ScenarioError([_problem(up.name, "cannot read file as UTF-8 text")]) from None
+                raise ScenarioError(
+                    [Problem(up.name, "", "cannot read file as UTF-8 text")]
+                ) from None
             return _load_base("upload", up.name, text, 0.0), up.name
         except ScenarioError as e:
             _show_problems(e, up.name)
             st.stop()
     return _load_base("embedded", "devon", None, 0.0), "devon.yaml"
-
-
-def _problem(file: str, message: str) -> Any:
-    from model.io import Problem
-
-    return Problem(file, "", message)
 
 
 # --------------------------------------------------------------------------- sidebar: levers
@@ -689,10 +680,8 @@ def main() -> None:
         + ". Illustrative model output, not official forecasts."
     )
     try:
-        demand = None
-        if _engine_takes_demand():
-            with st.spinner("Simulating EHCP demand..."):
-                demand = _demand_stage(demand_key(edited.resolved), edited)
+        with st.spinner("Simulating EHCP demand..."):
+            demand = _demand_stage(demand_key(edited.resolved), edited)
         with st.spinner("Placing children, solving the sufficiency LP and costing both plans..."):
             res = _run(edited.sha256, run_name, edited, demand)
     except ScenarioError as e:
