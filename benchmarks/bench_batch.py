@@ -24,6 +24,27 @@ def _csvs(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.csv"))}
 
 
+def _spin(n: int) -> int:
+    """Pure CPU work with no I/O and no shared state."""
+    return sum(i * i for i in range(n))
+
+
+def machine_ceiling(jobs: int, n: int = 20_000_000) -> float:
+    """Speed-up of ``jobs`` processes over one on pure CPU work, measured now: what the machine
+    (and whatever else is running on it) allows any parallel batch to reach."""
+    import multiprocessing
+
+    t0 = time.perf_counter()
+    for _ in range(jobs):
+        _spin(n)
+    serial = time.perf_counter() - t0
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        t0 = time.perf_counter()
+        pool.map(_spin, [n] * jobs)
+        parallel = time.perf_counter() - t0
+    return serial / parallel
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scenarios", type=int, default=20, help="scenarios in the batch (default 20)")
@@ -53,12 +74,17 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit("benchmark batch failed:\n" + "\n".join(bad))
         identical = _csvs(Path(tmp) / "jobs1") == _csvs(Path(tmp) / f"jobs{args.jobs}")
     speedup = timings[1] / timings[args.jobs]
+    ceiling = machine_ceiling(args.jobs)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"scenarios: {n} (Devon default, {args.paths} paths), cpus: {os.cpu_count()}, "
           f"reports: {args.reports}, load average at the end: {load:.2f}")  # fmt: skip
     print(f"--jobs 1: {timings[1]:.2f} s ({timings[1] / n:.2f} s per scenario)")
     print(f"--jobs {args.jobs}: {timings[args.jobs]:.2f} s")
     print(f"speed-up --jobs {args.jobs} vs --jobs 1: {speedup:.2f}x (target close to {args.jobs})")
+    print(
+        f"machine ceiling now (pure CPU work, {args.jobs} processes vs 1): {ceiling:.2f}x; "
+        f"batch efficiency against it: {speedup / ceiling:.0%}"
+    )
     print(f"CSV outputs byte-identical: {identical}")
 
 
