@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import zipfile
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 import yaml
@@ -173,6 +175,13 @@ def test_one_broken_file_does_not_stop_the_batch(serial_run: tuple[Path, int], c
         summary = json.loads((out / f / "summary.json").read_text())
         assert "report_warnings" not in summary
         assert {f"{table}.csv" for table in engine.TABLE_ORDER} <= files  # every contract table
+        wb = openpyxl.load_workbook(out / f / "report.xlsx", read_only=True)
+        assert wb.sheetnames == ["Summary", "Charts", *engine.TABLE_ORDER, "chart_data"]
+        wb.close()
+        with zipfile.ZipFile(out / f / "report.xlsx") as z:  # deficit + two placement-mix charts
+            assert len([n for n in z.namelist() if n.startswith("xl/charts/chart")]) == 3
+        html = (out / f / "report.html").read_text()
+        assert '<script src="http' not in html and html.count("Plotly.newPlot") == 5
     cmp = pd.read_csv(out / "comparison.csv")
     assert cmp["slug"].tolist() == ["small-a", "small-b"]
     assert cmp["scenario"].tolist() == ["Small A (growth 8%)", "Small B (growth 12%)"]
