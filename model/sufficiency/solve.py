@@ -7,6 +7,8 @@ builds fixed at the optimum is solved again for the duals (shadow prices).
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -62,6 +64,28 @@ def _highs_status(h: object) -> str:
     }.get(st, "error")
 
 
+def new_highs() -> object:
+    """A silent ``highspy.Highs``: HiGHS prints its banner to the C-level stdout on the first
+    construction in a process, which would clutter `sendplan run` output and progress bars."""
+    import highspy
+
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no usable stdout file descriptor: nothing to protect
+        h = highspy.Highs()
+    else:
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def highs_model(
     m: LinearModel,
     time_limit: float | None = None,
@@ -72,8 +96,7 @@ def highs_model(
     """A ``highspy.Highs`` holding the model, passed as one column-wise sparse matrix."""
     import highspy
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
