@@ -100,6 +100,10 @@ def run_scenario(
     from .sufficiency import add_optimised_variant
 
     add_optimised_variant(res, scn, demand, pdemand, plan_u, solver=solver, export_lp=export_lp)
+    # The public contract (DESIGN.md) names these at the top level of summary.json.
+    opt = res.summary.get("optimisation", {})
+    for key in ("solver", "status", "objective_gbp", "build_seconds", "solve_seconds"):
+        res.summary[key] = opt.get(key)
     res.summary["run_seconds"] = round(time.perf_counter() - t0, 3)
     return res
 

@@ -25,6 +25,10 @@ def test_console_script_runs_default(tmp_path: Path) -> None:
     assert summary["scenario"] == "Devon (illustrative default)"
     assert summary["scenario_sha256"] == load_scenario(None).sha256
     assert summary["seed"] == 20250331 and summary["paths"] == 20
+    assert summary["solver"] == "highs" and summary["status"] == "optimal"
+    assert summary["objective_gbp"] == summary["optimisation"]["objective_gbp"] > 0
+    assert summary["build_seconds"] >= 0 and summary["solve_seconds"] > 0
+    assert summary["package_version"] == __import__("model").__version__
     resolved = (tmp_path / "devon" / "scenario.resolved.yaml").read_text()
     import hashlib
 
