@@ -582,6 +582,13 @@ class Policy(Strict):
         gt=0,
         lt=1,
     )
+    first_decision_year: int | None = P(
+        None,
+        "First academic year (January census year) the optimiser decides placements and builds "
+        "for; entrants of earlier years stay as the unmitigated forecast placed them. Default "
+        "base_year + 2: the first academic year that starts after the latest January count",
+        "year",
+    )
     inclusion: list[Inclusion] = P(
         default_factory=list, description="KPI 14 inclusion shifts", unit="rows"
     )
@@ -871,6 +878,11 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
     for sk, lim in s.policy.buildable.items():
         if lim.localities:
             check_keys(f"policy.buildable.{sk}.localities", lim.localities, loc_set, "locality")
+    fdy, first, last = s.policy.first_decision_year, s.years[1], s.years[-1]
+    if fdy is not None and not first <= fdy <= last:
+        out.append(
+            ("policy.first_decision_year", f"{fdy} is outside the projected years {first}-{last}")
+        )
     for i, inc in enumerate(s.policy.inclusion):
         for f in ("from_band", "to_band"):
             b = getattr(inc, f)

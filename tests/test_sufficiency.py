@@ -9,6 +9,8 @@ stay to 2027: weight 1 + 7/12 = 19/12 place-years each.
     special      20,000 x 19/12 = 31,666.67 per child
     independent  50,000 x 19/12 = 79,166.67 per child
     a new special place: 30,000 capital (decided 2025, lead 1 year, open 2026)
+The tiny cases set policy.first_decision_year to 2025 so that the 2025 build can be decided; the
+default (base year + 2 = 2026) has its own tests below.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import pytest
 
 from model import sufficiency as su
-from model.io import validate_mapping
+from model.io import ScenarioError, validate_mapping
 from model.scenario import PHASES, Scenario
 
 FLAT = [1 / 26] * 26
@@ -75,6 +77,7 @@ def mapping(**policy: Any) -> dict[str, Any]:
             "buildable": {"special": {}},
             "discount_rate": 0.0,
             "unmet_penalty_gbp": 100_000,
+            "first_decision_year": 2025,
             **policy,
         },
     }
@@ -405,7 +408,12 @@ def test_plan_for_a_higher_quantile_builds_more_and_reports_across_paths() -> No
     out = {}
     for q in (0.5, 0.9):
         m = tiny_mapping()
-        m["policy"] = {"buildable": {"special": {}}, "plan_for": q, "unmet_penalty_gbp": 500_000}
+        m["policy"] = {
+            "buildable": {"special": {}},
+            "plan_for": q,
+            "unmet_penalty_gbp": 500_000,
+            "first_decision_year": 2025,  # decide the build in 2025, open for 2026
+        }
         m["costs"]["lead_time_years"] = {"special": 1}
         m["costs"]["capital_per_place_gbp"] = {"special": 5_000}  # pays back within the horizon
         m["capacity"]["pipeline"] = []  # so special places are short in 2026
@@ -421,6 +429,74 @@ def test_plan_for_a_higher_quantile_builds_more_and_reports_across_paths() -> No
     assert "central_reallocation" in out[0.9].summary
     assert out[0.9].builds["places"].sum() >= out[0.5].builds["places"].sum() - 1e-9
     assert out[0.9].builds["places"].sum() > 0
+
+
+# --------------------------------------------------------------------------- first decision year
+
+
+def test_by_default_no_build_is_decided_before_base_year_plus_two() -> None:
+    """The default first decision year is 2026 (base 2024 + 2: academic year 2025/26, the first
+    to start after the latest January count). The 2025 decision that made building worthwhile is
+    gone: a build decided in 2026 opens in 2027, after the 2026 entrants are placed (placements
+    persist), so all ten go to independent: objective = 10 x 50,000 x 19/12 = 791,666.67."""
+    m = mapping()
+    del m["policy"]["first_decision_year"]
+    scn = scenario(m)
+    res = su.optimise(scn, demand(scn))
+    assert res.summary["first_decision_year"] == 2026
+    assert res.summary["objective_gbp"] == pytest.approx(10 * INDEP * W, rel=1e-9)
+    assert res.builds.empty
+    assert placed(res, "independent") == pytest.approx(10)
+    years = res.model.lp.variables["build"].codes["year"]
+    assert [res.plan.years[y] for y in years] == [2026]  # the only decision left: 2026, open 2027
+
+
+def test_entrants_before_the_first_decision_year_stay_where_the_unmitigated_forecast_put_them() -> (
+    None
+):
+    """The placement stage's hand-computed example (tests/test_placements.py), first decision year
+    2026 by default. 2025's entrants (a 10, b 4) keep the unmitigated placements: a->a special 2,
+    a->b special 1, a->a independent 7, b->b special 2 and independent 2. In 2026 the LP places
+    a's 6 new entrants: special at a has 20 places (10 + the pipeline's 10) and 7.5 in use, so
+    all 6 go to special (20,000 + 750 transport a year against 50,000 + 2,500 independent):
+        2026 a->a special 7.5 + 6 = 13.5 (unmitigated 10.5), independent 11.25 (14.25).
+    Financial year 2024-25 (academic years 2024 and 2025) costs the same in both variants."""
+    from test_placements import tiny_demand, tiny_mapping
+
+    from model.costs import cost_table
+    from model.placements import placement_demand, unmitigated
+
+    m = tiny_mapping()
+    m["policy"] = {"buildable": {"special": {}}, "unmet_penalty_gbp": 500_000}
+    scn = scenario(m)
+    pdm = placement_demand(scn, *tiny_demand())
+    un = unmitigated(scn, pdm)
+    res = su.optimise(scn, pdm)
+    A, B, X, SP, IN = 0, 1, 0, 0, 1  # localities a, b; need X; special, independent
+    np.testing.assert_allclose(res.plan.places[:2], un.places[:2], atol=1e-9)
+    np.testing.assert_allclose(res.plan.entrant_places[:2], un.entrant_places[:2], atol=1e-9)
+    e25 = res.plan.entrant_places[1, :, :, X, PRIMARY]
+    assert (e25[A, A, SP], e25[A, B, SP], e25[A, A, IN]) == pytest.approx((2, 1, 7))
+    assert (e25[B, B, SP], e25[B, B, IN]) == pytest.approx((2, 2))
+    p26, u26 = res.plan.places[2, :, :, X, PRIMARY], un.places[2, :, :, X, PRIMARY]
+    assert (p26[A, A, SP], p26[A, A, IN], p26[A, B, SP]) == pytest.approx((13.5, 11.25, 0.75))
+    assert (u26[A, A, SP], u26[A, A, IN]) == pytest.approx((10.5, 14.25))
+    assert (p26[B, B, SP], p26[B, B, IN]) == pytest.approx((9, 9))
+    assert res.model.inputs.entrants[:2].sum() == 0  # nothing before 2026 is an LP decision
+    c_un = cost_table(scn, un).groupby("year")["cost_gbp"].sum()
+    c_op = cost_table(scn, res.plan, res.builds).groupby("year")["cost_gbp"].sum()
+    assert c_op[2024] == pytest.approx(c_un[2024], rel=1e-12)
+    assert c_op[2025] < c_un[2025] - 1_000
+
+
+@pytest.mark.parametrize("year", [2024, 2028])
+def test_first_decision_year_outside_the_projection_is_bad_input(year: int) -> None:
+    """Projected years of the tiny scenario are 2025-2027 (base 2024, horizon 3)."""
+    with pytest.raises(ScenarioError) as err:
+        scenario(mapping(first_decision_year=year))
+    (problem,) = err.value.problems
+    assert problem.path == "policy.first_decision_year"
+    assert "2025-2027" in problem.message
 
 
 # --------------------------------------------------------------------------- the Devon default
@@ -453,7 +529,8 @@ def test_devon_optimised_cost_is_never_above_unmitigated(devon) -> None:
 @pytest.mark.slow
 def test_devon_resource_base_builds_reduce_independent_placements(devon) -> None:
     """The plan builds resource-base places, and independent placements fall against both the
-    unmitigated forecast and the same LP with only special schools buildable."""
+    unmitigated forecast (from 2026, the first decision year) and the same LP with only special
+    schools buildable."""
     from model.io import load_scenario
 
     builds = devon.tables["builds"]
@@ -470,7 +547,8 @@ def test_devon_resource_base_builds_reduce_independent_placements(devon) -> None
     unmit = devon.artefacts["unmitigated"].by_setting()[1:, indep]
     assert with_rb.sum() < without.sum() - 100  # over a hundred place-years fewer
     assert (with_rb <= without + 1e-6).all()
-    assert (with_rb < unmit).all()
+    assert with_rb[0] == pytest.approx(unmit[0], rel=1e-9)  # 2025: before any decision
+    assert (with_rb[1:] < unmit[1:]).all()
 
 
 @pytest.mark.slow
@@ -479,6 +557,7 @@ def test_devon_model_mps_resolves_to_the_summary_objective(devon, tmp_path) -> N
     for key in ("solver", "status", "objective_gbp", "build_seconds", "solve_seconds"):
         assert key in opt
     assert (opt["solver"], opt["status"]) == ("highs", "optimal")
+    assert opt["first_decision_year"] == 2026
     path = tmp_path / "model.mps"
     path.write_text(devon.mps_text)
     h = highspy.Highs()
@@ -498,3 +577,37 @@ def test_devon_model_mps_resolves_to_the_summary_objective(devon, tmp_path) -> N
         "shadow_price_gbp",
     } <= set(sf.columns)
     assert (sf["shadow_price_gbp"] >= -1e-6).all()
+
+
+@pytest.mark.slow
+def test_devon_plan_changes_nothing_before_the_first_decision_year(devon) -> None:
+    """January 2025 (academic year 2024/25) was counted before the plan: the default first decision
+    year is 2026. Before it the optimised placements.csv rows are the unmitigated ones, and
+    financial year 2024-25 (academic years 2024 and 2025) costs the same in both variants, so the
+    DSG deficit at 31 March 2025 is the published 132.0m in both; builds are decided from 2026."""
+    pl = devon.tables["placements"]
+    keys = ["year", "locality", "provider_locality", "need", "phase", "setting"]
+    early = pl[pl["year"] < 2026]
+    u = early[early["variant"] == "unmitigated"].set_index(keys).sort_index()
+    o = early[early["variant"] == "optimised"].set_index(keys).sort_index()
+    assert len(u) > 1000 and u.index.equals(o.index)
+    np.testing.assert_allclose(o["places"], u["places"], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(o["new_places"], u["new_places"], rtol=1e-9, atol=1e-9)
+    later = pl[pl["year"] == 2026].groupby("variant")["new_places"].sum()
+    assert later["optimised"] == pytest.approx(later["unmitigated"], rel=1e-9)  # same children
+
+    costs = devon.tables["costs"]
+    c24 = costs[costs["year"] == 2024].pivot_table(
+        index=["cost_line", "setting", "funding_source"], columns="variant", values="cost_gbp"
+    )
+    np.testing.assert_allclose(c24["optimised"], c24["unmitigated"], rtol=1e-12, atol=1e-3)
+    fin = devon.tables["finance"].set_index(["financial_year", "variant"])
+    for col in ("hnb_spend_gbp", "in_year_balance_gbp", "cumulative_deficit_gbp"):
+        assert fin.loc[(2024, "optimised"), col] == pytest.approx(
+            fin.loc[(2024, "unmitigated"), col], rel=1e-12
+        )
+    assert fin.loc[(2024, "optimised"), "cumulative_deficit_gbp"] == pytest.approx(
+        132.0e6, abs=0.1e6
+    )
+    assert devon.summary["optimisation"]["saving_by_financial_year_gbp"][2024] == 0
+    assert (devon.tables["builds"]["year_decided"] >= 2026).all()

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from ..placements import PlacementPlan, placement_demand
+from ..placements import unmitigated as unmitigated_plan
 from ..scenario import Scenario
 from .formulation import build_linear_model
-from .inputs import LPInputs, PlacementDemandLike, prepare_inputs
+from .inputs import LPInputs, PlacementDemandLike, first_decision_year, prepare_inputs
 from .linear import LinearModel, PulpModel, to_pulp
 from .readback import (
     Allocation,
@@ -101,14 +102,20 @@ def build(
     pdemand: PlacementDemandLike,
     fixed_builds: np.ndarray | None = None,
     prune: bool = True,
+    before: PlacementPlan | None = None,
 ) -> SufficiencyModel:
     """Build the LP for one placement demand.
 
     ``fixed_builds`` [T, S, K] (places) pins the build plan; ``prune=False`` keeps the columns an
-    optimum never needs (for checking that pruning is exact).
+    optimum never needs (for checking that pruning is exact). Entrants before
+    ``policy.first_decision_year`` keep the placements of ``before``: the unmitigated forecast of
+    this demand (computed here when not given; that needs a full PlacementDemand).
     """
     t0 = time.perf_counter()
-    d = prepare_inputs(scn, pdemand)
+    f = max(first_decision_year(scn) - int(pdemand.years[0]), 1)
+    if before is None and np.asarray(pdemand.entrants)[1:f].any():
+        before = unmitigated_plan(scn, pdemand)  # type: ignore[arg-type]
+    d = prepare_inputs(scn, pdemand, before)
     d.prune = prune
     lp = build_linear_model(d)
     if fixed_builds is not None:
@@ -157,7 +164,12 @@ def read_back(
         "status": sol.status,
         "objective_gbp": sol.objective,
         "objective_note": "present value (base year) of the spend the LP controls: placements and "
-        "transport of new entrants, capital of new builds, unmet penalty; legacy placements excluded",
+        "transport of entrants from the first decision year, capital of new builds, unmet "
+        "penalty; legacy placements and those made before the first decision year excluded",
+        "first_decision_year": first_decision_year(scn),
+        "first_decision_note": "placements and builds are decided from this academic year "
+        "(January census year); entrants of earlier years are placed as in the unmitigated "
+        "forecast, so both variants are identical before it",
         "build_seconds": round(model.build_seconds, 4),
         "solve_seconds": round(sol.seconds, 4),
         **model.size,
@@ -187,9 +199,13 @@ def optimise(
     export_lp: bool = False,
     time_limit: float | None = None,
     fixed_builds: np.ndarray | None = None,
+    before: PlacementPlan | None = None,
 ) -> SufficiencyResult:
-    """Build, solve and read back the sufficiency LP for one placement demand."""
-    model = build(scn, pdemand, fixed_builds)
+    """Build, solve and read back the sufficiency LP for one placement demand.
+
+    ``before``: the unmitigated forecast of this demand, if already computed (see ``build``).
+    """
+    model = build(scn, pdemand, fixed_builds, before=before)
     sol = solve(model, solver or scn.run.solver, time_limit or scn.run.time_limit_seconds)
     res = read_back(scn, pdemand, model, sol)
     if export_lp:
@@ -204,6 +220,7 @@ def optimise_scenario(
     solver: str | None = None,
     export_lp: bool = False,
     robust: bool = True,
+    before: PlacementPlan | None = None,
 ) -> SufficiencyResult:
     """The engine's entry point: plan for ``policy.plan_for``, report on the central forecast.
 
@@ -211,7 +228,8 @@ def optimise_scenario(
     plan comes from the LP on that quantile's demand (its objective and model.mps are the summary's),
     and the placements, costs and shadow prices from the LP on the central forecast with those
     builds fixed, so the optimised variant compares like with like with the unmitigated one.
-    ``robust`` adds how the fixed build plan fares across the Monte Carlo paths.
+    ``robust`` adds how the fixed build plan fares across the Monte Carlo paths. ``before`` is the
+    unmitigated forecast of ``pdemand`` (its placements before the first decision year are kept).
     """
     q = scn.policy.plan_for
     stock_q, new_q, note = (
@@ -220,10 +238,17 @@ def optimise_scenario(
         else (None, None, {"plan_for": q, "demand": "central forecast"})
     )
     if note["demand"] == "central forecast":
-        res = optimise(scn, pdemand, solver, export_lp)
+        res = optimise(scn, pdemand, solver, export_lp, before=before)
     else:
         planning = optimise(scn, placement_demand(scn, stock_q, new_q), solver, export_lp)
-        res = optimise(scn, pdemand, solver, False, fixed_builds=planning.allocation.build_places)
+        res = optimise(
+            scn,
+            pdemand,
+            solver,
+            False,
+            fixed_builds=planning.allocation.build_places,
+            before=before,
+        )
         central = {k: res.summary[k] for k in _LP_KEYS}
         res.summary.update({k: planning.summary[k] for k in _LP_KEYS})
         res.summary["central_reallocation"] = {
@@ -304,7 +329,7 @@ def add_optimised_variant(
     """
     from ..finance import add_variant, variant_tables
 
-    suff = optimise_scenario(scn, demand, pdemand, solver, export_lp)
+    suff = optimise_scenario(scn, demand, pdemand, solver, export_lp, before=unmitigated)
     results.tables["sufficiency"] = suff.sufficiency
     results.tables["builds"] = suff.builds
     add_variant(

@@ -10,6 +10,10 @@ splits back into per-band, per-provider placements ``x = assign * route / sum(ro
 cost, so nothing is lost, and the capacity rows (where most non-zeros live) carry no band index.
 Settings without a capacity limit are placed at the nearest provider locality (home), so they need
 no ``route``.
+
+Nothing is decided before ``policy.first_decision_year`` (``d.first_decision``): entrants of
+earlier years are placed as the unmitigated forecast placed them and count, with the legacy
+placements, as a fixed load (``d.fixed_at``); builds are decided from that year on.
 """
 
 from __future__ import annotations
@@ -193,10 +197,11 @@ def define_unmet_variables(m: LinearModel, d: LPInputs) -> None:
 
 
 def build_years(d: LPInputs) -> np.ndarray:
-    """[T, S] bool: a build of setting s decided in year t opens within the horizon."""
+    """[T, S] bool: a build of setting s decided in year t (first decision year or later) opens
+    within the horizon."""
     T = len(d.years)
     t = np.arange(T)[:, None]
-    return (t >= 1) & (t + d.lead_time_years[None, :] <= T - 1)
+    return (t >= max(d.first_decision, 1)) & (t + d.lead_time_years[None, :] <= T - 1)
 
 
 def capital_discount(d: LPInputs, t: np.ndarray, lead: np.ndarray) -> np.ndarray:
@@ -230,15 +235,18 @@ def define_build_variables(m: LinearModel, d: LPInputs) -> None:
 
 
 def define_share_slack_variables(m: LinearModel, d: LPInputs) -> None:
-    """Breach of a policy share limit in year t2 (place-years), used only where unavoidable."""
+    """Breach of a policy share limit in year t2 (place-years), used only where unavoidable.
+
+    Only from the first decision year: before it every placement is fixed.
+    """
     T = len(d.years)
     for kind, limit in (
         ("independent", d.max_independent_share),
         ("mainstream", d.min_mainstream_share),
     ):
-        if limit is None:
+        t2 = np.arange(d.first_decision, T)
+        if limit is None or len(t2) == 0:
             continue
-        t2 = np.arange(1, T)
         ids = m.add_variables(
             f"share_slack_{kind}", {"year": t2}, cost=d.share_penalty_gbp * d.year_weight[t2]
         )
@@ -304,17 +312,18 @@ def capacity_rows(m: LinearModel, d: LPInputs) -> np.ndarray:
 
 
 def define_capacity_constraints(m: LinearModel, d: LPInputs) -> None:
-    """Per (t2, s, k): legacy + new placements still in place <= committed places + builds open.
+    """Per (t2, s, k): fixed + new placements still in place <= committed places + builds open.
 
-    Where legacy placements alone exceed the committed places, they stay (children already in a
-    school are not moved) and the row's right-hand side is floored at zero: no new entrants there
-    until legacy falls below capacity or new places open.
+    Fixed placements are the legacy ones and those made before the first decision year. Where
+    they alone exceed the committed places, they stay (children already in a school are not
+    moved) and the row's right-hand side is floored at zero: no new entrants there until the
+    fixed load falls below capacity or new places open.
     """
     need = capacity_rows(m, d)
     if not need.any():
         return
     t2, s, k = np.nonzero(need)
-    rhs = np.maximum(d.capacity[t2, s, k] - d.legacy_at[t2, s, k], 0.0)
+    rhs = np.maximum(d.capacity[t2, s, k] - d.fixed_at[t2, s, k], 0.0)
     rows = m.add_constraints("capacity", {"year": t2, "setting": s, "provider": k}, -INF, rhs)
     row_of = np.full(need.shape, -1, np.int64)
     row_of[t2, s, k] = rows
@@ -386,26 +395,29 @@ def define_budget_constraint(m: LinearModel, d: LPInputs) -> None:
 def define_share_constraints(m: LinearModel, d: LPInputs) -> None:
     """Policy shares of in-place placements each year: independent at most, mainstream at least.
 
-    placed(t2) = legacy(t2) + sum over cohorts of persistence x (entrants - unmet), so the rows
-    need only the independent (or mainstream) assignments and the unmet columns.
+    placed(t2) = fixed(t2) + sum over cohorts of persistence x (entrants - unmet), so the rows
+    need only the independent (or mainstream) assignments and the unmet columns. Rows exist from
+    the first decision year (earlier years hold no decision).
     """
     T = len(d.years)
     pers = _persistence(d)
     pers_e = np.einsum("abcde,acde->b", pers, d.entrants.sum(axis=4))  # [T2] new in place
-    placed_if_all_met = d.legacy_total + pers_e
+    placed_if_all_met = d.fixed_total + pers_e
     ut, ul, un, up, _ = np.nonzero(m.ids["unmet"] >= 0)
     ucol = m.ids["unmet"][m.ids["unmet"] >= 0]
     at, al, an, ap, _, as_ = np.nonzero(m.ids["assign"] >= 0)
     acol = m.ids["assign"][m.ids["assign"] >= 0]
-    t2 = np.arange(1, T)
+    t2 = np.arange(d.first_decision, T)
+    if len(t2) == 0:
+        return
     for kind, limit, flag, sign in (
         ("independent", d.max_independent_share, d.independent, -1.0),
         ("mainstream", d.min_mainstream_share, d.mainstream, +1.0),
     ):
         if limit is None:
             continue
-        legacy_kind = d.legacy_at[:, flag, :].sum(axis=(1, 2))
-        rhs = limit * placed_if_all_met[t2] - legacy_kind[t2]
+        fixed_kind = d.fixed_at[:, flag, :].sum(axis=(1, 2))
+        rhs = limit * placed_if_all_met[t2] - fixed_kind[t2]
         if sign < 0:  # kind + share*unmet - slack <= rhs
             rows = m.add_constraints(f"share_{kind}", {"year": t2}, -INF, rhs)
         else:  # kind + share*unmet + slack >= rhs

@@ -2,17 +2,22 @@
 
 Everything here is a plain array indexed by the placement-demand label lists (years, localities,
 needs, phases, settings, bands), so the model builder never looks at the scenario again.
+Placements made before ``policy.first_decision_year`` are not decisions: they come from the
+unmitigated forecast and join the legacy placements as a fixed load (decision 0004).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ..costs import distances_km, fy_weights, price_index, transport_cost_per_place
 from ..scenario import Scenario
+
+if TYPE_CHECKING:
+    from ..placements import PlacementPlan
 
 
 class PlacementDemandLike(Protocol):
@@ -41,10 +46,16 @@ class LPInputs:
     phases: list[str]
     settings: list[str]
     bands: list[str]
-    entrants: np.ndarray  # [T, L, N, P, B] children
+    entrants: np.ndarray  # [T, L, N, P, B] children the LP places (zero before first_decision)
     persistence: np.ndarray  # [T, T2, L, N, P] share
-    legacy_at: np.ndarray  # [T, S, L'] legacy placements by provider locality (= home locality)
-    legacy_total: np.ndarray  # [T] all legacy placements
+    first_decision: int  # index in years of policy.first_decision_year (len(years): none)
+    # fixed placements: legacy, plus entrants before the first decision year where the
+    # unmitigated forecast placed them, still in place
+    fixed_at: np.ndarray  # [T, S, L'] by provider locality
+    fixed_total: np.ndarray  # [T] all fixed placements
+    early_places: np.ndarray  # [T, L, L', N, P, S] pre-decision entrants still in place
+    early_entrants: np.ndarray  # [T, L, L', N, P, S] pre-decision placements made in year t
+    early_unmet: np.ndarray  # [T, L, N, P] pre-decision entrants the forecast left unplaced
     suitable: np.ndarray  # [B, P, S] bool (already AND-ed with the phases each setting serves)
     capacity: np.ndarray  # [T, S, L'] usable places (x max_occupancy); inf where unlimited
     limited: np.ndarray  # [S] bool: capacity limited
@@ -105,8 +116,25 @@ def year_weights(scn: Scenario, years: list[int]) -> tuple[np.ndarray, np.ndarra
     return d_fy @ fy_weights(len(years)), d_fy
 
 
-def prepare_inputs(scn: Scenario, pdemand: PlacementDemandLike) -> LPInputs:
-    """Gather the LP's arrays from the scenario and the placement demand (no modelling choices)."""
+def first_decision_year(scn: Scenario) -> int:
+    """``policy.first_decision_year``, by default base_year + 2.
+
+    The latest January count is of the base year + 1 (Devon: January 2025, academic year 2024/25,
+    already under way), so the first year a plan made now can change is the next academic year.
+    With a one-year horizon that lies beyond the horizon and the optimiser decides nothing.
+    """
+    fdy = scn.policy.first_decision_year
+    return scn.meta.base_year + 2 if fdy is None else int(fdy)
+
+
+def prepare_inputs(
+    scn: Scenario, pdemand: PlacementDemandLike, before: PlacementPlan | None = None
+) -> LPInputs:
+    """Gather the LP's arrays from the scenario and the placement demand (no modelling choices).
+
+    ``before``: the plan whose placements of entrants before the first decision year are kept
+    (the unmitigated forecast); needed only when such entrants exist.
+    """
     years = list(pdemand.years)
     locs = list(pdemand.localities)
     needs = list(pdemand.needs)
@@ -125,7 +153,25 @@ def prepare_inputs(scn: Scenario, pdemand: PlacementDemandLike) -> LPInputs:
     capacity[:, ~limited, :] = np.inf
 
     legacy = np.asarray(pdemand.legacy, float)  # [T, L, N, P, S]
+    T, N, P = len(years), len(needs), len(phases)
+    f = min(max(first_decision_year(scn) - years[0], 1), T)
+    entrants = np.asarray(pdemand.entrants, float).copy()
+    early_entrants = np.zeros((T, L, L, N, P, S))
+    early_unmet = np.zeros((T, L, N, P))
+    if entrants[1:f].any():
+        if before is None:
+            raise ValueError(
+                "entrants before policy.first_decision_year need the plan that placed them "
+                "(the unmitigated forecast)"
+            )
+        early_entrants[1:f] = before.entrant_places[1:f]
+        if before.unmet is not None:
+            early_unmet[1:f] = before.unmet[1:f]
+    entrants[:f] = 0.0
+    pers = np.where(np.triu(np.ones((T, T), bool))[:, :, None, None, None], pdemand.persistence, 0)
+    early_places = np.einsum("etlnp,elmnps->tlmnps", pers[:f], early_entrants[:f])
     legacy_at = legacy.sum(axis=(2, 3)).transpose(0, 2, 1)  # [T, S, L]
+    fixed_at = legacy_at + early_places.sum(axis=(1, 3, 4)).transpose(0, 2, 1)
     dist = distances_km(scn).loc[locs, locs].to_numpy(dtype=float)
     reach = np.ones((L, L), bool) if pol.max_travel_km is None else dist <= pol.max_travel_km
     # Unlimited settings are placed at the nearest provider locality (normally home): with no
@@ -165,10 +211,14 @@ def prepare_inputs(scn: Scenario, pdemand: PlacementDemandLike) -> LPInputs:
         phases=phases,
         settings=settings,
         bands=bands,
-        entrants=np.asarray(pdemand.entrants, float),
+        entrants=entrants,
         persistence=np.asarray(pdemand.persistence, float),
-        legacy_at=legacy_at,
-        legacy_total=legacy.sum(axis=(1, 2, 3, 4)),
+        first_decision=f,
+        fixed_at=fixed_at,
+        fixed_total=fixed_at.sum(axis=(1, 2)),
+        early_places=early_places,
+        early_entrants=early_entrants,
+        early_unmet=early_unmet,
         suitable=suitable,
         capacity=capacity,
         limited=limited,

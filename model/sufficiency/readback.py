@@ -82,7 +82,11 @@ def default_band_mix(pdemand: Any, d: LPInputs) -> np.ndarray:
 
 
 def placement_plan(pdemand: Any, d: LPInputs, a: Allocation) -> PlacementPlan:
-    """The optimised PlacementPlan: legacy at home plus entrants still in place, with band mix."""
+    """The optimised PlacementPlan: legacy at home, entrants before the first decision year where
+    the unmitigated forecast placed them, and the LP's entrants, still in place, with band mix.
+
+    Fixed placements (legacy and pre-decision) carry the cost stage's default band mix, so before
+    the first decision year the plan, and its costs, are the unmitigated forecast's."""
     L = len(d.localities)
     pers = _persistence(d)  # [T, T2, L, N, P]
     ent = a.entrants.sum(axis=4)  # [T, L, N, P, S, K]
@@ -92,11 +96,13 @@ def placement_plan(pdemand: Any, d: LPInputs, a: Allocation) -> PlacementPlan:
     places = new_inplace.transpose(0, 1, 5, 2, 3, 4).copy()  # [T, L, K, N, P, S]
     diag = np.arange(L)
     places[:, diag, diag] += legacy
-    entrant_places = ent.transpose(0, 1, 5, 2, 3, 4)
-    # band composition of the children in place, by home locality (legacy: default mix)
+    places += d.early_places
+    entrant_places = ent.transpose(0, 1, 5, 2, 3, 4) + d.early_entrants
+    # band composition of the children in place, by home locality (fixed: default mix)
     by_band = new_inplace_b.sum(axis=-1)  # [T, L, N, P, B, S]
     by_band = by_band.transpose(0, 1, 2, 3, 5, 4)  # [T, L, N, P, S, B]
-    by_band = by_band + legacy[..., None] * default_band_mix(pdemand, d)[None, None]
+    fixed = legacy + d.early_places.sum(axis=2)  # [T, L, N, P, S] by home locality
+    by_band = by_band + fixed[..., None] * default_band_mix(pdemand, d)[None, None]
     tot = by_band.sum(-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         band_share = np.where(tot > 0, by_band / np.where(tot > 0, tot, 1.0), 0.0)
@@ -109,7 +115,7 @@ def placement_plan(pdemand: Any, d: LPInputs, a: Allocation) -> PlacementPlan:
         settings=list(d.settings),
         places=places,
         entrant_places=entrant_places,
-        unmet=a.unmet.sum(-1),
+        unmet=a.unmet.sum(-1) + d.early_unmet,
         bands=list(d.bands),
         band_share=band_share,
     )
@@ -117,7 +123,7 @@ def placement_plan(pdemand: Any, d: LPInputs, a: Allocation) -> PlacementPlan:
 
 def unmet_in_place(d: LPInputs, a: Allocation) -> np.ndarray:
     """[T] children without a suitable place in each January (unmet entrants still waiting)."""
-    return np.einsum("etlnp,elnp->t", _persistence(d), a.unmet.sum(-1))
+    return np.einsum("etlnp,elnp->t", _persistence(d), a.unmet.sum(-1) + d.early_unmet)
 
 
 def builds_table(d: LPInputs, a: Allocation) -> pd.DataFrame:

@@ -114,7 +114,7 @@ def evaluate_paths(
     """Cost and unplaced children of the fixed build plan across Monte Carlo paths.
 
     For each path (up to ``max_paths``, evenly spaced): entrants by band follow the optimised
-    pattern; places are limited by committed capacity plus the plan's builds; children who do not
+    pattern (today's pattern before the first decision year, as in the plan itself); places are limited by committed capacity plus the plan's builds; children who do not
     fit spill to the nearest spare place or go to the overflow setting, as in the unmitigated
     allocation. Cost = HNB placements + transport (both by financial year, summed) + capital of the
     builds. The unmitigated pattern on the same path gives the saving.
@@ -131,6 +131,7 @@ def evaluate_paths(
         else derive_path_new(ps, np.asarray(demand.stock, float), np.asarray(demand.new, float))
     )
     share, unmet_share = entrant_pattern(d, a)
+    f = d.first_decision
     extra = np.zeros_like(a.build_places)
     T = len(d.years)
     for s in range(len(d.settings)):  # settings only: builds open from year_decided + lead
@@ -150,6 +151,9 @@ def evaluate_paths(
         ent = arr["entrants"]  # [K, T, L, N, P, B]
         desired = np.einsum("ktlnpb,tlnpbs->ktlnps", ent, share)
         left = np.einsum("ktlnpb,tlnpb->ktlnp", ent, unmet_share)
+        # before the first decision year nothing is decided: today's pattern, as unmitigated
+        desired[:, :f] = desired_unmitigated(arr)[:, :f]
+        left[:, :f] = 0.0
         pers = arr["persistence"]
         places, _, unmet = allocate(desired, pers, arr["legacy"], cap_plan, arr["overflow"], pairs)
         waiting = np.einsum("ketlnp,kelnp->kt", pers, left + unmet)
