@@ -489,6 +489,25 @@ def test_entrants_before_the_first_decision_year_stay_where_the_unmitigated_fore
     assert c_op[2025] < c_un[2025] - 1_000
 
 
+def test_with_a_one_year_horizon_nothing_is_decided() -> None:
+    """Base 2024, horizon 1: the only projected year (2025) was under way at the January count and
+    the default first decision year (2026) is beyond the horizon, so the optimised plan is the
+    unmitigated forecast and the LP has no columns."""
+    from test_placements import tiny_demand, tiny_mapping
+
+    from model.placements import placement_demand, unmitigated
+
+    m = tiny_mapping()
+    m["meta"]["horizon_years"] = 1
+    m["policy"] = {"buildable": {"special": {}}}
+    scn = scenario(m)
+    stock, new = tiny_demand()
+    pdm = placement_demand(scn, stock[:2], new[:2])
+    res = su.optimise(scn, pdm)
+    assert res.model.lp.n_cols == 0 and res.builds.empty
+    np.testing.assert_allclose(res.plan.places, unmitigated(scn, pdm).places, atol=1e-12)
+
+
 @pytest.mark.parametrize("year", [2024, 2028])
 def test_first_decision_year_outside_the_projection_is_bad_input(year: int) -> None:
     """Projected years of the tiny scenario are 2025-2027 (base 2024, horizon 3)."""
