@@ -807,6 +807,19 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
             for nk, shares in by_need.items():
                 check_keys(f"{section}.{ph}.{nk}", shares, inner, inner_what)
                 check_sum(f"{section}.{ph}.{nk}", shares)
+                for key, share in shares.items():
+                    # A child in this phase must be placeable where the share sends it.
+                    if share > 0 and ph in phases and key in inner:
+                        served = serves_phase(s, key, ph, inner_what)
+                        if not served:
+                            out.append(
+                                (
+                                    f"{section}.{ph}.{nk}.{key}",
+                                    f"{inner_what} '{key}' has no setting serving phase '{ph}'"
+                                    if inner_what == "band"
+                                    else f"setting '{key}' does not serve phase '{ph}'",
+                                )
+                            )
     for ph, by_from in s.placements.movers.items():
         check_keys("placements.movers", [ph], phases, "phase")
         check_keys(f"placements.movers.{ph}", by_from, settings, "setting")
@@ -814,6 +827,18 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
             check_keys(f"placements.movers.{ph}.{fk}", to, settings, "setting")
             for tk, v in to.items():
                 check_share(f"placements.movers.{ph}.{fk}.{tk}", v)
+                if (
+                    v > 0
+                    and ph in phases
+                    and tk in settings
+                    and not serves_phase(s, tk, ph, "setting")
+                ):
+                    out.append(
+                        (
+                            f"placements.movers.{ph}.{fk}.{tk}",
+                            f"setting '{tk}' does not serve phase '{ph}'",
+                        )
+                    )
             if sum(to.values()) > 1 + 1e-9:
                 out.append(
                     (f"placements.movers.{ph}.{fk}", "moves out of a setting exceed 1 per year")
@@ -889,6 +914,12 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
             if b not in bands:
                 out.append((f"policy.inclusion.{i}.{f}", f"unknown band '{b}'{_suggest(b, bands)}"))
     return out
+
+
+def serves_phase(s: Scenario, key: str, phase: str, what: str) -> bool:
+    """Whether setting ``key`` (or any setting of band ``key``) serves ``phase``."""
+    names = s.bands[key].settings if what == "band" else [key]
+    return any(n in s.settings and phase in s.settings[n].phases for n in names)
 
 
 def _suggest(word: str, options: set[str] | list[str]) -> str:

@@ -85,6 +85,24 @@ CASES = [
     ),
     ("placements.mix.primary.default.mainstream", 0.9, "placements.mix.primary.default", "sum to"),
     ("meta", "not a mapping", "meta", "valid dictionary"),
+    (
+        "placements.mix.post16.default",
+        {"resource_base": 0.5, "post16": 0.5},
+        "placements.mix.post16.default.resource_base",
+        "setting 'resource_base' does not serve phase 'post16'",
+    ),
+    (
+        "bands.independent_only.settings",
+        ["post16"],
+        "placements.band_shares.primary.default.independent_only",
+        "band 'independent_only' has no setting serving phase 'primary'",
+    ),
+    (
+        "placements.movers.primary.mainstream.post16",
+        0.01,
+        "placements.movers.primary.mainstream.post16",
+        "setting 'post16' does not serve phase 'primary'",
+    ),
 ]
 
 
