@@ -373,9 +373,8 @@ class PoissonSampler:
             bits24 >>= 8
             np.copyto(u[i:j], bits24, casting="unsafe")  # exact: integers below 2**24
         u *= np.float32(2.0**-24)  # uniform on [0, 1) in steps of 2**-24
-        np.negative(flat, out=p)
-        np.exp(p, out=p)  # P(X = 0)
-        np.copyto(cdf, p)
+        np.negative(flat, out=cdf)
+        np.exp(cdf, out=cdf)  # P(X = 0)
         bits = mask.view(np.uint8)
         k = 1
         while True:
@@ -386,8 +385,10 @@ class PoissonSampler:
                 count += bits
             if k >= POISSON_DENSE_STEPS or np.count_nonzero(mask) <= POISSON_TAIL_SHARE * n:
                 break
-            p *= flat
-            if k > 1:
+            if k == 1:
+                np.multiply(cdf, flat, out=p)  # P(X = 1) = P(X = 0) x mean
+            else:
+                p *= flat
                 p *= np.float32(1.0 / k)
             cdf += p  # P(X <= k)
             k += 1
@@ -396,7 +397,8 @@ class PoissonSampler:
         if idx.size:
             # the tail (X >= k) steps on alone, compacted whenever half of it has finished
             # (integer take, not boolean indexing, which is many times slower here)
-            la, ua, pa, ca = flat.take(idx), u.take(idx), p.take(idx), cdf.take(idx)
+            pk = cdf if k == 1 else p  # P(X = k - 1)
+            la, ua, pa, ca = flat.take(idx), u.take(idx), pk.take(idx), cdf.take(idx)
             cnt = np.full(idx.size, k, dtype=np.float32)
             more = np.empty(idx.size, dtype=bool)
             for j in range(k, POISSON_MAX_STEPS + 1):
