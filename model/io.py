@@ -47,8 +47,15 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        return f"{self.file}: {where}{self.message}"
+        where = f"{_one_line(self.path)}: " if self.path else ""
+        return f"{_one_line(self.file)}: {where}{_one_line(self.message)}"
+
+
+def _one_line(text: str) -> str:
+    """Escape control characters (a key may contain a newline) so every problem stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 @dataclass

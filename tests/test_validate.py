@@ -118,6 +118,14 @@ def test_bad_input_exits_2_with_key_path(
     assert not any("Traceback" in line for line in lines)
 
 
+def test_control_characters_in_keys_stay_on_one_line(capsys, devon_dict, write_yaml) -> None:
+    # Found by the property test: a key "\r" must not split the problem line.
+    devon_dict["meta"]["\r"] = 0
+    f = write_yaml(devon_dict)
+    code, lines = run_validate(capsys, f)
+    assert code == 2 and lines == [f"{f}: meta.\\r: unknown key"]
+
+
 def test_distance_table_must_be_square(capsys, devon_dict, write_yaml) -> None:
     ids = [loc["id"] for loc in devon_dict["geography"]["localities"]]
     table = {a: {b: 10.0 for b in ids} for a in ids}
