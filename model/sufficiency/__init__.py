@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..placements import PlacementPlan, placement_demand
+from ..placements import PlacementDemand, PlacementPlan, placement_demand
 from ..placements import unmitigated as unmitigated_plan
 from ..scenario import Scenario
 from .formulation import build_linear_model
-from .inputs import LPInputs, PlacementDemandLike, first_decision_year, prepare_inputs
+from .inputs import LPInputs, first_decision_year, prepare_inputs
 from .linear import LinearModel, PulpModel, to_pulp
 from .readback import (
     Allocation,
@@ -99,7 +99,7 @@ class SufficiencyResult:
 
 def build(
     scn: Scenario,
-    pdemand: PlacementDemandLike,
+    pdemand: PlacementDemand,
     fixed_builds: np.ndarray | None = None,
     prune: bool = True,
     before: PlacementPlan | None = None,
@@ -143,7 +143,7 @@ def solve(
 
 
 def read_back(
-    scn: Scenario, pdemand: PlacementDemandLike, model: SufficiencyModel, sol: Solution
+    scn: Scenario, pdemand: PlacementDemand, model: SufficiencyModel, sol: Solution
 ) -> SufficiencyResult:
     """Turn a solution into the optimised plan, builds.csv, sufficiency.csv and a summary."""
     t0 = time.perf_counter()
@@ -194,7 +194,7 @@ def read_back(
 
 def optimise(
     scn: Scenario,
-    pdemand: PlacementDemandLike,
+    pdemand: PlacementDemand,
     solver: str | None = None,
     export_lp: bool = False,
     time_limit: float | None = None,
@@ -216,7 +216,7 @@ def optimise(
 def optimise_scenario(
     scn: Scenario,
     demand: Any,
-    pdemand: PlacementDemandLike,
+    pdemand: PlacementDemand,
     solver: str | None = None,
     export_lp: bool = False,
     robust: bool = True,
@@ -316,7 +316,7 @@ def add_optimised_variant(
     results: Any,
     scn: Scenario,
     demand: Any,
-    pdemand: PlacementDemandLike,
+    pdemand: PlacementDemand,
     unmitigated: PlacementPlan,
     solver: str | None = None,
     export_lp: bool = False,

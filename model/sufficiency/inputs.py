@@ -9,7 +9,7 @@ unmitigated forecast and join the legacy placements as a fixed load (decision 00
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,23 +17,7 @@ from ..costs import distances_km, fy_weights, price_index, transport_cost_per_pl
 from ..scenario import Scenario
 
 if TYPE_CHECKING:
-    from ..placements import PlacementPlan
-
-
-class PlacementDemandLike(Protocol):
-    """The fields of ``model.placements.PlacementDemand`` the LP reads (see the stage contract)."""
-
-    years: list[int]
-    localities: list[str]
-    needs: list[str]
-    phases: list[str]
-    settings: list[str]
-    bands: list[str]
-    entrants: np.ndarray  # [T, L, N, P, B] children needing a new place in year t
-    persistence: np.ndarray  # [T, T2, L, N, P] share of year-t entrants still placed in year t2
-    legacy: np.ndarray  # [T, L, N, P, S] base-year stock still in place (at its home locality)
-    suitable: np.ndarray  # [B, P, S] bool: band b in phase p can be met in setting s
-    capacity: np.ndarray  # [T, S, L] places (existing + pipeline); inf where not capacity limited
+    from ..placements import PlacementDemand, PlacementPlan
 
 
 @dataclass
@@ -128,7 +112,7 @@ def first_decision_year(scn: Scenario) -> int:
 
 
 def prepare_inputs(
-    scn: Scenario, pdemand: PlacementDemandLike, before: PlacementPlan | None = None
+    scn: Scenario, pdemand: PlacementDemand, before: PlacementPlan | None = None
 ) -> LPInputs:
     """Gather the LP's arrays from the scenario and the placement demand (no modelling choices).
 
