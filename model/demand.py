@@ -23,6 +23,7 @@ so ``ceased[t, a]`` counts plans aged ``a`` in January t-1 that ended before Jan
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,8 +41,7 @@ PHASE_OF_AGE = np.array(
 )
 CHUNK_PATHS = 64  # paths simulated together: ~1.3 MB per float32 work array, in cache
 POISSON_DIRECT_MAX = 12.0  # means above this use numpy's Poisson sampler, below it the inverse CDF
-POISSON_DENSE_STEPS = 6  # most inverse-CDF steps done on the whole array before the tail
-POISSON_TAIL_SHARE = 0.04  # ... or fewer, once no more than this share of draws is still going
+POISSON_DENSE_STEPS = 6  # inverse-CDF steps every draw takes before the few still going walk on
 POISSON_RAW_PIECE = 16384  # raw 64-bit words per call: small blocks, reused memory
 POISSON_MAX_STEPS = 80  # float32 guard: P(X > 80 | mean <= 12) is below 1e-30
 
@@ -329,96 +329,133 @@ def equilibrium_level(inputs: DemandInputs, params: Params) -> float:
 # --------------------------------------------------------------------------- Monte Carlo
 
 
+def _inverse_cdf(
+    lam: np.ndarray,
+    p0: np.ndarray,
+    bits: np.ndarray,
+    out: np.ndarray,
+    big: np.ndarray,
+    n_big: int,
+    offset: int,
+    inv: np.ndarray,
+) -> int:
+    """Inverse-CDF Poisson draws for ``lam`` [m] (float32), compiled by ``_kernel``.
+
+    ``p0`` = exp(-lam) (float32, from numpy, so the values match its exp exactly); ``bits`` [>= m]
+    the generator's raw output as uint32: draw i uses the top 24 bits of ``bits[i]`` x 2**-24.
+    Each step is the float32 recurrence p = p x mean x (1 / k), cdf = cdf + p (``inv[k]`` = 1 / k).
+    A first pass takes POISSON_DENSE_STEPS steps on every draw without branching (the CDF never
+    falls, so counting the steps with u > cdf gives min(X, POISSON_DENSE_STEPS)); a second pass
+    walks on, one draw at a time, only where that count is reached. Means above
+    POISSON_DIRECT_MAX get 0 here and their index (+ ``offset``) goes in ``big`` from ``n_big``
+    on; returns the new count.
+    """
+    m = lam.size
+    scale = np.float32(2.0**-24)
+    shift = np.uint32(8)
+    for i in range(m):
+        u = np.float32(bits[i] >> shift) * scale
+        mean = lam[i]
+        cdf = p0[i]
+        p = cdf * mean
+        x = np.int32(u > cdf)
+        cdf = cdf + p
+        for k in range(2, POISSON_DENSE_STEPS + 1):
+            x += np.int32(u > cdf)
+            p = p * mean
+            p = p * inv[k]
+            cdf = cdf + p
+        out[i] = x
+    dense = np.float32(POISSON_DENSE_STEPS)
+    direct_max = np.float32(POISSON_DIRECT_MAX)
+    for i in range(m):
+        mean = lam[i]
+        if mean > direct_max:
+            out[i] = 0.0
+            big[n_big] = offset + i
+            n_big += 1
+        elif out[i] == dense:  # X >= POISSON_DENSE_STEPS: walk on from the start
+            u = np.float32(bits[i] >> shift) * scale
+            cdf = p0[i]
+            p = cdf
+            x = 0
+            while u > cdf:  # X > x
+                x += 1
+                if x > POISSON_MAX_STEPS:
+                    break
+                p = p * mean
+                p = p * inv[x]
+                cdf = cdf + p
+            out[i] = x
+    return n_big
+
+
+_KERNEL: Any = None
+_KERNEL_LOCK = threading.Lock()
+
+
+def _kernel() -> Any:
+    """``_inverse_cdf`` compiled with numba (nogil: the chunk threads run it in parallel).
+
+    Imported and compiled on first use, about 0.7 s, then cached on disk (numba's cache: loading
+    it and importing numba add about 0.4 s to a process that draws Poisson noise).
+    """
+    global _KERNEL
+    with _KERNEL_LOCK:
+        if _KERNEL is None:
+            from numba import njit
+
+            try:
+                _KERNEL = njit(cache=True, nogil=True)(_inverse_cdf)
+            except RuntimeError:  # nowhere writable to cache it: compile in every process
+                _KERNEL = njit(nogil=True)(_inverse_cdf)
+    return _KERNEL
+
+
+# 1 / k in float32 (1 / 1 exactly 1), as the steps multiply by it
+_INV_K = np.array([0.0] + [1.0 / k for k in range(1, POISSON_MAX_STEPS + 1)], dtype=np.float32)
+
+
 class PoissonSampler:
     """Exact Poisson draws for float32 arrays of means, reusing its work buffers between calls.
 
     Inverse CDF on one float32 uniform per draw: X is the number of k with u > P(X <= k - 1).
     The uniforms are the top 24 bits of each 32-bit half of the generator's raw 64-bit output,
     times 2**-24: exactly the values (and stream) of ``Generator.random(dtype=np.float32)`` on
-    SFC64, about a third cheaper; taken POISSON_RAW_PIECE words at a time so each call's scratch
-    memory is reused rather than freshly mapped.
-    The first steps run over the whole array; once few draws are still above the CDF (most
-    cells have means well below 1) those few step on alone, compacted as they finish. Means
-    above POISSON_DIRECT_MAX use numpy's sampler. Several times faster than
-    ``Generator.poisson`` on these arrays; same generator state => same draws.
+    SFC64; the raw words are taken POISSON_RAW_PIECE at a time so scratch memory stays small.
+    P(X = 0) = exp(-mean) comes from numpy's float32 exp over the whole array; the steps
+    (p = p x mean x 1/k, cdf += p, in float32, at most POISSON_MAX_STEPS) run per draw in a
+    numba kernel (``_inverse_cdf``, nogil), bit-identical to the earlier all-numpy version.
+    Means above POISSON_DIRECT_MAX use numpy's sampler, after all the uniforms are taken.
+    Same generator state => same draws.
     """
 
     def __init__(self, size: int) -> None:
-        self.u = np.empty(size, dtype=np.float32)
-        self.p = np.empty(size, dtype=np.float32)
-        self.cdf = np.empty(size, dtype=np.float32)
-        self.mask = np.empty(size, dtype=bool)
-        self.count = np.empty(size, dtype=np.uint8)
+        self.p0 = np.empty(size, dtype=np.float32)
+        self.big = np.empty(size, dtype=np.intp)
+        self.kernel = _kernel()
 
     def __call__(self, lam: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
         """Write draws with means ``lam`` into ``out`` (both contiguous float32, same shape).
 
-        ``lam`` may be modified (means above POISSON_DIRECT_MAX are zeroed); ``out`` must not
-        share memory with it.
+        ``lam`` is left unchanged; ``out`` must not share memory with it.
         """
         flat, x = lam.reshape(-1), out.reshape(-1)
         n = flat.size
-        if n > self.u.size:
+        if n > self.p0.size:
             self.__init__(n)  # grow the buffers
-        big = None
-        if n and float(flat.max()) > POISSON_DIRECT_MAX:
-            big = np.flatnonzero(flat > POISSON_DIRECT_MAX)
-            big_mean = flat.take(big).astype(np.float64)
-            flat[big] = 0.0
-        u, p, cdf, mask, count = self.u[:n], self.p[:n], self.cdf[:n], self.mask[:n], self.count[:n]
+        p0 = self.p0[:n]
+        np.negative(flat, out=p0)
+        np.exp(p0, out=p0)  # P(X = 0)
         raw = rng.bit_generator.random_raw
+        n_big = 0
         for i in range(0, n, 2 * POISSON_RAW_PIECE):
             j = min(i + 2 * POISSON_RAW_PIECE, n)
-            bits24 = raw((j - i + 1) // 2).view(np.uint32)[: j - i]
-            bits24 >>= 8
-            np.copyto(u[i:j], bits24, casting="unsafe")  # exact: integers below 2**24
-        u *= np.float32(2.0**-24)  # uniform on [0, 1) in steps of 2**-24
-        np.negative(flat, out=cdf)
-        np.exp(cdf, out=cdf)  # P(X = 0)
-        bits = mask.view(np.uint8)
-        k = 1
-        while True:
-            np.greater(u, cdf, out=mask)  # X >= k
-            if k == 1:
-                np.copyto(count, bits)
-            else:
-                count += bits
-            if k >= POISSON_DENSE_STEPS or np.count_nonzero(mask) <= POISSON_TAIL_SHARE * n:
-                break
-            if k == 1:
-                np.multiply(cdf, flat, out=p)  # P(X = 1) = P(X = 0) x mean
-            else:
-                p *= flat
-                p *= np.float32(1.0 / k)
-            cdf += p  # P(X <= k)
-            k += 1
-        np.copyto(x, count, casting="unsafe")
-        idx = np.flatnonzero(mask)
-        if idx.size:
-            # the tail (X >= k) steps on alone, compacted whenever half of it has finished
-            # (integer take, not boolean indexing, which is many times slower here)
-            pk = cdf if k == 1 else p  # P(X = k - 1)
-            la, ua, pa, ca = flat.take(idx), u.take(idx), pk.take(idx), cdf.take(idx)
-            cnt = np.full(idx.size, k, dtype=np.float32)
-            more = np.empty(idx.size, dtype=bool)
-            for j in range(k, POISSON_MAX_STEPS + 1):
-                pa *= la
-                pa *= np.float32(1.0 / j)
-                ca += pa  # P(X <= j)
-                np.greater(ua, ca, out=more)  # X > j
-                cnt += more
-                n_more = int(np.count_nonzero(more))
-                if n_more == 0:
-                    break
-                if 2 * n_more <= more.size:
-                    done = np.flatnonzero(~more)
-                    x[idx.take(done)] = cnt.take(done)
-                    keep = np.flatnonzero(more)
-                    idx, la, ua, pa, ca, cnt = (a.take(keep) for a in (idx, la, ua, pa, ca, cnt))
-                    more = np.empty(idx.size, dtype=bool)
-            x[idx] = cnt
-        if big is not None:
-            x[big] = rng.poisson(big_mean)
+            bits = raw((j - i + 1) // 2).view(np.uint32)
+            n_big = self.kernel(flat[i:j], p0[i:j], bits, x[i:j], self.big, n_big, i, _INV_K)
+        if n_big:
+            big = self.big[:n_big]
+            x[big] = rng.poisson(flat.take(big).astype(np.float64))
         return out
 
 
