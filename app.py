@@ -271,6 +271,16 @@ def lever_panel(base: ResolvedScenario) -> Levers:
             help="policy.max_independent_share, each year, for the optimised plan",
         )
         lev.max_independent_share = share / 100 if cap_on else None
+        quantiles = sorted({0.5, 0.75, 0.9, float(now.plan_for)})
+        lev.plan_for = st.select_slider(
+            "Plan new places for demand at",
+            options=quantiles,
+            value=float(now.plan_for),
+            format_func=lambda q: f"P{round(q * 100):d}",
+            key=f"{LEVER_PREFIX}plan_for",
+            help="policy.plan_for: the Monte Carlo quantile of demand the build plan must serve "
+            "(P50 = central forecast; P90 = build for the high case)",
+        )
 
     with sb.expander("Costs"):
         lev.inflation = (

@@ -45,6 +45,7 @@ class Levers:
     extra_places: list[ExtraPlaces]  # appended to capacity.pipeline
     delays: dict[str, int]  # capacity.delays: project name -> extra years
     max_independent_share: float | None  # policy.max_independent_share (None = no cap)
+    plan_for: float  # policy.plan_for: demand quantile the build plan must serve
     unit_cost_gbp: dict[str, float]  # costs.unit_cost_gbp by setting
     inflation: float  # costs.inflation, share per year
     paths: int  # run.paths
@@ -61,6 +62,7 @@ def levers_from(scn: Scenario) -> Levers:
         extra_places=[],
         delays={name: int(scn.capacity.delays.get(name, 0)) for name in delayable_projects(scn)},
         max_independent_share=scn.policy.max_independent_share,
+        plan_for=float(scn.policy.plan_for),
         unit_cost_gbp={k: float(v) for k, v in scn.costs.unit_cost_gbp.items()},
         inflation=float(scn.costs.inflation),
         paths=int(scn.run.paths),
@@ -138,6 +140,8 @@ def apply_levers(data: Mapping[str, Any], base: Scenario, levers: Levers) -> dic
     if not _close(levers.max_independent_share, now.max_independent_share):
         share = levers.max_independent_share
         _section(out, "policy")["max_independent_share"] = None if share is None else float(share)
+    if not _close(levers.plan_for, now.plan_for):
+        _section(out, "policy")["plan_for"] = float(levers.plan_for)
     for s, v in levers.unit_cost_gbp.items():
         if s in now.unit_cost_gbp and not _close(v, now.unit_cost_gbp[s]):
             _section(out, "costs", "unit_cost_gbp")[s] = float(v)
