@@ -123,6 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sch = sub.add_parser("schema", help="print the scenario JSON Schema")
     sch.add_argument("--markdown", action="store_true", help="print the scenario reference instead")
+
+    data = sub.add_parser("data", help="the published data shipped inside sendplan (DfE SEN2)")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    build = data_sub.add_parser(
+        "build", help="rebuild the shipped SEN2 panel from a release folder (e.g. next year's)"
+    )
+    build.add_argument(
+        "--release", required=True, metavar="DIR", help="folder with the release's *.csv.gz files"
+    )
+    build.add_argument(
+        "--out", default=None, metavar="FILE", help="where to write (default: inside the package)"
+    )
+    data_sub.add_parser("info", help="which release is shipped, its attribution and coverage")
     return p
 
 
@@ -147,6 +160,28 @@ def cmd_schema(args: argparse.Namespace) -> int:
         print(reference_markdown(), end="")
     else:
         print(json.dumps(Scenario.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .sources import sen2
+
+    if args.data_command == "info":
+        las = sen2.authorities()
+        print(f"release: {sen2.RELEASE} ({sen2.PANEL_FILE.name})")
+        print(
+            f"local authorities: {len(las)} ({int(las['full_series'].sum())} with January counts "
+            f"{sen2.FIRST_YEAR}-{sen2.LAST_YEAR} on today's boundary)"
+        )
+        print(sen2.ATTRIBUTION)
+        return EXIT_OK
+    try:
+        panel = sen2.build_panel(args.release)
+    except (OSError, KeyError, ValueError) as e:
+        print(f"{args.release}: not a readable SEN2 release folder ({e})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    path = sen2.write_panel(panel, args.out or sen2.PANEL_FILE)
+    print(f"{path}: {len(panel):,} rows from {args.release}")
     return EXIT_OK
 
 
@@ -221,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "sweep": cmd_sweep,
         "validate": cmd_validate,
         "schema": cmd_schema,
+        "data": cmd_data,
     }[args.command]
     try:
         return handler(args)

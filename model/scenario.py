@@ -218,6 +218,30 @@ class HistoryRow(Strict):
     locality: str | None = P(None, "Locality, where the count is by locality", "key")
 
 
+class FlowRow(Strict):
+    year: int = P(
+        description="Calendar year of the flow (SEN2: plans made or ceased in that year, which "
+        "are the model's joiners or leavers into the next January)",
+        unit="year",
+    )
+    flow: Literal["new", "ceased"] = P(description="New plans made, or plans ceased", unit="key")
+    plans: float = P(description="Plans in the flow", unit="plans", ge=0)
+    age_min: int | None = P(
+        None, "Youngest age in the band (None: all ages)", "years", ge=0, le=MAX_AGE
+    )
+    age_max: int | None = P(
+        None, "Oldest age in the band, inclusive (None: all ages)", "years", ge=0, le=MAX_AGE
+    )
+
+    @model_validator(mode="after")
+    def _band(self) -> FlowRow:
+        if (self.age_min is None) != (self.age_max is None):
+            raise ValueError("give both age_min and age_max, or neither (all ages)")
+        if self.age_min is not None and self.age_max is not None and self.age_min > self.age_max:
+            raise ValueError(f"age_min {self.age_min} is above age_max {self.age_max}")
+        return self
+
+
 class Demand(Strict):
     needs: list[str] = P(
         default_factory=lambda: list(DEFAULT_NEEDS),
@@ -229,6 +253,12 @@ class Demand(Strict):
         default_factory=dict,
         description="January counts of EHCPs (all ages, needs, localities) by year",
         unit="plans",
+    )
+    flow_history: list[FlowRow] = P(
+        default_factory=list,
+        description="Published flows for calibration: new and ceased plans by calendar year, "
+        "all ages or by age band (SEN2)",
+        unit="rows",
     )
     history_detail: list[HistoryRow] = P(
         default_factory=list,
