@@ -130,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     which = init.add_mutually_exclusive_group(required=True)
     which.add_argument("--la", metavar="NAME|CODE", help="LA name, GSS code or 3-digit number")
     which.add_argument("--all", action="store_true", help="every LA, one file each, into --out DIR")
+    which.add_argument(
+        "--template",
+        action="store_true",
+        help="the blank template (England's pattern at the size of an average LA, no history); "
+        "the shipped one is embedded:template",
+    )
     init.add_argument(
         "--out",
         default=None,
@@ -260,13 +266,16 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(sen2.ATTRIBUTION)
         return EXIT_OK
     try:
-        area = sen2.find_la(args.la)
+        area = sen2.find_la(args.la) if not args.template else None
     except LookupError as e:
         print(f"sendplan: error: {e.args[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    target = Path(args.out or f"{slug(area.name)}.yaml")
+    if area is None:
+        area = sen2.Area("template", "national-average LA", "england", "", "")
+    target = Path(args.out or f"{slug(area.name) if not args.template else 'template'}.yaml")
     try:
-        files = files_for_la(area.code, target.name, args.base_year, localities)
+        code = "template" if args.template else area.code
+        files = files_for_la(code, target.name, args.base_year, localities)
     except ValueError as e:
         print(f"sendplan: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

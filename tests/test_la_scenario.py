@@ -211,3 +211,30 @@ def test_base_year_without_a_count_is_bad_input(tmp_path: Path, capsys) -> None:
     # Cumberland's first January on today's boundary is 2024.
     assert main(["init", "--la", "Cumberland", "--base-year", "2019"]) == 2
     assert "no published January count for base year 2019" in capsys.readouterr().err
+
+
+def test_shipped_template_is_current_and_fully_sourced(tmp_path: Path) -> None:
+    """embedded:template is what `sendplan init --template` writes today, with full provenance."""
+    from model.io import default_scenario_path
+
+    shipped = default_scenario_path().with_name("template.yaml")
+    assert main(["init", "--template", "--out", str(tmp_path / "template.yaml")]) == 0
+    assert (tmp_path / "template.yaml").read_text() == shipped.read_text()
+    fresh_prov = (tmp_path / "template.provenance.csv").read_text()
+    assert fresh_prov == shipped.with_name("template.provenance.csv").read_text()
+    s = yaml.safe_load(shipped.read_text())
+    assert s["demand"]["history"] == {} and s["demand"]["flow_history"] == []
+    patterns = list(pd.read_csv(shipped.with_name("template.provenance.csv"))["key"])
+    assert [p for p in leaves(s) if not any(fnmatch.fnmatchcase(p, q) for q in patterns)] == []
+
+
+def test_extending_the_template_with_own_history(write_yaml) -> None:
+    text = (
+        "extends: embedded:template\nmeta: {name: Mine}\n"
+        "demand:\n  history: {2024: 4000, 2025: 4300}\n"
+        "population:\n  base_0_25: !replace {la: 150000}\n"
+    )
+    s = load_scenario(write_yaml(text, "mine.yaml")).scenario
+    assert s.demand.history == {2024: 4000, 2025: 4300}
+    assert s.population.base_0_25 == {"la": 150000}
+    assert s.settings["ehe"].capacity_limited is False

@@ -369,7 +369,17 @@ def scenario_for_la(
     district shares of its 0-25 population; by default the LA is one locality.
     Raises LookupError for an unknown LA and ValueError where the release has no January count.
     """
-    area = sen2.find_la(code_or_name)
+    return _scenario_for_area(sen2.find_la(code_or_name), base_year, localities)
+
+
+def _scenario_for_area(
+    area: sen2.Area,
+    base_year: int | None = None,
+    localities: pd.DataFrame | None = None,
+    scale: float = 1.0,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """``scenario_for_la`` for any area of the panel; ``scale`` multiplies its counts (the template
+    is England scaled to an average LA)."""
     code = area.code
     prov = _Prov([])
     plans = _series(code, "plans")
@@ -383,7 +393,7 @@ def scenario_for_la(
             f"{area.name}: no published January count for base year {base_year} "
             f"(published: {min(history)}-{max(history)})"
         )
-    h_base = float(history[base_year])
+    h_base = float(history[base_year]) * scale
 
     # ----------------------------------------------------------------- localities
     locs = _localities(area.name, localities)
@@ -408,7 +418,7 @@ def scenario_for_la(
     flow_year = (
         base_year - 1 if base_year - 1 in flow_years else _nearest(flow_years, base_year - 1)
     )
-    received = float(requests.loc[flow_year, "received"])
+    received = float(requests.loc[flow_year, "received"]) * scale
     new_plans = float(new_total[flow_year])
     conversion = min(1.0, new_plans / received)
     scale = 1.0
@@ -1158,7 +1168,8 @@ def files_for_la(
     base_year: int | None = None,
     localities: pd.DataFrame | None = None,
 ) -> dict[str, str]:
-    """The two files `sendplan init` writes for one LA, validated: {name: text} (YAML, provenance).
+    """The two files `sendplan init` writes for one LA (or ``"template"``), validated:
+    {name: text} (YAML, provenance).
 
     Raises ScenarioError (naming ``yaml_name``) if the generated scenario does not validate.
     """
@@ -1166,7 +1177,10 @@ def files_for_la(
 
     from ..io import validate_mapping
 
-    scenario, prov = scenario_for_la(code_or_name, base_year, localities)
+    if code_or_name == "template":
+        scenario, prov = template_scenario()
+    else:
+        scenario, prov = scenario_for_la(code_or_name, base_year, localities)
     text = scenario_yaml(scenario, prov, yaml_name)
     # What is written is what runs: the text must read back as the mapping, and the mapping validate.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -1211,3 +1225,48 @@ def read_localities(path: str) -> pd.DataFrame:
                 raise bad(c, f"give {c} for every locality (distances come from coordinates)")
     df["share"] = shares
     return df
+
+
+TEMPLATE_LOCALITY = {"id": "la", "name": "Your LA", "share": 1.0}
+
+
+def template_scenario() -> tuple[dict[str, Any], pd.DataFrame]:
+    """The blank template (``embedded:template``): England's published rates, age profile, needs
+    and placement mix at the size of an average LA, no history, national-average costs.
+
+    A scenario that extends it gives its own ``demand.history`` (and flows), its population and
+    capacity; everything else can stay or be replaced key by key.
+    """
+    las = sen2.authorities()
+    area = sen2.Area(ENGLAND, "Your LA", "england", "", "")
+    scale = 1.0 / len(las)
+    scenario, prov = _scenario_for_area(area, None, pd.DataFrame([TEMPLATE_LOCALITY]), scale=scale)
+    base = scenario["meta"]["base_year"]
+    scenario["meta"].update(
+        name="Template: a national-average LA",
+        description=(
+            f"England's published SEN2 pattern ({sen2.RELEASE}) at the size of an average LA "
+            f"(England / {len(las)}), with national-average costs. Extend it "
+            "(`extends: embedded:template`) and give your own history, population and capacity."
+        ),
+        la_name="Your LA",
+    )
+    scenario["demand"]["history"] = {}
+    scenario["demand"]["flow_history"] = []
+    keep = ~prov["key"].isin(["demand.history.*", "demand.flow_history.*"])
+    prov = prov[keep].reset_index(drop=True)
+    prov.loc[len(prov)] = {
+        "key": "demand.flow_history",
+        "kind": "input",
+        "source": "-",
+        "note": "INPUT: empty in the template; give your LA's history and flows "
+        "(`sendplan init --la` writes them from SEN2)",
+    }
+    prov.loc[prov["key"] == "meta.*", "note"] = (
+        f"template: England's January {base} pattern scaled to an average LA (1/{len(las)}); "
+        "base year and price base as `sendplan init`"
+    )
+    prov["note"] = prov["note"].str.replace(
+        "the LA's published requests", f"England's published requests / {len(las)}", regex=False
+    )
+    return scenario, prov
