@@ -78,6 +78,7 @@ def mapping(**policy: Any) -> dict[str, Any]:
             "discount_rate": 0.0,
             "unmet_penalty_gbp": 100_000,
             "first_decision_year": 2025,
+            "integer_builds": False,  # the hand-solved cases build fractional places
             **policy,
         },
     }
