@@ -524,6 +524,40 @@ class Finance(Strict):
         description="Agreed Safety Valve trajectory: cumulative deficit at 31 March ending each financial year",
         unit="GBP",
     )
+    safety_valve_conditional: bool = P(
+        False,
+        "Pay each Safety Valve instalment only if the deficit is on the trajectory (see "
+        "safety_valve_condition); false: every instalment is paid as scheduled",
+        "flag",
+    )
+    safety_valve_condition: Literal["cumulative", "in_year"] = P(
+        "cumulative",
+        "Test for a conditional instalment of financial year F: 'cumulative' = the deficit at 31 "
+        "March ending F-1 is at or below the trajectory for F-1; 'in_year' = the in-year deficit "
+        "of F before contributions is at or below the plan's. Years without a trajectory: paid",
+        "key",
+    )
+    statutory_override_end: int | None = P(
+        2027,
+        "Last financial year (by starting year: 2027 = 2027-28, ending March 2028) the statutory "
+        "override keeps the DSG deficit off the council's general fund; after it the deficit "
+        "counts against general fund reserves (null: no end)",
+        "financial year",
+    )
+    general_fund_reserves_gbp: float | None = P(
+        None,
+        "Council general fund reserves the deficit is set against once the override ends",
+        "GBP",
+        ge=0,
+    )
+    deficit_interest_rate: float = P(
+        0.0,
+        "Interest cost to the general fund on the deficit at the start of each financial year "
+        "(the cash the council carries)",
+        "share per year",
+        ge=0,
+        le=0.5,
+    )
 
 
 # --------------------------------------------------------------------------- policy
