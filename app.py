@@ -24,6 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from model import charts, reports
+from model.alerts import warnings_of
 from model.engine import Results, run_scenario, write_outputs
 from model.io import (
     MAX_FILE_BYTES,
@@ -356,6 +357,13 @@ def _table(res: Results, name: str) -> pd.DataFrame | None:
 
 def _not_produced(name: str) -> None:
     st.info(f"The {name} table is not produced by this version of the engine yet.")
+
+
+def run_warnings(res: Results) -> None:
+    """What the run found that a reader must not miss: limits breached, unmet places, ... (the
+    same list the CLI prints and the reports show), each with its size and years."""
+    for w in warnings_of(res.summary):
+        st.warning(w.message, icon="⚠️")
 
 
 def _gbp_m(v: float | None) -> str:
@@ -706,6 +714,7 @@ def main() -> None:
     st.session_state["scenario_yaml"] = yaml_text
     st.session_state["scenario_sha256"] = edited.sha256
     headline_cards(h)
+    run_warnings(res)
 
     tabs = st.tabs(
         [

@@ -332,7 +332,11 @@ def run_one(spec: ScenarioSpec, out: str, options: RunOptions) -> Outcome:
         )
         folder = _write(results, Path(out), options)
         row = comparison_row(results.summary, results.tables)
-        warnings = list(results.summary.get("report_warnings") or [])
+        from .alerts import warning_lines
+
+        # what the run found (limits breached, unmet places, ...), then reports not written
+        warnings = warning_lines(results.summary)
+        warnings += list(results.summary.get("report_warnings") or [])
     except Exception as e:  # isolate: one scenario's error is its own outcome, not the batch's
         if os.environ.get("SENDPLAN_DEBUG"):
             traceback.print_exc()
