@@ -744,3 +744,33 @@ def test_a_soft_travel_limit_lets_a_distant_place_be_used_at_its_penalty() -> No
         assert placed(res, where) == pytest.approx(10)
     br = res.summary["limit_breaches"]["max_travel_km"]
     assert br["total"] == pytest.approx(10) and br["years"] == [2026, 2027]
+
+
+def test_whole_unit_solve_reports_its_steps_and_stops_at_the_gap() -> None:
+    """10 children, special in units of 4. The LP relaxation builds 2.5 units (10 places):
+    10 x (20,000 x W + 30,000) = 616,666.67. Rounded up to 3 units (12 places) the plan costs
+    10 x 20,000 x W + 12 x 30,000 = 676,666.67, 8.9% above the bound: within a 10% gap it stands,
+    with no branch and bound. At 0.1% branch and bound finds 2 units better: 8 children in special
+    and 2 independent cost 8 x 61,666.67 + 2 x 79,166.67 = 651,666.67."""
+    from model.stages import listening
+
+    heard: list[str] = []
+    loose = scenario(mapping(integer_builds=True, mip_gap=0.1))
+    with listening(heard.append):
+        res = su.optimise(loose, demand(loose))
+    assert heard[:2] == [
+        "LP relaxation of the build plan",
+        "rounding the build plan to whole units",
+    ]
+    assert res.summary["lp_bound_gbp"] == pytest.approx(10 * (SPECIAL * W + CAPITAL))
+    assert "branch_and_bound" not in res.summary["solve_stages_seconds"]
+    tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
+    heard.clear()
+    with listening(heard.append):
+        res = su.optimise(tight, demand(tight))
+    assert any(h.startswith("branch and bound") for h in heard)
+    assert res.summary["status"] == "optimal" and res.summary["mip_gap"] <= 0.001
+    assert res.summary["objective_gbp"] == pytest.approx(
+        8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W
+    )
+    assert res.builds["units"].tolist() == [2.0]
