@@ -93,7 +93,7 @@ class Outcome:
     def lines(self) -> list[str]:
         """The messages a person sees for this scenario: one per problem, naming the file."""
         if self.status == OK:
-            return [f"{self.spec.label}: wrote {self.folder}"]
+            return [f"{self.spec.label}: wrote {self.folder}{_solver_note(self.row)}"]
         if self.status == BAD_INPUT:
             tail = f" [{self.spec.label.split(' [', 1)[1]}" if self.spec.swept else ""
             return [p + tail for p in self.problems] or [f"{self.spec.label}: {self.error}"]
@@ -131,6 +131,16 @@ class BatchResult:
 
 
 # --------------------------------------------------------------------------- inputs
+
+
+def _solver_note(row: dict[str, Any]) -> str:
+    """How the optimiser finished, for the run output: " (optimiser: optimal, gap 0.69%)"."""
+    status = row.get("solver_status")
+    if not status:
+        return ""
+    gap = row.get("mip_gap")
+    gap_text = f", gap {float(gap):.2%}" if isinstance(gap, int | float) else ""
+    return f" (optimiser {row.get('solver') or ''}: {status}{gap_text})".replace(" :", ":")
 
 
 def _one_line(text: str) -> str:

@@ -402,21 +402,24 @@ def _limit_assumptions(scn: Any) -> list[tuple[str, Any]]:
     modes = pol.limits
     soft = pol.unmet_penalty_gbp / 2 if modes.soft_penalty_gbp is None else modes.soft_penalty_gbp
 
-    def say(value: str | None, mode: str, unit: str) -> str:
+    def say(value: str | None, mode: str, penalty: str) -> str:
         if value is None:
             return "none"
         if mode == "hard":
             return f"{value} (hard: never breached; children go unmet instead, see warnings)"
-        return f"{value} (soft: breached at £{soft:,.0f} {unit} where cheaper, see warnings)"
+        return f"{value} (soft: breached at {penalty} where cheaper, see warnings)"
 
-    pct = lambda v: None if v is None else f"{v:.1%}"  # noqa: E731
+    share = f"£{soft:,.0f} per place-year"
+    indep, main = pol.max_independent_share, pol.min_mainstream_share
+    travel = None if pol.max_travel_km is None else f"{pol.max_travel_km:g} km"
     budget = None if pol.capital_budget_gbp is None else f"£{pol.capital_budget_gbp:,.0f}"
+    overrun = f"£{modes.capital_overrun_penalty:g} per £1 over"
     return [
-        ("Cap on independent share", say(pct(pol.max_independent_share), modes.max_independent_share, "per place-year")),
-        ("Floor on mainstream share", say(pct(pol.min_mainstream_share), modes.min_mainstream_share, "per place-year")),
-        ("Travel limit", say(None if pol.max_travel_km is None else f"{pol.max_travel_km:g} km", modes.max_travel_km, "per place-year")),
-        ("Build limits (policy.buildable)", say("per setting" if pol.buildable else None, modes.build_limits, "per place")),
-        ("Capital budget", say(budget, modes.capital_budget, "per place").replace(f"£{soft:,.0f} per place", f"£{modes.capital_overrun_penalty:g} per £ over")),
+        ("Cap on independent share", say(None if indep is None else f"{indep:.1%}", modes.max_independent_share, share)),
+        ("Floor on mainstream share", say(None if main is None else f"{main:.1%}", modes.min_mainstream_share, share)),
+        ("Travel limit", say(travel, modes.max_travel_km, share)),
+        ("Build limits (policy.buildable)", say("per setting" if pol.buildable else None, modes.build_limits, f"£{soft:,.0f} per place")),
+        ("Capital budget", say(budget, modes.capital_budget, overrun)),
         ("Whole-unit builds", f"{'yes' if pol.integer_builds else 'no'} (gap target {pol.mip_gap:.2%})"),
     ]  # fmt: skip
 

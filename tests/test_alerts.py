@@ -58,15 +58,15 @@ def test_round_off_is_not_a_warning() -> None:
 
 
 @pytest.fixture(scope="module")
-def capped_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def capped_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     """Devon over three years with a 1% independent cap: placements already made keep about 6%
     independent, so the (soft) cap cannot be met in 2026 and 2027, the years the plan decides."""
     out = tmp_path_factory.mktemp("capped")
     import contextlib
     import io
 
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
+    err, out_text = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out_text):
         code = main(
             [
                 "run",
@@ -82,11 +82,11 @@ def capped_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             ]
         )
     assert code == 0, err.getvalue()
-    return out / "devon", err.getvalue()
+    return out / "devon", err.getvalue(), out_text.getvalue()
 
 
 def test_an_unmet_cap_is_printed_by_the_cli_with_its_size_and_years(capped_run) -> None:
-    folder, stderr = capped_run
+    folder, stderr, stdout = capped_run
     summary = json.loads((folder / "summary.json").read_text())
     (w,) = [w for w in summary["warnings"] if w["kind"] == "max_independent_share_breached"]
     assert w["years"] == [2026, 2027] and w["size"] > 100
@@ -95,10 +95,13 @@ def test_an_unmet_cap_is_printed_by_the_cli_with_its_size_and_years(capped_run) 
     line = next(x for x in stderr.splitlines() if "max_independent_share" in x)
     assert "warning: policy.max_independent_share is breached in 2026-2027" in line
     assert "above the cap of 1.0%" in line
+    # how the optimiser finished: status and the gap of the whole-unit build plan
+    gap = summary["optimisation"]["mip_gap"]
+    assert f"(optimiser highs: {summary['status']}, gap {gap:.2%})" in stdout
 
 
 def test_an_unmet_cap_is_shown_in_both_reports(capped_run) -> None:
-    folder, _ = capped_run
+    folder, _, _ = capped_run
     summary = json.loads((folder / "summary.json").read_text())
     message = next(
         w["message"] for w in summary["warnings"] if w["kind"] == "max_independent_share_breached"

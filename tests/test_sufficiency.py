@@ -774,3 +774,14 @@ def test_whole_unit_solve_reports_its_steps_and_stops_at_the_gap() -> None:
         8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W
     )
     assert res.builds["units"].tolist() == [2.0]
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_the_time_limit_stops_every_solve(integer: bool) -> None:
+    """run.time_limit_seconds bounds all the optimiser's solves together: with no time at all no
+    plan is found, and the run says so (a one-line error naming the setting), never hangs."""
+    m = mapping(integer_builds=integer)
+    m["run"] = {"time_limit_seconds": 1e-9}
+    scn = scenario(m)
+    with pytest.raises(RuntimeError, match="time_limit_no_solution.*run.time_limit_seconds"):
+        su.optimise(scn, demand(scn))
