@@ -504,6 +504,13 @@ def builds_view(res: Results, resolved: ResolvedScenario) -> None:
     if b is None:
         _not_produced("builds")
         return
+    opt = res.summary.get("optimisation") or {}
+    if opt.get("integer_builds") and opt.get("mip_gap") is not None:
+        st.caption(
+            f"Whole units; the plan costs at most {opt['mip_gap']:.2%} more than the cheapest "
+            f"possible (target {opt.get('mip_gap_target', 0):.2%}; solver {opt.get('solver')}: "
+            f"{opt.get('status')}, {opt.get('solve_seconds', 0):.1f} s)."
+        )
     if b.empty:
         st.info("The optimised plan builds no new places.")
     else:

@@ -385,3 +385,6 @@ def test_a_cap_that_cannot_be_met_is_a_warning_with_its_size_and_years(app: AppT
     line = next(v for v in shown if "policy.max_independent_share is breached" in v)
     assert f"in 2026-{2024 + HORIZON}" in line and "above the cap of 1.0%" in line
     assert "places" in line  # its size, in places
+    # the build plan says it is in whole units and how close to the cheapest it is proven
+    gap = at.session_state["headline"]["mip_gap"]
+    assert any(f"at most {gap:.2%} more than the cheapest" in c.value for c in at.caption)
