@@ -3,7 +3,8 @@ build plan not proven within its gap, a deficit the general fund must carry.
 
 Each warning is ``{kind, message, size, years}`` in ``summary["warnings"]``: ``message`` is one
 sentence that states what happened with its size and years (never a bare limit such as "cap
-0.08"), ``size`` the largest amount in the message's unit and ``years`` the years affected. Every
+0.08"), ``size`` the largest amount in the message's unit and ``years`` the years affected (January census years for places, financial years by starting
+year for money, as the message says). Every
 stage appends its own with ``add_warning``; the CLI, both reports and the app show them all the
 same way, whatever their kind.
 """
@@ -86,6 +87,17 @@ def year_span(years: Iterable[int]) -> str:
         else:
             runs.append((y, y))
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def fy_span(years: Iterable[int]) -> str:
+    """Financial years (by starting year) as labels: "2025-26 to 2031-32", "2028-29"."""
+    text = year_span(years)
+    label = lambda y: f"{y}-{(int(y) + 1) % 100:02d}"  # noqa: E731
+    parts = []
+    for part in text.split(", ") if text else []:
+        a, _, b = part.partition("-")
+        parts.append(label(int(a)) if not b else f"{label(int(a))} to {label(int(b))}")
+    return ", ".join(parts)
 
 
 def _places(v: float) -> str:

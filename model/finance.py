@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .alerts import RunWarning, add_warning, year_span
+from .alerts import RunWarning, add_warning, fy_span
 from .costs import (
     cost_table,
     financial_years,
@@ -443,7 +443,7 @@ def finance_warnings(variant: str, finance: pd.DataFrame) -> list[RunWarning]:
             RunWarning(
                 "safety_valve_withheld",
                 f"{variant}: Safety Valve instalments of £{withheld[hit].sum() / 1e6:,.1f}m are "
-                f"withheld in financial years {year_span(years)} (off the trajectory; "
+                f"withheld in financial years {fy_span(years)} (off the trajectory; "
                 "finance.safety_valve_conditional).",
                 float(withheld[hit].sum()),
                 years,
@@ -459,7 +459,7 @@ def finance_warnings(variant: str, finance: pd.DataFrame) -> list[RunWarning]:
                 "general_fund_exposure",
                 f"{variant}: the deficit the general fund carries (statutory override ended) "
                 f"reaches £{worst / 1e6:,.1f}m, above general fund reserves of £{res / 1e6:,.1f}m "
-                f"in financial years {year_span(years)}.",
+                f"in financial years {fy_span(years)}.",
                 float(worst - res),
                 years,
             )

@@ -12,6 +12,7 @@ import pytest
 from model.alerts import (
     RunWarning,
     add_warning,
+    fy_span,
     limit_warnings,
     warning_lines,
     warnings_of,
@@ -25,6 +26,7 @@ def test_year_span_reads_like_a_person_writes_it() -> None:
     assert year_span([2029, 2027, 2028, 2031]) == "2027-2029, 2031"
     assert year_span([2026]) == "2026"
     assert year_span([]) == ""
+    assert fy_span([2025, 2026, 2027, 2029]) == "2025-26 to 2027-28, 2029-30"
 
 
 def test_warnings_round_trip_through_the_summary() -> None:
