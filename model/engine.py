@@ -77,6 +77,7 @@ def run_scenario(
         "horizon_years": scn.meta.horizon_years,
         "year_convention": "year = January census year (2025 = academic year 2024/25); "
         "financial_year = starting calendar year (2024 = April 2024 to March 2025)",
+        "warnings": [],  # model.alerts: every stage appends what people must not miss
     }
     # --- stage blocks: each engine issue adds its stage here --------------------------------
     # demand (issue 3): EHCP stock by year x age x need x locality, calibrated, with MC paths

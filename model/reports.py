@@ -284,7 +284,8 @@ def headline_figures(
             gf["optimised"].get("general_fund_exposure_horizon_gbp")
         )
         h["general_fund_reserves_gbp"] = _num(gf["optimised"].get("general_fund_reserves_gbp"))
-    h["warnings"] = len(summary.get("warnings") or [])
+    if "warnings" in summary:  # a run from the engine always has the list, maybe empty
+        h["warnings"] = len(summary.get("warnings") or [])
     h["mip_gap"] = _num(_get(summary, "optimisation", "mip_gap"))
     h["solver"] = _get(summary, "optimisation", "solver")
     h["solver_status"] = _get(summary, "optimisation", "status", "solver_status")
