@@ -24,6 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from model import charts, reports
+from model.alerts import warnings_of
 from model.engine import Results, run_scenario, write_outputs
 from model.io import (
     MAX_FILE_BYTES,
@@ -358,6 +359,13 @@ def _not_produced(name: str) -> None:
     st.info(f"The {name} table is not produced by this version of the engine yet.")
 
 
+def run_warnings(res: Results) -> None:
+    """What the run found that a reader must not miss: limits breached, unmet places, ... (the
+    same list the CLI prints and the reports show), each with its size and years."""
+    for w in warnings_of(res.summary):
+        st.warning(w.message, icon="⚠️")
+
+
 def _gbp_m(v: float | None) -> str:
     return "n/a" if v is None else f"£{v / 1e6:,.1f}m"
 
@@ -496,6 +504,13 @@ def builds_view(res: Results, resolved: ResolvedScenario) -> None:
     if b is None:
         _not_produced("builds")
         return
+    opt = res.summary.get("optimisation") or {}
+    if opt.get("integer_builds") and opt.get("mip_gap") is not None:
+        st.caption(
+            f"Whole units; the plan costs at most {opt['mip_gap']:.2%} more than the cheapest "
+            f"possible (target {opt.get('mip_gap_target', 0):.2%}; solver {opt.get('solver')}: "
+            f"{opt.get('status')}, {opt.get('solve_seconds', 0):.1f} s)."
+        )
     if b.empty:
         st.info("The optimised plan builds no new places.")
     else:
@@ -706,6 +721,7 @@ def main() -> None:
     st.session_state["scenario_yaml"] = yaml_text
     st.session_state["scenario_sha256"] = edited.sha256
     headline_cards(h)
+    run_warnings(res)
 
     tabs = st.tabs(
         [

@@ -9,6 +9,7 @@ input order, so ``comparison.csv`` is byte-identical whatever the number of jobs
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import itertools
 import multiprocessing
@@ -28,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from .io import DEFAULT_NAME, ScenarioError, parse_yaml_text, slug_for
+from .stages import listening
 
 OK, FAILED, BAD_INPUT = "ok", "failed", "bad_input"
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -70,6 +72,7 @@ class RunOptions:
     export_lp: bool = False
     fmt: str = "csv"
     reports: bool = True
+    stage_queue: Any = None  # a multiprocessing queue the progress bar reads stage reports from
 
 
 @dataclass
@@ -90,7 +93,7 @@ class Outcome:
     def lines(self) -> list[str]:
         """The messages a person sees for this scenario: one per problem, naming the file."""
         if self.status == OK:
-            return [f"{self.spec.label}: wrote {self.folder}"]
+            return [f"{self.spec.label}: wrote {self.folder}{_solver_note(self.row)}"]
         if self.status == BAD_INPUT:
             tail = f" [{self.spec.label.split(' [', 1)[1]}" if self.spec.swept else ""
             return [p + tail for p in self.problems] or [f"{self.spec.label}: {self.error}"]
@@ -128,6 +131,16 @@ class BatchResult:
 
 
 # --------------------------------------------------------------------------- inputs
+
+
+def _solver_note(row: dict[str, Any]) -> str:
+    """How the optimiser finished, for the run output: " (optimiser: optimal, gap 0.69%)"."""
+    status = row.get("solver_status")
+    if not status:
+        return ""
+    gap = row.get("mip_gap")
+    gap_text = f", gap {float(gap):.2%}" if isinstance(gap, int | float) else ""
+    return f" (optimiser {row.get('solver') or ''}: {status}{gap_text})".replace(" :", ":")
 
 
 def _one_line(text: str) -> str:
@@ -295,9 +308,7 @@ def run_one(spec: ScenarioSpec, out: str, options: RunOptions) -> Outcome:
 
     This is the unit of work a process pool or dask worker executes: top level, picklable arguments.
     """
-    from .engine import run_scenario
     from .io import load_scenario
-    from .reports import comparison_row
 
     t0 = time.perf_counter()
     try:
@@ -320,6 +331,23 @@ def run_one(spec: ScenarioSpec, out: str, options: RunOptions) -> Outcome:
         )
     if spec.slug:
         resolved.slug = spec.slug
+    with listening(_stage_sender(options.stage_queue, spec.label)):
+        return _run_loaded(spec, out, options, resolved, t0)
+
+
+def _stage_sender(queue: Any, label: str) -> Callable[[str], None] | None:
+    """Stage reports of a scenario run in a worker process, sent to the parent's progress bar."""
+    if queue is None:
+        return None
+    return lambda text: queue.put_nowait(f"{label}: {text}")
+
+
+def _run_loaded(
+    spec: ScenarioSpec, out: str, options: RunOptions, resolved: Any, t0: float
+) -> Outcome:
+    from .engine import run_scenario
+    from .reports import comparison_row
+
     row: dict[str, Any] = {"scenario": resolved.scenario.meta.name, "slug": resolved.slug,
                            "source": resolved.source}  # fmt: skip
     try:
@@ -332,7 +360,11 @@ def run_one(spec: ScenarioSpec, out: str, options: RunOptions) -> Outcome:
         )
         folder = _write(results, Path(out), options)
         row = comparison_row(results.summary, results.tables)
-        warnings = list(results.summary.get("report_warnings") or [])
+        from .alerts import warning_lines
+
+        # what the run found (limits breached, unmet places, ...), then reports not written
+        warnings = warning_lines(results.summary)
+        warnings += list(results.summary.get("report_warnings") or [])
     except Exception as e:  # isolate: one scenario's error is its own outcome, not the batch's
         if os.environ.get("SENDPLAN_DEBUG"):
             traceback.print_exc()
@@ -532,12 +564,13 @@ class _Progress:
                 MofNCompleteColumn(),
                 TextColumn("running {task.fields[running]}  failed {task.fields[failed]}"),
                 TimeElapsedColumn(),
+                TextColumn("[dim]{task.fields[stage]}"),
                 console=Console(stderr=True),
                 transient=False,
             )
             self._progress.__enter__()
             self._task = self._progress.add_task(
-                "run", total=self.total, running=self._running(), failed=0
+                "run", total=self.total, running=self._running(), failed=0, stage=""
             )
         return self
 
@@ -552,6 +585,11 @@ class _Progress:
                 self._task, completed=self.done, running=self._running(), failed=self.failed
             )
 
+    def stage(self, text: str) -> None:
+        """Show what a scenario is doing now (e.g. its solver step) beside the bar."""
+        if self._progress is not None:
+            self._progress.update(self._task, stage=text if len(text) <= 90 else text[:89] + "…")
+
     def print(self, line: str, err: bool) -> None:
         if self._progress is not None:
             self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -561,6 +599,43 @@ class _Progress:
     def __exit__(self, *exc: Any) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)
+
+
+@contextmanager
+def _stage_feed(bar: _Progress, runner_kind: str) -> Iterator[Any]:
+    """While the bar shows: in this process, stage reports go straight to it; from worker
+    processes, through a queue a thread drains (yields the queue, or None). Dask: no stages."""
+    if not bar.enabled or runner_kind == "dask":
+        yield None
+        return
+    if runner_kind == "serial":
+        with listening(bar.stage):
+            yield None
+        return
+    import queue as queue_mod
+    import threading
+
+    manager = multiprocessing.Manager()
+    q = manager.Queue()
+    stop = threading.Event()
+
+    def drain() -> None:
+        while not stop.is_set():
+            try:
+                bar.stage(q.get(timeout=0.2))
+            except queue_mod.Empty:
+                continue
+            except (EOFError, OSError):  # the manager has gone: nothing more to show
+                return
+
+    t = threading.Thread(target=drain, daemon=True)
+    t.start()
+    try:
+        yield q
+    finally:
+        stop.set()
+        t.join(timeout=1.0)
+        manager.shutdown()
 
 
 def run_batch(
@@ -608,14 +683,18 @@ def run_batch(
 
     results: list[Outcome | None] = [None] * len(spec_list)
     if scheduler is not None:
-        runner = _dask(spec_list, str(out_dir), options, scheduler, jobs)
-        workers = jobs or os.cpu_count() or 1
+        runner_kind, workers = "dask", jobs or os.cpu_count() or 1
     elif (jobs or 1) > 1 and len(spec_list) > 1:
-        runner = _process_pool(spec_list, str(out_dir), options, int(jobs or 1))
-        workers = int(jobs or 1)
+        runner_kind, workers = "pool", int(jobs or 1)
     else:
-        runner = _serial(spec_list, str(out_dir), options)
-        workers = 1
+        runner_kind, workers = "serial", 1
+
+    def make_runner(opts: RunOptions) -> Iterator[tuple[int, Outcome]]:
+        if runner_kind == "dask":
+            return _dask(spec_list, str(out_dir), opts, scheduler, jobs)
+        if runner_kind == "pool":
+            return _process_pool(spec_list, str(out_dir), opts, workers)
+        return _serial(spec_list, str(out_dir), opts)
 
     def say(line: str, err: bool, bar: _Progress) -> None:
         if echo is not None:
@@ -623,7 +702,10 @@ def run_batch(
         else:
             bar.print(line, err)
 
-    with _Progress(len(spec_list), workers, progress) as bar:
+    with _Progress(len(spec_list), workers, progress) as bar, _stage_feed(bar, runner_kind) as q:
+        if q is not None:
+            options = dataclasses.replace(options, stage_queue=q)
+        runner = make_runner(options)
         for o in pre_bad:
             for line in o.lines():
                 say(line, True, bar)

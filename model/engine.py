@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import __version__
 from .io import ResolvedScenario, atomic_folder, write_json
+from .stages import report_stage
 
 # Output tables in the order people read them; each is written as <name>.csv (or .parquet).
 TABLE_ORDER = (
@@ -76,12 +77,14 @@ def run_scenario(
         "horizon_years": scn.meta.horizon_years,
         "year_convention": "year = January census year (2025 = academic year 2024/25); "
         "financial_year = starting calendar year (2024 = April 2024 to March 2025)",
+        "warnings": [],  # model.alerts: every stage appends what people must not miss
     }
     # --- stage blocks: each engine issue adds its stage here --------------------------------
     # demand (issue 3): EHCP stock by year x age x need x locality, calibrated, with MC paths
     from .demand import run_demand
 
     if demand is None:
+        report_stage(f"demand: {paths} Monte Carlo paths")
         demand = run_demand(scn, paths, seed, source=resolved.source)
     res.tables.update(demand.tables())
     res.summary["demand"] = demand.headline()
@@ -90,6 +93,7 @@ def run_scenario(
     from .finance import add_variant, variant_tables
     from .placements import placement_demand, unmitigated
 
+    report_stage("placements, costs and finance (unmitigated)")
     pdemand = placement_demand(scn, demand.stock, demand.new)
     plan_u = unmitigated(scn, pdemand)
     add_variant(res.tables, res.summary, variant_tables(scn, plan_u, None, demand))
@@ -99,6 +103,7 @@ def run_scenario(
     # builds.csv, summary["optimisation"], the saving in summary["headlines"], model.mps
     from .sufficiency import add_optimised_variant
 
+    report_stage("optimiser")
     add_optimised_variant(res, scn, demand, pdemand, plan_u, solver=solver, export_lp=export_lp)
     # The public contract (DESIGN.md) names these at the top level of summary.json.
     opt = res.summary.get("optimisation", {})
@@ -132,6 +137,7 @@ def write_outputs(
         if results.mps_text is not None:
             (tmp / "model.mps").write_text(results.mps_text, encoding="utf-8")
         if reports:  # people-facing reports (issue 6): model.reports never raises
+            report_stage("reports")
             from .reports import write_reports
 
             report_warnings = write_reports(results, tmp)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .alerts import RunWarning, add_warning, fy_span
 from .costs import (
     cost_table,
     financial_years,
@@ -65,6 +66,66 @@ def _plan(scn: Scenario, fys: list[int]) -> np.ndarray:
     return np.array([scn.finance.plan_cumulative_deficit_gbp.get(fy, np.nan) for fy in fys])
 
 
+# --------------------------------------------------------------------------- deficit, instalments, general fund
+
+
+@dataclass
+class DeficitPath:
+    """Year-by-year deficit arrays [paths, F] (one path for the deterministic forecast)."""
+
+    safety_valve_paid: np.ndarray
+    cumulative_deficit: np.ndarray
+    interest: np.ndarray
+    general_fund_exposure: np.ndarray
+
+
+def override_in_force(scn: Scenario, fys: list[int]) -> np.ndarray:
+    """[F] bool: the statutory override keeps the DSG deficit off the general fund in year F."""
+    end = scn.finance.statutory_override_end
+    return np.ones(len(fys), bool) if end is None else np.asarray(fys) <= end
+
+
+def deficit_paths(scn: Scenario, fys: list[int], balance: np.ndarray) -> DeficitPath:
+    """Run the deficit forward from ``balance`` [paths, F] (income - spend, before contributions).
+
+    cumulative[F] = cumulative[F-1] - balance[F] - Safety Valve paid[F] - council contributions[F].
+    A conditional instalment (``finance.safety_valve_conditional``) is paid in F only if the test
+    of ``finance.safety_valve_condition`` holds on that path (a scheduled instalment in a year
+    without a trajectory value is paid). Interest (``finance.deficit_interest_rate``) is a general
+    fund cost on the deficit at the start of each year; once the statutory override has ended,
+    the whole cumulative deficit counts against the general fund too:
+    general_fund_exposure[F] = (cumulative[F] if F is after the override, else 0) + interest to F.
+    """
+    f = scn.finance
+    bal = np.atleast_2d(np.asarray(balance, float))
+    n, F = bal.shape
+    sched = _by_fy(f.safety_valve_instalments_gbp, fys)
+    la = _by_fy(f.la_contributions_gbp, fys)
+    plan = _plan(scn, fys)
+    plan_prev = np.concatenate([[np.nan], plan[:-1]])
+    # the plan's in-year deficit before contributions, with every scheduled contribution made
+    plan_deficit = plan - np.concatenate([[f.opening_deficit_gbp], plan[:-1]]) + sched + la
+    paid = np.zeros((n, F))
+    cum = np.zeros((n, F))
+    interest = np.zeros((n, F))
+    prev = np.full(n, float(f.opening_deficit_gbp))
+    tol = 0.5  # GBP: on plan to the pound
+    for i in range(F):  # a loop over financial years only; paths are vectorised
+        ok = np.ones(n, bool)
+        if f.safety_valve_conditional:
+            if f.safety_valve_condition == "cumulative" and np.isfinite(plan_prev[i]):
+                ok = prev <= plan_prev[i] + tol
+            elif f.safety_valve_condition == "in_year" and np.isfinite(plan[i]):
+                ok = -bal[:, i] <= plan_deficit[i] + tol
+        paid[:, i] = np.where(ok, sched[i], 0.0)
+        interest[:, i] = f.deficit_interest_rate * np.maximum(prev, 0.0)
+        cum[:, i] = prev - bal[:, i] - paid[:, i] - la[i]
+        prev = cum[:, i]
+    after = ~override_in_force(scn, fys)
+    exposure = np.where(after[None], np.maximum(cum, 0.0), 0.0) + np.cumsum(interest, axis=1)
+    return DeficitPath(paid, cum, interest, exposure)
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -87,7 +148,9 @@ def finance_table(
     income = alloc + transfers
     sv = _by_fy(f.safety_valve_instalments_gbp, fys)
     la = _by_fy(f.la_contributions_gbp, fys)
-    contrib = sv + la
+    contrib = sv + la  # as scheduled: the plan assumes every instalment is paid
+    in_force = override_in_force(scn, fys)
+    reserves = np.nan if f.general_fund_reserves_gbp is None else float(f.general_fund_reserves_gbp)
     plan = _plan(scn, fys)
     plan_prev = np.concatenate([[f.opening_deficit_gbp], plan[:-1]])
     frames = []
@@ -107,7 +170,9 @@ def finance_table(
         )
         plans = pl.groupby("year")["places"].sum().reindex(fys, fill_value=0.0).to_numpy()
         balance = income - spend
-        cum = f.opening_deficit_gbp + np.cumsum(-balance - contrib)
+        det = deficit_paths(scn, fys, balance[None])
+        cum = det.cumulative_deficit[0]
+        exposure = det.general_fund_exposure[0]
         df = pd.DataFrame(
             {
                 "financial_year": fys,
@@ -120,7 +185,8 @@ def finance_table(
                 "other_hnb_spend_gbp": other,
                 "hnb_spend_gbp": spend,
                 "in_year_balance_gbp": balance,
-                "safety_valve_gbp": sv,
+                "safety_valve_scheduled_gbp": sv,
+                "safety_valve_gbp": det.safety_valve_paid[0],
                 "la_contributions_gbp": la,
                 "cumulative_deficit_gbp": cum,
                 "plan_cumulative_deficit_gbp": plan,
@@ -130,16 +196,23 @@ def finance_table(
                 "avg_cost_per_plan_gbp": np.where(
                     plans > 0, placement_spend / np.maximum(plans, 1e-9), np.nan
                 ),
+                "statutory_override": in_force,
+                "deficit_interest_gbp": det.interest[0],
+                "general_fund_exposure_gbp": exposure,
+                "general_fund_reserves_gbp": reserves,
+                "reserves_after_exposure_gbp": reserves - exposure,
             }
         )
         paths = (path_hnb_spend or {}).get(str(variant))
         if paths is not None and len(paths):
             bal_p = income[None] - paths
-            cum_p = f.opening_deficit_gbp + np.cumsum(-bal_p - contrib[None], axis=1)
+            dp = deficit_paths(scn, fys, bal_p)
+            cum_p = dp.cumulative_deficit
             for name, arr in (
                 ("hnb_spend_gbp", paths),
                 ("in_year_balance_gbp", bal_p),
                 ("cumulative_deficit_gbp", cum_p),
+                ("general_fund_exposure_gbp", dp.general_fund_exposure),
             ):
                 for q, level in QUANTILES.items():
                     df[f"{name}_{q}"] = np.quantile(arr, level, axis=0)
@@ -263,6 +336,35 @@ def headline(finance: pd.DataFrame) -> dict[str, Any]:
             else round(-float(first["plan_in_year_balance_gbp"]))
         ),
     }
+    last = finance.iloc[-1]
+    above = finance[finance["reserves_after_exposure_gbp"] < 0]
+    in_force = finance[finance["statutory_override"].astype(bool)]
+    out.update(
+        {
+            "statutory_override_last_fy": (
+                str(in_force["financial_year_label"].iloc[-1]) if len(in_force) else None
+            ),
+            "safety_valve_withheld_gbp": round(
+                float((finance["safety_valve_scheduled_gbp"] - finance["safety_valve_gbp"]).sum())
+            ),
+            "deficit_interest_total_gbp": round(float(finance["deficit_interest_gbp"].sum())),
+            "general_fund_exposure_gbp": by_fy("general_fund_exposure_gbp"),
+            "general_fund_exposure_horizon_gbp": round(float(last["general_fund_exposure_gbp"])),
+            "general_fund_reserves_gbp": (
+                None
+                if pd.isna(last["general_fund_reserves_gbp"])
+                else round(float(last["general_fund_reserves_gbp"]))
+            ),
+            "first_fy_exposure_above_reserves": (
+                str(above["financial_year_label"].iloc[0]) if len(above) else None
+            ),
+        }
+    )
+    out["definitions"]["general_fund_exposure_gbp"] = (
+        "deficit the council's general fund carries at 31 March: the cumulative DSG deficit once "
+        "the statutory override has ended (finance.statutory_override_end), plus interest on the "
+        "deficit to date (finance.deficit_interest_rate)"
+    )
     if "prob_meet_plan" in finance:
         out["prob_meet_plan"] = by_fy("prob_meet_plan", 3)
         out["cumulative_deficit_gbp_p10"] = by_fy("cumulative_deficit_gbp_p10")
@@ -321,3 +423,45 @@ def add_variant(
         old = tables.get(name)
         tables[name] = new if old is None else pd.concat([old, new], ignore_index=True)
     summary.setdefault("finance", {})[result.variant] = result.headline
+    h = result.headline
+    summary.setdefault("headlines", {})[f"general_fund_exposure_horizon_{result.variant}_gbp"] = h[
+        "general_fund_exposure_horizon_gbp"
+    ]
+    for w in finance_warnings(result.variant, result.finance):
+        add_warning(summary, w)
+
+
+def finance_warnings(variant: str, finance: pd.DataFrame) -> list[RunWarning]:
+    """Instalments withheld and a general-fund exposure above reserves, for one variant."""
+    out: list[RunWarning] = []
+    fin = finance.reset_index(drop=True)
+    withheld = fin["safety_valve_scheduled_gbp"] - fin["safety_valve_gbp"]
+    hit = withheld > 0.5
+    if hit.any():
+        years = tuple(int(y) for y in fin.loc[hit, "financial_year"])
+        out.append(
+            RunWarning(
+                "safety_valve_withheld",
+                f"{variant}: Safety Valve instalments of £{withheld[hit].sum() / 1e6:,.1f}m are "
+                f"withheld in financial years {fy_span(years)} (off the trajectory; "
+                "finance.safety_valve_conditional).",
+                float(withheld[hit].sum()),
+                years,
+            )
+        )
+    over = fin["reserves_after_exposure_gbp"] < 0
+    if over.any():
+        years = tuple(int(y) for y in fin.loc[over, "financial_year"])
+        worst = fin.loc[over, "general_fund_exposure_gbp"].max()
+        res = float(fin["general_fund_reserves_gbp"].iloc[0])
+        out.append(
+            RunWarning(
+                "general_fund_exposure",
+                f"{variant}: the deficit the general fund carries (statutory override ended) "
+                f"reaches £{worst / 1e6:,.1f}m, above general fund reserves of £{res / 1e6:,.1f}m "
+                f"in financial years {fy_span(years)}.",
+                float(worst - res),
+                years,
+            )
+        )
+    return out

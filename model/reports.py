@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import charts
+from .alerts import warnings_table
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -93,6 +94,13 @@ HEADLINE: dict[str, tuple[str, str]] = {
         "Children without a suitable place in the optimised plan, peak year",
         "places",
     ),
+    "general_fund_exposure_horizon_optimised_gbp": (
+        "Deficit the general fund carries at the horizon (override ended), optimised",
+        "GBP",
+    ),
+    "general_fund_reserves_gbp": ("General fund reserves set against it", "GBP"),
+    "warnings": ("Warnings raised (limits breached, unmet places, ...)", "count"),
+    "mip_gap": ("Build plan proven within this share of the cheapest", "share"),
     "solver": ("LP solver", "text"),
     "solver_status": ("LP solver status", "text"),
     "objective_gbp": ("LP objective (discounted cost)", "GBP"),
@@ -270,6 +278,15 @@ def headline_figures(
     if isinstance(unmet, Mapping) and unmet:
         # The worst year: children the optimised plan cannot place suitably, while builds open.
         h["unmet_places"] = max(float(v) for v in unmet.values() if v is not None)
+    gf = summary.get("finance")
+    if isinstance(gf, Mapping) and isinstance(gf.get("optimised"), Mapping):
+        h["general_fund_exposure_horizon_optimised_gbp"] = _num(
+            gf["optimised"].get("general_fund_exposure_horizon_gbp")
+        )
+        h["general_fund_reserves_gbp"] = _num(gf["optimised"].get("general_fund_reserves_gbp"))
+    if "warnings" in summary:  # a run from the engine always has the list, maybe empty
+        h["warnings"] = len(summary.get("warnings") or [])
+    h["mip_gap"] = _num(_get(summary, "optimisation", "mip_gap"))
     h["solver"] = _get(summary, "optimisation", "solver")
     h["solver_status"] = _get(summary, "optimisation", "status", "solver_status")
     h["objective_gbp"] = _num(_get(summary, "optimisation", "objective_gbp"))
@@ -371,12 +388,41 @@ def _assumptions(results: Results) -> list[tuple[str, Any]]:
         ("Price base (financial year)", scn.meta.price_base_year),
         ("Cost inflation per year", scn.costs.inflation),
         ("EHCP new-plan growth per year", scn.demand.growth),
-        ("Cap on independent share", scn.policy.max_independent_share),
+        *_limit_assumptions(scn),
         ("Discount rate", scn.policy.discount_rate),
         ("Solver", opt.get("solver", scn.run.solver)),
         ("sendplan version", s.get("package_version")),
         ("Year convention", s.get("year_convention", "")),
     ]
+
+
+def _limit_assumptions(scn: Any) -> list[tuple[str, Any]]:
+    """Each policy limit with whether it is hard or soft and what happens when it cannot be met;
+    whether it was breached is in the warnings."""
+    pol = scn.policy
+    modes = pol.limits
+    soft = pol.unmet_penalty_gbp / 2 if modes.soft_penalty_gbp is None else modes.soft_penalty_gbp
+
+    def say(value: str | None, mode: str, penalty: str) -> str:
+        if value is None:
+            return "none"
+        if mode == "hard":
+            return f"{value} (hard: never breached; children go unmet instead, see warnings)"
+        return f"{value} (soft: breached at {penalty} where cheaper, see warnings)"
+
+    share = f"£{soft:,.0f} per place-year"
+    indep, main = pol.max_independent_share, pol.min_mainstream_share
+    travel = None if pol.max_travel_km is None else f"{pol.max_travel_km:g} km"
+    budget = None if pol.capital_budget_gbp is None else f"£{pol.capital_budget_gbp:,.0f}"
+    overrun = f"£{modes.capital_overrun_penalty:g} per £1 over"
+    return [
+        ("Cap on independent share", say(None if indep is None else f"{indep:.1%}", modes.max_independent_share, share)),
+        ("Floor on mainstream share", say(None if main is None else f"{main:.1%}", modes.min_mainstream_share, share)),
+        ("Travel limit", say(travel, modes.max_travel_km, share)),
+        ("Build limits (policy.buildable)", say("per setting" if pol.buildable else None, modes.build_limits, f"£{soft:,.0f} per place")),
+        ("Capital budget", say(budget, modes.capital_budget, overrun)),
+        ("Whole-unit builds", f"{'yes' if pol.integer_builds else 'no'} (gap target {pol.mip_gap:.2%})"),
+    ]  # fmt: skip
 
 
 def _absent_tables(results: Results) -> list[str]:
@@ -472,8 +518,21 @@ def write_xlsx(results: Results, path: Path) -> list[str]:
         front.set_column(2, 2, 16)
         front.write_string(0, 0, f"sendplan report: {s.get('scenario', '')}", fmt["title"])
         front.write_string(1, 0, DISCLAIMER, fmt["italic"])
-        front.write_row(3, 0, ["Headline figure", "value", "unit"], fmt["header"])
-        r = 4
+        r = 3
+        warn = warnings_table(s)
+        if len(warn):
+            front.write_row(r, 0, ["Warning", "size", "years"], fmt["header"])
+            r += 1
+            for w in warn.itertuples(index=False):
+                front.write_string(r, 0, str(w.message), fmt["wrap"])
+                if w.size is not None and math.isfinite(float(w.size)):
+                    front.write_number(r, 1, float(w.size))
+                front.write_string(r, 2, str(w.years))
+                r += 1
+            r += 1
+        front.write_row(r, 0, ["Headline figure", "value", "unit"], fmt["header"])
+        head_row = r
+        r += 1
         for key, value in headline_figures(s, results.tables).items():
             label, unit = HEADLINE[key]
             front.write_string(r, 0, label)
@@ -504,7 +563,7 @@ def write_xlsx(results: Results, path: Path) -> list[str]:
             front.write_string(
                 r, 0, "Tables not produced by this run: " + ", ".join(absent), fmt["italic"]
             )
-        front.freeze_panes(4, 0)
+        front.freeze_panes(head_row + 1, 0)
         front.activate()
 
         from .engine import TABLE_ORDER
@@ -705,6 +764,15 @@ def _page(title: str, body: str) -> str:
     )
 
 
+def _warnings_html(summary: Mapping[str, Any]) -> str:
+    """The run's warnings (limits breached, unmet places, ...) as a highlighted list, or nothing."""
+    warn = warnings_table(summary)
+    if not len(warn):
+        return ""
+    items = "".join(f"<li>{_esc(w.message)}</li>" for w in warn.itertuples(index=False))
+    return f"<section class='warnings'><h2>Warnings</h2><div class='note'><ul>{items}</ul></div></section>"
+
+
 def _cards(h: Mapping[str, Any]) -> str:
     picks = (
         "plans_horizon",
@@ -733,6 +801,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
         f"<h1>{_esc(s.get('scenario', results.resolved.scenario.meta.name))}</h1>",
         f"<p class='disclaimer'>{_esc(DISCLAIMER)}</p>",
         _cards(h),
+        _warnings_html(s),
         "<h2>Headline figures</h2>",
         _html_table(
             [(HEADLINE[k][0], _display(v, HEADLINE[k][1]), HEADLINE[k][1]) for k, v in h.items()],

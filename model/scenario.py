@@ -560,6 +560,40 @@ class Finance(Strict):
         description="Agreed Safety Valve trajectory: cumulative deficit at 31 March ending each financial year",
         unit="GBP",
     )
+    safety_valve_conditional: bool = P(
+        False,
+        "Pay each Safety Valve instalment only if the deficit is on the trajectory (see "
+        "safety_valve_condition); false: every instalment is paid as scheduled",
+        "flag",
+    )
+    safety_valve_condition: Literal["cumulative", "in_year"] = P(
+        "cumulative",
+        "Test for a conditional instalment of financial year F: 'cumulative' = the deficit at 31 "
+        "March ending F-1 is at or below the trajectory for F-1; 'in_year' = the in-year deficit "
+        "of F before contributions is at or below the plan's. Years without a trajectory: paid",
+        "key",
+    )
+    statutory_override_end: int | None = P(
+        2027,
+        "Last financial year (by starting year: 2027 = 2027-28, ending March 2028) the statutory "
+        "override keeps the DSG deficit off the council's general fund; after it the deficit "
+        "counts against general fund reserves (null: no end)",
+        "financial year",
+    )
+    general_fund_reserves_gbp: float | None = P(
+        None,
+        "Council general fund reserves the deficit is set against once the override ends",
+        "GBP",
+        ge=0,
+    )
+    deficit_interest_rate: float = P(
+        0.0,
+        "Interest cost to the general fund on the deficit at the start of each financial year "
+        "(the cash the council carries)",
+        "share per year",
+        ge=0,
+        le=0.5,
+    )
 
 
 # --------------------------------------------------------------------------- policy
@@ -575,6 +609,37 @@ class BuildLimit(Strict):
     )
 
 
+Mode = Literal["hard", "soft"]
+
+
+class LimitModes(Strict):
+    """Whether each policy limit is hard (never breached: children go unmet instead, reported) or
+    soft (breached at a penalty where keeping to it costs more; the breach is reported)."""
+
+    max_independent_share: Mode = P("soft", "policy.max_independent_share: hard or soft", "key")
+    min_mainstream_share: Mode = P("soft", "policy.min_mainstream_share: hard or soft", "key")
+    max_travel_km: Mode = P(
+        "hard", "policy.max_travel_km: hard (no longer journeys) or soft (at a penalty)", "key"
+    )
+    build_limits: Mode = P(
+        "hard", "policy.buildable max_places_per_year and max_places_total: hard or soft", "key"
+    )
+    capital_budget: Mode = P("hard", "policy.capital_budget_gbp: hard or soft", "key")
+    soft_penalty_gbp: float | None = P(
+        None,
+        "Penalty of a soft breach: per place-year beyond a share or travel limit, per place "
+        "beyond a build limit (default: half of policy.unmet_penalty_gbp)",
+        "GBP",
+        ge=0,
+    )
+    capital_overrun_penalty: float = P(
+        1.0,
+        "Soft capital budget: extra cost counted per GBP 1 of capital beyond the budget",
+        "GBP per GBP",
+        ge=0,
+    )
+
+
 class Policy(Strict):
     buildable: dict[str, BuildLimit] = P(
         default_factory=dict,
@@ -584,7 +649,26 @@ class Policy(Strict):
     capital_budget_gbp: float | None = P(
         None, "Capital available for new places over the horizon", "GBP", ge=0
     )
-    integer_builds: bool = P(False, "Build in whole units of `costs.build_unit_places`", "flag")
+    integer_builds: bool = P(
+        True,
+        "Build in whole units of `costs.build_unit_places` (false: fractional places, an LP)",
+        "flag",
+    )
+    mip_gap: float = P(
+        0.01,
+        "Whole-unit builds: stop when the plan's cost is within this share of the best possible "
+        "(relative gap to the LP or branch-and-bound bound; the gap achieved is reported)",
+        "share",
+        ge=0,
+        le=0.5,
+    )
+    mip_time_limit_seconds: float = P(
+        30.0,
+        "Whole-unit builds: most time branch and bound may spend improving the plan rounded from "
+        "the LP; the best plan found and its gap are reported (run.time_limit_seconds caps all)",
+        "seconds",
+        gt=0,
+    )
     max_independent_share: float | None = P(
         None,
         "Cap on the share of placed children in independent settings, each year",
@@ -628,6 +712,11 @@ class Policy(Strict):
     inclusion: list[Inclusion] = P(
         default_factory=list, description="KPI 14 inclusion shifts", unit="rows"
     )
+    limits: LimitModes = P(
+        default_factory=LimitModes,
+        description="Which limits are hard (unmet demand instead) or soft (breach at a penalty)",
+        unit="section",
+    )
 
 
 # --------------------------------------------------------------------------- run
@@ -639,7 +728,13 @@ class Run(Strict):
         20250331, "Random seed; the same scenario and seed give identical outputs", "integer", ge=0
     )
     solver: Literal["highs", "cbc"] = P("highs", "LP solver behind PuLP", "key")
-    time_limit_seconds: float = P(600.0, "Solver time limit", "seconds", gt=0)
+    time_limit_seconds: float = P(
+        300.0,
+        "Time limit for all the optimiser's solves of one plan together (LP, whole-unit rounding, "
+        "branch and bound, duals; HiGHS or CBC); status and gap reached are reported",
+        "seconds",
+        gt=0,
+    )
 
 
 # --------------------------------------------------------------------------- scenario

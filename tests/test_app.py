@@ -370,3 +370,21 @@ def test_csv_zip_and_xlsx_downloads_hold_the_run(tmp_path) -> None:
     assert xlsx[:2] == b"PK"
     wb = openpyxl.load_workbook(io.BytesIO(xlsx), read_only=True)
     assert "Summary" in wb.sheetnames and "finance" in {s.lower() for s in wb.sheetnames}
+
+
+def test_a_cap_that_cannot_be_met_is_a_warning_with_its_size_and_years(app: AppTest) -> None:
+    """A 1% independent cap cannot be met (placements already made keep about 6% independent):
+    the app shows the run's warning, the same sentence summary.json and the CLI carry."""
+    at = _run(app)
+    at.checkbox(key="lv_cap_on").check()
+    _run(at)  # the slider is enabled once the cap is on
+    at.slider(key="lv_cap").set_value(1.0)
+    _run(at)
+    _no_errors(at)
+    shown = [w.value for w in at.warning]
+    line = next(v for v in shown if "policy.max_independent_share is breached" in v)
+    assert f"in 2026-{2024 + HORIZON}" in line and "above the cap of 1.0%" in line
+    assert "places" in line  # its size, in places
+    # the build plan says it is in whole units and how close to the cheapest it is proven
+    gap = at.session_state["headline"]["mip_gap"]
+    assert any(f"at most {gap:.2%} more than the cheapest" in c.value for c in at.caption)

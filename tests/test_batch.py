@@ -384,3 +384,29 @@ def test_bad_jobs_and_unreachable_scheduler_exit_2(tmp_path: Path, capsys, monke
     assert "cannot connect to the dask scheduler at 'tcp://127.0.0.1:9'" in capsys.readouterr().err
     assert main(["run", SMALL[0], "--scheduler", "no scheduler here", "--out", str(tmp_path)]) == 2
     assert "cannot connect to the dask scheduler" in capsys.readouterr().err
+
+
+def test_the_progress_bar_shows_what_a_scenario_is_doing() -> None:
+    """Stage reports reach the bar: from this process directly (serial runs), and from worker
+    processes through a queue (process pools), e.g. the solver's step on a long integer solve."""
+    import time as _time
+
+    from model.stages import report_stage
+
+    def shown(bar: batch._Progress) -> str:
+        return bar._progress.tasks[0].fields["stage"]
+
+    with batch._Progress(2, 1, True) as bar:
+        with batch._stage_feed(bar, "serial") as q:
+            assert q is None
+            report_stage("devon: LP relaxation of the build plan")
+        assert shown(bar) == "devon: LP relaxation of the build plan"
+        with batch._stage_feed(bar, "pool") as q:
+            send = batch._stage_sender(q, "faster.yaml")
+            send("branch and bound from the rounded plan")
+            deadline = _time.monotonic() + 10
+            while shown(bar).startswith("devon") and _time.monotonic() < deadline:
+                _time.sleep(0.05)
+        assert shown(bar) == "faster.yaml: branch and bound from the rounded plan"
+    with batch._Progress(2, 1, False) as quiet, batch._stage_feed(quiet, "pool") as q:
+        assert q is None  # no bar, no queue

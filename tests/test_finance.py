@@ -12,10 +12,14 @@ from test_placements import synthetic_stock_flow, tiny, tiny_demand, tiny_mappin
 
 from model.costs import cost_table, other_hnb_spend
 from model.finance import (
+    VariantResult,
     add_variant,
+    deficit_paths,
     derive_path_new,
     finance_table,
+    headline,
     hnb_allocation,
+    override_in_force,
     path_hnb_spend,
     path_indices,
     variant_tables,
@@ -286,3 +290,98 @@ def test_run_scenario_writes_the_finance_contract() -> None:
     for variant in ("unmitigated", "optimised"):
         by_year = pl[pl["variant"] == variant].groupby("year")["places"].sum().to_numpy()
         np.testing.assert_allclose(by_year, plans, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- Safety Valve and the general fund
+
+
+def _deficit_scenario(**finance):
+    """The tiny scenario over four financial years (2024-25 .. 2027-28), opening deficit 10m."""
+    m = tiny_mapping()
+    m["meta"]["horizon_years"] = 4
+    m["finance"].update(
+        {
+            "opening_deficit_gbp": 10e6,
+            "safety_valve_instalments_gbp": {y: 1e6 for y in range(2024, 2028)},
+        }
+    )
+    m["finance"].update(finance)
+    return tiny(m)
+
+
+def test_general_fund_carries_the_deficit_after_the_statutory_override_ends() -> None:
+    """By hand (GBP m): opening 10; in-year deficits 4, 3, 2, 1; instalment 1 a year.
+    Cumulative: 13, 15, 16, 16. Interest at 5% on the opening deficit of each year: 0.5, 0.65,
+    0.75, 0.8 (to date 0.5, 1.15, 1.9, 2.7). The override covers 2024-25 and 2025-26 only, so
+    exposure = interest to date, then deficit + interest: 0.5, 1.15, 17.9, 18.7; against 15 of
+    reserves: 14.5, 13.85, -2.9, -3.7 left; first above reserves in 2026-27."""
+    scn = _deficit_scenario(
+        statutory_override_end=2025, deficit_interest_rate=0.05, general_fund_reserves_gbp=15e6
+    )
+    fys = [2024, 2025, 2026, 2027]
+    d = deficit_paths(scn, fys, np.array([[-4e6, -3e6, -2e6, -1e6]]))
+    np.testing.assert_allclose(d.cumulative_deficit[0], [13e6, 15e6, 16e6, 16e6])
+    np.testing.assert_allclose(d.interest[0], [0.5e6, 0.65e6, 0.75e6, 0.8e6])
+    np.testing.assert_allclose(d.general_fund_exposure[0], [0.5e6, 1.15e6, 17.9e6, 18.7e6])
+    np.testing.assert_array_equal(override_in_force(scn, fys), [True, True, False, False])
+    # the same through finance.csv: the columns, the headline and the warning
+    _, plan, costs = tiny_run()
+    fin = finance_table(scn, costs)
+    f = fin[fin["variant"] == "unmitigated"].reset_index(drop=True)
+    after = ~f["statutory_override"]
+    expected = np.where(after, f["cumulative_deficit_gbp"].clip(lower=0), 0.0) + np.cumsum(
+        f["deficit_interest_gbp"]
+    )
+    np.testing.assert_allclose(f["general_fund_exposure_gbp"], expected)
+    np.testing.assert_allclose(
+        f["reserves_after_exposure_gbp"], 15e6 - f["general_fund_exposure_gbp"]
+    )
+    h = headline(f)
+    assert h["statutory_override_last_fy"] == "2025-26"
+    assert h["general_fund_reserves_gbp"] == 15_000_000
+    assert h["general_fund_exposure_horizon_gbp"] == round(f["general_fund_exposure_gbp"].iloc[-1])
+
+
+def test_general_fund_exposure_above_reserves_is_a_warning_with_size_and_years() -> None:
+    scn = _deficit_scenario(statutory_override_end=2025, general_fund_reserves_gbp=1e6)
+    _, plan, costs = tiny_run()
+    fin = finance_table(scn, costs)
+    summary: dict = {}
+    add_variant({}, summary, VariantResult("unmitigated", plan.table(), costs, fin, headline(fin)))
+    (w,) = [w for w in summary["warnings"] if w["kind"] == "general_fund_exposure"]
+    f = fin.set_index("financial_year")
+    over = f.index[f["general_fund_exposure_gbp"] > 1e6].tolist()
+    assert over and min(over) == 2026 and w["years"] == over
+    assert w["size"] == pytest.approx(f["general_fund_exposure_gbp"].max() - 1e6, abs=0.01)
+    assert "reserves of £1.0m" in w["message"]
+
+
+def test_conditional_instalments_are_paid_only_on_the_trajectory() -> None:
+    """By hand (GBP m): opening 10, in-year deficits 3, 1, 1, 1, instalment 1 a year, trajectory
+    12, 11, 14, 13. 'cumulative': 2024-25 has no earlier trajectory year (paid) -> 12; 12 <= 12 paid
+    -> 12; 12 > 11 withheld -> 13; 13 <= 14 paid -> 13. 'in_year': the plan's deficits before
+    contributions are 3, 0, 4, 0, so paid, withheld, paid, withheld. A second path with a deficit
+    of 1 less in 2024-25 stays on plan and is paid every year."""
+    plan = {2024: 12e6, 2025: 11e6, 2026: 14e6, 2027: 13e6}
+    fys = [2024, 2025, 2026, 2027]
+    bal = np.array([[-3e6, -1e6, -1e6, -1e6], [-2e6, -1e6, -1e6, -1e6]])
+    cum = deficit_paths(
+        _deficit_scenario(plan_cumulative_deficit_gbp=plan, safety_valve_conditional=True),
+        fys,
+        bal,
+    )
+    np.testing.assert_allclose(cum.safety_valve_paid[0], [1e6, 1e6, 0, 1e6])
+    np.testing.assert_allclose(cum.cumulative_deficit[0], [12e6, 12e6, 13e6, 13e6])
+    np.testing.assert_allclose(cum.safety_valve_paid[1], [1e6, 1e6, 1e6, 1e6])
+    in_year = deficit_paths(
+        _deficit_scenario(
+            plan_cumulative_deficit_gbp=plan,
+            safety_valve_conditional=True,
+            safety_valve_condition="in_year",
+        ),
+        fys,
+        bal,
+    )
+    np.testing.assert_allclose(in_year.safety_valve_paid[0], [1e6, 0, 1e6, 0])
+    unconditional = deficit_paths(_deficit_scenario(plan_cumulative_deficit_gbp=plan), fys, bal)
+    np.testing.assert_allclose(unconditional.safety_valve_paid, 1e6)

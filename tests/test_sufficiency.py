@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from model import sufficiency as su
+from model.alerts import limit_warnings
 from model.io import ScenarioError, validate_mapping
 from model.scenario import PHASES, Scenario
 
@@ -78,6 +79,7 @@ def mapping(**policy: Any) -> dict[str, Any]:
             "discount_rate": 0.0,
             "unmet_penalty_gbp": 100_000,
             "first_decision_year": 2025,
+            "integer_builds": False,  # the hand-solved cases build fractional places
             **policy,
         },
     }
@@ -630,3 +632,156 @@ def test_devon_plan_changes_nothing_before_the_first_decision_year(devon) -> Non
     )
     assert devon.summary["optimisation"]["saving_by_financial_year_gbp"][2024] == 0
     assert (devon.tables["builds"]["year_decided"] >= 2026).all()
+
+
+# --------------------------------------------------------------------------- hard and soft limits
+
+
+def test_a_hard_share_limit_leaves_children_unmet_instead_and_says_so() -> None:
+    """As the soft case above, but hard: x independent and u unmet with x + u = 4 must keep
+    x + 0.3 u <= 0.3 x 10 = 3, so x = 18/7 and u = 10/7 (an unmet child costs 100,000 against a
+    breach at ten unmet penalties): objective (6 x 20,000 + 18/7 x 50,000 + 10/7 x 100,000) x W."""
+    scn = scenario(
+        mapping(
+            max_independent_share=0.3,
+            buildable={},
+            limits={"max_independent_share": "hard"},
+        )
+    )
+    res = su.optimise(scn, demand(scn, special_places=6))
+    assert res.summary["objective_gbp"] == pytest.approx(
+        (6 * SPECIAL + 18 / 7 * INDEP + 10 / 7 * 100_000) * W, rel=1e-9
+    )
+    assert res.summary["policy_share_breaches"] == {}
+    assert res.summary["unmet_places_by_year"][2026] == pytest.approx(10 / 7)
+    (w,) = limit_warnings(res.summary)
+    assert w.kind == "unmet_places" and w.years == (2026, 2027)
+    assert w.size == pytest.approx(10 / 7)
+    assert "1 place without a suitable place in January 2026" in w.message
+
+
+def test_soft_share_limit_breach_is_a_warning_with_size_years_and_shares() -> None:
+    scn = scenario(mapping(max_independent_share=0.3, buildable={}))
+    res = su.optimise(scn, demand(scn, special_places=6))
+    (w,) = limit_warnings(res.summary)
+    assert w.kind == "max_independent_share_breached"
+    assert w.years == (2026, 2027) and w.size == pytest.approx(1)
+    # the share reached and the limit, never a bare "cap 0.3"
+    assert "share 40.0% in 2026, above the cap of 30.0%" in w.message
+    assert "soft limit" in w.message
+
+
+def test_a_soft_build_limit_is_exceeded_where_the_saving_beats_its_penalty() -> None:
+    """10 children, no special places, at most 4 places a year. A built place costs 20,000 x W +
+    30,000 capital = 61,666.67 against 79,166.67 in independent: 17,500 saved, more than the soft
+    penalty of 10,000 a place, so all 10 are built (6 beyond the limit):
+    10 x 61,666.67 + 6 x 10,000 = 676,666.67. Hard (the default) builds 4: 721,666.67."""
+    hard = scenario(mapping(buildable={"special": {"max_places_per_year": 4}}))
+    res = su.optimise(hard, demand(hard))
+    assert res.summary["objective_gbp"] == pytest.approx(
+        4 * (SPECIAL * W + CAPITAL) + 6 * INDEP * W
+    )
+    assert res.summary["limit_breaches"] == {}
+    soft = scenario(
+        mapping(
+            buildable={"special": {"max_places_per_year": 4}},
+            limits={"build_limits": "soft", "soft_penalty_gbp": 10_000},
+        )
+    )
+    res = su.optimise(soft, demand(soft))
+    assert res.summary["objective_gbp"] == pytest.approx(10 * (SPECIAL * W + CAPITAL) + 60_000)
+    br = res.summary["limit_breaches"]["build_limits"]
+    assert br["total"] == pytest.approx(6) and br["years"] == [2025]
+    (w,) = limit_warnings(res.summary)
+    assert w.kind == "build_limits_breached" and w.years == (2025,)
+    assert "exceeded by 6.0 places in 2025" in w.message
+
+
+def test_a_soft_capital_budget_is_overspent_at_its_penalty() -> None:
+    """Budget 180,000 buys 6 places. Each further place saves 17,500 gross; at a penalty of 0.5
+    per pound over (15,000 a place) all 10 are built, 120,000 over budget."""
+    scn = scenario(
+        mapping(
+            capital_budget_gbp=180_000,
+            limits={"capital_budget": "soft", "capital_overrun_penalty": 0.5},
+        )
+    )
+    res = su.optimise(scn, demand(scn))
+    assert res.summary["objective_gbp"] == pytest.approx(
+        10 * (SPECIAL * W + CAPITAL) + 0.5 * 120_000
+    )
+    assert res.summary["limit_breaches"]["capital_budget_gbp"]["total"] == pytest.approx(120_000)
+
+
+def test_a_soft_travel_limit_lets_a_distant_place_be_used_at_its_penalty() -> None:
+    """As the travel case above with a 20 km limit and no transport cost: hard, the 10 children go
+    independent at home (10 x 50,000 x W); soft at 5,000 per place-year they travel 30 km to the
+    special places in `b`: 10 x (20,000 + 5,000) x W, and the breach is reported."""
+    m = mapping(buildable={}, max_travel_km=20)
+    m["geography"] = {
+        "localities": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+        "distances_km": {"a": {"a": 5, "b": 30}, "b": {"a": 30, "b": 5}},
+    }
+    m["population"]["base_0_25"] = {"a": 1000, "b": 1000}
+    m["costs"]["transport"] = {"share_transported": {}}
+    for limits, expected, where in (
+        ({}, INDEP * 10 * W, "independent"),
+        ({"max_travel_km": "soft", "soft_penalty_gbp": 5_000}, 25_000 * 10 * W, "special"),
+    ):
+        m["policy"]["limits"] = limits
+        scn = scenario(m)
+        pdm = demand(scn)
+        pdm.entrants = np.zeros((4, 2, 1, len(PHASES), 1))
+        pdm.entrants[2, 0, 0, PRIMARY, 0] = 10
+        pdm.persistence = np.broadcast_to(
+            np.triu(np.ones((4, 4)))[:, :, None, None, None], (4, 4, 2, 1, len(PHASES))
+        ).copy()
+        pdm.legacy = np.zeros((4, 2, 1, len(PHASES), 2))
+        pdm.capacity = np.full((4, 2, 2), np.inf)
+        pdm.capacity[:, 0] = [0, 10]
+        res = su.optimise(scn, pdm)
+        assert res.summary["objective_gbp"] == pytest.approx(expected, rel=1e-9)
+        assert placed(res, where) == pytest.approx(10)
+    br = res.summary["limit_breaches"]["max_travel_km"]
+    assert br["total"] == pytest.approx(10) and br["years"] == [2026, 2027]
+
+
+def test_whole_unit_solve_reports_its_steps_and_stops_at_the_gap() -> None:
+    """10 children, special in units of 4. The LP relaxation builds 2.5 units (10 places):
+    10 x (20,000 x W + 30,000) = 616,666.67. Rounded up to 3 units (12 places) the plan costs
+    10 x 20,000 x W + 12 x 30,000 = 676,666.67, 8.9% above the bound: within a 10% gap it stands,
+    with no branch and bound. At 0.1% branch and bound finds 2 units better: 8 children in special
+    and 2 independent cost 8 x 61,666.67 + 2 x 79,166.67 = 651,666.67."""
+    from model.stages import listening
+
+    heard: list[str] = []
+    loose = scenario(mapping(integer_builds=True, mip_gap=0.1))
+    with listening(heard.append):
+        res = su.optimise(loose, demand(loose))
+    assert heard[:2] == [
+        "LP relaxation of the build plan",
+        "rounding the build plan to whole units",
+    ]
+    assert res.summary["lp_bound_gbp"] == pytest.approx(10 * (SPECIAL * W + CAPITAL))
+    assert "branch_and_bound" not in res.summary["solve_stages_seconds"]
+    tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
+    heard.clear()
+    with listening(heard.append):
+        res = su.optimise(tight, demand(tight))
+    assert any(h.startswith("branch and bound") for h in heard)
+    assert res.summary["status"] == "optimal" and res.summary["mip_gap"] <= 0.001
+    assert res.summary["objective_gbp"] == pytest.approx(
+        8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W
+    )
+    assert res.builds["units"].tolist() == [2.0]
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_the_time_limit_stops_every_solve(integer: bool) -> None:
+    """run.time_limit_seconds bounds all the optimiser's solves together: with no time at all no
+    plan is found, and the run says so (a one-line error naming the setting), never hangs."""
+    m = mapping(integer_builds=integer)
+    m["run"] = {"time_limit_seconds": 1e-9}
+    scn = scenario(m)
+    with pytest.raises(RuntimeError, match="time_limit_no_solution.*run.time_limit_seconds"):
+        su.optimise(scn, demand(scn))

@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..alerts import add_warning, limit_warnings
 from ..placements import PlacementDemand, PlacementPlan, placement_demand
 from ..placements import unmitigated as unmitigated_plan
 from ..scenario import Scenario
+from ..stages import report_stage
 from .formulation import build_linear_model
 from .inputs import LPInputs, first_decision_year, prepare_inputs
 from .linear import LinearModel, PulpModel, to_pulp
@@ -34,11 +36,12 @@ from .readback import (
     builds_table,
     placement_plan,
     share_breaches,
+    soft_limit_breaches,
     sufficiency_table,
     unmet_in_place,
 )
 from .robust import evaluate_paths, plan_stock
-from .solve import Solution, highs_available, solve_cbc, solve_highs
+from .solve import MIP_REL_GAP, Solution, highs_available, solve_cbc, solve_highs
 
 __all__ = [
     "SufficiencyModel",
@@ -131,12 +134,17 @@ def build(
 
 
 def solve(
-    model: SufficiencyModel, solver: str = "highs", time_limit: float | None = None
+    model: SufficiencyModel,
+    solver: str = "highs",
+    time_limit: float | None = None,
+    mip_gap: float = MIP_REL_GAP,
+    mip_time_limit: float | None = None,
 ) -> Solution:
-    """Solve with HiGHS (default) or CBC; falls back to CBC, with a note, if highspy is missing."""
+    """Solve with HiGHS (default) or CBC within ``time_limit`` seconds in all; falls back to CBC,
+    with a note, if highspy is missing. Whole-unit builds stop at ``mip_gap`` (see solve_highs)."""
     if solver == "highs" and highs_available():
-        return solve_highs(model.lp, time_limit)
-    sol = solve_cbc(model.lp, model.to_pulp(), time_limit)
+        return solve_highs(model.lp, time_limit, mip_gap, mip_time_limit, stage=report_stage)
+    sol = solve_cbc(model.lp, model.to_pulp(), time_limit, mip_gap, stage=report_stage)
     if solver == "highs":
         sol.notes.append("highspy is not installed: solved with CBC instead")
     return sol
@@ -175,9 +183,15 @@ def read_back(
         **model.size,
         "integer_builds": d.integer_builds,
         "mip_gap": sol.mip_gap,
+        "mip_gap_target": scn.policy.mip_gap if d.integer_builds else None,
+        "lp_bound_gbp": sol.lp_bound,
+        "solve_stages_seconds": {k: round(v, 4) for k, v in sol.stages.items()},
+        "time_limit_seconds": scn.run.time_limit_seconds,
         "notes": list(sol.notes),
         "binding_policy_limits": binding_limits(m, d, sol, plan),
         "policy_share_breaches": share_breaches(m, d, sol.x),
+        "limit_modes": scn.policy.limits.model_dump(),
+        "limit_breaches": soft_limit_breaches(m, d, a),
         "unmet_places_by_year": {int(y): float(v) for y, v in zip(d.years, unmet, strict=True)},
         "new_places_by_setting": {
             str(s): round(float(v), 6) for s, v in builds.groupby("setting")["places"].sum().items()
@@ -206,7 +220,13 @@ def optimise(
     ``before``: the unmitigated forecast of this demand, if already computed (see ``build``).
     """
     model = build(scn, pdemand, fixed_builds, before=before)
-    sol = solve(model, solver or scn.run.solver, time_limit or scn.run.time_limit_seconds)
+    sol = solve(
+        model,
+        solver or scn.run.solver,
+        time_limit or scn.run.time_limit_seconds,
+        scn.policy.mip_gap,
+        scn.policy.mip_time_limit_seconds,
+    )
     res = read_back(scn, pdemand, model, sol)
     if export_lp:
         res.mps_text = model.mps_text()
@@ -278,6 +298,10 @@ _LP_KEYS = (
     "variables",
     "constraints",
     "nonzeros",
+    "mip_gap",
+    "lp_bound_gbp",
+    "solve_stages_seconds",
+    "notes",
 )
 
 
@@ -338,6 +362,8 @@ def add_optimised_variant(
     suff.summary.update(compare_variants(scn, results.tables["costs"], unmitigated, suff.plan))
     suff.summary["places_built"] = round(float(suff.builds["places"].sum()), 6)
     results.summary["optimisation"] = suff.summary
+    for w in limit_warnings(suff.summary):
+        add_warning(results.summary, w)
     headlines = results.summary.setdefault("headlines", {})
     headlines["saving_gbp"] = suff.summary["saving_gbp"]
     headlines["places_built"] = suff.summary["places_built"]

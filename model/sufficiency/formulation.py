@@ -70,7 +70,8 @@ def child_cost(d: LPInputs) -> np.ndarray:
     Unit cost x band and need multipliers + transport to the nearest usable provider.
     """
     ok = reach_mask(d)[None, :, :] & site_mask(d)[:, None, :]  # [S, L, K]
-    tr_limited = np.where(ok, d.transport_gbp, np.inf).min(axis=2)  # [S, L]
+    journey = d.transport_gbp + d.travel_penalty_gbp[None]  # a soft travel limit's penalty too
+    tr_limited = np.where(ok, journey, np.inf).min(axis=2)  # [S, L]
     L = len(d.localities)
     tr_free = d.transport_gbp[:, np.arange(L), d.nearest]  # [S, L]
     tr = np.where(d.limited[:, None], tr_limited, tr_free)
@@ -156,7 +157,8 @@ def define_route_variables(m: LinearModel, d: LPInputs) -> None:
     sel = ok[s, h]  # [cells, K]
     ci, k = np.nonzero(sel)
     t, h, n, p, s = t[ci], h[ci], n[ci], p[ci], s[ci]
-    cost = d.transport_gbp[s, h, k] * m.ids["place_weight"][t, h, n, p]
+    journey = d.transport_gbp[s, h, k] + d.travel_penalty_gbp[h, k]
+    cost = journey * m.ids["place_weight"][t, h, n, p]
     ids = m.add_variables(
         "route",
         {"year": t, "locality": h, "need": n, "phase": p, "setting": s, "provider": k},
@@ -248,7 +250,9 @@ def define_share_slack_variables(m: LinearModel, d: LPInputs) -> None:
         if limit is None or len(t2) == 0:
             continue
         ids = m.add_variables(
-            f"share_slack_{kind}", {"year": t2}, cost=d.share_penalty_gbp * d.year_weight[t2]
+            f"share_slack_{kind}",
+            {"year": t2},
+            cost=d.share_penalty_by_kind.get(kind, d.share_penalty_gbp) * d.year_weight[t2],
         )
         m.ids[f"share_slack_{kind}"] = ids
 
@@ -369,6 +373,13 @@ def define_build_limit_constraints(m: LinearModel, d: LPInputs) -> None:
         row_of[yt, ys] = rows
         hit = row_of[bt, bs] >= 0
         m.add_terms(row_of[bt, bs][hit], bcol[hit], unit[hit])
+        if d.build_limit_penalty_gbp is not None:  # soft: places beyond the limit, at a penalty
+            ids = m.add_variables(
+                "build_slack_per_year",
+                {"year": yt, "setting": ys},
+                cost=np.full(len(rows), d.build_limit_penalty_gbp),
+            )
+            m.add_terms(rows, ids, -1.0)
     tot = np.zeros(S, bool)
     tot[bs] = True
     tot &= np.isfinite(d.max_places_total)
@@ -379,6 +390,13 @@ def define_build_limit_constraints(m: LinearModel, d: LPInputs) -> None:
         row_of[ts] = rows
         hit = row_of[bs] >= 0
         m.add_terms(row_of[bs][hit], bcol[hit], unit[hit])
+        if d.build_limit_penalty_gbp is not None:
+            ids = m.add_variables(
+                "build_slack_total",
+                {"setting": ts},
+                cost=np.full(len(rows), d.build_limit_penalty_gbp),
+            )
+            m.add_terms(rows, ids, -1.0)
 
 
 def define_budget_constraint(m: LinearModel, d: LPInputs) -> None:
@@ -390,6 +408,11 @@ def define_budget_constraint(m: LinearModel, d: LPInputs) -> None:
     cash = d.capital_per_place_gbp[bs] * d.build_unit_places[bs] / 1e6
     (row,) = m.add_constraints("capital_budget_gbp_m", {}, -INF, d.capital_budget_gbp / 1e6)
     m.add_terms(np.full(len(bt), row), m.ids["build"][m.ids["build"] >= 0], cash)
+    if d.budget_penalty_per_gbp is not None:  # soft: GBP m beyond the budget, at a penalty
+        (ids,) = m.add_variables(
+            "budget_slack_gbp_m", {}, cost=np.array([d.budget_penalty_per_gbp * 1e6])
+        )
+        m.add_terms(np.array([row]), np.array([ids]), -1.0)
 
 
 def define_share_constraints(m: LinearModel, d: LPInputs) -> None:

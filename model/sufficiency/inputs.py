@@ -58,7 +58,13 @@ class LPInputs:
     year_weight: np.ndarray  # [T] discounted share of academic year t's spend that is reported
     fy_discount: np.ndarray  # [F] present-value factor of financial year F (base year = 1)
     unmet_penalty_gbp: float
-    share_penalty_gbp: float  # per place-year a policy share limit is breached (see decision 0004)
+    share_penalty_gbp: float  # per place-year a soft limit is breached (see decision 0004)
+    # per place-year a share limit is breached, by kind ("independent", "mainstream"): the soft
+    # penalty, or for a hard limit ten unmet penalties (breached only where nothing else is possible)
+    share_penalty_by_kind: dict[str, float]
+    travel_penalty_gbp: np.ndarray  # [L, L'] per place-year beyond a soft travel limit (else 0)
+    build_limit_penalty_gbp: float | None  # per place beyond a soft build limit (None: hard)
+    budget_penalty_per_gbp: float | None  # per GBP beyond a soft capital budget (None: hard)
     max_independent_share: float | None
     min_mainstream_share: float | None
     occupancy: float
@@ -157,7 +163,18 @@ def prepare_inputs(
     legacy_at = legacy.sum(axis=(2, 3)).transpose(0, 2, 1)  # [T, S, L]
     fixed_at = legacy_at + early_places.sum(axis=(1, 3, 4)).transpose(0, 2, 1)
     dist = distances_km(scn).loc[locs, locs].to_numpy(dtype=float)
+    modes = pol.limits
+    soft_penalty = (
+        float(pol.unmet_penalty_gbp) / 2.0
+        if modes.soft_penalty_gbp is None
+        else float(modes.soft_penalty_gbp)
+    )
+    hard_penalty = 10.0 * float(pol.unmet_penalty_gbp)
     reach = np.ones((L, L), bool) if pol.max_travel_km is None else dist <= pol.max_travel_km
+    travel_penalty = np.zeros((L, L))
+    if modes.max_travel_km == "soft":  # any journey allowed; beyond the limit at a penalty
+        travel_penalty = np.where(reach, 0.0, soft_penalty)
+        reach = np.ones((L, L), bool)
     # Unlimited settings are placed at the nearest provider locality (normally home): with no
     # capacity to run out of, a longer journey only adds transport cost.
     nearest = np.argmin(np.where(np.eye(L, dtype=bool), dist - 1e-9, dist), axis=1)
@@ -219,7 +236,16 @@ def prepare_inputs(
         year_weight=weight,
         fy_discount=d_fy,
         unmet_penalty_gbp=float(pol.unmet_penalty_gbp),
-        share_penalty_gbp=float(pol.unmet_penalty_gbp) / 2.0,
+        share_penalty_gbp=soft_penalty,
+        share_penalty_by_kind={
+            "independent": soft_penalty if modes.max_independent_share == "soft" else hard_penalty,
+            "mainstream": soft_penalty if modes.min_mainstream_share == "soft" else hard_penalty,
+        },
+        travel_penalty_gbp=travel_penalty,
+        build_limit_penalty_gbp=soft_penalty if modes.build_limits == "soft" else None,
+        budget_penalty_per_gbp=(
+            float(modes.capital_overrun_penalty) if modes.capital_budget == "soft" else None
+        ),
         max_independent_share=pol.max_independent_share,
         min_mainstream_share=pol.min_mainstream_share,
         occupancy=occupancy,

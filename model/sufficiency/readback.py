@@ -28,6 +28,7 @@ class Allocation:
     unmet: np.ndarray  # [T, L, N, P, B] entrants left without a suitable place
     build_places: np.ndarray  # [T, S, K] places decided in year t (open t + lead)
     build_units: np.ndarray  # [T, S, K] build variables (whole units with integer builds)
+    solution_x: np.ndarray  # the column values read back
 
 
 def _scatter(ids: np.ndarray | None, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -67,6 +68,7 @@ def allocation(m: LinearModel, d: LPInputs, x: np.ndarray) -> Allocation:
         unmet=_scatter(m.ids.get("unmet"), x, (T, L, N, P, B)),
         build_places=units * d.build_unit_places[None, :, None],
         build_units=units,
+        solution_x=np.asarray(x, float),
     )
 
 
@@ -285,4 +287,57 @@ def share_breaches(m: LinearModel, d: LPInputs, x: np.ndarray) -> dict[str, dict
         br = {y: float(v) for y, v in zip(years, vals, strict=True) if v > TOL}
         if br:
             out[kind] = br
+    return out
+
+
+def soft_limit_breaches(m: LinearModel, d: LPInputs, a: Allocation) -> dict[str, dict[str, Any]]:
+    """Soft build, budget and travel limits exceeded at their penalty: for each, the unit, the
+    total (the largest year's for travel), the years affected and what the breach is."""
+    out: dict[str, dict[str, Any]] = {}
+    x_of = a.solution_x
+    years = np.asarray(d.years)
+    built = sorted({int(y) for y in years[np.nonzero(a.build_places.sum(axis=(1, 2)) > TOL)[0]]})
+    per_year = m.variables.get("build_slack_per_year")
+    total = m.variables.get("build_slack_total")
+    places = 0.0
+    yrs: set[int] = set()
+    if per_year is not None:
+        v = x_of[per_year.ids]
+        hit = v > TOL
+        places += float(v[hit].sum())
+        yrs |= {int(years[c]) for c in per_year.codes["year"][hit]}
+    if total is not None:
+        v = x_of[total.ids]
+        if (v > TOL).any():
+            places += float(v[v > TOL].sum())
+            yrs |= set(built)
+    if places > TOL:
+        out["build_limits"] = {
+            "unit": "places",
+            "total": places,
+            "years": sorted(yrs),
+            "what": "places decided beyond the per-year or total build limits",
+        }
+    budget = m.variables.get("budget_slack_gbp_m")
+    if budget is not None:
+        over = float(x_of[budget.ids].sum()) * 1e6
+        if over > 1.0:
+            out["capital_budget_gbp"] = {
+                "unit": "GBP",
+                "total": over,
+                "years": built,
+                "what": "capital beyond the budget, in the years builds are decided",
+            }
+    beyond = d.travel_penalty_gbp > 0  # [L, K]
+    if beyond.any():
+        far = (a.entrants * beyond[None, :, None, None, None, None, :]).sum(axis=(4, 5, 6))
+        in_place = np.einsum("etlnp,elnp->t", _persistence(d), far)
+        hit = in_place >= 0.5
+        if hit.any():
+            out["max_travel_km"] = {
+                "unit": "children",
+                "total": float(in_place.max()),
+                "years": [int(y) for y in years[hit]],
+                "what": "children placed beyond the travel limit (largest number in a year)",
+            }
     return out

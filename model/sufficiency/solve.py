@@ -1,8 +1,11 @@
 """Solve a ``LinearModel``: HiGHS through highspy (one ``passModel`` call) or CBC through PuLP.
 
 Both return a ``Solution`` with column values and row duals in the same id order, so read-back
-does not care which solver ran. With integer builds the MIP is solved first, then the LP with the
-builds fixed at the optimum is solved again for the duals (shadow prices).
+does not care which solver ran. With whole-unit (integer) builds, HiGHS solves in four steps
+(decision 0004): the LP relaxation (a lower bound), whole units rounded from it (a feasible plan,
+re-solved from the relaxation's basis), branch and bound warm-started from that plan only while its
+gap to the bound exceeds ``policy.mip_gap``, and duals from the LP with the builds fixed (shadow
+prices). Every solve shares one time budget, ``run.time_limit_seconds``.
 """
 
 from __future__ import annotations
@@ -11,29 +14,34 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pulp
+import scipy.sparse as sp
 
 from .linear import LinearModel, PulpModel, to_pulp
 
-# Integer builds: stop at a 0.1% relative gap. Most of the objective is placement cost no build can
-# change, so 0.1% (about GBP 2m on Devon's) is finer than one build unit's capital; the gap achieved
-# is reported in the summary.
-MIP_REL_GAP = 1e-3
+# Integer builds stop at this relative gap (policy.mip_gap) unless a scenario says otherwise. Most
+# of the objective is placement cost no build can change, so the gap is stated against the whole
+# objective, as HiGHS and CBC report it; the gap achieved is in the summary.
+MIP_REL_GAP = 0.01
+MIN_SECONDS = 0.05  # a solve given less time than this is not started
 
 
 @dataclass
 class Solution:
     solver: str
-    status: str  # optimal | time_limit | infeasible | unbounded | error
+    status: str  # optimal | time_limit | infeasible | unbounded | error | time_limit_no_solution
     objective: float
     x: np.ndarray  # column values
     dual: np.ndarray  # row duals: change in objective per unit increase of the row's bound
     seconds: float
     notes: list[str] = field(default_factory=list)
     mip_gap: float | None = None
+    lp_bound: float | None = None  # integer builds: the LP relaxation's objective
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per solve step
 
     @property
     def ok(self) -> bool:
@@ -168,35 +176,193 @@ def integer_columns(m: LinearModel) -> np.ndarray:
     )
 
 
-def solve_highs(m: LinearModel, time_limit: float | None = None) -> Solution:
-    """Solve with HiGHS; a MIP is re-solved as an LP with its integers fixed, for duals."""
-    t0 = time.perf_counter()
-    h = highs_model(m, time_limit)
-    status, obj, x, dual = _run_highs(h)
-    notes: list[str] = []
-    gap = None
+def pure_integer_rows(m: LinearModel) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows whose every coefficient is on an integer column (build limits, capital budget).
+
+    Returns their matrix restricted to the integer columns, lower and upper bounds, and the
+    integer column ids. Every other row has a continuous column (an unmet or slack variable, or a
+    placement) that keeps it feasible whatever whole-unit builds are chosen, so a rounding that
+    keeps these rows within bounds gives a feasible plan.
+    """
     icols = integer_columns(m)
-    if len(icols) and status in ("optimal", "time_limit"):
-        gap = float(h.getInfo().mip_gap)  # type: ignore[attr-defined]
-        fixed = dict(zip(icols.tolist(), np.round(x[icols]).tolist(), strict=True))
-        h2 = highs_model(m, time_limit, fixed=fixed, relax=True)
-        st2, obj2, x2, dual = _run_highs(h2)
-        if st2 == "optimal":
-            x, obj = x2, obj2
-            notes.append("duals from the LP with integer builds fixed at the MIP optimum")
-    return Solution("highs", status, obj, x, dual, time.perf_counter() - t0, notes, gap)
+    a = m.csr()
+    is_int = np.zeros(m.n_cols, bool)
+    is_int[icols] = True
+    pattern = (a != 0).astype(np.int64)
+    on_int = pattern @ is_int.astype(np.int64)
+    on_cont = pattern @ (~is_int).astype(np.int64)
+    pure = (on_cont == 0) & (on_int > 0)
+    rlo, rup = m.row_bounds()
+    return a[pure][:, icols].tocsr(), rlo[pure], rup[pure], icols
+
+
+def round_builds(m: LinearModel, x: np.ndarray) -> np.ndarray:
+    """Whole units from an LP relaxation: every build rounded down, then the fractions added back
+    one unit at a time, largest first, up to the relaxation's total (rounded up), while the build
+    limits and the capital budget hold. Returns the unit count of each integer column."""
+    a, rlo, rup, icols = pure_integer_rows(m)
+    _, lo, up, _ = m.column_arrays()
+    z = np.maximum(np.floor(x[icols] + 1e-6), lo[icols])
+    act = a @ z
+    while (act > rup + 1e-6).any() and z.any():  # solver noise above a limit: drop the last unit
+        j = int(np.argmax(z))
+        z[j] -= 1
+        act = a @ z
+    frac = np.clip(x[icols] - z, 0.0, None)
+    extra = int(np.ceil(frac.sum() - 1e-6))
+    a_csc = a.tocsc()
+    added = 0
+    for j in np.argsort(-frac, kind="stable"):  # a loop over build candidates only
+        if added >= extra or frac[j] <= 1e-6:
+            break
+        if z[j] + 1 > up[icols][j] + 1e-9:
+            continue
+        col = a_csc[:, j].toarray().ravel()
+        if (act + col <= rup + 1e-6).all():
+            z[j] += 1
+            act = act + col
+            added += 1
+    return z
+
+
+class _Clock:
+    """One time budget shared by every solve of a model (``run.time_limit_seconds``)."""
+
+    def __init__(self, limit: float | None):
+        self.t0 = time.perf_counter()
+        self.limit = limit
+
+    def left(self, cap: float | None = None) -> float | None:
+        """Seconds left (None = no limit), at most ``cap``."""
+        rest = None if self.limit is None else self.limit - (time.perf_counter() - self.t0)
+        if cap is not None:
+            rest = cap if rest is None else min(rest, cap)
+        return None if rest is None else max(rest, 0.0)
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+def _fix_builds(h: object, icols: np.ndarray, units: np.ndarray, seconds: float | None) -> None:
+    """Pin the builds of an LP-relaxed HiGHS model at whole units; the next run starts from the
+    current basis (a warm start)."""
+    h.changeColsBounds(len(icols), icols.astype(np.int32), units, units)  # type: ignore[attr-defined]
+    h.setOptionValue("time_limit", float(seconds) if seconds is not None else np.inf)  # type: ignore[attr-defined]
+
+
+def _relative_gap(upper: float, lower: float) -> float:
+    return max(upper - lower, 0.0) / max(abs(upper), 1e-9)
+
+
+def solve_highs(
+    m: LinearModel,
+    time_limit: float | None = None,
+    mip_gap: float = MIP_REL_GAP,
+    mip_time_limit: float | None = None,
+    stage: Callable[[str], None] | None = None,
+) -> Solution:
+    """Solve with HiGHS within ``time_limit`` seconds in all.
+
+    A model with integer columns (whole-unit builds) is solved to ``mip_gap`` (relative to the LP
+    relaxation or the branch-and-bound bound): the relaxation, a rounded whole-unit plan warm-
+    started from its basis, then branch and bound from that plan for at most ``mip_time_limit``
+    seconds only if the rounded plan is not yet within the gap. ``stage`` hears each step's name.
+    """
+    say = stage or (lambda _text: None)
+    clock = _Clock(time_limit)
+    icols = integer_columns(m)
+    if not len(icols):
+        say("solving the LP")
+        h = highs_model(m, clock.left())
+        status, obj, x, dual = _run_highs(h)
+        return Solution(
+            "highs", status, obj, x, dual, clock.seconds(), [], stages={"lp": clock.seconds()}
+        )
+    stages: dict[str, float] = {}
+    say("LP relaxation of the build plan")
+    h = highs_model(m, clock.left(), relax=True)
+    status, bound, x_lp, dual = _run_highs(h)
+    stages["relaxation"] = clock.seconds()
+    if status != "optimal":
+        status = "time_limit_no_solution" if status.startswith("time_limit") else status
+        return Solution("highs", status, np.nan, x_lp, dual, clock.seconds(), stages=stages)
+    units = round_builds(m, x_lp)
+    say("rounding the build plan to whole units")
+    _fix_builds(h, icols, units, clock.left())
+    st_r, obj_r, x_r, dual_r = _run_highs(h)
+    stages["rounded"] = clock.seconds() - sum(stages.values())
+    if st_r != "optimal":
+        status = "time_limit_no_solution" if st_r.startswith("time_limit") else "error"
+        return Solution("highs", status, np.nan, x_r, dual_r, clock.seconds(), stages=stages)
+    gap = _relative_gap(obj_r, bound)
+    notes = [
+        f"whole-unit builds rounded from the LP relaxation: {gap:.3%} above its bound",
+        "duals from the LP with integer builds fixed at the plan",
+    ]
+    if gap <= mip_gap:
+        notes.append(f"within policy.mip_gap ({mip_gap:.2%}): no branch and bound needed")
+        return Solution(
+            "highs", "optimal", obj_r, x_r, dual_r, clock.seconds(), notes, gap, bound, stages
+        )
+    seconds = clock.left(mip_time_limit)
+    if seconds is not None and seconds < MIN_SECONDS:
+        notes.append("no time left for branch and bound: the rounded plan stands")
+        return Solution(
+            "highs", "time_limit", obj_r, x_r, dual_r, clock.seconds(), notes, gap, bound, stages
+        )
+    say(f"branch and bound from the rounded plan (gap {gap:.2%}, target {mip_gap:.2%})")
+    t_bb = time.perf_counter()
+    hb = highs_model(m, seconds, mip_gap)
+    hb.setSolution(m.n_cols, np.arange(m.n_cols, dtype=np.int32), x_r)  # type: ignore[attr-defined]
+    st_b, obj_b, x_b, _ = _run_highs(hb)
+    info = hb.getInfo()  # type: ignore[attr-defined]
+    stages["branch_and_bound"] = time.perf_counter() - t_bb
+    best_bound = (
+        max(bound, float(info.mip_dual_bound)) if np.isfinite(info.mip_dual_bound) else bound
+    )
+    x, obj, dual = x_r, obj_r, dual_r
+    if st_b in ("optimal", "time_limit") and np.isfinite(obj_b) and obj_b < obj_r:
+        better = np.round(x_b[icols])
+        if not np.array_equal(better, units):
+            _fix_builds(h, icols, better, clock.left())
+            st_f, obj_f, x_f, dual_f = _run_highs(h)
+            if st_f == "optimal":
+                x, obj, dual = x_f, obj_f, dual_f
+            else:  # no time for the duals: keep the better plan, duals unknown
+                x, obj, dual = x_b, obj_b, np.full(m.n_rows, np.nan)
+                notes[1] = "no time left for the duals of the fixed LP: shadow prices unknown"
+    gap = _relative_gap(obj, best_bound)
+    done = st_b == "optimal" or gap <= mip_gap + 1e-12
+    status = "optimal" if done else "time_limit"
+    if not done:
+        why = (
+            "policy.mip_time_limit_seconds"
+            if seconds == mip_time_limit
+            else "run.time_limit_seconds"
+        )
+        notes.append(f"branch and bound stopped at {why}: gap {gap:.3%} (target {mip_gap:.2%})")
+    stages["total"] = clock.seconds()
+    return Solution("highs", status, obj, x, dual, clock.seconds(), notes, gap, best_bound, stages)
 
 
 def solve_cbc(
-    m: LinearModel, pm: PulpModel | None = None, time_limit: float | None = None
+    m: LinearModel,
+    pm: PulpModel | None = None,
+    time_limit: float | None = None,
+    mip_gap: float = MIP_REL_GAP,
+    stage: Callable[[str], None] | None = None,
 ) -> Solution:
-    """Solve with CBC through PuLP (the fallback); duals via the fixed-integer LP re-solve."""
-    t0 = time.perf_counter()
+    """Solve with CBC through PuLP (the fallback) within ``time_limit`` seconds in all; duals via
+    the fixed-integer LP re-solve. CBC through PuLP reports no gap, so the summary's is None."""
+    clock = _Clock(time_limit)
     pm = pm or to_pulp(m)
     icols = integer_columns(m)
-    status, obj, x, dual = _run_cbc(pm, time_limit)
+    if stage is not None:
+        stage("solving with CBC")
+    status, obj, x, dual = _run_cbc(pm, clock.left(), mip_gap)
     notes: list[str] = []
     if len(icols) and status in ("optimal", "time_limit"):
+        notes.append(f"CBC stops at policy.mip_gap ({mip_gap:.2%}) but reports no gap achieved")
         saved = [
             (pm.variables[i].lowBound, pm.variables[i].upBound, pm.variables[i].cat) for i in icols
         ]
@@ -204,20 +370,27 @@ def solve_cbc(
             v = pm.variables[i]
             v.lowBound = v.upBound = float(round(x[i]))
             v.cat = pulp.LpContinuous
-        st2, obj2, x2, dual = _run_cbc(pm, time_limit)
+        left = clock.left()
+        if left is None or left >= MIN_SECONDS:
+            st2, obj2, x2, dual = _run_cbc(pm, left, mip_gap)
+        else:
+            st2, dual = "time_limit", np.full(m.n_rows, np.nan)
         for i, (lo, up, cat) in zip(icols.tolist(), saved, strict=True):
             v = pm.variables[i]
             v.lowBound, v.upBound, v.cat = lo, up, cat
         if st2 == "optimal":
             x, obj = x2, obj2
             notes.append("duals from the LP with integer builds fixed at the MIP optimum")
-    return Solution("cbc", status, obj, x, dual, time.perf_counter() - t0, notes)
+    return Solution("cbc", status, obj, x, dual, clock.seconds(), notes)
 
 
-def _run_cbc(pm: PulpModel, time_limit: float | None) -> tuple[str, float, np.ndarray, np.ndarray]:
+def _run_cbc(
+    pm: PulpModel, time_limit: float | None, mip_gap: float = MIP_REL_GAP
+) -> tuple[str, float, np.ndarray, np.ndarray]:
     with warnings.catch_warnings():  # PuLP 3.x announces a 4.0 rename of its bundled CBC
         warnings.simplefilter("ignore", DeprecationWarning)
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=MIP_REL_GAP)
+        limit = None if time_limit is None else max(float(time_limit), 1.0)  # CBC takes seconds
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, gapRel=mip_gap)
         pm.problem.solve(solver)
     st = pulp.LpStatus[pm.problem.status]
     status = {
@@ -226,8 +399,12 @@ def _run_cbc(pm: PulpModel, time_limit: float | None) -> tuple[str, float, np.nd
         "Unbounded": "unbounded",
         "Not Solved": "time_limit",
     }.get(st, "error")
+    if status == "optimal" and pm.problem.sol_status == pulp.LpSolutionIntegerFeasible:
+        status = "time_limit"  # stopped at the time limit with a whole-unit plan in hand
     x = np.array([v.varValue if v.varValue is not None else np.nan for v in pm.variables])
     # PuLP/CBC report pi as d(objective)/d(rhs), the same convention as HiGHS's row_dual.
     dual = np.array([c.pi if c.pi is not None else np.nan for c in pm.constraints])
     obj = pulp.value(pm.problem.objective)
+    if status == "time_limit" and not np.isfinite(x).all():
+        status = "time_limit_no_solution"
     return status, float(obj) if obj is not None else np.nan, x, dual

@@ -1,0 +1,35 @@
+"""Which stage a run is in, for a progress display: stages report, one listener (per process) hears.
+
+The engine and the solver call ``report_stage("...")`` as they go; the batch runner (or the app)
+installs a listener with ``listening(fn)`` so a long integer solve shows what it is doing. With no
+listener, reporting costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+_listener: Callable[[str], None] | None = None
+
+
+def report_stage(text: str) -> None:
+    """Tell the listener (if any) what the run is doing now, e.g. "LP relaxation"."""
+    if _listener is not None:
+        try:
+            _listener(text)
+        except Exception:  # a broken display must never fail a run
+            pass
+
+
+@contextmanager
+def listening(fn: Callable[[str], None] | None) -> Iterator[None]:
+    """Send stage reports to ``fn`` inside the block (None: keep the current listener)."""
+    global _listener
+    saved = _listener
+    if fn is not None:
+        _listener = fn
+    try:
+        yield
+    finally:
+        _listener = saved
