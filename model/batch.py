@@ -106,6 +106,7 @@ class BatchResult:
     comparison: pd.DataFrame
     swept: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    comparison_written: bool = True
 
     @property
     def ok(self) -> list[Outcome]:
@@ -360,6 +361,38 @@ def _write(results: Any, out: Path, options: RunOptions) -> Path:
 # --------------------------------------------------------------------------- executors
 
 
+WATCHDOG_SECONDS = 1.0  # how often a worker checks that the process that started it is alive
+
+
+def _end_with_parent() -> None:
+    """Pool initializer: end this worker when the batch that started it dies (even by kill -9).
+
+    A worker's parent (the batch, or multiprocessing's fork server, which exits when the batch
+    does) is recorded at start; a daemon thread exits the process as soon as the worker has been
+    re-parented. On Linux the kernel also sends SIGKILL when the parent dies (PR_SET_PDEATHSIG).
+    """
+    import threading
+
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass  # the watchdog thread below still ends the worker
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="sendplan-parent-watchdog", daemon=True).start()
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
     """Worker processes start from a clean forkserver with the engine preloaded (cheap, and safe
     with the progress bar's thread in the parent); spawn where forkserver does not exist."""
@@ -384,7 +417,9 @@ def _process_pool(
     the whole pool, so the scenarios it left unfinished are re-run each in a process of its own
     (still ``jobs`` at a time): only the one that brought the pool down fails."""
     unfinished: list[int] = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(specs)), mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(specs)), mp_context=_pool_context(), initializer=_end_with_parent
+    ) as pool:
         futures = {pool.submit(run_one, spec, out, options): i for i, spec in enumerate(specs)}
         pending = set(futures)
         while pending:
@@ -414,7 +449,9 @@ def _isolated(
         while queue or running:
             while queue and len(running) < jobs:
                 i = queue.pop(0)
-                ex = ProcessPoolExecutor(max_workers=1, mp_context=_pool_context())
+                ex = ProcessPoolExecutor(
+                    max_workers=1, mp_context=_pool_context(), initializer=_end_with_parent
+                )
                 running[ex.submit(run_one, specs[i], out, options)] = (i, ex)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in sorted(done, key=lambda f: running[f][0]):
@@ -578,6 +615,7 @@ def run_batch(
     overrides: Sequence[str] = (),
     progress: bool | None = None,
     echo: Callable[[str, bool], None] | None = None,
+    overwrite: bool = False,
 ) -> BatchResult:
     """Run many scenarios and write ``OUT/<slug>/`` for each plus ``OUT/comparison.{csv,xlsx,html}``.
 
@@ -586,6 +624,10 @@ def run_batch(
     dask.distributed address, ``"local"`` or a Client (then ``jobs`` sizes a local cluster).
     ``progress``: the rich bar (None = only when stdout and stderr are terminals). ``echo(line,
     is_error)`` receives each scenario's message lines (default: printed, errors to stderr).
+
+    ``comparison.*`` is written only when at least one scenario ran (ok, or failed while running),
+    and never replaces an earlier comparison in OUT with more rows unless ``overwrite`` is set.
+    Temporary folders left in OUT by killed runs are removed first.
     """
     items = list(specs)
     pre_bad: list[Outcome] = []
@@ -604,6 +646,9 @@ def run_batch(
     options = RunOptions(paths, seed, solver, export_lp, fmt, reports)
     out_dir = Path(out).resolve()  # absolute: workers may run elsewhere
     out_dir.mkdir(parents=True, exist_ok=True)
+    from .io import remove_stale_temps
+
+    remove_stale_temps(out_dir)
     swept = list(dict.fromkeys(k for s in spec_list for k, _ in s.swept))
 
     results: list[Outcome | None] = [None] * len(spec_list)
@@ -642,10 +687,29 @@ def run_batch(
         for o in [*pre_bad, *outcomes]
         if o.status != OK
     ]
-    from .reports import write_comparison
+    warnings: list[str] = []
+    written = False
+    if not comparison.empty:  # else no scenario ran: an earlier comparison stays as it was
+        older = _comparison_rows(out_dir / "comparison.csv")
+        if older > len(comparison) and not overwrite:
+            warnings.append(
+                f"comparison.csv, .xlsx and .html kept: the earlier comparison in {out_dir} has "
+                f"{older} rows and this batch {len(comparison)} (use --overwrite to replace it)"
+            )
+        else:
+            from .reports import write_comparison
 
-    warnings = write_comparison(comparison, problems, out_dir, swept)
-    return BatchResult(out_dir, [*pre_bad, *outcomes], comparison, swept, warnings)
+            warnings = write_comparison(comparison, problems, out_dir, swept)
+            written = True
+    return BatchResult(out_dir, [*pre_bad, *outcomes], comparison, swept, warnings, written)
+
+
+def _comparison_rows(path: Path) -> int:
+    """Rows of an existing comparison.csv (0 if there is none or it cannot be read)."""
+    try:
+        return len(pd.read_csv(path))
+    except (OSError, ValueError, pd.errors.ParserError):
+        return 0
 
 
 def comparison_table(outcomes: Sequence[Outcome], swept: Sequence[str] = ()) -> pd.DataFrame:

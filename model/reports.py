@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -867,13 +866,9 @@ def _html_writer(results: Results, path: Path) -> list[str]:
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write via a temporary sibling and rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from .io import atomic_write
+
+    atomic_write(path, write)
 
 
 def write_comparison_csv(comparison: pd.DataFrame, path: Path) -> None:
