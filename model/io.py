@@ -56,7 +56,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{_one_line(self.path)}: " if self.path else ""
-        return f"{_one_line(self.file)}: {where}{_one_line(self.message)}"
+        file = self.file if len(self.file) <= 300 else f"{self.file[:140]}...{self.file[-140:]}"
+        return f"{_one_line(file)}: {where}{_one_line(self.message)}"
 
 
 def _one_line(text: str) -> str:
@@ -594,57 +595,69 @@ def colliding_keys(data: Any, path: str = "") -> list[tuple[str, str]]:
     return out
 
 
+_NUMBER_ERRORS = ("int_", "float_", "finite_number", "bool_")
+
+
 def _reference_problems_despite(
     err: ValidationError, data: dict[str, Any], file: str, origin: _Origin | None
 ) -> list[Problem]:
     """The cross-reference problems of ``data``, found on a copy where every value the schema
-    refused is replaced by a neutral one (its bound, its default, or removed)."""
+    refused is replaced by a neutral one: the nearest bound for a number out of range, the
+    embedded default's value for a value of the wrong type, or removed for an unknown key.
+    Returns nothing when no neutral value exists (a missing section, a malformed id)."""
     patched = copy.deepcopy(data)
     for e in err.errors(include_url=False):
         loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         if e["type"] == "missing" or not loc:
             return []  # a section is missing: reference checks would only repeat it
-        if loc[-1] == "[key]":
+        is_key = loc[-1] == "[key]"
+        if is_key:
             loc = loc[:-1]
+        ctx = e.get("ctx") or {}
+        bound = next((ctx[b] for b in ("ge", "le", "gt", "lt") if b in ctx), None)
         node: Any = patched
         try:
             for k in loc[:-1]:
-                node = node[k] if not isinstance(node, dict) else node[_key_in(node, k)]
-            last = loc[-1]
-            ctx = e.get("ctx") or {}
-            bound = next((ctx[b] for b in ("ge", "le", "gt", "lt") if b in ctx), None)
-            if isinstance(node, list):
-                node[int(last)] = bound if bound is not None else 0
-            elif isinstance(node, dict):
-                key = _key_in(node, last)
-                if (
-                    bound is not None
-                    and e["type"] not in ("extra_forbidden",)
-                    and "[key]" not in e["loc"]
-                ):
-                    node[key] = bound
-                else:
-                    del node[key]
-        except (KeyError, IndexError, TypeError, ValueError):
+                node = node[_key_in(node, k)] if isinstance(node, dict) else node[k]
+            last = loc[-1] if not isinstance(node, dict) else _key_in(node, loc[-1])
+            if e["type"] == "extra_forbidden" or is_key:
+                del node[last]
+            elif bound is not None and isinstance(bound, int | float):
+                node[last] = bound
+            elif e["type"].startswith(_NUMBER_ERRORS):
+                node[last] = _default_value_at(loc)
+            else:
+                return []
+        except (KeyError, IndexError, TypeError, ValueError, LookupError):
             return []
     try:
         Scenario.model_validate(patched)
     except ValidationError as again:
-        refs = [
-            e
-            for e in again.errors(include_url=False)
-            if e["type"] == "value_error" and not e["loc"]
-        ]
-        if len(refs) != len(again.errors()):
+        errors = again.errors(include_url=False)
+        if any(e["type"] != "value_error" or e["loc"] for e in errors):
             return []
         bad_paths = {_loc_path(tuple(e["loc"])) for e in err.errors(include_url=False)}
-        found = [
+        return [
             p
             for p in format_validation_error(again, file, origin)
             if not any(p.path == b or p.path.startswith(b + ".") for b in bad_paths)
         ]
-        return found
     return []
+
+
+def _default_value_at(loc: list[Any]) -> Any:
+    """The embedded default's value at ``loc`` (list positions past its end take its last item)."""
+    node: Any = read_yaml_file(default_scenario_path())
+    for k in loc:
+        if isinstance(node, list):
+            node = node[min(int(k), len(node) - 1)]
+        elif isinstance(node, dict):
+            node = node[_key_in(node, k)]
+        else:
+            raise LookupError(k)
+    if isinstance(node, dict | list):
+        raise LookupError(loc)
+    return node
 
 
 def _key_in(node: dict[Any, Any], k: Any) -> Any:
