@@ -361,36 +361,50 @@ def _write(results: Any, out: Path, options: RunOptions) -> Path:
 # --------------------------------------------------------------------------- executors
 
 
-WATCHDOG_SECONDS = 1.0  # how often a worker checks that the process that started it is alive
+WATCHDOG_SECONDS = 1.0  # how often a worker checks that the batch that started it is alive
 
 
-def _end_with_parent() -> None:
-    """Pool initializer: end this worker when the batch that started it dies (even by kill -9).
+def _end_with_parent(batch_pid: int) -> None:
+    """Pool initializer: end this worker as soon as the batch process ``batch_pid`` dies (even by
+    kill -9), so no worker runs on for nobody.
 
-    A worker's parent (the batch, or multiprocessing's fork server, which exits when the batch
-    does) is recorded at start; a daemon thread exits the process as soon as the worker has been
-    re-parented. On Linux the kernel also sends SIGKILL when the parent dies (PR_SET_PDEATHSIG).
+    A worker's parent is multiprocessing's fork server, which itself stays alive while workers
+    do, so a daemon thread watches the batch process directly: through a pidfd where Linux has
+    one (readable when the process exits, immune to process-id reuse), else by polling its id.
     """
+    import select
     import threading
 
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
+    pidfd = None
+    if hasattr(os, "pidfd_open"):
         try:
-            import ctypes
-            import signal
+            pidfd = os.pidfd_open(batch_pid)
+        except OSError:
+            pidfd = None
 
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-        except (OSError, AttributeError):
-            pass  # the watchdog thread below still ends the worker
+    def gone() -> bool:
+        if pidfd is not None:
+            return bool(select.select([pidfd], [], [], WATCHDOG_SECONDS)[0])
+        time.sleep(WATCHDOG_SECONDS)
+        try:
+            os.kill(batch_pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
     def watch() -> None:
-        while True:
-            time.sleep(WATCHDOG_SECONDS)
-            if os.getppid() != parent:
-                os._exit(1)
+        while not gone():
+            pass
+        os._exit(1)
 
-    threading.Thread(target=watch, name="sendplan-parent-watchdog", daemon=True).start()
+    if pidfd is None:
+        try:
+            os.kill(batch_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+    threading.Thread(target=watch, name="sendplan-batch-watchdog", daemon=True).start()
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -418,7 +432,10 @@ def _process_pool(
     (still ``jobs`` at a time): only the one that brought the pool down fails."""
     unfinished: list[int] = []
     with ProcessPoolExecutor(
-        max_workers=min(jobs, len(specs)), mp_context=_pool_context(), initializer=_end_with_parent
+        max_workers=min(jobs, len(specs)),
+        mp_context=_pool_context(),
+        initializer=_end_with_parent,
+        initargs=(os.getpid(),),
     ) as pool:
         futures = {pool.submit(run_one, spec, out, options): i for i, spec in enumerate(specs)}
         pending = set(futures)
@@ -450,7 +467,10 @@ def _isolated(
             while queue and len(running) < jobs:
                 i = queue.pop(0)
                 ex = ProcessPoolExecutor(
-                    max_workers=1, mp_context=_pool_context(), initializer=_end_with_parent
+                    max_workers=1,
+                    mp_context=_pool_context(),
+                    initializer=_end_with_parent,
+                    initargs=(os.getpid(),),
                 )
                 running[ex.submit(run_one, specs[i], out, options)] = (i, ex)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
