@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -645,9 +646,15 @@ def _reference_problems_despite(
     return []
 
 
+@functools.lru_cache(maxsize=1)
+def _default_mapping() -> dict[str, Any]:
+    """The embedded default as read (cached; callers only read it)."""
+    return read_yaml_file(default_scenario_path())
+
+
 def _default_value_at(loc: list[Any]) -> Any:
     """The embedded default's value at ``loc`` (list positions past its end take its last item)."""
-    node: Any = read_yaml_file(default_scenario_path())
+    node: Any = _default_mapping()
     for k in loc:
         if isinstance(node, list):
             node = node[min(int(k), len(node) - 1)]
