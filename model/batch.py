@@ -319,6 +319,17 @@ def run_one(spec: ScenarioSpec, out: str, options: RunOptions) -> Outcome:
             problems=[f"{spec.label}: cannot load: {type(e).__name__}: {_one_line(str(e))}"],
             seconds=time.perf_counter() - t0,
         )
+    from .scenario import model_size_problem
+
+    too_big = model_size_problem(resolved.scenario, options.paths or resolved.scenario.run.paths)
+    if too_big:
+        return Outcome(
+            spec,
+            BAD_INPUT,
+            error=f"--paths: {too_big}",
+            problems=[f"{spec.label}: --paths: {too_big}"],
+            seconds=time.perf_counter() - t0,
+        )
     if spec.slug:
         resolved.slug = spec.slug
     row: dict[str, Any] = {"scenario": resolved.scenario.meta.name, "slug": resolved.slug,

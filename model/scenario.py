@@ -1021,17 +1021,23 @@ def stage_rule_problems(s: Scenario) -> list[tuple[str, str]]:
                             f"no band can be met in '{tk}' in phase {ph}: add it to a band",
                         )
                     )
-    cells = s.run.paths * len(s.years) * len(AGES) * max(len(s.demand.needs), 1) * max(len(locs), 1)
-    if cells > MAX_MODEL_CELLS:
-        out.append(
-            (
-                "run.paths",
-                f"{s.run.paths} paths x {len(s.years)} years x {len(AGES)} ages x "
-                f"{len(s.demand.needs)} needs x {len(locs)} localities is {cells:.3g} cells, "
-                f"more than {MAX_MODEL_CELLS:.0e}: use fewer paths",
-            )
-        )
+    too_big = model_size_problem(s, s.run.paths)
+    if too_big:
+        out.append(("run.paths", too_big))
     return out
+
+
+def model_size_problem(s: Scenario, paths: int) -> str | None:
+    """Why ``paths`` Monte Carlo paths of this scenario would not fit in memory, or None."""
+    locs = len(s.geography.localities)
+    cells = paths * len(s.years) * len(AGES) * max(len(s.demand.needs), 1) * max(locs, 1)
+    if cells <= MAX_MODEL_CELLS:
+        return None
+    return (
+        f"{paths} paths x {len(s.years)} years x {len(AGES)} ages x {len(s.demand.needs)} needs "
+        f"x {locs} localities is {cells:.3g} cells, more than {MAX_MODEL_CELLS:.0e}: "
+        "use fewer paths"
+    )
 
 
 def serves_phase(s: Scenario, key: str, phase: str, what: str) -> bool:
