@@ -34,7 +34,7 @@ from model.io import Problem, ScenarioError, load_scenario, validate_mapping
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
 BASES = {p.stem: load_scenario(p).resolved for p in SHIPPED}
-RUN_SAMPLE = 12  # real runs per test run (about 3 s each on two cores)
+RUN_SAMPLE = 10  # real runs per test run (a few seconds each on two idle cores)
 RUN_SECONDS = 120  # per scenario: far above a short-horizon run; the solver limit is lower
 
 
