@@ -531,13 +531,13 @@ def _guarded(file: str, path: str, message: str, origin: _Origin | None) -> Prob
     if origin is None:
         return Problem(file, path, message)
     source = origin.file_of(path)
-    if source == origin.user_file:
+    if source == origin.user_file or source.startswith("embedded:"):  # the package's own files
         return Problem(file, path, message)
     return Problem(
         file,
         "extends",
-        f"{source} has a problem of its own (not shown: it is not the file given); "
-        f"validate {source} itself to see it",
+        f"a value set in {source} is not valid here (not shown: {source} is not the file "
+        f"given; validate {source} itself, or set the key in {file})",
     )
 
 

@@ -75,6 +75,9 @@ MAX_LOCALITIES = 50
 MAX_KEYS = 40  # needs, settings, bands
 MAX_ROWS = 2000  # list sections: history detail, pipeline, levers, backlog, inclusion shifts
 MAX_MODEL_CELLS = 5e8  # paths x years x ages x needs x localities: about 2 GB of float32 per array
+# years x home x provider localities x needs x phases x settings: the placement arrays (Devon
+# 2.5e5; fifty Devon-like localities 1e7)
+MAX_PLACEMENT_CELLS = 2e7
 
 Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
 Money = Annotated[float, Field(ge=-MAX_MONEY_GBP, le=MAX_MONEY_GBP)]  # signed: deficits, balances
@@ -1024,6 +1027,17 @@ def stage_rule_problems(s: Scenario) -> list[tuple[str, str]]:
     too_big = model_size_problem(s, s.run.paths)
     if too_big:
         out.append(("run.paths", too_big))
+    n_t, n_l, n_n, n_s = len(s.years), len(locs), len(s.demand.needs), len(s.settings)
+    cells = n_t * n_l * n_l * n_n * len(PHASES) * n_s
+    if cells > MAX_PLACEMENT_CELLS:
+        out.append(
+            (
+                "geography.localities",
+                f"{n_t} years x {n_l} x {n_l} localities x {n_n} needs x {len(PHASES)} phases x "
+                f"{n_s} settings is {cells:.3g} placement cells, more than "
+                f"{MAX_PLACEMENT_CELLS:.0e}: use fewer localities, needs or settings",
+            )
+        )
     return out
 
 

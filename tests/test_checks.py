@@ -213,3 +213,15 @@ def test_stage_rules_are_checked_by_validate(devon_dict) -> None:
     problems = {(p.path, p.message) for p in _validate(devon_dict, "x.yaml") or []}
     assert ("population.base_0_25", "the 0-25 population is zero: no rates per head") in problems
     assert ("demand.growth_end_year", "2020 is before meta.base_year 2024") in problems
+
+
+def test_placement_arrays_are_bounded(devon_dict) -> None:
+    from model.scenario import Locality, stage_rule_problems
+
+    scn = validate_mapping(devon_dict, "x.yaml")
+    assert "geography.localities" not in dict(stage_rule_problems(scn))
+    scn.geography.localities = [Locality(id=f"l{i}", name=f"L{i}") for i in range(50)]
+    assert "geography.localities" not in dict(stage_rule_problems(scn))  # 1e7 cells: runs
+    scn.demand.needs = [f"n{i}" for i in range(40)]
+    problems = dict(stage_rule_problems(scn))
+    assert "placement cells, more than 2e+07" in problems["geography.localities"]
