@@ -159,7 +159,8 @@ def _batch_arguments_ok(args: argparse.Namespace) -> bool:
     for name, least, most in (("paths", 1, 1_000_000), ("jobs", 0, 1024), ("seed", 0, 2**63 - 1)):
         value = getattr(args, name)
         if value is not None and not least <= value <= most:
-            print(f"sendplan: error: --{name} must be {least} to {most}", file=sys.stderr)
+            bound = f"at least {least}" if value < least else f"at most {most}"
+            print(f"sendplan: error: --{name} must be {bound}", file=sys.stderr)
             return False
     return True
 
