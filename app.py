@@ -64,7 +64,7 @@ def _load_base(kind: str, ref: str, text: str | None, stamp: float) -> ResolvedS
         return load_scenario(None)
     if kind == "file":
         return load_scenario(str(SCENARIO_DIR / ref))
-    return load_scenario_text(text or "", ref)
+    return load_scenario_text(text or "", ref, scenario_dir=SCENARIO_DIR)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -126,7 +126,7 @@ def choose_scenario() -> tuple[ResolvedScenario, str]:
     if source == SOURCES[2]:
         up = st.sidebar.file_uploader(
             f"Scenario YAML (up to {MAX_FILE_BYTES // (1024 * 1024)} MB; `extends` may name "
-            "only embedded:devon)",
+            "only embedded:devon or a file in scenarios/)",
             type=["yaml", "yml"],
             key="upload",
         )

@@ -109,6 +109,7 @@ class BatchResult:
     comparison: pd.DataFrame
     swept: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    comparison_written: bool = True
 
     @property
     def ok(self) -> list[Outcome]:
@@ -329,6 +330,17 @@ def run_one(spec: ScenarioSpec, out: str, options: RunOptions) -> Outcome:
             problems=[f"{spec.label}: cannot load: {type(e).__name__}: {_one_line(str(e))}"],
             seconds=time.perf_counter() - t0,
         )
+    from .scenario import model_size_problem
+
+    too_big = model_size_problem(resolved.scenario, options.paths or resolved.scenario.run.paths)
+    if too_big:
+        return Outcome(
+            spec,
+            BAD_INPUT,
+            error=f"--paths: {too_big}",
+            problems=[f"{spec.label}: --paths: {too_big}"],
+            seconds=time.perf_counter() - t0,
+        )
     if spec.slug:
         resolved.slug = spec.slug
     with listening(_stage_sender(options.stage_queue, spec.label)):
@@ -392,6 +404,52 @@ def _write(results: Any, out: Path, options: RunOptions) -> Path:
 # --------------------------------------------------------------------------- executors
 
 
+WATCHDOG_SECONDS = 1.0  # how often a worker checks that the batch that started it is alive
+
+
+def _end_with_parent(batch_pid: int) -> None:
+    """Pool initializer: end this worker as soon as the batch process ``batch_pid`` dies (even by
+    kill -9), so no worker runs on for nobody.
+
+    A worker's parent is multiprocessing's fork server, which itself stays alive while workers
+    do, so a daemon thread watches the batch process directly: through a pidfd where Linux has
+    one (readable when the process exits, immune to process-id reuse), else by polling its id.
+    """
+    import select
+    import threading
+
+    pidfd = None
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(batch_pid)
+        except OSError:
+            pidfd = None
+
+    def gone() -> bool:
+        if pidfd is not None:
+            return bool(select.select([pidfd], [], [], WATCHDOG_SECONDS)[0])
+        time.sleep(WATCHDOG_SECONDS)
+        try:
+            os.kill(batch_pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def watch() -> None:
+        while not gone():
+            pass
+        os._exit(1)
+
+    if pidfd is None:
+        try:
+            os.kill(batch_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+    threading.Thread(target=watch, name="sendplan-batch-watchdog", daemon=True).start()
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
     """Worker processes start from a clean forkserver with the engine preloaded (cheap, and safe
     with the progress bar's thread in the parent); spawn where forkserver does not exist."""
@@ -416,7 +474,12 @@ def _process_pool(
     the whole pool, so the scenarios it left unfinished are re-run each in a process of its own
     (still ``jobs`` at a time): only the one that brought the pool down fails."""
     unfinished: list[int] = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(specs)), mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(specs)),
+        mp_context=_pool_context(),
+        initializer=_end_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures = {pool.submit(run_one, spec, out, options): i for i, spec in enumerate(specs)}
         pending = set(futures)
         while pending:
@@ -446,7 +509,12 @@ def _isolated(
         while queue or running:
             while queue and len(running) < jobs:
                 i = queue.pop(0)
-                ex = ProcessPoolExecutor(max_workers=1, mp_context=_pool_context())
+                ex = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=_pool_context(),
+                    initializer=_end_with_parent,
+                    initargs=(os.getpid(),),
+                )
                 running[ex.submit(run_one, specs[i], out, options)] = (i, ex)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in sorted(done, key=lambda f: running[f][0]):
@@ -653,6 +721,7 @@ def run_batch(
     overrides: Sequence[str] = (),
     progress: bool | None = None,
     echo: Callable[[str, bool], None] | None = None,
+    overwrite: bool = False,
 ) -> BatchResult:
     """Run many scenarios and write ``OUT/<slug>/`` for each plus ``OUT/comparison.{csv,xlsx,html}``.
 
@@ -661,6 +730,10 @@ def run_batch(
     dask.distributed address, ``"local"`` or a Client (then ``jobs`` sizes a local cluster).
     ``progress``: the rich bar (None = only when stdout and stderr are terminals). ``echo(line,
     is_error)`` receives each scenario's message lines (default: printed, errors to stderr).
+
+    ``comparison.*`` is written only when at least one scenario ran (ok, or failed while running),
+    and never replaces an earlier comparison in OUT with more rows unless ``overwrite`` is set.
+    Temporary folders left in OUT by killed runs are removed first.
     """
     items = list(specs)
     pre_bad: list[Outcome] = []
@@ -679,6 +752,9 @@ def run_batch(
     options = RunOptions(paths, seed, solver, export_lp, fmt, reports)
     out_dir = Path(out).resolve()  # absolute: workers may run elsewhere
     out_dir.mkdir(parents=True, exist_ok=True)
+    from .io import remove_stale_temps
+
+    remove_stale_temps(out_dir)
     swept = list(dict.fromkeys(k for s in spec_list for k, _ in s.swept))
 
     results: list[Outcome | None] = [None] * len(spec_list)
@@ -724,10 +800,29 @@ def run_batch(
         for o in [*pre_bad, *outcomes]
         if o.status != OK
     ]
-    from .reports import write_comparison
+    warnings: list[str] = []
+    written = False
+    if not comparison.empty:  # else no scenario ran: an earlier comparison stays as it was
+        older = _comparison_rows(out_dir / "comparison.csv")
+        if older > len(comparison) and not overwrite:
+            warnings.append(
+                f"comparison.csv, .xlsx and .html kept: the earlier comparison in {out_dir} has "
+                f"{older} rows and this batch {len(comparison)} (use --overwrite to replace it)"
+            )
+        else:
+            from .reports import write_comparison
 
-    warnings = write_comparison(comparison, problems, out_dir, swept)
-    return BatchResult(out_dir, [*pre_bad, *outcomes], comparison, swept, warnings)
+            warnings = write_comparison(comparison, problems, out_dir, swept)
+            written = True
+    return BatchResult(out_dir, [*pre_bad, *outcomes], comparison, swept, warnings, written)
+
+
+def _comparison_rows(path: Path) -> int:
+    """Rows of an existing comparison.csv (0 if there is none or it cannot be read)."""
+    try:
+        return len(pd.read_csv(path))
+    except (OSError, ValueError, pd.errors.ParserError):
+        return 0
 
 
 def comparison_table(outcomes: Sequence[Outcome], swept: Sequence[str] = ()) -> pd.DataFrame:

@@ -68,6 +68,11 @@ def _add_batch_options(cmd: argparse.ArgumentParser) -> None:
     )
     cmd.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format")
     cmd.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT's comparison.* even when it has more rows than this batch",
+    )
+    cmd.add_argument(
         "--no-reports",
         dest="reports",
         action="store_false",
@@ -291,10 +296,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _batch_arguments_ok(args: argparse.Namespace) -> bool:
-    for name, least in (("paths", 1), ("jobs", 0), ("seed", 0)):
+    for name, least, most in (("paths", 1, 1_000_000), ("jobs", 0, 1024), ("seed", 0, 2**63 - 1)):
         value = getattr(args, name)
-        if value is not None and value < least:
-            print(f"sendplan: error: --{name} must be at least {least}", file=sys.stderr)
+        if value is not None and not least <= value <= most:
+            bound = f"at least {least}" if value < least else f"at most {most}"
+            print(f"sendplan: error: --{name} must be {bound}", file=sys.stderr)
             return False
     return True
 
@@ -320,6 +326,7 @@ def _run_batch(args: argparse.Namespace, specs: list) -> int:
             reports=args.reports,
             overrides=args.overrides,
             progress=args.progress,
+            overwrite=args.overwrite,
         )
     except OSError as e:  # the scheduler cannot be reached, or OUT cannot be created
         print(f"sendplan: error: {e}", file=sys.stderr)
@@ -327,9 +334,10 @@ def _run_batch(args: argparse.Namespace, specs: list) -> int:
     for w in result.warnings:
         print(f"sendplan: warning: {w}", file=sys.stderr)
     n = len(result.outcomes)
+    where = result.out / "comparison.csv" if result.comparison_written else "not written"
     print(
         f"{n} scenario{'s' if n != 1 else ''}: {len(result.ok)} ok, {len(result.failed)} failed, "
-        f"{len(result.bad_input)} bad input; comparison: {result.out / 'comparison.csv'}"
+        f"{len(result.bad_input)} bad input; comparison: {where}"
     )
     return result.exit_code
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__
-from .io import ResolvedScenario, atomic_folder, write_json
+from .io import ResolvedScenario, atomic_folder, non_finite_paths, write_json
 from .stages import report_stage
 
 # Output tables in the order people read them; each is written as <name>.csv (or .parquet).
@@ -28,6 +28,58 @@ TABLE_ORDER = (
     "costs",
     "finance",
 )
+
+# The stage that produces each table, for messages about values that are not finite.
+TABLE_STAGE = {
+    "demand": "demand",
+    "demand_flows": "demand",
+    "placements": "placements",
+    "sufficiency": "sufficiency",
+    "builds": "sufficiency",
+    "costs": "costs",
+    "finance": "finance",
+}
+# Columns left blank where they do not apply (README, "What a run writes"): places on cost lines
+# that are not per place, and the Safety Valve comparison where the scenario gives no plan.
+BLANK_WHERE_NOT_APPLICABLE = {
+    "costs": ("places",),
+    "finance": (
+        "plan_cumulative_deficit_gbp",
+        "plan_in_year_balance_gbp",
+        "gap_to_plan_gbp",
+        "prob_meet_plan",
+    ),
+}
+
+
+class NonFiniteOutput(RuntimeError):
+    """A stage produced NaN or infinity: the run fails (exit 1) rather than write a wrong number."""
+
+
+def check_finite(results: Results) -> None:
+    """Raise NonFiniteOutput naming the stage and column (or summary key) of any NaN or infinity.
+
+    Infinity is never allowed; NaN only in the columns documented as blank where not applicable.
+    """
+    import numpy as np
+
+    for name, df in results.tables.items():
+        numeric = df.select_dtypes(include="number")
+        if numeric.empty:
+            continue
+        values = numeric.to_numpy(dtype=float)
+        bad_inf = np.isinf(values).any(axis=0)
+        bad_nan = np.isnan(values).any(axis=0)
+        blank_ok = set(BLANK_WHERE_NOT_APPLICABLE.get(name, ()))
+        for j, col in enumerate(numeric.columns):
+            if bad_inf[j] or (bad_nan[j] and col not in blank_ok):
+                what = "infinity" if bad_inf[j] else "NaN"
+                raise NonFiniteOutput(
+                    f"the {TABLE_STAGE.get(name, name)} stage wrote {what} into {name}.{col}"
+                )
+    bad = non_finite_paths(results.summary)
+    if bad:
+        raise NonFiniteOutput(f"summary.json: {bad[0]} is not a finite number")
 
 
 @dataclass
@@ -121,6 +173,7 @@ def write_outputs(
     ``reports`` adds report.xlsx and report.html (model.reports; a report that fails is skipped
     and named in summary["report_warnings"], it never fails the run).
     """
+    check_finite(results)
     target = Path(out_root) / results.resolved.slug
     with atomic_folder(target) as tmp:
         (tmp / "scenario.resolved.yaml").write_text(

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import os
 import re
 import shutil
+import socket
+import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +33,12 @@ MAX_ALIASES = (
     100  # anchors/aliases are legitimate in small numbers; many are a billion-laughs attack
 )
 MAX_NODES = 200_000
+MAX_PATH_BYTES = (
+    1024  # a scenario path longer than this is a mistake (and beyond some file systems)
+)
 DEFAULT_NAME = "devon"
+_EMBEDDED_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SCENARIO_FILE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}\.ya?ml$")
 
 
 class ScenarioError(Exception):
@@ -48,7 +57,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{_one_line(self.path)}: " if self.path else ""
-        return f"{_one_line(self.file)}: {where}{_one_line(self.message)}"
+        file = self.file if len(self.file) <= 300 else f"{self.file[:140]}...{self.file[-140:]}"
+        return f"{_one_line(file)}: {where}{_one_line(self.message)}"
 
 
 def _one_line(text: str) -> str:
@@ -197,22 +207,80 @@ def parse_yaml_text(text: str, file: str) -> Any:
         raise ScenarioError([Problem(file, "", f"not valid YAML: {e}")]) from None
 
 
-def read_yaml_file(path: Path) -> dict[str, Any]:
-    """Read one scenario file as a mapping (no `extends` resolution)."""
-    file = str(path)
+def _path_problem(path: str) -> str | None:
+    """Why ``path`` cannot name a scenario file (too long, control characters), or None."""
+    if len(path.encode("utf-8", errors="replace")) > MAX_PATH_BYTES:
+        return f"path is longer than {MAX_PATH_BYTES} bytes"
+    if not path.isprintable():
+        return "path contains control characters"
+    return None
+
+
+def _read_regular_file(path: Path, file: str) -> str:
+    """The text of a regular file, size-checked before reading; devices, pipes and folders are
+    refused. Opened without blocking (a named pipe would otherwise wait for a writer for ever)."""
+    bad = _path_problem(str(path))
+    if bad:
+        raise ScenarioError([Problem(file, "", bad)])
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        size = path.stat().st_size
+        fd = os.open(path, flags)
     except OSError as e:
         raise ScenarioError([Problem(file, "", f"cannot read file: {e.strerror or e}")]) from None
-    if size > MAX_FILE_BYTES:
+    except ValueError:  # a NUL byte in the path
+        raise ScenarioError([Problem(file, "", "path contains a NUL character")]) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, pipe or socket"
+            raise ScenarioError([Problem(file, "", f"not a regular file ({kind})")])
+        if info.st_size > MAX_FILE_BYTES:
+            raise ScenarioError(
+                [Problem(file, "", f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")]
+            )
+        chunks, left = [], MAX_FILE_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        raw = b"".join(chunks)
+    except OSError as e:
+        raise ScenarioError([Problem(file, "", f"cannot read file: {e.strerror or e}")]) from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_FILE_BYTES:  # grew while being read
         raise ScenarioError(
             [Problem(file, "", f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")]
         )
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError([Problem(file, "", f"cannot read file as UTF-8 text: {e}")]) from None
-    data = parse_yaml_text(text, file)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScenarioError(
+            [Problem(file, "", f"cannot read file as UTF-8 text (byte {e.start})")]
+        ) from None
+
+
+_POSITION = re.compile(r"\(line \d+, column \d+\)")
+
+
+def read_yaml_file(path: Path, file: str | None = None, quote: bool = True) -> dict[str, Any]:
+    """Read one scenario file as a mapping (no `extends` resolution); problems name it ``file``.
+
+    ``quote=False`` (a file the user did not name: an `extends` parent) keeps its content out of
+    messages: a YAML error says only where it is, never what it found there.
+    """
+    file = str(path) if file is None else file
+    text = _read_regular_file(Path(path), file)
+    try:
+        data = parse_yaml_text(text, file)
+    except ScenarioError as e:
+        if quote:
+            raise
+        where = _POSITION.search(str(e))
+        at = f" {where.group(0)}" if where else ""
+        raise ScenarioError([Problem(file, "", f"not valid YAML{at}")]) from None
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise ScenarioError([Problem(file, "", f"a scenario must be a YAML mapping, not {kind}")])
@@ -271,28 +339,104 @@ def resolve_markers(data: Any) -> Any:
     return copy.deepcopy(data)
 
 
-def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    path = path.resolve()
-    if path in chain:
-        cycle = " -> ".join(p.name for p in (*chain, path))
-        raise ScenarioError([Problem(str(chain[0]), "extends", f"cyclic extends: {cycle}")])
-    data = read_yaml_file(path)
+@dataclass
+class _Layer:
+    """One file of an `extends` chain: how messages name it and its own (unmerged) mapping."""
+
+    file: str
+    data: dict[str, Any]
+
+
+def _resolve_extends(
+    path: Path,
+    file: str,
+    chain: tuple[Path, ...] = (),
+    *,
+    only_in: Path | None = None,
+    layers: list[_Layer] | None = None,
+) -> dict[str, Any]:
+    """Read ``path`` and the files it extends, merged; ``file`` is how messages name ``path``.
+
+    ``only_in``: a folder (the app's scenarios/) that every parent must be a plain file name in,
+    unless it is an ``embedded:`` scenario. ``layers`` collects each file's own mapping, base first.
+    """
+    top = file if not chain else None
+    real = Path(os.path.realpath(path)) if _path_problem(str(path)) is None else Path(path)
+    if real in chain:
+        names = " -> ".join(p.name for p in (*chain, real))
+        raise ScenarioError([Problem(file, "extends", f"cyclic extends: {names}")])
+    if len(chain) >= 20:
+        raise ScenarioError([Problem(file, "extends", "more than 20 files in the extends chain")])
+    data = read_yaml_file(path, file, quote=top is not None)
     parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if not isinstance(parent, str) or not parent.strip():
-        raise ScenarioError([Problem(str(path), "extends", "must be a file path (string)")])
-    parent_path = (
-        _embedded_path(parent) if parent.startswith("embedded:") else (path.parent / parent)
-    )
-    if not parent_path.exists():
-        raise ScenarioError([Problem(str(path), "extends", f"file not found: {parent}")])
-    return deep_merge(_resolve_extends(parent_path, (*chain, path)), data, str(path))
+    if parent is not None:
+        if not isinstance(parent, str) or not parent.strip():
+            raise ScenarioError([Problem(file, "extends", "must be a file path (string)")])
+        parent_path, parent_file = _parent_of(parent, path, file, only_in)
+        try:
+            base = _resolve_extends(
+                parent_path, parent_file, (*chain, real), only_in=only_in, layers=layers
+            )
+        except ScenarioError as e:
+            problems = [_as_extends_problem(p, file, parent_file, parent) for p in e.problems]
+            raise ScenarioError(problems) from None
+        merged = deep_merge(base, data, file)
+    else:
+        merged = data
+    if layers is not None:
+        layers.append(_Layer(file, data))
+    return merged
 
 
-def _embedded_path(ref: str) -> Path:
+def _as_extends_problem(p: Problem, file: str, parent_file: str, written: str) -> Problem:
+    """A problem reading a parent file, reported on the child's `extends` key."""
+    if p.file != parent_file:
+        return Problem(file, p.path, p.message) if p.path == "extends" else p
+    if p.path == "extends" and p.message.startswith("cyclic extends"):
+        return Problem(file, p.path, p.message)
+    if p.message == "cannot read file: No such file or directory":
+        return Problem(file, "extends", f"file not found: {written}")
+    where = f"{p.path}: " if p.path else ""
+    return Problem(file, "extends", f"{parent_file}: {where}{p.message}")
+
+
+def _parent_of(parent: str, child: Path, child_file: str, only_in: Path | None) -> tuple[Path, str]:
+    """Where an `extends` value points and how messages name it (relative to how the child was
+    named, never made absolute). Refused without saying whether an arbitrary path exists."""
+    if parent.startswith("embedded:"):
+        return _embedded_path(parent, child_file), parent
+    if only_in is not None:
+        name = parent.removeprefix("scenarios/")
+        if not _SCENARIO_FILE_NAME.match(name) or ".." in name:
+            raise ScenarioError(
+                [
+                    Problem(
+                        child_file,
+                        "extends",
+                        "may name only an embedded scenario (embedded:devon) or a file in "
+                        "scenarios/ (e.g. devon.yaml)",
+                    )
+                ]
+            )
+        return only_in / name, f"scenarios/{name}"
+    bad = _path_problem(parent)
+    if bad:
+        raise ScenarioError([Problem(child_file, "extends", bad)])
+    shown = os.path.normpath(os.path.join(os.path.dirname(child_file), parent))
+    return Path(child).parent / parent, shown
+
+
+def _embedded_path(ref: str, file: str = "extends") -> Path:
+    """The file of an ``embedded:NAME`` scenario shipped in the package (a bare name only)."""
     name = ref.split(":", 1)[1] or DEFAULT_NAME
-    return Path(__file__).parent / "data" / f"{name}.yaml"
+    folder = Path(__file__).parent / "data"
+    if not _EMBEDDED_NAME.match(name) or not (folder / f"{name}.yaml").is_file():
+        known = ", ".join(f"embedded:{p.stem}" for p in sorted(folder.glob("*.yaml")))
+        shown = name if _EMBEDDED_NAME.match(name) else "(not a plain name)"
+        raise ScenarioError(
+            [Problem(file, "extends", f"no embedded scenario {shown}; known: {known}")]
+        )
+    return folder / f"{name}.yaml"
 
 
 def default_scenario_path() -> Path:
@@ -378,8 +522,14 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def format_validation_error(err: ValidationError, file: str) -> list[Problem]:
-    """Turn pydantic's errors into ``FILE: key.path: message`` problems a person can act on."""
+def format_validation_error(
+    err: ValidationError, file: str, origin: _Origin | None = None
+) -> list[Problem]:
+    """Turn pydantic's errors into ``FILE: key.path: message`` problems a person can act on.
+
+    ``origin`` says which file each key came from: a value set in a file the user did not name
+    (an `extends` parent) is never quoted, so a message cannot leak another file's content.
+    """
     problems: list[Problem] = []
     for e in err.errors(include_url=False):
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -388,15 +538,17 @@ def format_validation_error(err: ValidationError, file: str) -> list[Problem]:
             text = str(e.get("ctx", {}).get("error", e["msg"]))
             for line in text.splitlines():
                 path, _, msg = line.partition(": ")
-                problems.append(Problem(file, path, msg))
+                problems.append(_guarded(file, path, msg, origin))
             continue
+        if loc and loc[-1] == "[key]":  # a mapping key that is not valid (a year that is not one)
+            loc = loc[:-1]
         path = _loc_path(loc)
         if e["type"] == "extra_forbidden":
             owner = _model_at(loc[:-1])
             hint = ""
             if owner is not None:
                 hint = _did_you_mean(str(loc[-1]), list(owner.model_fields))
-            problems.append(Problem(file, path, f"unknown key{hint}"))
+            problems.append(_guarded(file, path, f"unknown key{hint}", origin))
         elif e["type"] == "missing":
             problems.append(Problem(file, path, "required key is missing"))
         else:
@@ -404,8 +556,56 @@ def format_validation_error(err: ValidationError, file: str) -> list[Problem]:
             shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
             if len(shown) > 60:
                 shown = shown[:57] + "..."
-            problems.append(Problem(file, path, f"{e['msg']} (got {shown})"))
+            problems.append(_guarded(file, path, f"{e['msg']} (got {shown})", origin))
     return problems
+
+
+@dataclass
+class _Origin:
+    """Which file set each key: the user's own file and ``--set`` are quoted, parents are not."""
+
+    user_file: str
+    layers: list[_Layer]
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def file_of(self, path: str) -> str:
+        parts = [p for p in path.split(".") if p]
+        if _has_path(self.overrides, parts):
+            return self.user_file
+        for layer in reversed(self.layers):
+            if _has_path(layer.data, parts):
+                return layer.file
+        return self.user_file
+
+
+def _has_path(data: Any, parts: list[str]) -> bool:
+    node = data
+    for part in parts:
+        if isinstance(node, dict):
+            match = [k for k in node if str(k) == part]
+            if not match:
+                return False
+            node = node[match[0]]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
+
+
+def _guarded(file: str, path: str, message: str, origin: _Origin | None) -> Problem:
+    """A problem about the value at ``path``; from a parent file it names the parent, not the value."""
+    if origin is None:
+        return Problem(file, path, message)
+    source = origin.file_of(path)
+    if source == origin.user_file or source.startswith("embedded:"):  # the package's own files
+        return Problem(file, path, message)
+    return Problem(
+        file,
+        "extends",
+        f"a value set in {source} is not valid here (not shown: {source} is not the file "
+        f"given; validate {source} itself, or set the key in {file})",
+    )
 
 
 def _did_you_mean(word: str, options: list[str]) -> str:
@@ -413,12 +613,135 @@ def _did_you_mean(word: str, options: list[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
-def validate_mapping(data: dict[str, Any], file: str) -> Scenario:
-    """Validate a resolved mapping into a Scenario or raise ScenarioError with every problem."""
+def validate_mapping(data: dict[str, Any], file: str, origin: _Origin | None = None) -> Scenario:
+    """Validate a resolved mapping into a Scenario or raise ScenarioError with every problem.
+
+    This is the one validation path (``sendplan validate``, ``sendplan run`` and the app): the
+    schema's field bounds, keys that collide once coerced, the cross-field rules, and the checks
+    the stages need (``model.checks``), so a scenario that validates never fails on its inputs.
+    All problems come in one pass: a scenario with field errors is also checked for reference
+    errors, on a copy where each bad value is replaced by a neutral one.
+    """
+    problems = [Problem(file, path, msg) for path, msg in colliding_keys(data)]
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(format_validation_error(err, file)) from None
+        problems += format_validation_error(err, file, origin)
+        problems += _reference_problems_despite(err, data, file, origin)
+        raise ScenarioError(_unique_problems(problems)) from None
+    if problems:
+        raise ScenarioError(problems)
+    from .checks import demand_size_problems
+
+    late = [_guarded(file, path, msg, origin) for path, msg in demand_size_problems(scenario)]
+    if late:
+        raise ScenarioError(_unique_problems(late))
+    return scenario
+
+
+def _unique_problems(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+def colliding_keys(data: Any, path: str = "") -> list[tuple[str, str]]:
+    """Mapping keys that become the same key once read (``2023`` and ``'2023'``, ``1`` and ``1.0``)."""
+    out: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        seen: dict[str, Any] = {}
+        for k in data:
+            norm = str(int(k)) if isinstance(k, float) and k.is_integer() else str(k).strip()
+            if norm in seen:
+                where = f"{path}.{norm}" if path else norm
+                out.append((where, f"given twice ({seen[norm]!r} and {k!r} are the same key)"))
+            else:
+                seen[norm] = k
+        for k, v in data.items():
+            out += colliding_keys(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out += colliding_keys(v, f"{path}.{i}")
+    return out
+
+
+_NUMBER_ERRORS = ("int_", "float_", "finite_number", "bool_")
+
+
+def _reference_problems_despite(
+    err: ValidationError, data: dict[str, Any], file: str, origin: _Origin | None
+) -> list[Problem]:
+    """The cross-reference problems of ``data``, found on a copy where every value the schema
+    refused is replaced by a neutral one: the nearest bound for a number out of range, the
+    embedded default's value for a value of the wrong type, or removed for an unknown key.
+    Returns nothing when no neutral value exists (a missing section, a malformed id)."""
+    patched = copy.deepcopy(data)
+    for e in err.errors(include_url=False):
+        loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        if e["type"] == "missing" or not loc:
+            return []  # a section is missing: reference checks would only repeat it
+        is_key = loc[-1] == "[key]"
+        if is_key:
+            loc = loc[:-1]
+        ctx = e.get("ctx") or {}
+        bound = next((ctx[b] for b in ("ge", "le", "gt", "lt") if b in ctx), None)
+        node: Any = patched
+        try:
+            for k in loc[:-1]:
+                node = node[_key_in(node, k)] if isinstance(node, dict) else node[k]
+            last = loc[-1] if not isinstance(node, dict) else _key_in(node, loc[-1])
+            if e["type"] == "extra_forbidden" or is_key:
+                del node[last]
+            elif bound is not None and isinstance(bound, int | float):
+                node[last] = bound
+            elif e["type"].startswith(_NUMBER_ERRORS):
+                node[last] = _default_value_at(loc)
+            else:
+                return []
+        except (KeyError, IndexError, TypeError, ValueError, LookupError):
+            return []
+    try:
+        Scenario.model_validate(patched)
+    except ValidationError as again:
+        errors = again.errors(include_url=False)
+        if any(e["type"] != "value_error" or e["loc"] for e in errors):
+            return []
+        bad_paths = {_loc_path(tuple(e["loc"])) for e in err.errors(include_url=False)}
+        return [
+            p
+            for p in format_validation_error(again, file, origin)
+            if not any(p.path == b or p.path.startswith(b + ".") for b in bad_paths)
+        ]
+    return []
+
+
+@functools.lru_cache(maxsize=1)
+def _default_mapping() -> dict[str, Any]:
+    """The embedded default as read (cached; callers only read it)."""
+    return read_yaml_file(default_scenario_path())
+
+
+def _default_value_at(loc: list[Any]) -> Any:
+    """The embedded default's value at ``loc`` (list positions past its end take its last item)."""
+    node: Any = _default_mapping()
+    for k in loc:
+        if isinstance(node, list):
+            node = node[min(int(k), len(node) - 1)]
+        elif isinstance(node, dict):
+            node = node[_key_in(node, k)]
+        else:
+            raise LookupError(k)
+    if isinstance(node, dict | list):
+        raise LookupError(loc)
+    return node
+
+
+def _key_in(node: dict[Any, Any], k: Any) -> Any:
+    """The key of ``node`` that pydantic reported as ``k`` (it reports ``2023`` for ``'2023'``)."""
+    if k in node:
+        return k
+    for key in node:
+        if str(key) == str(k):
+            return key
+    raise KeyError(k)
 
 
 def slug_for(path: Path | str) -> str:
@@ -430,34 +753,70 @@ def slug_for(path: Path | str) -> str:
 def load_scenario(
     path: Path | str | None = None, overrides: list[str] | None = None
 ) -> ResolvedScenario:
-    """Read, compose (extends), override and validate a scenario; ``None`` means the embedded default."""
+    """Read, compose (extends), override and validate a scenario; ``None`` means the embedded default.
+
+    Problems name the file exactly as given (``path`` as the user typed it, never made absolute).
+    """
     overrides = list(overrides or [])
     p = default_scenario_path() if path is None else Path(path)
     file = f"embedded:{DEFAULT_NAME}" if path is None else str(path)
-    data = _resolve_extends(p)
+    layers: list[_Layer] = []
+    data = _resolve_extends(p, file, layers=layers)
     data = resolve_markers(apply_overrides(data, overrides, file))
-    scenario = validate_mapping(data, file)
+    origin = _Origin(file, layers, _override_layer(overrides))
+    scenario = validate_mapping(data, file, origin)
     return ResolvedScenario(
         scenario=scenario, slug=slug_for(p), source=file, resolved=data, overrides=overrides
     )
 
 
+def _override_layer(overrides: list[str]) -> dict[str, Any]:
+    """The keys ``--set`` gives, as a mapping (only to tell which keys the user set)."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        m = _SET_RE.match(item.strip())
+        if m:
+            node = out
+            keys = m.group(1).split(".")
+            for k in keys[:-1]:
+                node = node.setdefault(k, {}) if isinstance(node.get(k, {}), dict) else {}
+            node[keys[-1]] = True
+    return out
+
+
 def load_scenario_text(
-    text: str, name: str = "uploaded.yaml", overrides: list[str] | None = None
+    text: str,
+    name: str = "uploaded.yaml",
+    overrides: list[str] | None = None,
+    scenario_dir: Path | None = None,
 ) -> ResolvedScenario:
-    """Validate scenario YAML given as text (the app's upload); `extends` may name only the embedded default."""
+    """Validate scenario YAML given as text (the app's upload).
+
+    `extends` may name only an embedded scenario (``embedded:devon``) or, when ``scenario_dir`` is
+    given, a file directly in that folder (the app's scenarios/): never an arbitrary path.
+    """
     data = parse_yaml_text(text, name)
     if not isinstance(data, dict):
         raise ScenarioError([Problem(name, "", "a scenario must be a YAML mapping")])
+    layers: list[_Layer] = []
     parent = data.pop("extends", None)
     if parent is not None:
-        if not (isinstance(parent, str) and parent.startswith("embedded:")):
+        if not isinstance(parent, str) or (
+            scenario_dir is None and not parent.startswith("embedded:")
+        ):
             raise ScenarioError(
                 [Problem(name, "extends", "an uploaded file may only extend 'embedded:devon'")]
             )
-        data = deep_merge(_resolve_extends(_embedded_path(parent)), data, name)
+        only_in = scenario_dir if scenario_dir is not None else Path(os.devnull)
+        parent_path, parent_file = _parent_of(parent, Path(name), name, only_in)
+        base = _resolve_extends(
+            parent_path, parent_file, (Path(name),), only_in=only_in, layers=layers
+        )
+        data = deep_merge(base, data, name)
+    layers.append(_Layer(name, parse_yaml_text(text, name)))
     data = resolve_markers(apply_overrides(data, list(overrides or []), name))
-    scenario = validate_mapping(data, name)
+    origin = _Origin(name, layers, _override_layer(list(overrides or [])))
+    scenario = validate_mapping(data, name, origin)
     return ResolvedScenario(
         scenario=scenario,
         slug=slug_for(name),
@@ -470,29 +829,157 @@ def load_scenario_text(
 # --------------------------------------------------------------------------- outputs
 
 
+_TEMP_NAME = re.compile(
+    r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)\.[^/]*\.(?:tmp|old)$"
+)
+_LEGACY_TEMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")  # mkdtemp names without a pid
+LEGACY_TEMP_AGE_SECONDS = 3600
+_UMASK_LOCK = threading.Lock()
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+
+
+def _temp_prefix(name: str) -> str:
+    """Temporary names carry host and process id, so a later run can tell a dead run's leftovers."""
+    return f".{name}.{_host()}-{os.getpid()}."
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it where the platform allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path | str) -> list[str]:
+    """Remove temporary files and folders left in ``folder`` by runs that were killed (their
+    process on this host is gone; older-style names without a process id once an hour old).
+    Returns the names removed. Temporaries of runs still going are never touched."""
+    import time
+
+    folder = Path(folder)
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_NAME.match(entry.name)
+        if m:
+            stale = m.group("host") == _host() and not _pid_alive(int(m.group("pid")))
+        else:
+            legacy = _LEGACY_TEMP.match(entry.name)
+            try:
+                age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                continue
+            stale = legacy is not None and age > LEGACY_TEMP_AGE_SECONDS
+        if not stale:
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(entry.name)
+        except OSError:
+            continue
+    return removed
+
+
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``target``; on success it replaces ``target`` in one rename."""
+    """Yield a temporary folder beside ``target``; on success it replaces ``target`` in one rename.
+
+    The folder is made exclusively (``mkdtemp``: never through an existing name or symlink) and
+    gets the user's normal permissions (umask) before it takes ``target``'s place.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~current_umask())
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old.{os.getpid()}")
-        os.replace(target, old)
+    holder = None
+    if os.path.lexists(target):
+        holder = Path(
+            tempfile.mkdtemp(prefix=_temp_prefix(target.name), suffix=".old", dir=target.parent)
+        )
+        os.replace(target, holder / "previous")
     os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if holder is not None:
+        shutil.rmtree(holder, ignore_errors=True)
+
+
+def atomic_write(path: Path | str, write: Any) -> None:
+    """Write ``path`` through a temporary sibling created exclusively (``mkstemp``: never through
+    an existing name or a planted symlink), then rename it into place; ``write(tmp_path)`` fills it.
+    The file gets the user's normal permissions (umask)."""
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def non_finite_paths(data: Any, path: str = "") -> list[str]:
+    """Key paths in a JSON-like value that hold NaN or infinity (strict JSON has neither)."""
+    import math
+
+    if isinstance(data, dict):
+        return [
+            q
+            for k, v in data.items()
+            for q in non_finite_paths(v, f"{path}.{k}" if path else str(k))
+        ]
+    if isinstance(data, list | tuple):
+        return [q for i, v in enumerate(data) for q in non_finite_paths(v, f"{path}.{i}")]
+    try:
+        if (
+            isinstance(data, bool)
+            or not isinstance(data, int | float)
+            and not hasattr(data, "dtype")
+        ):
+            return []
+        return [] if math.isfinite(float(data)) else [path or "(value)"]
+    except (TypeError, ValueError):
+        return []
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Strict JSON (no NaN or infinity: a value that is not finite is an error, never written)."""
     path.write_text(
-        json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8"
+        json.dumps(data, indent=2, sort_keys=True, default=_json_default, allow_nan=False) + "\n",
+        encoding="utf-8",
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -313,8 +312,15 @@ def comparison_row(
 # --------------------------------------------------------------------------- formatting helpers
 
 
-def unit_of(column: str) -> str:
-    """The unit a contract column carries, read from its name (``cost_gbp`` -> GBP)."""
+# Columns whose unit the name alone does not give: costs.csv counts money by financial year.
+TABLE_COLUMN_UNITS = {("costs", "year"): "financial year from April"}
+
+
+def unit_of(column: str, table: str = "") -> str:
+    """The unit a contract column carries, read from its name (``cost_gbp`` -> GBP); ``table``
+    names the table where a column's unit depends on it (``year`` in costs is a financial year)."""
+    if (table, column) in TABLE_COLUMN_UNITS:
+        return TABLE_COLUMN_UNITS[(table, column)]
     c = column.lower()
     if c.endswith("_gbp") or "_gbp_" in c:
         return "GBP"
@@ -333,13 +339,13 @@ def unit_of(column: str) -> str:
     return ""
 
 
-def header_of(column: str) -> str:
-    unit = unit_of(column)
+def header_of(column: str, table: str = "") -> str:
+    unit = unit_of(column, table)
     return f"{column} [{unit}]" if unit else column
 
 
-def _excel_format(column: str) -> str | None:
-    unit = unit_of(column)
+def _excel_format(column: str, table: str = "") -> str | None:
+    unit = unit_of(column, table)
     return {
         "GBP": "£#,##0;[Red]-£#,##0",
         "places": "#,##0.0",
@@ -443,9 +449,9 @@ def _write_table_sheet(wb: Any, name: str, df: pd.DataFrame, formats: dict[str, 
     if truncated:
         rows = df.iloc[:EXCEL_MAX_ROWS]
     for j, col in enumerate(df.columns):
-        ws.write_string(0, j, header_of(str(col)), head)
-        fmt_str = _excel_format(str(col))
-        width = max(10, min(40, len(header_of(str(col))) + 2))
+        ws.write_string(0, j, header_of(str(col), name), head)
+        fmt_str = _excel_format(str(col), name)
+        width = max(10, min(40, len(header_of(str(col), name)) + 2))
         ws.set_column(j, j, width, formats.get(fmt_str) if fmt_str else None)
         values = rows[col]
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
@@ -936,13 +942,9 @@ def _html_writer(results: Results, path: Path) -> list[str]:
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write via a temporary sibling and rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from .io import atomic_write
+
+    atomic_write(path, write)
 
 
 def write_comparison_csv(comparison: pd.DataFrame, path: Path) -> None:

@@ -59,11 +59,42 @@ def P(default: Any = ..., description: str = "", unit: str = "-", **kw: Any) -> 
 
 Share = float  # a number in [0, 1]; checked by ``P(..., ge=0, le=1)`` where declared
 
+# Bounded number types, each named by its unit. Every float in the schema is finite (``Strict``
+# refuses NaN and infinity); these bounds keep values physically sensible so that no input can
+# overflow a stage, stall a solver on absurd coefficients or make a run allocate without limit.
+YEAR_MIN, YEAR_MAX = 1990, 2100
+MAX_MONEY_GBP = 1e12  # about ten times England's whole DSG: far beyond any one LA
+MAX_PLACES = 1e6  # places or plans: more than every EHCP in England
+MAX_PEOPLE = 1e7  # residents aged 0-25 in one locality (England's whole 0-25 population is ~19m)
+MAX_KM = 2000.0  # one-way distance: longer than Great Britain
+MAX_FACTOR = 100.0  # multipliers (cost, prevalence); lever factors have their own, smaller, cap
+MAX_LEVER_FACTOR = 10.0  # a lever that multiplies a rate more than tenfold is a typo
+MAX_LEAD_TIME_YEARS = 15
+MAX_BUILD_UNIT_PLACES = 2000
+MAX_LOCALITIES = 50
+MAX_KEYS = 40  # needs, settings, bands
+MAX_ROWS = 2000  # list sections: history detail, pipeline, levers, backlog, inclusion shifts
+MAX_MODEL_CELLS = 5e8  # paths x years x ages x needs x localities: about 2 GB of float32 per array
+# years x home x provider localities x needs x phases x settings: the placement arrays (Devon
+# 2.5e5; fifty Devon-like localities 1e7)
+MAX_PLACEMENT_CELLS = 2e7
+
+Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
+Money = Annotated[float, Field(ge=-MAX_MONEY_GBP, le=MAX_MONEY_GBP)]  # signed: deficits, balances
+Cost = Annotated[float, Field(ge=0, le=MAX_MONEY_GBP)]  # a cost or an income: not negative
+Places = Annotated[float, Field(ge=0, lt=MAX_PLACES)]  # places, plans, children
+People = Annotated[float, Field(ge=0, le=MAX_PEOPLE)]
+Km = Annotated[float, Field(ge=0, le=MAX_KM)]
+Factor = Annotated[float, Field(ge=0, le=MAX_FACTOR)]
+Rate = Annotated[float, Field(ge=-1, le=1)]  # an annual growth or change, as a share per year
+LeadYears = Annotated[int, Field(ge=0, le=MAX_LEAD_TIME_YEARS)]
+UnitPlaces = Annotated[int, Field(ge=1, le=MAX_BUILD_UNIT_PLACES)]
+
 
 class Strict(BaseModel):
     """Base for every section: unknown keys are errors, so a misspelt key never passes silently."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- meta
@@ -72,19 +103,15 @@ class Strict(BaseModel):
 class Meta(Strict):
     name: str = P(description="Human-readable scenario name", unit="text", min_length=1)
     description: str = P("", "What this scenario tests and why", "text")
-    base_year: int = P(
+    base_year: Year = P(
         description="January census year of the starting stock (2024 = academic year 2023/24); "
         "the first financial year reported starts in April of this year",
         unit="year",
-        ge=2000,
-        le=2100,
     )
     horizon_years: int = P(10, "Years simulated after the base year", "years", ge=1, le=30)
-    price_base_year: int = P(
+    price_base_year: Year = P(
         description="Financial year (by starting year) whose prices unit costs are given in",
         unit="financial year",
-        ge=2000,
-        le=2100,
     )
     la_name: str = P("", "Local authority the scenario describes", "text")
 
@@ -103,9 +130,9 @@ class Locality(Strict):
 
 class Geography(Strict):
     localities: list[Locality] = P(
-        description="Planning areas of the LA", unit="list", min_length=1
+        description="Planning areas of the LA", unit="list", min_length=1, max_length=MAX_LOCALITIES
     )
-    distances_km: dict[str, dict[str, float]] | None = P(
+    distances_km: dict[str, dict[str, Km]] | None = P(
         None,
         "Typical travel distance from home locality (row) to provider locality (column); the "
         "diagonal is the typical distance within a locality. Square over all locality ids.",
@@ -116,12 +143,14 @@ class Geography(Strict):
         "Road distance per straight-line distance, used when distances come from coordinates",
         "ratio",
         ge=1,
+        le=5,
     )
     within_locality_km: float = P(
         8.0,
         "Typical distance within a locality, used when distances come from coordinates",
         "km",
         ge=0,
+        le=MAX_KM,
     )
 
 
@@ -129,7 +158,7 @@ class Geography(Strict):
 
 
 class Population(Strict):
-    base_0_25: dict[str, float] = P(
+    base_0_25: dict[str, People] = P(
         description="Resident population aged 0-25 by locality in the base year", unit="people"
     )
     age_shares: list[float] = P(
@@ -141,7 +170,7 @@ class Population(Strict):
     growth: float = P(
         0.0, "Annual growth of the 0-25 population", "share per year", ge=-0.2, le=0.2
     )
-    growth_by_locality: dict[str, float] = P(
+    growth_by_locality: dict[str, Annotated[float, Field(ge=-0.2, le=0.2)]] = P(
         default_factory=dict,
         description="Per-locality growth replacing `growth`",
         unit="share per year",
@@ -159,12 +188,16 @@ class Lever(Strict):
         "or new plans directly (joiners)",
         unit="key",
     )
-    factor: float = P(description="Multiplier applied to the rate", unit="ratio", ge=0)
-    from_year: int = P(description="First year the change applies", unit="year")
-    to_year: int | None = P(
+    factor: float = P(
+        description="Multiplier applied to the rate", unit="ratio", ge=0, le=MAX_LEVER_FACTOR
+    )
+    from_year: Year = P(description="First year the change applies", unit="year")
+    to_year: Year | None = P(
         None, "Last year the change applies (inclusive); open-ended if omitted", "year"
     )
-    ages: list[int] | None = P(None, "Ages the change applies to (all if omitted)", "years")
+    ages: list[int] | None = P(
+        None, "Ages the change applies to (all if omitted)", "years", max_length=MAX_AGE + 1
+    )
     needs: list[str] | None = P(
         None, "Primary needs the change applies to (all if omitted)", "keys"
     )
@@ -176,9 +209,12 @@ class Lever(Strict):
 
 
 class Backlog(Strict):
-    year: int = P(description="Year whose stock includes the extra plans", unit="year")
+    year: Year = P(description="Year whose stock includes the extra plans", unit="year")
     plans: float = P(
-        description="Extra plans issued by clearing an assessment backlog", unit="plans", ge=0
+        description="Extra plans issued by clearing an assessment backlog",
+        unit="plans",
+        ge=0,
+        lt=MAX_PLACES,
     )
 
 
@@ -189,30 +225,39 @@ class Calibration(Strict):
         description="Parameters to fit; those not listed stay as given",
         unit="keys",
     )
-    ignore_before: int | None = P(
+    ignore_before: Year | None = P(
         None, "Ignore history before this year (e.g. pre-reform counts)", "year"
     )
 
 
 class Uncertainty(Strict):
     growth_sd: float = P(
-        0.02, "Standard deviation of the annual growth rate across paths", "share per year", ge=0
+        0.02,
+        "Standard deviation of the annual growth rate across paths",
+        "share per year",
+        ge=0,
+        le=0.5,
     )
     incidence_cv: float = P(
         0.05,
         "Coefficient of variation of the new-plan rate across paths (lognormal)",
         "ratio",
         ge=0,
+        le=2,
     )
     cessation_cv: float = P(
-        0.10, "Coefficient of variation of cessation rates across paths (lognormal)", "ratio", ge=0
+        0.10,
+        "Coefficient of variation of cessation rates across paths (lognormal)",
+        "ratio",
+        ge=0,
+        le=2,
     )
     poisson: bool = P(True, "Add Poisson noise to new and ceased plans in each cell", "flag")
 
 
 class HistoryRow(Strict):
-    year: int = P(description="January census year", unit="year")
-    plans: float = P(description="EHCPs counted", unit="plans", ge=0)
+    year: Year = P(description="January census year", unit="year")
+    plans: float = P(description="EHCPs counted", unit="plans", ge=0, lt=MAX_PLACES)
     age: int | None = P(None, "Age, where the count is by age", "years", ge=0, le=MAX_AGE)
     need: str | None = P(None, "Primary need, where the count is by need", "key")
     locality: str | None = P(None, "Locality, where the count is by locality", "key")
@@ -248,8 +293,9 @@ class Demand(Strict):
         description="Primary need categories (SEN2 codes or the scenario's own grouping)",
         unit="keys",
         min_length=1,
+        max_length=MAX_KEYS,
     )
-    history: dict[int, float] = P(
+    history: dict[Year, Places] = P(
         default_factory=dict,
         description="January counts of EHCPs (all ages, needs, localities) by year",
         unit="plans",
@@ -270,6 +316,7 @@ class Demand(Strict):
         default_factory=list,
         description="January counts broken down by age, need or locality",
         unit="rows",
+        max_length=MAX_ROWS,
     )
     stock_age_shares: list[float] = P(
         description="Share of the base-year stock at each age 0..25 (26 values, sum 1)",
@@ -284,7 +331,7 @@ class Demand(Strict):
     new_need_shares: dict[str, float] | None = P(
         None, "Share of new plans by primary need, if different from the stock", "share"
     )
-    locality_prevalence: dict[str, float] = P(
+    locality_prevalence: dict[str, Factor] = P(
         default_factory=dict,
         description="Relative rate of plans per head in each locality (1 = county average)",
         unit="ratio",
@@ -293,6 +340,7 @@ class Demand(Strict):
         description="EHC needs assessment requests per year per 1,000 residents aged 0-25 in the base year",
         unit="requests per 1,000 per year",
         ge=0,
+        le=1000,
     )
     conversion_rate: float = P(
         description="Share of assessment requests that lead to a plan", unit="share", ge=0, le=1
@@ -310,7 +358,7 @@ class Demand(Strict):
         ge=-0.5,
         le=1,
     )
-    growth_end_year: int | None = P(None, "Last year the growth applies; flat afterwards", "year")
+    growth_end_year: Year | None = P(None, "Last year the growth applies; flat afterwards", "year")
     cessation_rate: float = P(
         0.03,
         "Share of plans ceasing each year at ages without a specific rate",
@@ -325,10 +373,16 @@ class Demand(Strict):
         unit="share per year",
     )
     backlog: list[Backlog] = P(
-        default_factory=list, description="One-off backlog clearance", unit="rows"
+        default_factory=list,
+        description="One-off backlog clearance",
+        unit="rows",
+        max_length=MAX_ROWS,
     )
     levers: list[Lever] = P(
-        default_factory=list, description="Rate changes from a future year", unit="rows"
+        default_factory=list,
+        description="Rate changes from a future year",
+        unit="rows",
+        max_length=100,
     )
     calibration: Calibration = P(
         default_factory=Calibration, description="Fit to history", unit="section"
@@ -377,7 +431,7 @@ class Inclusion(Strict):
     share_per_year: float = P(
         description="Share of `from_band` demand moved per year", unit="share per year", ge=0, le=1
     )
-    from_year: int = P(description="First year the shift applies", unit="year")
+    from_year: Year = P(description="First year the shift applies", unit="year")
     max_share: float = P(1.0, "Cap on the cumulative share moved", "share", ge=0, le=1)
 
 
@@ -405,20 +459,20 @@ class PipelineItem(Strict):
     name: str = P(description="Project name", unit="text")
     setting: str = P(description="Setting of the new places", unit="key")
     locality: str = P(description="Locality of the new places", unit="key")
-    places: float = P(description="Places added", unit="places", ge=0)
-    open_year: int = P(description="First year the places are available (as planned)", unit="year")
+    places: float = P(description="Places added", unit="places", ge=0, lt=MAX_PLACES)
+    open_year: Year = P(description="First year the places are available (as planned)", unit="year")
     delay_years: int = P(0, "Delay to the opening; a scenario lever", "years", ge=0, le=30)
     source: str = P("", "Where this project is recorded", "text")
 
 
 class Capacity(Strict):
-    existing: dict[str, dict[str, float]] = P(
+    existing: dict[str, dict[str, Places]] = P(
         default_factory=dict,
         description="Places in the base year: setting -> locality -> places",
         unit="places",
     )
     pipeline: list[PipelineItem] = P(
-        default_factory=list, description="Committed new places", unit="rows"
+        default_factory=list, description="Committed new places", unit="rows", max_length=MAX_ROWS
     )
     max_occupancy: float = P(
         1.0, "Share of places that can be filled (allows for churn)", "share", gt=0, le=1
@@ -459,14 +513,16 @@ class Transport(Strict):
         "Annual cost per transported pupil regardless of distance",
         "GBP per pupil per year",
         ge=0,
+        le=MAX_MONEY_GBP,
     )
     per_km_gbp: float = P(
         0.0,
         "Annual cost per transported pupil per km of one-way distance",
         "GBP per pupil per km per year",
         ge=0,
+        le=MAX_MONEY_GBP,
     )
-    extra_km: dict[str, float] = P(
+    extra_km: dict[str, Km] = P(
         default_factory=dict,
         description="Extra one-way distance for a setting (independent schools are often out of county)",
         unit="km",
@@ -475,16 +531,16 @@ class Transport(Strict):
 
 
 class Costs(Strict):
-    unit_cost_gbp: dict[str, float] = P(
+    unit_cost_gbp: dict[str, Cost] = P(
         description="High-needs cost per place per year by setting (place funding plus top-up)",
         unit="GBP per place per year",
     )
-    band_multiplier: dict[str, float] = P(
+    band_multiplier: dict[str, Factor] = P(
         default_factory=dict,
         description="Cost multiplier by complexity band (1 if omitted)",
         unit="ratio",
     )
-    need_multiplier: dict[str, float] = P(
+    need_multiplier: dict[str, Factor] = P(
         default_factory=dict,
         description="Cost multiplier by primary need (1 if omitted)",
         unit="ratio",
@@ -495,17 +551,17 @@ class Costs(Strict):
     transport: Transport = P(
         default_factory=Transport, description="Home-to-school transport", unit="section"
     )
-    capital_per_place_gbp: dict[str, float] = P(
+    capital_per_place_gbp: dict[str, Cost] = P(
         default_factory=dict,
         description="Capital cost of one new place by setting",
         unit="GBP per place",
     )
-    lead_time_years: dict[str, int] = P(
+    lead_time_years: dict[str, LeadYears] = P(
         default_factory=dict,
         description="Years from a build decision to opening, by setting",
         unit="years",
     )
-    build_unit_places: dict[str, int] = P(
+    build_unit_places: dict[str, UnitPlaces] = P(
         default_factory=dict,
         description="Places in one whole unit (e.g. 12 for a resource base, 150 for a special school)",
         unit="places",
@@ -515,6 +571,7 @@ class Costs(Strict):
         "High-needs spend not driven by placements (outreach, services, hospital education) in the first financial year",
         "GBP per year",
         ge=0,
+        le=MAX_MONEY_GBP,
     )
     other_hnb_growth: float = P(
         0.0, "Annual growth of `other_hnb_spend_gbp`", "share per year", ge=-0.5, le=1
@@ -525,37 +582,36 @@ class Costs(Strict):
 
 
 class Finance(Strict):
-    opening_deficit_gbp: float = P(
+    opening_deficit_gbp: Money = P(
         description="Cumulative DSG deficit at 31 March of the base year (a positive number is a deficit)",
         unit="GBP",
     )
-    hnb_income_gbp: float = P(
+    hnb_income_gbp: Cost = P(
         description="High Needs Block allocation in the first financial year",
         unit="GBP per year",
-        ge=0,
     )
     hnb_income_growth: float = P(
         0.0, "Annual growth of the HNB allocation", "share per year", ge=-0.5, le=1
     )
-    hnb_income_by_year: dict[int, float] = P(
+    hnb_income_by_year: dict[Year, Cost] = P(
         default_factory=dict,
         description="Known HNB allocations by financial year, replacing the growth path",
         unit="GBP",
     )
-    block_transfers_gbp: dict[int, float] = P(
+    block_transfers_gbp: dict[Year, Money] = P(
         default_factory=dict,
         description="Transfers into the HNB from other DSG blocks by financial year",
         unit="GBP",
     )
-    safety_valve_instalments_gbp: dict[int, float] = P(
+    safety_valve_instalments_gbp: dict[Year, Money] = P(
         default_factory=dict, description="DfE Safety Valve payments by financial year", unit="GBP"
     )
-    la_contributions_gbp: dict[int, float] = P(
+    la_contributions_gbp: dict[Year, Money] = P(
         default_factory=dict,
         description="Council contributions towards the deficit by financial year",
         unit="GBP",
     )
-    plan_cumulative_deficit_gbp: dict[int, float] = P(
+    plan_cumulative_deficit_gbp: dict[Year, Money] = P(
         default_factory=dict,
         description="Agreed Safety Valve trajectory: cumulative deficit at 31 March ending each financial year",
         unit="GBP",
@@ -601,9 +657,11 @@ class Finance(Strict):
 
 class BuildLimit(Strict):
     max_places_per_year: float | None = P(
-        None, "Most new places decided in one year", "places", ge=0
+        None, "Most new places decided in one year", "places", ge=0, lt=MAX_PLACES
     )
-    max_places_total: float | None = P(None, "Most new places over the horizon", "places", ge=0)
+    max_places_total: float | None = P(
+        None, "Most new places over the horizon", "places", ge=0, lt=MAX_PLACES
+    )
     localities: list[str] | None = P(
         None, "Localities where building is possible (all if omitted)", "keys"
     )
@@ -647,7 +705,7 @@ class Policy(Strict):
         unit="section",
     )
     capital_budget_gbp: float | None = P(
-        None, "Capital available for new places over the horizon", "GBP", ge=0
+        None, "Capital available for new places over the horizon", "GBP", ge=0, le=MAX_MONEY_GBP
     )
     integer_builds: bool = P(
         True,
@@ -684,7 +742,7 @@ class Policy(Strict):
         le=1,
     )
     max_travel_km: float | None = P(
-        None, "Longest one-way journey a placement may need", "km", gt=0
+        None, "Longest one-way journey a placement may need", "km", gt=0, le=MAX_KM
     )
     discount_rate: float = P(
         0.035, "Annual discount rate (HM Treasury Green Book)", "share per year", ge=0, le=0.5
@@ -694,6 +752,7 @@ class Policy(Strict):
         "Cost per child-year left without a suitable place (keeps the LP solvable)",
         "GBP per child-year",
         ge=0,
+        le=MAX_MONEY_GBP,
     )
     plan_for: float = P(
         0.5,
@@ -702,7 +761,7 @@ class Policy(Strict):
         gt=0,
         lt=1,
     )
-    first_decision_year: int | None = P(
+    first_decision_year: Year | None = P(
         None,
         "First academic year (January census year) the optimiser decides placements and builds "
         "for; entrants of earlier years stay as the unmitigated forecast placed them. Default "
@@ -710,7 +769,7 @@ class Policy(Strict):
         "year",
     )
     inclusion: list[Inclusion] = P(
-        default_factory=list, description="KPI 14 inclusion shifts", unit="rows"
+        default_factory=list, description="KPI 14 inclusion shifts", unit="rows", max_length=100
     )
     limits: LimitModes = P(
         default_factory=LimitModes,
@@ -725,7 +784,11 @@ class Policy(Strict):
 class Run(Strict):
     paths: int = P(200, "Monte Carlo paths (1 = deterministic only)", "paths", ge=1, le=1_000_000)
     seed: int = P(
-        20250331, "Random seed; the same scenario and seed give identical outputs", "integer", ge=0
+        20250331,
+        "Random seed; the same scenario and seed give identical outputs",
+        "integer",
+        ge=0,
+        lt=2**63,
     )
     solver: Literal["highs", "cbc"] = P("highs", "LP solver behind PuLP", "key")
     time_limit_seconds: float = P(
@@ -746,10 +809,14 @@ class Scenario(Strict):
     population: Population = P(description="0-25 population by locality and age", unit="section")
     demand: Demand = P(description="EHCP demand model", unit="section")
     settings: dict[str, Setting] = P(
-        description="Settings where children with plans are educated", unit="section"
+        description="Settings where children with plans are educated",
+        unit="section",
+        max_length=MAX_KEYS,
     )
     bands: dict[str, Band] = P(
-        description="Complexity bands and the settings that can meet them", unit="section"
+        description="Complexity bands and the settings that can meet them",
+        unit="section",
+        max_length=MAX_KEYS,
     )
     placements: Placements = P(description="Today's placement mix, bands and moves", unit="section")
     capacity: Capacity = P(
@@ -1044,7 +1111,78 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
             b = getattr(inc, f)
             if b not in bands:
                 out.append((f"policy.inclusion.{i}.{f}", f"unknown band '{b}'{_suggest(b, bands)}"))
+    out.extend(stage_rule_problems(s))
     return out
+
+
+def stage_rule_problems(s: Scenario) -> list[tuple[str, str]]:
+    """Cross-field rules the demand and placement stages rely on, checked before anything runs."""
+    out: list[tuple[str, str]] = []
+    locs = [loc.id for loc in s.geography.localities]
+    pop = {lid: s.population.base_0_25.get(lid, 0.0) for lid in locs}
+    total = sum(pop.values())
+    if total <= 0:
+        out.append(("population.base_0_25", "the 0-25 population is zero: no rates per head"))
+    else:
+        prev = s.demand.locality_prevalence
+        if sum(v / total * prev.get(lid, 1.0) for lid, v in pop.items()) <= 0:
+            out.append(("demand.locality_prevalence", "every populated locality has prevalence 0"))
+    for a, (new, people) in enumerate(
+        zip(s.demand.new_age_shares, s.population.age_shares, strict=False)
+    ):
+        if new > 0 and people <= 0:
+            out.append(
+                (
+                    f"demand.new_age_shares.{a}",
+                    f"new plans at age {a} but population.age_shares.{a} is 0 "
+                    "(no one to give them to)",
+                )
+            )
+    end, base = s.demand.growth_end_year, s.meta.base_year
+    if end is not None and end < base:
+        out.append(("demand.growth_end_year", f"{end} is before meta.base_year {base}"))
+    in_a_band = {k for b in s.bands.values() for k in b.settings}
+    for ph, by_from in s.placements.movers.items():
+        for fk, to in by_from.items():
+            placed = any(
+                shares.get(fk, 0.0) > 0 for shares in s.placements.mix.get(ph, {}).values()
+            )
+            for tk, v in to.items():
+                if v > 0 and placed and tk in s.settings and tk not in in_a_band:
+                    out.append(
+                        (
+                            f"placements.movers.{ph}.{fk}.{tk}",
+                            f"no band can be met in '{tk}' in phase {ph}: add it to a band",
+                        )
+                    )
+    too_big = model_size_problem(s, s.run.paths)
+    if too_big:
+        out.append(("run.paths", too_big))
+    n_t, n_l, n_n, n_s = len(s.years), len(locs), len(s.demand.needs), len(s.settings)
+    cells = n_t * n_l * n_l * n_n * len(PHASES) * n_s
+    if cells > MAX_PLACEMENT_CELLS:
+        out.append(
+            (
+                "geography.localities",
+                f"{n_t} years x {n_l} x {n_l} localities x {n_n} needs x {len(PHASES)} phases x "
+                f"{n_s} settings is {cells:.3g} placement cells, more than "
+                f"{MAX_PLACEMENT_CELLS:.0e}: use fewer localities, needs or settings",
+            )
+        )
+    return out
+
+
+def model_size_problem(s: Scenario, paths: int) -> str | None:
+    """Why ``paths`` Monte Carlo paths of this scenario would not fit in memory, or None."""
+    locs = len(s.geography.localities)
+    cells = paths * len(s.years) * len(AGES) * max(len(s.demand.needs), 1) * max(locs, 1)
+    if cells <= MAX_MODEL_CELLS:
+        return None
+    return (
+        f"{paths} paths x {len(s.years)} years x {len(AGES)} ages x {len(s.demand.needs)} needs "
+        f"x {locs} localities is {cells:.3g} cells, more than {MAX_MODEL_CELLS:.0e}: "
+        "use fewer paths"
+    )
 
 
 def serves_phase(s: Scenario, key: str, phase: str, what: str) -> bool:

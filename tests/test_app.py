@@ -159,6 +159,36 @@ def test_a_good_upload_extending_the_default_runs(app: AppTest) -> None:
     assert "extends" not in data  # the download is the resolved mapping: it stands alone
 
 
+def test_an_upload_cannot_read_files_on_the_server(app: AppTest, tmp_path: Path) -> None:
+    secret = tmp_path / "secrets.yaml"
+    secret.write_text("meta: {base_year: hunter2-password}\n")
+    messages = []
+    at = None
+    for parent in (f"embedded:{tmp_path}/secrets", "embedded:../../../etc/passwd", str(secret),
+                   str(tmp_path / "absent.yaml"), "../secrets.yaml"):  # fmt: skip
+        content = f"extends: '{parent}'\nmeta: {{name: x}}\n".encode()
+        if at is None:
+            at = _upload(app, "up.yaml", content)
+        else:
+            at.file_uploader(key="upload").set_value(("up.yaml", content, "text/yaml"))
+            _run(at)
+        assert len(at.error) == 1 and not at.metric  # nothing ran
+        msg = at.error[0].value
+        assert "hunter2" not in msg and "passwd" not in msg and "Traceback" not in msg
+        messages.append(msg.split("```text", 1)[1])
+    # refused alike whether the path exists or not
+    assert messages[2] == messages[3] == messages[4]
+
+
+def test_an_upload_may_extend_a_file_in_scenarios(app: AppTest) -> None:
+    text = "extends: high_growth.yaml\nmeta: {name: Uploaded on high growth}\n"
+    at = _upload(app, "up.yaml", text.encode())
+    _no_errors(at)
+    data = yaml.safe_load(at.session_state["scenario_yaml"])
+    assert data["meta"]["name"] == "Uploaded on high growth"
+    assert data["demand"]["growth"] == 0.14  # from scenarios/high_growth.yaml
+
+
 # --------------------------------------------------------------------------- levers
 
 

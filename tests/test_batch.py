@@ -410,3 +410,130 @@ def test_the_progress_bar_shows_what_a_scenario_is_doing() -> None:
         assert shown(bar) == "faster.yaml: branch and bound from the rounded plan"
     with batch._Progress(2, 1, False) as quiet, batch._stage_feed(quiet, "pool") as q:
         assert q is None  # no bar, no queue
+
+
+# --------------------------------------------------------------------------- nothing clobbered
+
+
+FAST = ["--paths", "2", "--no-reports", "--set", "meta.horizon_years=2"]
+
+
+def test_a_batch_never_clobbers_a_fuller_comparison(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["run", *SMALL, "--out", str(out), *FAST]) == 0
+    before = {
+        n: (out / n).read_bytes() for n in ("comparison.csv", "comparison.xlsx", "comparison.html")
+    }
+    # nothing ran: a missing file, a bad --set
+    assert main(["run", str(tmp_path / "nonexistent.yaml"), "--out", str(out)]) == 2
+    assert main(["run", SMALL[0], "--out", str(out), "--set", "demand.growht=1"]) == 2
+    # one scenario ran, but the earlier comparison has two rows
+    assert main(["run", SMALL[0], "--out", str(out), *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "comparison.csv, .xlsx and .html kept" in err and "--overwrite" in err
+    assert {n: (out / n).read_bytes() for n in before} == before
+    # asked for: replaced
+    assert main(["run", SMALL[0], "--out", str(out), *FAST, "--overwrite"]) == 0
+    assert pd.read_csv(out / "comparison.csv")["slug"].tolist() == ["small-a"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_output_folders_follow_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        assert main(["run", SMALL[0], "--out", str(tmp_path), *FAST]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "small-a").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "comparison.csv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "small-a" / "summary.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_run_removes_temporaries_left_by_a_killed_run(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from model.io import _host
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    stale = tmp_path / f".small-a.{_host()}-{proc.pid}.x7y8z9.tmp"
+    stale.mkdir()
+    (stale / "demand.csv").write_text("half a table\n")
+    assert main(["run", SMALL[0], "--out", str(tmp_path), *FAST]) == 0
+    assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "comparison.csv",
+        "comparison.html",
+        "comparison.xlsx",
+        "small-a",
+    ]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Process ids below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    found, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            found.add(c)
+            todo.append(c)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_end_when_the_batch_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = [str(tmp_path / f"s{i}.yaml") for i in range(3)]
+    for i, f in enumerate(slow):
+        Path(f).write_text(f"extends: embedded:devon\nmeta: {{name: s{i}}}\nrun: {{paths: 500}}\n")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "model.cli",
+            "run",
+            *slow,
+            "--jobs",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-reports",
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while time.monotonic() < deadline and len(workers) < 3:  # fork server + two workers
+        time.sleep(0.2)
+        workers = {p for p in _descendants(proc.pid) if _running(p)}
+    assert len(workers) >= 3, "the pool never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_running(p) for p in workers):
+        time.sleep(0.2)
+    left = [p for p in workers if _running(p)]
+    for p in left:  # do not leave them behind if the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not left

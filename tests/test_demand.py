@@ -475,13 +475,13 @@ def test_new_plans_at_an_age_without_population_is_a_scenario_error() -> None:
         shares[0], shares[1] = 0.0, shares[0] + shares[1]
         m["population"]["age_shares"] = shares
 
-    with pytest.raises(ScenarioError) as e:
+    with pytest.raises(ScenarioError) as e:  # caught by validation, before the stage runs
         dm.run_demand(scenario(edit), 1, 0, source="x.yaml")
-    assert "x.yaml: demand.new_age_shares.0:" in str(e.value)
+    assert "test.yaml: demand.new_age_shares.0: new plans at age 0" in str(e.value)
 
 
 def test_growth_end_year_before_base_is_a_scenario_error() -> None:
-    with pytest.raises(ScenarioError, match="demand.growth_end_year"):
+    with pytest.raises(ScenarioError, match="demand.growth_end_year: 2020 is before"):
         dm.run_demand(scenario(growth_end_year=2020), 1, 0)
 
 

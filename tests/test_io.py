@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,229 @@ def test_uploaded_text_gets_the_same_overlay_rules() -> None:
     assert problems(e)[0][0] == "demand.history"
     r = load_scenario_text("extends: embedded:devon\ndemand:\n  backlog: !delete\n", "up.yaml")
     assert r.scenario.demand.backlog == []
+
+
+# --------------------------------------------------------------------------- safe file access
+
+
+def _one_problem(path: Path | str) -> str:
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(path)
+    lines = str(e.value).splitlines()
+    assert all("\n" not in line for line in lines)
+    return lines[0]
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/urandom"])
+def test_extends_a_device_is_refused_at_once(tmp_path: Path, target: str) -> None:
+    if not Path(target).exists():
+        pytest.skip(f"{target} does not exist here")
+    f = tmp_path / "dev.yaml"
+    f.write_text(f"extends: {target}\n")
+    assert (
+        _one_problem(f) == f"{f}: extends: {target}: not a regular file (a device, pipe or socket)"
+    )
+
+
+def test_extends_a_named_pipe_does_not_block(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")  # nobody ever writes to it: reading it would wait for ever
+    (tmp_path / "f.yaml").write_text("extends: pipe\n")
+    line = _one_problem(tmp_path / "f.yaml")
+    assert line == (
+        f"{tmp_path / 'f.yaml'}: extends: {tmp_path / 'pipe'}: not a regular file "
+        "(a device, pipe or socket)"
+    )
+
+
+def test_extends_a_folder_or_an_over_long_path(tmp_path: Path) -> None:
+    (tmp_path / "d.yaml").write_text("extends: /tmp\n")
+    assert _one_problem(tmp_path / "d.yaml").endswith(
+        "extends: /tmp: not a regular file (a folder)"
+    )
+    (tmp_path / "l.yaml").write_text("extends: " + "b/" * 3000 + "x.yaml\n")
+    assert _one_problem(tmp_path / "l.yaml").endswith("extends: path is longer than 1024 bytes")
+    long_name = "a" * 5000 + ".yaml"
+    line = _one_problem(long_name)
+    assert line.endswith(": path is longer than 1024 bytes") and len(line) < 400
+
+
+def test_problems_name_the_file_as_given_never_absolute(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("sub").mkdir()
+    Path("sub/leaf.yaml").write_text("extends: base.yaml\nmeta: {horizon_years: 99}\n")
+    Path("sub/base.yaml").write_text("extends: embedded:devon\n")
+    assert _one_problem("sub/leaf.yaml").startswith("sub/leaf.yaml: meta.horizon_years: ")
+    Path("sub/base.yaml").write_text("extends: nowhere.yaml\n")
+    assert _one_problem("sub/leaf.yaml") == (
+        "sub/leaf.yaml: extends: sub/base.yaml: extends: file not found: nowhere.yaml"
+    )
+
+
+def test_a_secret_file_in_extends_is_never_quoted(tmp_path: Path) -> None:
+    secret = tmp_path / "secrets.txt"
+    for text in (
+        "meta:\n  base_year: hunter2-password\n",
+        "hunter2-password: 1\n",
+        "hunter2-password\n",
+        "key: [hunter2-password\n",  # not valid YAML: the parser would quote it
+        "meta: {name: x}\ncapacity: {pipeline: [{setting: hunter2-password}]}\n",
+    ):
+        secret.write_text(text)
+        (tmp_path / "s.yaml").write_text("extends: secrets.txt\n")
+        with pytest.raises(ScenarioError) as e:
+            load_scenario(tmp_path / "s.yaml")
+        assert "hunter2" not in str(e.value)
+        assert all(p.file == str(tmp_path / "s.yaml") for p in e.value.problems)
+
+
+@pytest.mark.parametrize(
+    "parent",
+    [
+        "embedded:/etc/passwd",
+        "embedded:../../../../etc/hostname",
+        "embedded:../data/devon",
+        "/etc/passwd",
+        "../secret.yaml",
+        "scenarios/../../secret.yaml",
+        "sub/devon.yaml",
+    ],
+)
+def test_an_upload_may_extend_only_embedded_or_scenarios(tmp_path: Path, parent: str) -> None:
+    (tmp_path / "secret.yaml").write_text("meta: {base_year: hunter2-password}\n")
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    with pytest.raises(ScenarioError) as e:
+        load_scenario_text(f"extends: '{parent}'\n", "up.yaml", scenario_dir=scenarios)
+    text = str(e.value)
+    assert "hunter2" not in text and "passwd" not in text and "hostname" not in text
+    assert [p.path for p in e.value.problems] == ["extends"]
+
+
+def test_an_upload_says_the_same_whether_a_path_exists_or_not(tmp_path: Path) -> None:
+    (tmp_path / "there.yaml").write_text("meta: {name: x}\n")
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    messages = set()
+    for parent in (str(tmp_path / "there.yaml"), str(tmp_path / "absent.yaml")):
+        with pytest.raises(ScenarioError) as e:
+            load_scenario_text(f"extends: '{parent}'\n", "up.yaml", scenario_dir=scenarios)
+        messages.add(str(e.value))
+    assert len(messages) == 1
+
+
+def test_an_upload_may_extend_a_file_in_scenarios(tmp_path: Path, devon_dict, write_yaml) -> None:
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    write_yaml(devon_dict, "scenarios/base.yaml")
+    for parent in ("base.yaml", "scenarios/base.yaml"):
+        r = load_scenario_text(
+            f"extends: {parent}\nrun: {{paths: 3}}\n", "up.yaml", scenario_dir=scenarios
+        )
+        assert r.scenario.run.paths == 3
+        assert r.scenario.meta.name == devon_dict["meta"]["name"]
+
+
+def test_keys_that_collide_once_read_are_an_error(devon_dict) -> None:
+    from model.io import validate_mapping
+
+    devon_dict["demand"]["history"]["2023"] = 1.0  # beside the integer key 2023
+    with pytest.raises(ScenarioError) as e:
+        validate_mapping(devon_dict, "x.yaml")
+    assert ("demand.history.2023", "given twice (2023 and '2023' are the same key)") in [
+        (p.path, p.message) for p in e.value.problems
+    ]
+
+
+def test_schema_and_reference_problems_come_in_one_pass(write_yaml) -> None:
+    f = write_yaml(
+        {
+            "extends": "embedded:devon",
+            "meta": {"base_year": "soon"},
+            "costs": {"unit_cost_gbp": {"special": float("nan")}},
+            "capacity": {
+                "pipeline": [
+                    {
+                        "name": "p",
+                        "setting": "nowhere",
+                        "locality": "atlantis",
+                        "places": -5,
+                        "open_year": 2027,
+                    }  # fmt: skip
+                ]
+            },
+        }
+    )
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(f)
+    assert [p.path for p in e.value.problems] == [
+        "meta.base_year",
+        "capacity.pipeline.0.places",
+        "costs.unit_cost_gbp.special",
+        "capacity.pipeline.0.setting",
+        "capacity.pipeline.0.locality",
+    ]
+
+
+# --------------------------------------------------------------------------- writing outputs
+
+
+def test_atomic_write_never_follows_a_planted_symlink(tmp_path: Path) -> None:
+    from model.io import atomic_write
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    # every name the old writer would have used, and the new prefix with this process id
+    for name in (f".comparison.csv.{os.getpid()}.tmp", f".comparison.csv.{os.getpid() + 1}.tmp"):
+        (out / name).symlink_to(victim)
+    atomic_write(out / "comparison.csv", lambda p: p.write_text("a,b\n1,2\n"))
+    assert victim.read_text() == "precious\n"
+    assert (out / "comparison.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_output_folders_and_files_get_the_users_umask(tmp_path: Path) -> None:
+    from model.io import atomic_write
+
+    old = os.umask(0o027)
+    try:
+        with atomic_folder(tmp_path / "scn") as tmp:
+            (tmp / "f.csv").write_text("x\n")
+        atomic_write(tmp_path / "c.csv", lambda p: p.write_text("x\n"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "scn").stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / "scn" / "f.csv").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "c.csv").stat().st_mode & 0o777 == 0o640
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temporaries_of_killed_runs_are_removed(tmp_path: Path) -> None:
+    from model.io import _host, remove_stale_temps
+
+    dead, alive = _dead_pid(), os.getpid()
+    stale = tmp_path / f".devon.{_host()}-{dead}.k2j3h4.tmp"
+    stale.mkdir()
+    (stale / "costs.csv").write_text("half\n")
+    stale_file = tmp_path / f".comparison.csv.{_host()}-{dead}.x1y2.tmp"
+    stale_file.write_text("half\n")
+    running = tmp_path / f".devon.{_host()}-{alive}.a1b2c3.tmp"
+    running.mkdir()
+    other_host = tmp_path / f".devon.otherhost-{dead}.a1b2c3.tmp"
+    other_host.mkdir()
+    legacy = tmp_path / ".high-growth.ab12cd34.tmp"  # from before temporaries named their process
+    legacy.mkdir()
+    os.utime(legacy, (0, 0))
+    fresh_legacy = tmp_path / ".early-help.zz12cd34.tmp"
+    fresh_legacy.mkdir()
+    removed = remove_stale_temps(tmp_path)
+    assert sorted(removed) == sorted([stale.name, stale_file.name, legacy.name])
+    assert running.exists() and other_host.exists() and fresh_legacy.exists()

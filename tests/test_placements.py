@@ -315,10 +315,9 @@ def test_unknown_mover_band_is_a_scenario_error() -> None:
     m["settings"]["ap"] = {"name": "AP", "phases": ["primary"], "capacity_limited": False}
     m["costs"]["unit_cost_gbp"]["ap"] = 1
     m["placements"]["movers"] = {"primary": {"special": {"ap": 0.1}}}
-    scn = tiny(m)
-    stock, new = tiny_demand()
-    with pytest.raises(ScenarioError, match="placements.movers.primary.special.ap"):
-        placement_demand(scn, stock, new)
+    # caught by validation, before the placement stage runs
+    with pytest.raises(ScenarioError, match="placements.movers.primary.special.ap: no band can"):
+        tiny(m)
 
 
 def test_identity_and_capacity_hold_on_noisy_monte_carlo_paths() -> None:

@@ -1,0 +1,84 @@
+"""The engine's last guard: a run never writes NaN or infinity into a table or summary.json."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model import engine
+from model.cli import main
+from model.engine import NonFiniteOutput, check_finite, run_scenario, write_outputs
+from model.io import load_scenario
+
+SHORT = ["--set", "meta.horizon_years=3", "--paths", "2", "--no-reports"]
+
+
+@pytest.fixture(scope="module")
+def results() -> engine.Results:
+    """A real three-year run of the Devon default with two paths."""
+    return run_scenario(load_scenario(None, ["meta.horizon_years=3"]), paths=2)
+
+
+def test_a_real_run_is_finite_and_its_summary_strict_json(results, tmp_path: Path) -> None:
+    check_finite(results)  # blanks only where documented as not applicable
+    folder = write_outputs(results, tmp_path, reports=False)
+    text = (folder / "summary.json").read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"summary.json holds {c}"))
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value", "words"),
+    [
+        ("costs", "cost_gbp", math.nan, "the costs stage wrote NaN into costs.cost_gbp"),
+        ("finance", "cumulative_deficit_gbp", -math.inf, "finance stage wrote infinity"),
+        ("demand", "plans", math.inf, "the demand stage wrote infinity into demand.plans"),
+        ("costs", "places", math.inf, "costs.places"),  # blank allowed there, infinity never
+    ],
+)
+def test_non_finite_tables_fail_naming_stage_and_column(
+    results, tmp_path: Path, table: str, column: str, value: float, words: str
+) -> None:
+    df = results.tables[table]
+    saved = df[column].copy()
+    df.loc[df.index[0], column] = value
+    try:
+        with pytest.raises(NonFiniteOutput, match=words):
+            write_outputs(results, tmp_path, reports=False)
+    finally:
+        df[column] = saved
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary folder
+
+
+def test_non_finite_summary_value_fails(results, tmp_path: Path) -> None:
+    results.summary["capital_limit_test"] = {"limit": float("-inf")}
+    try:
+        with pytest.raises(NonFiniteOutput, match="summary.json: capital_limit_test.limit"):
+            write_outputs(results, tmp_path, reports=False)
+        results.summary["capital_limit_test"] = np.float64("nan")
+        with pytest.raises(NonFiniteOutput, match="capital_limit_test"):
+            check_finite(results)
+    finally:
+        del results.summary["capital_limit_test"]
+
+
+def test_a_stage_writing_nan_exits_1_with_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    real = engine.run_scenario
+
+    def leaky(resolved, **kw):
+        res = real(resolved, **kw)
+        res.tables["finance"].loc[0, "hnb_spend_gbp"] = math.nan
+        return res
+
+    monkeypatch.setattr(engine, "run_scenario", leaky)
+    code = main(["run", "--out", str(tmp_path), *SHORT])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err == [
+        "embedded:devon: run failed: NonFiniteOutput: the finance stage wrote NaN into "
+        "finance.hnb_spend_gbp"
+    ]
+    assert not (tmp_path / "devon").exists()
