@@ -205,7 +205,10 @@ def test_failure_messages_name_the_file(tmp_path: Path, capsys) -> None:
     )
     captured = capsys.readouterr()
     assert code == 2
-    assert captured.err.splitlines() == [
+    # the one scenario that ran may add warnings about its results (model.alerts); the problems
+    # are one line each, naming the file
+    problems = [line for line in captured.err.splitlines() if ": warning: " not in line]
+    assert problems == [
         f"{tmp_path / 'none-*.yaml'}: no file matches this pattern",
         f"{BROKEN}: demand.growht: unknown key (did you mean 'growth'?)",
     ]
