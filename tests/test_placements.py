@@ -376,3 +376,81 @@ def test_inclusion_moves_a_capped_cumulative_share_of_entrants_between_bands() -
     got = pdem.entrants[:, 0, 0, pr, :]  # locality a: 10 new in 2025, 6 in 2026
     np.testing.assert_allclose(got[1], [10 * (0.6 + 0.4 * 0.10), 10 * 0.4 * 0.90])
     np.testing.assert_allclose(got[2], [6 * (0.6 + 0.4 * 0.15), 6 * 0.4 * 0.85])
+
+
+# --------------------------------------------------------------------------- post-16 mechanics
+
+
+def post16_mapping(fe_places: dict[str, float]) -> dict[str, Any]:
+    """Two needs (X, Y); special full (no places); FE designated for need X only, with
+    `fe_places`; NEET carried (planned: false, free); post-16 overflow chain [fe] before
+    independent. Post-16 mix: special 80%, NEET 20%."""
+    m = tiny_mapping()
+    m["demand"]["needs"] = ["X", "Y"]
+    m["demand"]["need_shares"] = {"X": 0.5, "Y": 0.5}
+    m["settings"]["fe"] = {"name": "FE", "phases": ["post16", "post19"], "needs": ["X"]}
+    m["settings"]["neet"] = {
+        "name": "NEET",
+        "phases": ["post16", "post19"],
+        "capacity_limited": False,
+        "planned": False,
+    }
+    m["bands"] = {"any": {"settings": ["special", "fe", "independent"]}}
+    m["placements"]["mix"]["post16"] = {"default": {"special": 0.8, "neet": 0.2}}
+    m["placements"]["overflow"] = {"post16": ["fe"]}
+    m["capacity"] = {"existing": {"special": {"a": 0, "b": 0}, "fe": fe_places}}
+    m["costs"]["unit_cost_gbp"].update({"fe": 10000, "neet": 0})
+    m["costs"]["lead_time_years"] = {}
+    m["costs"]["capital_per_place_gbp"] = {}
+    m["policy"] = {"first_decision_year": 2025}
+    return m
+
+
+def post16_demand() -> tuple[np.ndarray, np.ndarray]:
+    """10 new plans of each need at age 16 in locality a in 2025; they stay in 2026 (age 17)."""
+    stock = np.zeros((3, 26, 2, 2))
+    new = np.zeros((3, 26, 2, 2))
+    stock[1, 16, :, 0] = new[1, 16, :, 0] = 10
+    stock[2, 17, :, 0] = 10
+    return stock, new
+
+
+def test_post16_overflow_goes_to_fe_before_independent() -> None:
+    """By hand, 2025, locality a: each need wants special 8 and NEET 2. Special has no places.
+    X (FE takes X): FE at home 4, then FE in b 3, then independent 1. Y (not FE's need):
+    independent 8. NEET 2 of each need, carried at home at no cost."""
+    scn = tiny(post16_mapping({"a": 4, "b": 3}))
+    plan = unmitigated(scn, placement_demand(scn, *post16_demand()))
+    p16 = PHASES.index("post16")
+    S = {s: i for i, s in enumerate(scn.setting_ids)}
+    got = plan.places[1, 0, :, :, p16, :]  # [provider, need, setting] for home a in 2025
+    expected = np.zeros_like(got)
+    expected[0, 0, S["fe"]] = 4
+    expected[1, 0, S["fe"]] = 3
+    expected[0, 0, S["independent"]] = 1
+    expected[0, 1, S["independent"]] = 8
+    expected[0, :, S["neet"]] = 2
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    assert plan.unmet.sum() == 0
+
+
+def test_a_need_sent_to_a_setting_not_designated_for_it_is_a_scenario_error() -> None:
+    m = post16_mapping({"a": 4})
+    m["placements"]["mix"]["post16"] = {"default": {"fe": 0.8, "neet": 0.2}}
+    with pytest.raises(ScenarioError, match="placements.mix.post16.default.fe"):
+        tiny(m)
+
+
+def test_overflow_chain_setting_must_serve_the_phase() -> None:
+    m = post16_mapping({"a": 4})
+    m["placements"]["overflow"] = {"primary": ["fe"]}
+    with pytest.raises(ScenarioError, match="placements.overflow.primary.0"):
+        tiny(m)
+
+
+def test_capacity_growth_compounds_from_the_base_year() -> None:
+    m = post16_mapping({"a": 100})
+    m["capacity"]["growth"] = {"fe": 0.1}
+    cap = capacity_array(tiny(m))
+    fe = tiny(m).setting_ids.index("fe")
+    np.testing.assert_allclose(cap[:, fe, 0], [100, 110, 121])

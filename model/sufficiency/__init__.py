@@ -348,10 +348,11 @@ def saving_breakdown(
             }
             for c in CAUSES
         },
-        "saving_by_cause_note": "routing: children under 16 placed better within committed "
-        "places (against the LP re-solved with no builds); builds: what the new places add for "
-        "children under 16, net of their capital and place funding; post16: where young people "
-        "aged 16-25 are placed. The three add up to saving_gbp",
+        "saving_by_cause_note": "against the LP re-solved with no builds: routing = children "
+        "under 16 and post16 = young people aged 16-25 placed better within committed places "
+        "(unmitigated - no builds); builds = what the new places add for every age, net of "
+        "their capital and place funding (no builds - optimised). The three add up to "
+        "saving_gbp",
     }
 
 

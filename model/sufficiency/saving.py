@@ -1,15 +1,16 @@
 """The optimised plan's saving broken down by cause and by funding source.
 
 Three causes, measured against a third plan, the LP re-solved with no builds (routing only):
-- ``routing``: children under 16 placed better within committed places (spare places used, cheaper
-  suitable settings, nearer providers): unmitigated - no-builds, school phases, plus the place
-  funding of commissioned places the better routing fills;
-- ``builds``: what the new places add for children under 16, net of their capital and the place
-  funding of the new places: no-builds - optimised, school phases, vacant places and capital;
-- ``post16``: where young people aged 16-25 are placed (post-16 and 19+ phases, both steps),
-  with the place funding of empty places in settings only they use (FE).
-The three add up exactly to the total saving (other high-needs spend and the committed pipeline's
-capital are the same in every variant).
+- ``routing``: children under 16 placed better within committed places (spare places used,
+  cheaper suitable settings, nearer providers): unmitigated - no-builds for the school phases,
+  with the place funding of the empty commissioned places this fills;
+- ``post16``: young people aged 16-25 placed better within committed places (FE, sixth forms,
+  special-school sixth forms): unmitigated - no-builds for the post-16 and 19+ phases, with the
+  place funding of empty places in settings only they use (FE);
+- ``builds``: what the new places add, for every age, net of their capital and of the place
+  funding of new places: no-builds - optimised.
+The three add up exactly to the total saving (other high-needs spend and the committed
+pipeline's capital are the same in every variant).
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ def saving_by_cause(
     group = idx.get_level_values("group")
     parts = {
         "routing": (u - z)[group.isin(["pre16", "vacant"])],
-        "builds": (z - o)[group.isin(["pre16", "vacant", "capital_builds"])],
-        "post16": (u - o)[group.isin(["post16", "vacant_post16"])],
+        "builds": z - o,
+        "post16": (u - z)[group.isin(["post16", "vacant_post16"])],
     }
     rows = [
         (cause, src, float(v))
