@@ -454,3 +454,33 @@ def test_capacity_growth_compounds_from_the_base_year() -> None:
     cap = capacity_array(tiny(m))
     fe = tiny(m).setting_ids.index("fe")
     np.testing.assert_allclose(cap[:, fe, 0], [100, 110, 121])
+
+
+def test_independent_post16_above_the_specialist_market_is_a_warning() -> None:
+    """The post-16 example sends 1 X and 8 Y to independent in 2025 (they stay in 2026);
+    a specialist post-16 market of 5 places in 2024 growing 10% a year (5.5 in 2025, 6.05 in
+    2026) is exceeded by 3.5 places in 2025 and 2.95 in 2026."""
+    from model.placements import market_limit_warnings
+
+    m = post16_mapping({"a": 4, "b": 3})
+    m["capacity"]["market_limits"] = [
+        {
+            "name": "specialist post-16 places",
+            "settings": ["independent"],
+            "phases": ["post16", "post19"],
+            "places": 5,
+            "growth": 0.1,
+        }
+    ]
+    scn = tiny(m)
+    plan = unmitigated(scn, placement_demand(scn, *post16_demand()))
+    (w,) = market_limit_warnings(scn, plan)
+    assert w["kind"] == "market_limit"
+    assert w["size"] == pytest.approx(3.5)
+    assert w["years"] == [2025, 2026]
+    assert "specialist post-16 places" in w["message"]
+    m["capacity"]["market_limits"][0]["places"] = 9
+    scn = tiny(m)
+    assert (
+        market_limit_warnings(scn, unmitigated(scn, placement_demand(scn, *post16_demand()))) == []
+    )

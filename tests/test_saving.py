@@ -22,11 +22,25 @@ def tiny_summary(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     m = mapping()
     m["population"]["base_0_25"] = {"a": 100_000}
     m["costs"]["place_funding_gbp"] = {"special": 8000}
-    m["capacity"] = {"existing": {"special": {"a": request.param}}}
+    m["capacity"] = {
+        "existing": {"special": {"a": request.param}},
+        "market_limits": [
+            {
+                "name": "independent places",
+                "settings": ["independent"],
+                "phases": ["post19"],
+                "places": 0,
+            }
+        ],
+    }
     path = Path(tmp_path_factory.mktemp("saving")) / "tiny.yaml"
     path.write_text(yaml.safe_dump(m), encoding="utf-8")
-    out = run_scenario(load_scenario(path, []), paths=1).summary["optimisation"]
-    return {"special_places": request.param, **out}
+    summary = run_scenario(load_scenario(path, []), paths=1).summary
+    return {
+        "special_places": request.param,
+        "warnings": summary["warnings"],
+        **summary["optimisation"],
+    }
 
 
 def test_causes_add_up_to_the_total_saving(tiny_summary: dict) -> None:
@@ -55,3 +69,11 @@ def test_each_cause_adds_up_over_funding_sources(tiny_summary: dict) -> None:
         assert sum(by_src[c].get(src, 0) for c in CAUSES) == pytest.approx(total, abs=3)
     if tiny_summary["special_places"] == 0:
         assert by_src["builds"]["capital"] < 0  # the builds' capital is a cost
+
+
+def test_a_market_limit_breach_is_a_warning_in_the_summary(tiny_summary: dict) -> None:
+    """Today's mix sends half of the 19+ to independent, past a limit of 0 places."""
+    kinds = {(w["kind"], w["variant"]) for w in tiny_summary["warnings"]}
+    assert ("market_limit", "unmitigated") in kinds
+    for w in tiny_summary["warnings"]:
+        assert set(w) >= {"kind", "message", "size", "years"} and w["size"] > 0
