@@ -181,8 +181,11 @@ def suitability(scn: Scenario) -> np.ndarray:
 
 
 def planned_settings(scn: Scenario) -> np.ndarray:
-    """[S] bool: the optimiser may choose this setting (``settings.<s>.planned``)."""
-    return np.array([scn.settings[s].planned for s in scn.setting_ids], bool)
+    """[S] bool: the optimiser may choose this setting: ``settings.<s>.planned`` and listed in a
+    band. A setting no band lists can never be chosen, so today's share there is carried too
+    (e.g. EHE or NEET settings a scenario declares without ``planned: false``)."""
+    in_band = {s for b in scn.bands.values() for s in b.settings}
+    return np.array([scn.settings[s].planned and s in in_band for s in scn.setting_ids], bool)
 
 
 def need_served(scn: Scenario) -> np.ndarray:

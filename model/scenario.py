@@ -334,7 +334,8 @@ class Setting(Strict):
         True,
         "Whether the optimiser plans placements here. False for plans carried without a planned "
         "place (elective home education, NEET, awaiting provision) or reached only through "
-        "exclusion: both variants keep today's share of entrants here and no band uses it",
+        "exclusion: both variants keep today's share of entrants here and no band uses it. A "
+        "setting no band lists is carried the same way",
         "flag",
     )
 

@@ -310,15 +310,26 @@ def test_movers_leave_and_re_enter_at_their_destination() -> None:
     assert plan.entrant_places[1, :, :, 0, pr, 1].sum() >= 1.6 + 2.0
 
 
-def test_unknown_mover_band_is_a_scenario_error() -> None:
+def test_movers_into_a_setting_no_band_lists_are_carried_in_both_variants() -> None:
+    """AP (costing 1) is in no band: nobody chooses it, so breakdowns into it are carried there
+    by the optimiser exactly as today's pattern puts them, not re-placed, however cheap."""
+    from model.sufficiency import optimise
+
     m = tiny_mapping()
     m["settings"]["ap"] = {"name": "AP", "phases": ["primary"], "capacity_limited": False}
     m["costs"]["unit_cost_gbp"]["ap"] = 1
     m["placements"]["movers"] = {"primary": {"special": {"ap": 0.1}}}
+    m["policy"] = {"first_decision_year": 2025}
     scn = tiny(m)
     stock, new = tiny_demand()
-    with pytest.raises(ScenarioError, match="placements.movers.primary.special.ap"):
-        placement_demand(scn, stock, new)
+    pdem = placement_demand(scn, stock, new)
+    ap, pr = scn.setting_ids.index("ap"), PHASES.index("primary")
+    assert pdem.mover_destination[0, pr, ap] == pytest.approx(1.0)
+    assert not pdem.planned[ap]
+    before = unmitigated(scn, pdem)
+    after = optimise(scn, pdem, before=before).plan
+    assert before.places[..., ap].sum() > 0
+    np.testing.assert_allclose(after.places[..., ap], before.places[..., ap], atol=1e-9)
 
 
 def test_identity_and_capacity_hold_on_noisy_monte_carlo_paths() -> None:

@@ -45,8 +45,10 @@ class LPInputs:
     # unmitigated forecast placed them, still in place
     fixed_at: np.ndarray  # [T, S, L'] by provider locality
     fixed_total: np.ndarray  # [T] all fixed placements
-    early_places: np.ndarray  # [T, L, L', N, P, S] pre-decision entrants still in place
-    early_entrants: np.ndarray  # [T, L, L', N, P, S] pre-decision placements made in year t
+    early_places: np.ndarray  # [T, L, L', N, P, S] those fixed placements still in place
+    # [T, L, L', N, P, S] fixed placements made in year t: before the first decision year, and
+    # plans carried in settings nobody plans (EHE, NEET, ...) in every year
+    early_entrants: np.ndarray
     early_unmet: np.ndarray  # [T, L, N, P] pre-decision entrants the forecast left unplaced
     suitable: np.ndarray  # [B, P, S] bool (already AND-ed with the phases each setting serves)
     capacity: np.ndarray  # [T, S, L'] usable places (x max_occupancy); inf where unlimited
