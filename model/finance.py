@@ -204,6 +204,7 @@ def path_hnb_spend(
             pairs,
             arr["overflow_chain"],
             arr["serves_need"],
+            arr["chain_ok"],
         )
         out.append(placement_spend_fy(scn, places, extra_capacity) + other[None])
     return np.concatenate(out, axis=0)

@@ -200,6 +200,17 @@ def need_served(scn: Scenario) -> np.ndarray:
     )
 
 
+def chain_suitable(scn: Scenario) -> np.ndarray:
+    """[S, S'] bool: a child who wanted setting s may overflow to setting s': s' is in every band
+    that lists s, so it can meet any need s was meeting (FE cannot take a special-school sixth
+    former's place when FE meets no specialist band). Settings in no band may go anywhere."""
+    settings = scn.setting_ids
+    bands = [set(b.settings) for b in scn.bands.values()]
+    return np.array(
+        [[all(t in b for b in bands if s in b) for t in settings] for s in settings], bool
+    )
+
+
 def overflow_chain(scn: Scenario) -> np.ndarray:
     """[P, C] setting indices each phase's entrants try, in order, when their setting is full
     (``placements.overflow``); -1 pads. The phase's overflow setting takes whoever is left."""
@@ -442,6 +453,7 @@ def _demand_batch(
         "mover_rate": m_rate,
         "overflow": ovf,
         "overflow_chain": overflow_chain(scn),
+        "chain_ok": chain_suitable(scn),
         "serves_need": need_served(scn),
         "planned": planned_settings(scn),
         "capacity_limited": limited,
@@ -512,6 +524,7 @@ def allocate(
     pairs: list[tuple[int, int]],
     chain: np.ndarray | None = None,
     serves: np.ndarray | None = None,
+    chain_ok: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Place entrants year by year on a fixed pattern, limited by capacity (batched over paths K).
 
@@ -519,7 +532,8 @@ def allocate(
     legacy [K, T, L, N, P, S] (at home); capacity [T, S, L'] or [K, T, S, L'] (inf = unlimited);
     overflow [P] setting index (-1: none); pairs: (home, provider) localities to spill to, in order;
     chain [P, C]: settings each phase's leftovers try next, in order (-1 pads); serves [N, S]: the
-    needs a setting is designated for (chain settings take only those).
+    needs a setting is designated for (chain settings take only those); chain_ok [S, S']: who
+    wanted s may overflow to s' (``chain_suitable``).
     Each year: places still in use are legacy plus earlier entrants times persistence; entrants fill
     spare places at home first (pro rata when short), then spare places elsewhere nearest first;
     those left try the phase's chain the same way, and whoever is still left goes to the phase's
@@ -532,6 +546,7 @@ def allocate(
     diag = np.arange(L)
     chain = np.full((P, 0), -1) if chain is None else np.asarray(chain)
     serves = np.ones((N, S), bool) if serves is None else np.asarray(serves, bool)
+    chain_ok = np.ones((S, S), bool) if chain_ok is None else np.asarray(chain_ok, bool)
     alloc = np.zeros((K, T, L, L, N, P, S))
     places = np.zeros((K, T, L, L, N, P, S))
     unmet = np.zeros((K, T, L, N, P))
@@ -569,15 +584,24 @@ def allocate(
         spare = np.maximum(cap[:, t] - occupied, 0.0)  # [K, S, L']; inf where unlimited
         new = np.zeros((K, L, L, N, P, S))
         # 1-2. the wanted setting: spare places at home, then in other localities nearest first
-        left = fill(desired[:, t].copy(), spare, new).sum(-1)  # [K, L, N, P]
-        # 3. the phase's overflow chain, in order (only the needs each setting is designated for)
+        resid = fill(desired[:, t].copy(), spare, new)  # [K, L, N, P, S] by wanted setting
+        # 3. the phase's overflow chain, in order: each setting takes the needs it is designated
+        # for, from wanted settings whose bands it can meet
         for c in range(chain.shape[1]):
+            elig = np.zeros((K, L, N, P, S))  # residual (by wanted setting) this step may take
             want = np.zeros((K, L, N, P, S))
             for p in range(P):
-                if chain[p, c] >= 0:
-                    want[..., p, chain[p, c]] = left[..., p] * serves[:, chain[p, c]]
+                cs = chain[p, c]
+                if cs >= 0:
+                    elig[..., p, :] = resid[..., p, :] * chain_ok[:, cs] * serves[:, cs][:, None]
+                    want[..., p, cs] = elig[..., p, :].sum(-1)
             if want.any():
-                left = left - want.sum(-1) + fill(want, spare, new).sum(-1)
+                asked = want.sum(-1)
+                placed = asked - fill(want, spare, new).sum(-1)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    share = np.where(asked > 0, placed / np.where(asked > 0, asked, 1.0), 0.0)
+                resid = resid - elig * share[..., None]
+        left = resid.sum(-1)  # [K, L, N, P]
         # 4. overflow at home
         to_overflow = np.zeros((K, L, N, P, S))
         for p in range(P):
@@ -631,6 +655,7 @@ def unmitigated(scn: Scenario, pdemand: PlacementDemand) -> PlacementPlan:
         spill_pairs(scn),
         overflow_chain(scn),
         need_served(scn),
+        chain_suitable(scn),
     )
     return PlacementPlan(
         variant="unmitigated",

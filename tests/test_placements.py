@@ -495,3 +495,21 @@ def test_independent_post16_above_the_specialist_market_is_a_warning() -> None:
     assert (
         market_limit_warnings(scn, unmitigated(scn, placement_demand(scn, *post16_demand()))) == []
     )
+
+
+def test_overflow_chain_takes_only_children_it_can_meet() -> None:
+    """As the post-16 example, but FE meets no specialist band while special does: a child who
+    wanted special may need a special school, so FE is not their next option and all 8 X who
+    wanted special go to independent (FE's 7 places stay empty)."""
+    m = post16_mapping({"a": 4, "b": 3})
+    m["bands"] = {
+        "general": {"settings": ["special", "fe", "independent"]},
+        "specialist": {"settings": ["special", "independent"]},
+    }
+    m["placements"]["band_shares"] = {ph: {"default": {"general": 1.0}} for ph in PHASES}
+    scn = tiny(m)
+    plan = unmitigated(scn, placement_demand(scn, *post16_demand()))
+    p16, S = PHASES.index("post16"), {s: i for i, s in enumerate(scn.setting_ids)}
+    got = plan.places[1, 0, :, :, p16, :].sum(axis=0)  # [need, setting] for home a in 2025
+    np.testing.assert_allclose(got[:, S["fe"]], [0, 0])
+    np.testing.assert_allclose(got[:, S["independent"]], [8, 8])

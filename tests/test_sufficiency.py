@@ -532,12 +532,16 @@ def devon():
 
 @pytest.mark.slow
 def test_devon_optimised_cost_is_never_above_unmitigated(devon) -> None:
-    """Every financial year, all funding sources (HNB, transport, capital of new places)."""
-    by = devon.tables["costs"].pivot_table(
+    """Every financial year, placements and transport (HNB and general fund) cost no more; with
+    the capital of new places (spent before they open) the total over the horizon is lower."""
+    costs = devon.tables["costs"]
+    running = costs[costs["funding_source"] != "capital"].pivot_table(
         index="year", columns="variant", values="cost_gbp", aggfunc="sum"
     )
+    assert (running["optimised"] <= running["unmitigated"] + 1e-6).all(), running
+    by = costs.pivot_table(index="year", columns="variant", values="cost_gbp", aggfunc="sum")
     assert len(by) == 10
-    assert (by["optimised"] <= by["unmitigated"]).all(), by
+    assert by["optimised"].sum() < by["unmitigated"].sum()
     saving = devon.summary["optimisation"]["saving_gbp"]
     assert saving == pytest.approx((by["unmitigated"] - by["optimised"]).sum(), abs=1)
     assert devon.summary["headlines"]["saving_gbp"] == saving

@@ -159,9 +159,9 @@ def evaluate_paths(
         desired[:, :f] = desired_unmitigated(arr)[:, :f]
         left[:, :f] = 0.0
         pers = arr["persistence"]
-        chain, serves = arr["overflow_chain"], arr["serves_need"]
+        chain, serves, ok = arr["overflow_chain"], arr["serves_need"], arr["chain_ok"]
         places, _, unmet = allocate(
-            desired, pers, arr["legacy"], cap_plan, arr["overflow"], pairs, chain, serves
+            desired, pers, arr["legacy"], cap_plan, arr["overflow"], pairs, chain, serves, ok
         )
         waiting = np.einsum("ketlnp,kelnp->kt", pers, left + unmet)
         base, _, _ = allocate(
@@ -173,6 +173,7 @@ def evaluate_paths(
             pairs,
             chain,
             serves,
+            ok,
         )
         for out, pl, ext in ((cost_plan, places, extra), (cost_now, base, None)):
             hnb = placement_spend_fy(scn, pl, ext).sum(-1)
