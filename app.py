@@ -526,6 +526,15 @@ def builds_view(res: Results, resolved: ResolvedScenario) -> None:
         columns=["id", "name", "lat", "lon"],
     )
     _chart(lambda: charts.build_locality_map(b, locs))
+    saving = reports.saving_by_cause_table(res.summary)
+    if saving is not None:
+        st.markdown("**Saving of the optimised plan by cause and funding source** (GBP m)")
+        money = [c for c in saving.columns if c.endswith("_gbp")]
+        st.dataframe(
+            saving.assign(**{c: (saving[c] / 1e6).round(1) for c in money}),
+            hide_index=True,
+            width="stretch",
+        )
 
 
 # --------------------------------------------------------------------------- compare

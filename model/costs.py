@@ -1,6 +1,9 @@
 """Costs of a placement plan, by financial year and funding source.
 
-- ``hnb`` placements: places in use x unit cost (setting) x need and band multipliers, inflated;
+- ``hnb`` placements: places in use x unit cost (setting and phase; day or residential) x need and
+  band multipliers, inflated;
+- ``hnb`` vacant places: commissioned places of a capacity-limited setting nobody fills still get
+  their place funding (``costs.place_funding_gbp``: 10,000 special, 6,000 resource bases);
 - ``hnb`` other high-needs spend not tied to a place (outreach, services), growing;
 - transport (``costs.transport.funding_source``, the council's general fund): transported pupils x
   (fixed + per km x one-way distance home -> provider + the setting's extra km), inflated;
@@ -113,13 +116,74 @@ def band_cost_factor(scn: Scenario) -> np.ndarray:
         return np.where(tot > 0, (w * mult).sum(-1) / np.where(tot > 0, tot, 1.0), 1.0)
 
 
+def phase_unit_cost(scn: Scenario) -> np.ndarray:
+    """[P, S] cost per filled place per year at price-base prices (place funding plus top-up).
+
+    The day cost is ``unit_cost_by_phase_gbp[setting][phase]`` where given, else
+    ``unit_cost_gbp[setting]``; a ``residential_share`` of placements costs
+    ``residential_unit_cost_gbp`` instead.
+    """
+    c = scn.costs
+    out = np.zeros((len(PHASES), len(scn.setting_ids)))
+    for j, s in enumerate(scn.setting_ids):
+        res_share = c.residential_share.get(s, 0.0)
+        res_cost = c.residential_unit_cost_gbp.get(s, c.unit_cost_gbp[s])
+        for p, ph in enumerate(PHASES):
+            day = c.unit_cost_by_phase_gbp.get(s, {}).get(ph, c.unit_cost_gbp[s])
+            out[p, j] = (1.0 - res_share) * day + res_share * res_cost
+    return out
+
+
+def place_funding(scn: Scenario) -> np.ndarray:
+    """[S] place funding per commissioned place per year (price-base prices); 0 where not given."""
+    return np.array([scn.costs.place_funding_gbp.get(s, 0.0) for s in scn.setting_ids])
+
+
+def commissioned_places(scn: Scenario, extra: np.ndarray | None = None) -> np.ndarray:
+    """[T, S, L] places commissioned (existing grown, open pipeline, ``extra`` builds), before
+    max_occupancy; zero for settings without a capacity limit (funded per pupil instead)."""
+    from .placements import capacity_array
+
+    cap = capacity_array(scn, extra) / scn.capacity.max_occupancy
+    return np.where(np.isinf(cap), 0.0, cap)
+
+
+def vacant_place_cost(
+    scn: Scenario, occupied: np.ndarray, extra: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Place funding of commissioned places nobody fills, by academic year and setting.
+
+    occupied [..., T, S, L'] places in use at each provider locality; returns vacant places and
+    their cost at each year's prices, both [..., T, S].
+    """
+    vacant = np.maximum(commissioned_places(scn, extra) - occupied, 0.0)
+    vacant = np.where(place_funding(scn)[:, None] > 0, vacant, 0.0).sum(-1)  # [..., T, S]
+    return vacant, vacant * place_funding(scn) * price_index(scn)[:, None]
+
+
+def builds_capacity(scn: Scenario, builds: pd.DataFrame | None) -> np.ndarray | None:
+    """[T, S, L] places added by builds (builds.csv rows) from their opening year."""
+    if builds is None or len(builds) == 0:
+        return None
+    years, settings, locs = np.asarray(scn.years), scn.setting_ids, scn.locality_ids
+    extra = np.zeros((len(years), len(settings), len(locs)))
+    for b in builds.itertuples(index=False):
+        extra[
+            years >= int(b.year_open),
+            settings.index(str(b.setting)),
+            locs.index(str(b.provider_locality)),
+        ] += float(b.places)
+    return extra
+
+
 def unit_cost_array(scn: Scenario, plan: PlacementPlan | None = None) -> np.ndarray:
     """HNB cost per place per academic year, at that year's prices: [T, L, N, P, S].
 
-    unit_cost_gbp[setting] x need_multiplier[need] x band factor x price index.
+    unit cost (setting and phase, day or residential) x need_multiplier[need] x band factor x
+    price index.
     """
     settings, needs = scn.setting_ids, list(scn.demand.needs)
-    unit = np.array([scn.costs.unit_cost_gbp[s] for s in settings])
+    unit = phase_unit_cost(scn)  # [P, S]
     need_m = np.array([scn.costs.need_multiplier.get(n, 1.0) for n in needs])
     T, L = len(scn.years), len(scn.locality_ids)
     if plan is not None and plan.band_share is not None:
@@ -155,13 +219,18 @@ def other_hnb_spend(scn: Scenario) -> np.ndarray:
     return scn.costs.other_hnb_spend_gbp * (1.0 + scn.costs.other_hnb_growth) ** (fys - fys[0])
 
 
-def placement_spend_fy(scn: Scenario, places: np.ndarray) -> np.ndarray:
+def placement_spend_fy(
+    scn: Scenario, places: np.ndarray, extra: np.ndarray | None = None
+) -> np.ndarray:
     """HNB placement spend by financial year for a batch of plans: places [..., T, L, L', N, P, S] -> [..., F].
 
-    Uses the default band composition (for Monte Carlo paths of the unmitigated pattern).
+    Uses the default band composition (for Monte Carlo paths of the unmitigated pattern) and adds
+    the place funding of commissioned places left empty (``extra``: builds' places [T, S, L]).
     """
     uc = unit_cost_array(scn)[:, 0]  # [T, N, P, S] (identical across localities by default)
     ay = np.einsum("...tlmnps,tnps->...t", places, uc)
+    occupied = np.einsum("...tlmnps->...tsm", places)
+    ay = ay + vacant_place_cost(scn, occupied, extra)[1].sum(-1)
     return ay @ fy_weights(len(scn.years)).T
 
 
@@ -230,14 +299,21 @@ def cost_table(
     places = plan.places
     frames: list[pd.DataFrame] = []
 
-    def add(values: np.ndarray, counts: np.ndarray | None, line: str, source: str) -> None:
-        # values, counts: [F, S]
+    def add(
+        values: np.ndarray,
+        counts: np.ndarray | None,
+        line: str,
+        source: str,
+        which: np.ndarray | None = None,
+    ) -> None:
+        # values, counts: [F, S] (S = the settings selected by ``which``, all by default)
         F, S = values.shape
+        names = np.asarray(settings)[which] if which is not None else np.asarray(settings)
         frames.append(
             pd.DataFrame(
                 {
                     "year": np.repeat(fys, S),
-                    "setting": np.tile(settings, F),
+                    "setting": np.tile(names, F),
                     "funding_source": source,
                     "cost_line": line,
                     "places": counts.ravel() if counts is not None else np.nan,
@@ -250,6 +326,12 @@ def cost_table(
     hnb_ay = np.einsum("tlmnps,tlnps->ts", places, uc)
     places_ay = places.sum(axis=(1, 2, 3, 4))  # [T, S]
     add(W @ hnb_ay, W @ places_ay, "placements", "hnb")
+    if place_funding(scn).any():
+        vacant, vacant_cost = vacant_place_cost(
+            scn, np.einsum("tlmnps->tsm", places), builds_capacity(scn, builds)
+        )
+        funded = place_funding(scn) > 0
+        add(W @ vacant_cost[:, funded], W @ vacant[:, funded], "vacant_places", "hnb", funded)
 
     per_place = transport_cost_per_place(scn)  # [T, L, L', S]
     by_route = places.sum(axis=(3, 4))  # [T, L, L', S]

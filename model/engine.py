@@ -157,6 +157,11 @@ def run_scenario(
 
     report_stage("optimiser")
     add_optimised_variant(res, scn, demand, pdemand, plan_u, solver=solver, export_lp=export_lp)
+    # placements beyond what a provider market holds are allowed but reported
+    from .placements import market_limit_warnings
+
+    for plan in (plan_u, res.artefacts["sufficiency"].plan):
+        res.summary.setdefault("warnings", []).extend(market_limit_warnings(scn, plan))
     # The public contract (DESIGN.md) names these at the top level of summary.json.
     opt = res.summary.get("optimisation", {})
     for key in ("solver", "status", "objective_gbp", "build_seconds", "solve_seconds"):

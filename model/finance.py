@@ -21,6 +21,7 @@ import pandas as pd
 
 from .alerts import RunWarning, add_warning, fy_span
 from .costs import (
+    builds_capacity,
     cost_table,
     financial_years,
     fy_label,
@@ -40,6 +41,7 @@ from .scenario import Scenario
 MAX_FINANCE_PATHS = 200  # Monte Carlo paths run through placements and finance (evenly subsampled)
 PATH_CHUNK = 25  # paths allocated at once (bounds memory: 25 x T x L x L x N x P x S floats)
 QUANTILES = {"p10": 0.10, "p50": 0.50, "p90": 0.90}
+PLACEMENT_LINES = ("placements", "vacant_places")  # HNB cost lines counted as placement spend
 
 
 # --------------------------------------------------------------------------- income
@@ -158,15 +160,13 @@ def finance_table(
         hnb = c[c["funding_source"] == "hnb"]
         spend = hnb.groupby("year")["cost_gbp"].sum().reindex(fys, fill_value=0.0).to_numpy()
         pl = hnb[hnb["cost_line"] == "placements"]
+        # placement spend includes the place funding of commissioned places left empty
+        placing = hnb["cost_line"].isin(PLACEMENT_LINES)
         placement_spend = (
-            pl.groupby("year")["cost_gbp"].sum().reindex(fys, fill_value=0.0).to_numpy()
+            hnb[placing].groupby("year")["cost_gbp"].sum().reindex(fys, fill_value=0.0).to_numpy()
         )
         other = (
-            hnb[hnb["cost_line"] != "placements"]
-            .groupby("year")["cost_gbp"]
-            .sum()
-            .reindex(fys, fill_value=0.0)
-            .to_numpy()
+            hnb[~placing].groupby("year")["cost_gbp"].sum().reindex(fys, fill_value=0.0).to_numpy()
         )
         plans = pl.groupby("year")["places"].sum().reindex(fys, fill_value=0.0).to_numpy()
         balance = income - spend
@@ -269,25 +269,18 @@ def path_hnb_spend(
     for lo in range(0, path_stock.shape[0], chunk):
         arr = _demand_batch(scn, path_stock[lo : lo + chunk], path_new[lo : lo + chunk])
         places, _, _ = allocate(
-            desired_unmitigated(arr), arr["persistence"], arr["legacy"], cap, arr["overflow"], pairs
+            desired_unmitigated(arr),
+            arr["persistence"],
+            arr["legacy"],
+            cap,
+            arr["overflow"],
+            pairs,
+            arr["overflow_chain"],
+            arr["serves_need"],
+            arr["chain_ok"],
         )
-        out.append(placement_spend_fy(scn, places) + other[None])
+        out.append(placement_spend_fy(scn, places, extra_capacity) + other[None])
     return np.concatenate(out, axis=0)
-
-
-def builds_capacity(scn: Scenario, builds: pd.DataFrame | None) -> np.ndarray | None:
-    """[T, S, L] places added by builds (builds.csv rows) from their opening year."""
-    if builds is None or len(builds) == 0:
-        return None
-    years, settings, locs = np.asarray(scn.years), scn.setting_ids, scn.locality_ids
-    extra = np.zeros((len(years), len(settings), len(locs)))
-    for b in builds.itertuples(index=False):
-        extra[
-            years >= int(b.year_open),
-            settings.index(str(b.setting)),
-            locs.index(str(b.provider_locality)),
-        ] += float(b.places)
-    return extra
 
 
 # --------------------------------------------------------------------------- one variant, end to end

@@ -70,6 +70,12 @@ class PlacementDemand:
     overflow: np.ndarray  # [P] setting index children go to when capacity is full (-1: none)
     capacity_limited: np.ndarray  # [S] bool
     legacy_overflow_places: float = 0.0  # base-year children moved to overflow: home capacity full
+    # [N, S] bool: setting s takes need n (need designations); None = every setting takes every need
+    serves_need: np.ndarray | None = None
+    # [S] bool: the optimiser plans placements here (False: EHE, NEET, awaiting provision, ...)
+    planned: np.ndarray | None = None
+    # [P, C] setting indices of each phase's overflow chain, tried in order (-1 = none)
+    overflow_chain: np.ndarray | None = None
     kinds: list[str] = field(default_factory=lambda: list(ENTRANT_KINDS))
 
     @property
@@ -162,11 +168,59 @@ def _by_phase_need(
 
 
 def suitability(scn: Scenario) -> np.ndarray:
-    """[B, P, S] bool: band b's needs can be met in setting s, and s serves phase p."""
+    """[B, P, S] bool: band b's needs can be met in setting s, s serves phase p and is planned.
+
+    Settings with ``planned: false`` (EHE, NEET, awaiting provision) meet no band: nobody is
+    placed there by choice; today's share of entrants is carried there instead.
+    """
     settings, bands = scn.setting_ids, list(scn.bands)
     serves = np.array([[ph in scn.settings[s].phases for s in settings] for ph in PHASES])  # [P, S]
     in_band = np.array([[s in scn.bands[b].settings for s in settings] for b in bands])  # [B, S]
-    return in_band[:, None, :] & serves[None, :, :]
+    planned = planned_settings(scn)
+    return in_band[:, None, :] & serves[None, :, :] & planned[None, None, :]
+
+
+def planned_settings(scn: Scenario) -> np.ndarray:
+    """[S] bool: the optimiser may choose this setting: ``settings.<s>.planned`` and listed in a
+    band. A setting no band lists can never be chosen, so today's share there is carried too
+    (e.g. EHE or NEET settings a scenario declares without ``planned: false``)."""
+    in_band = {s for b in scn.bands.values() for s in b.settings}
+    return np.array([scn.settings[s].planned and s in in_band for s in scn.setting_ids], bool)
+
+
+def need_served(scn: Scenario) -> np.ndarray:
+    """[N, S] bool: setting s takes children whose primary need is n (its designation, or all)."""
+    needs = list(scn.demand.needs)
+    return np.array(
+        [
+            [scn.settings[s].needs is None or n in scn.settings[s].needs for s in scn.setting_ids]
+            for n in needs
+        ],
+        bool,
+    )
+
+
+def chain_suitable(scn: Scenario) -> np.ndarray:
+    """[S, S'] bool: a child who wanted setting s may overflow to setting s': s' is in every band
+    that lists s, so it can meet any need s was meeting (FE cannot take a special-school sixth
+    former's place when FE meets no specialist band). Settings in no band may go anywhere."""
+    settings = scn.setting_ids
+    bands = [set(b.settings) for b in scn.bands.values()]
+    return np.array(
+        [[all(t in b for b in bands if s in b) for t in settings] for s in settings], bool
+    )
+
+
+def overflow_chain(scn: Scenario) -> np.ndarray:
+    """[P, C] setting indices each phase's entrants try, in order, when their setting is full
+    (``placements.overflow``); -1 pads. The phase's overflow setting takes whoever is left."""
+    settings = scn.setting_ids
+    chains = [[settings.index(x) for x in scn.placements.overflow.get(ph, [])] for ph in PHASES]
+    width = max([len(c) for c in chains] + [0])
+    out = np.full((len(PHASES), width), -1)
+    for p, c in enumerate(chains):
+        out[p, : len(c)] = c
+    return out
 
 
 def capacity_array(scn: Scenario, extra: np.ndarray | None = None) -> np.ndarray:
@@ -177,8 +231,10 @@ def capacity_array(scn: Scenario, extra: np.ndarray | None = None) -> np.ndarray
     years, settings, locs = scn.years, scn.setting_ids, scn.locality_ids
     cap = np.zeros((len(years), len(settings), len(locs)))
     for s, sk in enumerate(settings):
+        # existing places, grown at capacity.growth (e.g. FE colleges adding high-needs places)
+        grow = (1.0 + scn.capacity.growth.get(sk, 0.0)) ** (np.asarray(years) - years[0])
         for lk, v in scn.capacity.existing.get(sk, {}).items():
-            cap[:, s, locs.index(lk)] += v
+            cap[:, s, locs.index(lk)] += v * grow
     for item in scn.capacity.pipeline:
         opens = scn.capacity.open_year(item)
         t_open = np.asarray(years) >= opens
@@ -219,6 +275,8 @@ def _mover_arrays(
     rate = np.zeros((N, P))
     dest = np.zeros((N, P, S))
     band = np.zeros((N, P, B))
+    serves = need_served(scn)  # [N, S]
+    planned = planned_settings(scn)
     for ph, by_from in scn.placements.movers.items():
         p = PHASES.index(ph)
         for fk, to in by_from.items():
@@ -227,7 +285,14 @@ def _mover_arrays(
                 if share <= 0:
                     continue
                 d = settings.index(dk)
-                flow = mix[:, p, f] * share  # [N] share of the phase's in-place children moving
+                # [N] share of the phase's in-place children moving (only needs d is designated for)
+                flow = mix[:, p, f] * share * serves[:, d]
+                if not planned[d]:
+                    # moves into a setting nobody chooses (e.g. NEET) are carried, not banded
+                    rate[:, p] += flow
+                    dest[:, p, d] += flow
+                    band[:, p, :] += flow[:, None] * band_shares[:, p, :]
+                    continue
                 w = band_shares[:, p, :] * (suitable[:, p, d] & ~suitable[:, p, f])[None, :]
                 fallback = band_shares[:, p, :] * suitable[:, p, d][None, :]
                 w = np.where(w.sum(1, keepdims=True) > 0, w, fallback)
@@ -387,6 +452,10 @@ def _demand_batch(
         "mover_destination": m_dest,
         "mover_rate": m_rate,
         "overflow": ovf,
+        "overflow_chain": overflow_chain(scn),
+        "chain_ok": chain_suitable(scn),
+        "serves_need": need_served(scn),
+        "planned": planned_settings(scn),
         "capacity_limited": limited,
         "legacy_overflow_places": excess[..., [p for p, s in enumerate(ovf) if s >= 0]].sum(
             axis=(1, 2, 3)
@@ -421,6 +490,9 @@ def placement_demand(scn: Scenario, stock: np.ndarray, new: np.ndarray) -> Place
         overflow=arr["overflow"],
         capacity_limited=arr["capacity_limited"],
         legacy_overflow_places=float(arr["legacy_overflow_places"][0]),
+        serves_need=arr["serves_need"],
+        planned=arr["planned"],
+        overflow_chain=arr["overflow_chain"],
     )
 
 
@@ -450,24 +522,59 @@ def allocate(
     capacity: np.ndarray,
     overflow: np.ndarray,
     pairs: list[tuple[int, int]],
+    chain: np.ndarray | None = None,
+    serves: np.ndarray | None = None,
+    chain_ok: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Place entrants year by year on a fixed pattern, limited by capacity (batched over paths K).
 
     desired [K, T, L, N, P, S]: entrants wanting each setting; persistence [K, T, T2, L, N, P];
     legacy [K, T, L, N, P, S] (at home); capacity [T, S, L'] or [K, T, S, L'] (inf = unlimited);
-    overflow [P] setting index (-1: none); pairs: (home, provider) localities to spill to, in order.
+    overflow [P] setting index (-1: none); pairs: (home, provider) localities to spill to, in order;
+    chain [P, C]: settings each phase's leftovers try next, in order (-1 pads); serves [N, S]: the
+    needs a setting is designated for (chain settings take only those); chain_ok [S, S']: who
+    wanted s may overflow to s' (``chain_suitable``).
     Each year: places still in use are legacy plus earlier entrants times persistence; entrants fill
-    spare places at home first (pro rata when short), then spare places elsewhere nearest first, and
-    whoever is left goes to the phase's overflow setting at home (or is unmet where there is none).
+    spare places at home first (pro rata when short), then spare places elsewhere nearest first;
+    those left try the phase's chain the same way, and whoever is still left goes to the phase's
+    overflow setting at home (or is unmet where there is none).
     Returns places in place, entrant placements [K, T, L, L', N, P, S] and unmet [K, T, L, N, P].
     """
     K, T, L, N, P, S = desired.shape
     cap = np.broadcast_to(capacity, (K, *capacity.shape[-3:]))  # [K, T, S, L']
     limited = ~np.isinf(cap[0, 0, :, 0])  # [S]
     diag = np.arange(L)
+    chain = np.full((P, 0), -1) if chain is None else np.asarray(chain)
+    serves = np.ones((N, S), bool) if serves is None else np.asarray(serves, bool)
+    chain_ok = np.ones((S, S), bool) if chain_ok is None else np.asarray(chain_ok, bool)
     alloc = np.zeros((K, T, L, L, N, P, S))
     places = np.zeros((K, T, L, L, N, P, S))
     unmet = np.zeros((K, T, L, N, P))
+
+    def fill(want: np.ndarray, spare: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """Fill spare places at home (pro rata when short), then elsewhere nearest first;
+        adds the placements to ``new`` and takes them from ``spare``; returns what is left."""
+        home_want = want.sum(axis=(2, 3)).transpose(0, 2, 1)  # [K, S, L]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(home_want > spare, spare / np.where(home_want > 0, home_want, 1.0), 1.0)
+        frac[:, ~limited] = 1.0
+        home = want * frac.transpose(0, 2, 1)[:, :, None, None, :]
+        new[:, diag, diag] += home
+        spare -= home.sum(axis=(2, 3)).transpose(0, 2, 1)
+        residual = want - home
+        residual[..., ~limited] = 0.0
+        if residual.any():
+            for i, j in pairs:
+                need_ij = residual[:, i].sum(axis=(1, 2))  # [K, S]
+                take = np.minimum(need_ij, spare[:, :, j])
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    f = np.where(need_ij > 0, take / np.where(need_ij > 0, need_ij, 1.0), 0.0)
+                moved = residual[:, i] * f[:, None, None, :]
+                new[:, i, j] += moved
+                residual[:, i] -= moved
+                spare[:, :, j] -= take
+        return residual
+
     for t in range(T):
         inplace = np.zeros((K, L, L, N, P, S))
         inplace[:, diag, diag] = legacy[:, t]
@@ -475,31 +582,27 @@ def allocate(
             inplace += np.einsum("kelmnps,kelnp->klmnps", alloc[:, :t], persistence[:, :t, t])
         occupied = inplace.sum(axis=(1, 3, 4)).transpose(0, 2, 1)  # [K, S, L']
         spare = np.maximum(cap[:, t] - occupied, 0.0)  # [K, S, L']; inf where unlimited
-        want = desired[:, t]  # [K, L, N, P, S]
         new = np.zeros((K, L, L, N, P, S))
-        # 1. home locality, rationed pro rata across needs and phases when short
-        home_want = want.sum(axis=(2, 3)).transpose(0, 2, 1)  # [K, S, L]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fill = np.where(home_want > spare, spare / np.where(home_want > 0, home_want, 1.0), 1.0)
-        fill[:, ~limited] = 1.0
-        home = want * fill.transpose(0, 2, 1)[:, :, None, None, :]
-        new[:, diag, diag] = home
-        spare = spare - home.sum(axis=(2, 3)).transpose(0, 2, 1)
-        residual = want - home
-        residual[..., ~limited] = 0.0
-        # 2. spare places in other localities, nearest pair first
-        if residual.any():
-            for i, j in pairs:
-                need_ij = residual[:, i].sum(axis=(1, 2))  # [K, S]
-                take = np.minimum(need_ij, spare[:, :, j])
+        # 1-2. the wanted setting: spare places at home, then in other localities nearest first
+        resid = fill(desired[:, t].copy(), spare, new)  # [K, L, N, P, S] by wanted setting
+        # 3. the phase's overflow chain, in order: each setting takes the needs it is designated
+        # for, from wanted settings whose bands it can meet
+        for c in range(chain.shape[1]):
+            elig = np.zeros((K, L, N, P, S))  # residual (by wanted setting) this step may take
+            want = np.zeros((K, L, N, P, S))
+            for p in range(P):
+                cs = chain[p, c]
+                if cs >= 0:
+                    elig[..., p, :] = resid[..., p, :] * chain_ok[:, cs] * serves[:, cs][:, None]
+                    want[..., p, cs] = elig[..., p, :].sum(-1)
+            if want.any():
+                asked = want.sum(-1)
+                placed = asked - fill(want, spare, new).sum(-1)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    frac = np.where(need_ij > 0, take / np.where(need_ij > 0, need_ij, 1.0), 0.0)
-                moved = residual[:, i] * frac[:, None, None, :]
-                new[:, i, j] += moved
-                residual[:, i] -= moved
-                spare[:, :, j] -= take
-        # 3. overflow at home
-        left = residual.sum(-1)  # [K, L, N, P]
+                    share = np.where(asked > 0, placed / np.where(asked > 0, asked, 1.0), 0.0)
+                resid = resid - elig * share[..., None]
+        left = resid.sum(-1)  # [K, L, N, P]
+        # 4. overflow at home
         to_overflow = np.zeros((K, L, N, P, S))
         for p in range(P):
             if overflow[p] >= 0:
@@ -521,6 +624,21 @@ def desired_unmitigated(arr: dict[str, np.ndarray]) -> np.ndarray:
     ][..., None] * arr["mover_destination"][None, None, None]
 
 
+def carried_entrants(arr: dict[str, np.ndarray], planned: np.ndarray) -> np.ndarray:
+    """[K, T, L, N, P, S] entrants carried in settings nobody plans (EHE, NEET, awaiting
+    provision: ``planned`` False) on today's pattern; both variants keep them there."""
+    return desired_unmitigated(arr) * ~np.asarray(planned, bool)
+
+
+def planned_fraction(entrants: np.ndarray, carried: np.ndarray) -> np.ndarray:
+    """[..., L, N, P] share of a cell's entrants the optimiser places (the rest are carried)."""
+    tot = entrants.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(
+            tot > 0, np.clip(1.0 - carried.sum(-1) / np.where(tot > 0, tot, 1.0), 0, 1), 1.0
+        )
+
+
 def unmitigated(scn: Scenario, pdemand: PlacementDemand) -> PlacementPlan:
     """The unmitigated forecast: today's placement mix, capacity limited, overflow to independent."""
     arr = {
@@ -535,6 +653,9 @@ def unmitigated(scn: Scenario, pdemand: PlacementDemand) -> PlacementPlan:
         pdemand.capacity,
         pdemand.overflow,
         spill_pairs(scn),
+        overflow_chain(scn),
+        need_served(scn),
+        chain_suitable(scn),
     )
     return PlacementPlan(
         variant="unmitigated",
@@ -547,3 +668,35 @@ def unmitigated(scn: Scenario, pdemand: PlacementDemand) -> PlacementPlan:
         entrant_places=alloc[0],
         unmet=unmet[0],
     )
+
+
+def market_limit_warnings(scn: Scenario, plan: PlacementPlan) -> list[dict[str, object]]:
+    """Warnings where placements exceed a ``capacity.market_limits`` row (e.g. independent post-16
+    and 19+ places beyond the specialist post-16 places that exist): {kind, message, size, years}.
+
+    ``size`` is the largest excess in places; ``years`` the January census years over the limit.
+    """
+    out: list[dict[str, object]] = []
+    for lim in scn.capacity.market_limits:
+        s_idx = [plan.settings.index(x) for x in lim.settings if x in plan.settings]
+        p_idx = [plan.phases.index(x) for x in lim.phases if x in plan.phases]
+        used = plan.places[..., p_idx, :][..., s_idx].sum(axis=(1, 2, 3, 4, 5))  # [T]
+        excess = used - np.asarray(lim.places_by_year(list(plan.years)))
+        over = excess > 0.5  # a whole place or more
+        if not over.any():
+            continue
+        years = [int(y) for y, o in zip(plan.years, over, strict=True) if o]
+        size = float(excess.max())
+        out.append(
+            {
+                "kind": "market_limit",
+                "variant": plan.variant,
+                "message": f"{plan.variant}: {', '.join(lim.settings)} places in "
+                f"{', '.join(lim.phases)} exceed the {lim.name} ({lim.places:,.0f} in "
+                f"{plan.years[0]}, growing {lim.growth:.1%} a year) by up to {size:,.0f} places "
+                f"in {years[0]}-{years[-1]}",
+                "size": round(size, 1),
+                "years": years,
+            }
+        )
+    return out

@@ -440,6 +440,31 @@ def _absent_tables(results: Results) -> list[str]:
 # --------------------------------------------------------------------------- Excel
 
 
+SAVING_CAUSES = {
+    "routing": "Routing: under-16s placed better within committed places",
+    "post16": "Post-16: 16-25s placed better within committed places",
+    "builds": "Builds: what the new places add, net of capital and place funding",
+}
+
+
+def saving_by_cause_table(summary: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The optimised saving by cause (rows) and funding source (columns, GBP), with totals; None
+    when the run has no breakdown."""
+    by = (summary.get("optimisation") or {}).get("saving_by_cause_and_source_gbp")
+    if not isinstance(by, Mapping) or not by:
+        return None
+    sources = sorted({str(k) for v in by.values() for k in v})
+    rows = [
+        {"cause": SAVING_CAUSES.get(c, c), **{f"{k}_gbp": float(by[c].get(k, 0)) for k in sources}}
+        for c in SAVING_CAUSES
+        if c in by
+    ]
+    df = pd.DataFrame(rows)
+    df["total_gbp"] = df[[f"{k}_gbp" for k in sources]].sum(axis=1)
+    total = {"cause": "Total saving", **df.drop(columns="cause").sum().to_dict()}
+    return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+
+
 def _write_table_sheet(wb: Any, name: str, df: pd.DataFrame, formats: dict[str, Any]) -> Any:
     """One sheet per table: unit-bearing headers, number formats, frozen header, autofilter."""
     ws = wb.add_worksheet(name[:31])
@@ -579,6 +604,9 @@ def write_xlsx(results: Results, path: Path) -> list[str]:
             df = results.tables.get(name)
             if df is not None:
                 table_sheets[name] = _write_table_sheet(wb, name, df, fmt)
+        saving = saving_by_cause_table(s)
+        if saving is not None:
+            table_sheets["saving_by_cause"] = _write_table_sheet(wb, "saving_by_cause", saving, fmt)
 
         # Native charts read from a data sheet of small pivots.
         data = wb.add_worksheet("chart_data")
@@ -865,6 +893,15 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     builds = t.get("builds")
     if builds is not None and not builds.empty:
         parts.append(_df_html(builds))
+    saving = saving_by_cause_table(s)
+    if saving is not None:
+        parts.append("<h2>Saving of the optimised plan by cause and funding source</h2>")
+        parts.append(
+            "<p>Unmitigated minus optimised spend over the forecast, in pounds. Routing and "
+            "post-16 compare today's pattern with the plan re-solved with no builds; builds is "
+            "what the new places add after their capital and place funding.</p>"
+        )
+        parts.append(_df_html(saving))
     parts.append("<h2>Assumptions</h2>")
     parts.append(
         _html_table(

@@ -414,6 +414,20 @@ class Setting(Strict):
     counts_as_mainstream: bool = P(
         False, "Counts towards KPI 14 (share of plans in mainstream)", "flag"
     )
+    needs: list[str] | None = P(
+        None,
+        "Primary needs this setting is designated for (e.g. an SEMH special school); all if "
+        "omitted. Neither the unmitigated forecast nor the optimiser places other needs here",
+        "keys",
+    )
+    planned: bool = P(
+        True,
+        "Whether the optimiser plans placements here. False for plans carried without a planned "
+        "place (elective home education, NEET, awaiting provision) or reached only through "
+        "exclusion: both variants keep today's share of entrants here and no band uses it. A "
+        "setting no band lists is carried the same way",
+        "flag",
+    )
 
 
 class Band(Strict):
@@ -450,6 +464,13 @@ class Placements(Strict):
         description="Mid-phase moves: phase -> from setting -> to setting -> annual share moving",
         unit="share per year",
     )
+    overflow: dict[str, list[str]] = P(
+        default_factory=dict,
+        description="Overflow chain by phase: when the wanted setting is full, entrants try these "
+        "settings in order (spare places at home, then nearest), before the phase's `overflow` "
+        "setting takes the rest (e.g. post16: [post16] sends post-16 overflow to FE first)",
+        unit="keys",
+    )
 
 
 # --------------------------------------------------------------------------- capacity
@@ -465,6 +486,23 @@ class PipelineItem(Strict):
     source: str = P("", "Where this project is recorded", "text")
 
 
+class MarketLimit(Strict):
+    """Places a provider market is believed to have; the run warns when placements exceed it."""
+
+    name: str = P(description="What the limit describes", unit="text", min_length=1)
+    settings: list[str] = P(
+        description="Settings whose placements count", unit="keys", min_length=1
+    )
+    phases: list[str] = P(description="Phases whose placements count", unit="keys", min_length=1)
+    places: float = P(description="Places in the base year", unit="places", ge=0)
+    growth: float = P(0.0, "Annual growth of the places", "share per year", ge=-0.5, le=1)
+    source: str = P("", "Where the figure comes from", "text")
+
+    def places_by_year(self, years: list[int]) -> list[float]:
+        """Places in each year, grown from the first (base) year."""
+        return [self.places * (1.0 + self.growth) ** (y - years[0]) for y in years]
+
+
 class Capacity(Strict):
     existing: dict[str, dict[str, Places]] = P(
         default_factory=dict,
@@ -476,6 +514,19 @@ class Capacity(Strict):
     )
     max_occupancy: float = P(
         1.0, "Share of places that can be filled (allows for churn)", "share", gt=0, le=1
+    )
+    growth: dict[str, float] = P(
+        default_factory=dict,
+        description="Annual growth of a setting's existing places (e.g. FE colleges adding "
+        "high-needs places as demand grows), compounding from the base year",
+        unit="share per year",
+    )
+    market_limits: list[MarketLimit] = P(
+        default_factory=list,
+        description="Places a provider market is believed to have (e.g. specialist post-16 "
+        "places for independent post-16 and 19+ placements); placements above it are allowed "
+        "but reported as a warning",
+        unit="rows",
     )
     delays: dict[str, Annotated[int, Field(ge=0, le=30)]] = P(
         default_factory=dict,
@@ -533,6 +584,32 @@ class Transport(Strict):
 class Costs(Strict):
     unit_cost_gbp: dict[str, Cost] = P(
         description="High-needs cost per place per year by setting (place funding plus top-up)",
+        unit="GBP per place per year",
+    )
+    unit_cost_by_phase_gbp: dict[str, dict[str, Cost]] = P(
+        default_factory=dict,
+        description="Cost per place per year replacing `unit_cost_gbp` for a setting in some "
+        "phases: setting -> phase -> cost (e.g. mainstream post-16, where the first 6,000 of "
+        "support, element 2, is paid from the HNB, not the school's budget)",
+        unit="GBP per place per year",
+    )
+    place_funding_gbp: dict[str, Cost] = P(
+        default_factory=dict,
+        description="Part of the unit cost paid per commissioned place, filled or not (DfE place "
+        "funding: 10,000 special, 6,000 resource bases and units); the rest is the top-up per "
+        "pupil. Empty commissioned places of a capacity-limited setting still cost this",
+        unit="GBP per place per year",
+    )
+    residential_share: dict[str, Annotated[float, Field(ge=0, le=1)]] = P(
+        default_factory=dict,
+        description="Share of a setting's placements that are residential (SEN2 residential "
+        "placements), costed at `residential_unit_cost_gbp`",
+        unit="share",
+    )
+    residential_unit_cost_gbp: dict[str, Cost] = P(
+        default_factory=dict,
+        description="Cost per residential placement per year by setting (day placements cost "
+        "`unit_cost_gbp`)",
         unit="GBP per place per year",
     )
     band_multiplier: dict[str, Factor] = P(
@@ -987,6 +1064,8 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
 
     for sk, st in s.settings.items():
         check_keys(f"settings.{sk}.phases", st.phases, phases, "phase")
+        if st.needs is not None:
+            check_keys(f"settings.{sk}.needs", st.needs, needs, "need")
     for bk, b in s.bands.items():
         check_keys(f"bands.{bk}.settings", b.settings, settings, "setting")
 
@@ -1006,6 +1085,25 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
                 check_keys(f"{section}.{ph}.{nk}", shares, inner, inner_what)
                 check_sum(f"{section}.{ph}.{nk}", shares)
                 for key, share in shares.items():
+                    # A need may only be sent to a setting designated for it.
+                    if share > 0 and inner_what == "setting" and key in settings:
+                        served_needs = s.settings[key].needs
+                        row_needs = (
+                            [nk] if nk != "default" else [n for n in needs if n not in by_need]
+                        )
+                        wrong = [
+                            n
+                            for n in row_needs
+                            if served_needs is not None and n not in served_needs
+                        ]
+                        if wrong:
+                            out.append(
+                                (
+                                    f"{section}.{ph}.{nk}.{key}",
+                                    f"setting '{key}' is not designated for need(s) "
+                                    f"{', '.join(sorted(wrong))}",
+                                )
+                            )
                     # A child in this phase must be placeable where the share sends it.
                     if share > 0 and ph in phases and key in inner:
                         served = serves_phase(s, key, ph, inner_what)
@@ -1042,6 +1140,21 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
                     (f"placements.movers.{ph}.{fk}", "moves out of a setting exceed 1 per year")
                 )
 
+    for ph, chain in s.placements.overflow.items():
+        check_keys("placements.overflow", [ph], phases, "phase")
+        check_keys(f"placements.overflow.{ph}", chain, settings, "setting")
+        for i, sk in enumerate(chain):
+            if ph in phases and sk in settings and not serves_phase(s, sk, ph, "setting"):
+                out.append(
+                    (f"placements.overflow.{ph}.{i}", f"setting '{sk}' does not serve phase '{ph}'")
+                )
+    check_keys("capacity.growth", s.capacity.growth, settings, "setting")
+    for sk, g in s.capacity.growth.items():
+        if not -0.5 <= g <= 1.0:
+            out.append((f"capacity.growth.{sk}", f"growth {g} is outside [-0.5, 1]"))
+    for i, lim in enumerate(s.capacity.market_limits):
+        check_keys(f"capacity.market_limits.{i}.settings", lim.settings, settings, "setting")
+        check_keys(f"capacity.market_limits.{i}.phases", lim.phases, phases, "phase")
     check_keys("capacity.existing", s.capacity.existing, settings, "setting")
     for sk, by_loc in s.capacity.existing.items():
         check_keys(f"capacity.existing.{sk}", by_loc, loc_set, "locality")
@@ -1094,6 +1207,37 @@ def reference_problems(s: Scenario) -> list[tuple[str, str]]:
     for k, v in c.unit_cost_gbp.items():
         if v < 0:
             out.append((f"costs.unit_cost_gbp.{k}", f"cost {v} is negative"))
+    check_keys("costs.unit_cost_by_phase_gbp", c.unit_cost_by_phase_gbp, settings, "setting")
+    for sk, by_phase in c.unit_cost_by_phase_gbp.items():
+        check_keys(f"costs.unit_cost_by_phase_gbp.{sk}", by_phase, phases, "phase")
+        for ph, v in by_phase.items():
+            if v < 0:
+                out.append((f"costs.unit_cost_by_phase_gbp.{sk}.{ph}", f"cost {v} is negative"))
+    for path, table in (
+        ("costs.place_funding_gbp", c.place_funding_gbp),
+        ("costs.residential_unit_cost_gbp", c.residential_unit_cost_gbp),
+        ("costs.residential_share", c.residential_share),
+    ):
+        check_keys(path, table, settings, "setting")
+        for k, v in table.items():
+            if v < 0:
+                out.append((f"{path}.{k}", f"value {v} is negative"))
+    for k, v in c.residential_share.items():
+        check_share(f"costs.residential_share.{k}", v)
+    for sk, pf in c.place_funding_gbp.items():
+        if sk not in settings:
+            continue
+        day = [
+            c.unit_cost_by_phase_gbp.get(sk, {}).get(ph, c.unit_cost_gbp.get(sk, 0.0))
+            for ph in s.settings[sk].phases
+        ]
+        if day and pf > min(day) + 1e-9:
+            out.append(
+                (
+                    f"costs.place_funding_gbp.{sk}",
+                    f"place funding {pf:g} exceeds the unit cost {min(day):g} it is part of",
+                )
+            )
     for k, v in c.transport.share_transported.items():
         check_share(f"costs.transport.share_transported.{k}", v)
 
@@ -1141,20 +1285,6 @@ def stage_rule_problems(s: Scenario) -> list[tuple[str, str]]:
     end, base = s.demand.growth_end_year, s.meta.base_year
     if end is not None and end < base:
         out.append(("demand.growth_end_year", f"{end} is before meta.base_year {base}"))
-    in_a_band = {k for b in s.bands.values() for k in b.settings}
-    for ph, by_from in s.placements.movers.items():
-        for fk, to in by_from.items():
-            placed = any(
-                shares.get(fk, 0.0) > 0 for shares in s.placements.mix.get(ph, {}).values()
-            )
-            for tk, v in to.items():
-                if v > 0 and placed and tk in s.settings and tk not in in_a_band:
-                    out.append(
-                        (
-                            f"placements.movers.{ph}.{fk}.{tk}",
-                            f"no band can be met in '{tk}' in phase {ph}: add it to a band",
-                        )
-                    )
     too_big = model_size_problem(s, s.run.paths)
     if too_big:
         out.append(("run.paths", too_big))

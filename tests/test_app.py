@@ -90,6 +90,9 @@ def test_app_runs_the_default_without_exceptions(app: AppTest) -> None:
     data["meta"]["horizon_years"] = base.scenario.meta.horizon_years
     data["run"]["paths"] = base.scenario.run.paths
     assert data == base.resolved
+    # The build plan view breaks the saving down by cause and funding source.
+    saving = [d.value for d in at.dataframe if "cause" in d.value.columns]
+    assert saving and saving[0]["cause"].iloc[-1] == "Total saving"
     # Every view either draws or says why not (an info note), never a blank.
     assert len(at.tabs) == 8
     assert at.download_button(key="dl_yaml").label.startswith("Scenario YAML")

@@ -15,6 +15,7 @@ from model.costs import (
     unit_cost_array,
 )
 from model.placements import placement_demand, unmitigated
+from model.scenario import PHASES
 
 # Places in the hand-worked example of tests/test_placements.py (primary phase):
 #   2024: s 18 (a 8, b 10), i 18          (AY label 2024, price index 1.1^-1)
@@ -149,3 +150,63 @@ def test_distances_from_coordinates_use_road_factor() -> None:
     assert d.loc["a", "a"] == 7.0
     given = distances_km(tiny())
     assert given.loc["a", "b"] == 20 and given.loc["b", "b"] == 5
+
+
+def test_place_funding_plus_top_up_charges_empty_commissioned_places() -> None:
+    """Special place funding 8,000 of the 20,000 unit cost (top-up 12,000 per pupil).
+
+    Commissioned special places: a 10, b 13 (a 20 from 2026). In use (hand-worked example):
+      2024: a 8, b 10 -> empty 2 + 3 = 5          (AY 2024 at prices 1/1.1)
+      2025: a 10, b 12 + 1 from a = 13 -> empty 0 (prices 1)
+      2026: a 10.5, b 9 + 0.75 = 9.75 -> empty 9.5 + 3.25 = 12.75   (prices 1.1)
+    Empty places cost their place funding: FY 2024-25 = 5/12 x 5 x 8,000 / 1.1 + 7/12 x 0
+    = 15,151.52; FY 2025-26 = 5/12 x 0 + 7/12 x 12.75 x 8,000 x 1.1 = 65,450.
+    A filled place still costs 20,000 (8,000 place funding + 12,000 top-up), so the placements
+    line is unchanged."""
+    m = tiny_mapping()
+    m["costs"]["place_funding_gbp"] = {"special": 8000}
+    scn = tiny(m)
+    stock, new = tiny_demand()
+    c = cost_table(scn, unmitigated(scn, placement_demand(scn, stock, new)))
+    assert line(c, 2024, "vacant_places", "special") == pytest.approx(5 / 12 * 5 * 8000 / 1.1)
+    assert line(c, 2025, "vacant_places", "special") == pytest.approx(7 / 12 * 12.75 * 8000 * 1.1)
+    vac = c[c["cost_line"] == "vacant_places"].set_index("year")["places"]
+    assert vac.loc[2024] == pytest.approx(5 / 12 * 5)  # FY-average empty places
+    assert set(c.loc[c["cost_line"] == "vacant_places", "funding_source"]) == {"hnb"}
+    assert line(c, 2024, "placements", "special") == pytest.approx(
+        5 / 12 * 18 * SPECIAL / 1.1 + 7 / 12 * 23 * SPECIAL
+    )
+    # independent is unlimited: funded per pupil, never an empty-place line
+    assert (c.loc[c["cost_line"] == "vacant_places", "setting"] == "special").all()
+
+
+def test_costs_by_phase_and_day_or_residential() -> None:
+    """Independent: day 50,000 in primary (60,000 in post-16), 10% residential at 120,000:
+    primary 0.9 x 50,000 + 0.1 x 120,000 = 57,000; post-16 0.9 x 60,000 + 12,000 = 66,000."""
+    from model.costs import phase_unit_cost
+
+    m = tiny_mapping()
+    m["costs"]["unit_cost_by_phase_gbp"] = {"independent": {"post16": 60000}}
+    m["costs"]["residential_share"] = {"independent": 0.1}
+    m["costs"]["residential_unit_cost_gbp"] = {"independent": 120000}
+    scn = tiny(m)
+    cost = phase_unit_cost(scn)
+    i, s = scn.setting_ids.index("independent"), scn.setting_ids.index("special")
+    assert cost[PHASES.index("primary"), i] == pytest.approx(57000)
+    assert cost[PHASES.index("post16"), i] == pytest.approx(66000)
+    assert cost[PHASES.index("post16"), s] == pytest.approx(20000)
+    # the placement line charges it: 2024-25 independent = 5/12 x 18 x 57,000 / 1.1 + 7/12 x 27 x 57,000
+    stock, new = tiny_demand()
+    c = cost_table(scn, unmitigated(scn, placement_demand(scn, stock, new)))
+    assert line(c, 2024, "placements", "independent") == pytest.approx(
+        5 / 12 * 18 * 57000 / 1.1 + 7 / 12 * 27 * 57000
+    )
+
+
+def test_place_funding_above_the_unit_cost_is_a_scenario_error() -> None:
+    from model.io import ScenarioError
+
+    m = tiny_mapping()
+    m["costs"]["place_funding_gbp"] = {"special": 25000}
+    with pytest.raises(ScenarioError, match="place_funding_gbp.special"):
+        tiny(m)

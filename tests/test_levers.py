@@ -43,7 +43,7 @@ def test_levers_read_the_devon_values(base) -> None:
     assert lev.backlog == {2025: 350.0}
     assert lev.delays == {"Special school Tavistock/Ivybridge": 0, "Special school Cranbrook": 0}
     assert lev.max_independent_share is None
-    assert lev.unit_cost_gbp["independent"] == 64000
+    assert lev.unit_cost_gbp["independent"] == 61669  # day placement (residential costed apart)
     assert lev.paths == 200 and lev.horizon_years == 10
 
 

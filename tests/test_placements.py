@@ -310,14 +310,26 @@ def test_movers_leave_and_re_enter_at_their_destination() -> None:
     assert plan.entrant_places[1, :, :, 0, pr, 1].sum() >= 1.6 + 2.0
 
 
-def test_unknown_mover_band_is_a_scenario_error() -> None:
+def test_movers_into_a_setting_no_band_lists_are_carried_in_both_variants() -> None:
+    """AP (costing 1) is in no band: nobody chooses it, so breakdowns into it are carried there
+    by the optimiser exactly as today's pattern puts them, not re-placed, however cheap."""
+    from model.sufficiency import optimise
+
     m = tiny_mapping()
     m["settings"]["ap"] = {"name": "AP", "phases": ["primary"], "capacity_limited": False}
     m["costs"]["unit_cost_gbp"]["ap"] = 1
     m["placements"]["movers"] = {"primary": {"special": {"ap": 0.1}}}
-    # caught by validation, before the placement stage runs
-    with pytest.raises(ScenarioError, match="placements.movers.primary.special.ap: no band can"):
-        tiny(m)
+    m["policy"] = {"first_decision_year": 2025}
+    scn = tiny(m)
+    stock, new = tiny_demand()
+    pdem = placement_demand(scn, stock, new)
+    ap, pr = scn.setting_ids.index("ap"), PHASES.index("primary")
+    assert pdem.mover_destination[0, pr, ap] == pytest.approx(1.0)
+    assert not pdem.planned[ap]
+    before = unmitigated(scn, pdem)
+    after = optimise(scn, pdem, before=before).plan
+    assert before.places[..., ap].sum() > 0
+    np.testing.assert_allclose(after.places[..., ap], before.places[..., ap], atol=1e-9)
 
 
 def test_identity_and_capacity_hold_on_noisy_monte_carlo_paths() -> None:
@@ -375,3 +387,129 @@ def test_inclusion_moves_a_capped_cumulative_share_of_entrants_between_bands() -
     got = pdem.entrants[:, 0, 0, pr, :]  # locality a: 10 new in 2025, 6 in 2026
     np.testing.assert_allclose(got[1], [10 * (0.6 + 0.4 * 0.10), 10 * 0.4 * 0.90])
     np.testing.assert_allclose(got[2], [6 * (0.6 + 0.4 * 0.15), 6 * 0.4 * 0.85])
+
+
+# --------------------------------------------------------------------------- post-16 mechanics
+
+
+def post16_mapping(fe_places: dict[str, float]) -> dict[str, Any]:
+    """Two needs (X, Y); special full (no places); FE designated for need X only, with
+    `fe_places`; NEET carried (planned: false, free); post-16 overflow chain [fe] before
+    independent. Post-16 mix: special 80%, NEET 20%."""
+    m = tiny_mapping()
+    m["demand"]["needs"] = ["X", "Y"]
+    m["demand"]["need_shares"] = {"X": 0.5, "Y": 0.5}
+    m["settings"]["fe"] = {"name": "FE", "phases": ["post16", "post19"], "needs": ["X"]}
+    m["settings"]["neet"] = {
+        "name": "NEET",
+        "phases": ["post16", "post19"],
+        "capacity_limited": False,
+        "planned": False,
+    }
+    m["bands"] = {"any": {"settings": ["special", "fe", "independent"]}}
+    m["placements"]["mix"]["post16"] = {"default": {"special": 0.8, "neet": 0.2}}
+    m["placements"]["overflow"] = {"post16": ["fe"]}
+    m["capacity"] = {"existing": {"special": {"a": 0, "b": 0}, "fe": fe_places}}
+    m["costs"]["unit_cost_gbp"].update({"fe": 10000, "neet": 0})
+    m["costs"]["lead_time_years"] = {}
+    m["costs"]["capital_per_place_gbp"] = {}
+    m["policy"] = {"first_decision_year": 2025}
+    return m
+
+
+def post16_demand() -> tuple[np.ndarray, np.ndarray]:
+    """10 new plans of each need at age 16 in locality a in 2025; they stay in 2026 (age 17)."""
+    stock = np.zeros((3, 26, 2, 2))
+    new = np.zeros((3, 26, 2, 2))
+    stock[1, 16, :, 0] = new[1, 16, :, 0] = 10
+    stock[2, 17, :, 0] = 10
+    return stock, new
+
+
+def test_post16_overflow_goes_to_fe_before_independent() -> None:
+    """By hand, 2025, locality a: each need wants special 8 and NEET 2. Special has no places.
+    X (FE takes X): FE at home 4, then FE in b 3, then independent 1. Y (not FE's need):
+    independent 8. NEET 2 of each need, carried at home at no cost."""
+    scn = tiny(post16_mapping({"a": 4, "b": 3}))
+    plan = unmitigated(scn, placement_demand(scn, *post16_demand()))
+    p16 = PHASES.index("post16")
+    S = {s: i for i, s in enumerate(scn.setting_ids)}
+    got = plan.places[1, 0, :, :, p16, :]  # [provider, need, setting] for home a in 2025
+    expected = np.zeros_like(got)
+    expected[0, 0, S["fe"]] = 4
+    expected[1, 0, S["fe"]] = 3
+    expected[0, 0, S["independent"]] = 1
+    expected[0, 1, S["independent"]] = 8
+    expected[0, :, S["neet"]] = 2
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    assert plan.unmet.sum() == 0
+
+
+def test_a_need_sent_to_a_setting_not_designated_for_it_is_a_scenario_error() -> None:
+    m = post16_mapping({"a": 4})
+    m["placements"]["mix"]["post16"] = {"default": {"fe": 0.8, "neet": 0.2}}
+    with pytest.raises(ScenarioError, match="placements.mix.post16.default.fe"):
+        tiny(m)
+
+
+def test_overflow_chain_setting_must_serve_the_phase() -> None:
+    m = post16_mapping({"a": 4})
+    m["placements"]["overflow"] = {"primary": ["fe"]}
+    with pytest.raises(ScenarioError, match="placements.overflow.primary.0"):
+        tiny(m)
+
+
+def test_capacity_growth_compounds_from_the_base_year() -> None:
+    m = post16_mapping({"a": 100})
+    m["capacity"]["growth"] = {"fe": 0.1}
+    cap = capacity_array(tiny(m))
+    fe = tiny(m).setting_ids.index("fe")
+    np.testing.assert_allclose(cap[:, fe, 0], [100, 110, 121])
+
+
+def test_independent_post16_above_the_specialist_market_is_a_warning() -> None:
+    """The post-16 example sends 1 X and 8 Y to independent in 2025 (they stay in 2026);
+    a specialist post-16 market of 5 places in 2024 growing 10% a year (5.5 in 2025, 6.05 in
+    2026) is exceeded by 3.5 places in 2025 and 2.95 in 2026."""
+    from model.placements import market_limit_warnings
+
+    m = post16_mapping({"a": 4, "b": 3})
+    m["capacity"]["market_limits"] = [
+        {
+            "name": "specialist post-16 places",
+            "settings": ["independent"],
+            "phases": ["post16", "post19"],
+            "places": 5,
+            "growth": 0.1,
+        }
+    ]
+    scn = tiny(m)
+    plan = unmitigated(scn, placement_demand(scn, *post16_demand()))
+    (w,) = market_limit_warnings(scn, plan)
+    assert w["kind"] == "market_limit"
+    assert w["size"] == pytest.approx(3.5)
+    assert w["years"] == [2025, 2026]
+    assert "specialist post-16 places" in w["message"]
+    m["capacity"]["market_limits"][0]["places"] = 9
+    scn = tiny(m)
+    assert (
+        market_limit_warnings(scn, unmitigated(scn, placement_demand(scn, *post16_demand()))) == []
+    )
+
+
+def test_overflow_chain_takes_only_children_it_can_meet() -> None:
+    """As the post-16 example, but FE meets no specialist band while special does: a child who
+    wanted special may need a special school, so FE is not their next option and all 8 X who
+    wanted special go to independent (FE's 7 places stay empty)."""
+    m = post16_mapping({"a": 4, "b": 3})
+    m["bands"] = {
+        "general": {"settings": ["special", "fe", "independent"]},
+        "specialist": {"settings": ["special", "independent"]},
+    }
+    m["placements"]["band_shares"] = {ph: {"default": {"general": 1.0}} for ph in PHASES}
+    scn = tiny(m)
+    plan = unmitigated(scn, placement_demand(scn, *post16_demand()))
+    p16, S = PHASES.index("post16"), {s: i for i, s in enumerate(scn.setting_ids)}
+    got = plan.places[1, 0, :, :, p16, :].sum(axis=0)  # [need, setting] for home a in 2025
+    np.testing.assert_allclose(got[:, S["fe"]], [0, 0])
+    np.testing.assert_allclose(got[:, S["independent"]], [8, 8])

@@ -398,3 +398,25 @@ def test_fan_chart_in_the_report_uses_the_county_band(tmp_path: Path) -> None:
     }
     text, errors = reports.render_html(res)
     assert errors == [] and "P10-P90 (sum of cells)" not in text and "P10-P90" in text
+
+
+def test_saving_by_cause_and_funding_source_in_both_reports(tmp_path: Path) -> None:
+    by = {
+        "routing": {"hnb": 60_000_000, "general_fund": 6_000_000},
+        "post16": {"hnb": 70_000_000, "general_fund": 8_000_000},
+        "builds": {"hnb": 259_000_000, "general_fund": 36_000_000, "capital": -60_000_000},
+    }
+    res = results(optimisation={"saving_by_cause_and_source_gbp": by})
+    table = reports.saving_by_cause_table(res.summary)
+    assert table is not None
+    total = table.set_index("cause").loc["Total saving"]
+    assert total["total_gbp"] == 379_000_000
+    assert total["capital_gbp"] == -60_000_000
+    assert table["total_gbp"].iloc[:-1].tolist() == [66_000_000, 78_000_000, 235_000_000]
+    assert reports.write_reports(res, tmp_path) == []
+    ws = openpyxl.load_workbook(tmp_path / "report.xlsx")["saving_by_cause"]
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[-1][0] == "Total saving" and rows[-1][-1] == 379_000_000
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Saving of the optimised plan by cause and funding source" in html
+    assert "£379,000,000" in html and "£-60,000,000" in html

@@ -64,10 +64,29 @@ def usable_settings(d: LPInputs) -> np.ndarray:
     return np.where(d.limited[:, None], sites, True)
 
 
-def child_cost(d: LPInputs) -> np.ndarray:
-    """[L, N, B, S] cheapest cost of one place-year (price-base prices) by home, need, band, setting.
+def per_pupil_cost(d: LPInputs) -> np.ndarray:
+    """[P, S] what one more child costs per place-year (price-base prices), before multipliers.
 
-    Unit cost x band and need multipliers + transport to the nearest usable provider.
+    In a capacity-limited setting with place funding the commissioned place is paid for whether
+    filled or not, so a child adds only the top-up; elsewhere the whole unit cost.
+    """
+    return d.phase_unit_cost_gbp - d.place_funding_gbp[None, :]
+
+
+def need_available(d: LPInputs) -> np.ndarray:
+    """[L, N, P, B, S] setting s is suitable for band b in phase p, designated for need n and
+    usable from home l."""
+    return (
+        d.suitable.transpose(1, 0, 2)[None, None]  # [1, 1, P, B, S]
+        & d.serves_need[None, :, None, None, :]
+        & usable_settings(d).T[:, None, None, None, :]
+    )
+
+
+def child_cost(d: LPInputs) -> np.ndarray:
+    """[L, N, P, B, S] cheapest cost of one place-year (price-base prices) by home, need, phase,
+    band, setting: per-pupil cost x band and need multipliers + transport to the nearest usable
+    provider.
     """
     ok = reach_mask(d)[None, :, :] & site_mask(d)[:, None, :]  # [S, L, K]
     journey = d.transport_gbp + d.travel_penalty_gbp[None]  # a soft travel limit's penalty too
@@ -75,9 +94,9 @@ def child_cost(d: LPInputs) -> np.ndarray:
     L = len(d.localities)
     tr_free = d.transport_gbp[:, np.arange(L), d.nearest]  # [S, L]
     tr = np.where(d.limited[:, None], tr_limited, tr_free)
-    unit = d.band_multiplier[:, None] * d.unit_cost_gbp[None, :]  # [B, S]
-    unit = d.need_multiplier[:, None, None] * unit[None]  # [N, B, S]
-    return unit[None] + tr.T[:, None, None, :]
+    unit = d.band_multiplier[None, :, None] * per_pupil_cost(d)[:, None, :]  # [P, B, S]
+    unit = d.need_multiplier[:, None, None, None] * unit[None]  # [N, P, B, S]
+    return unit[None] + tr.T[:, None, None, None, :]
 
 
 def share_safe(d: LPInputs) -> np.ndarray:
@@ -102,13 +121,12 @@ def dominated_settings(d: LPInputs) -> np.ndarray:
         return np.zeros(
             (len(d.localities), len(d.needs), len(d.phases), len(d.bands), len(d.settings)), bool
         )
-    usable = usable_settings(d)  # [S, L]
-    cost = child_cost(d)  # [L, N, B, S]
+    cost = child_cost(d)  # [L, N, P, B, S]
     S = len(d.settings)
-    avail = d.suitable.transpose(1, 0, 2)[None, None] & usable.T[:, None, None, None, :]
-    # avail [L, 1, P, B, S] ; pairwise (s2 dominates s1) -> [L, N, P, B, S1, S2]
-    c1 = cost[:, :, None, :, :, None]
-    c2 = cost[:, :, None, :, None, :]
+    avail = need_available(d)
+    # avail [L, N, P, B, S] ; pairwise (s2 dominates s1) -> [L, N, P, B, S1, S2]
+    c1 = cost[..., :, None]
+    c2 = cost[..., None, :]
     idx = np.arange(S)
     tie_ok = d.limited[:, None] | (idx[None, :] < idx[:, None])  # [S1, S2]
     better = (c2 < c1) | ((c2 == c1) & tie_ok)
@@ -123,18 +141,14 @@ def dominated_settings(d: LPInputs) -> np.ndarray:
 
 def define_assign_variables(m: LinearModel, d: LPInputs) -> None:
     """Band-b entrants of cell (t, h, n, p) placed in setting s: suitable, reachable, not dominated."""
-    keep = (
-        d.suitable.transpose(1, 0, 2)[None, None]  # [1, 1, P, B, S]
-        & usable_settings(d).T[:, None, None, None, :]
-        & ~dominated_settings(d)
-    )  # [L, N, P, B, S]
+    keep = need_available(d) & ~dominated_settings(d)  # [L, N, P, B, S]
     mask = (d.entrants > 0)[..., None] & keep[None]
     m.ids["assign"] = np.full(mask.shape, -1, np.int64)
     if not mask.any():
         return
     t, h, n, p, b, s = np.nonzero(mask)
     w = m.ids["place_weight"][t, h, n, p]
-    unit = d.unit_cost_gbp[s] * d.band_multiplier[b] * d.need_multiplier[n]
+    unit = per_pupil_cost(d)[p, s] * d.band_multiplier[b] * d.need_multiplier[n]
     # unlimited settings: transport to the nearest provider is part of the assignment's cost
     tr = np.where(d.limited[s], 0.0, d.transport_gbp[s, h, d.nearest[h]])
     ids = m.add_variables(
@@ -174,7 +188,7 @@ def define_unmet_variables(m: LinearModel, d: LPInputs) -> None:
     Only where it can happen: a cell-band with an unlimited suitable setting that costs less than
     the penalty (and is safe for the share limits) is always placed, so it gets no unmet column.
     """
-    cost = child_cost(d)  # [L, N, B, S]
+    cost = child_cost(d)  # [L, N, P, B, S]
     safe = np.ones(len(d.settings), bool)
     if d.max_independent_share is not None:
         safe &= ~d.independent
@@ -183,7 +197,7 @@ def define_unmet_variables(m: LinearModel, d: LPInputs) -> None:
     assign = m.ids["assign"]  # [T, L, N, P, B, S]
     free = (assign >= 0) & ~d.limited & safe  # an unlimited, share-safe option exists
     pw, cy = m.ids["place_weight"], m.ids["child_years"]  # [T, L, N, P]
-    place_cost = cost[None, :, :, None, :, :] * pw[..., None, None]  # [T, L, N, P, B, S]
+    place_cost = cost[None] * pw[..., None, None]  # [T, L, N, P, B, S]
     cheaper = place_cost <= (d.unmet_penalty_gbp * cy)[..., None, None]
     needed = (d.entrants > 0) & ~((free & cheaper).any(axis=-1) & d.prune)
     m.ids["unmet"] = np.full(d.entrants.shape, -1, np.int64)
@@ -230,6 +244,11 @@ def define_build_variables(m: LinearModel, d: LPInputs) -> None:
     t, s, k = np.nonzero(mask)
     unit = d.build_unit_places[s]
     cost = d.capital_per_place_gbp[s] * unit * capital_discount(d, t, d.lead_time_years[s])
+    # a new commissioned place draws its place funding every year it is open, filled or not
+    open_pv = np.cumsum((d.year_weight * d.price_index)[::-1])[::-1]  # [T] from year t2 on
+    opens = t + d.lead_time_years[s]
+    funded = np.where(opens < len(d.years), open_pv[np.minimum(opens, len(d.years) - 1)], 0.0)
+    cost = cost + d.place_funding_gbp[s] * unit * funded
     ids = m.add_variables(
         "build", {"year": t, "setting": s, "provider": k}, cost=cost, integer=d.integer_builds
     )

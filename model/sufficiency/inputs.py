@@ -13,8 +13,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..costs import distances_km, fy_weights, price_index, transport_cost_per_place
-from ..scenario import Scenario
+from ..costs import (
+    distances_km,
+    fy_weights,
+    phase_unit_cost,
+    place_funding,
+    price_index,
+    transport_cost_per_place,
+)
+from ..placements import carried_entrants, planned_fraction
+from ..scenario import PHASES, Scenario
 
 if TYPE_CHECKING:
     from ..placements import PlacementDemand, PlacementPlan
@@ -37,8 +45,10 @@ class LPInputs:
     # unmitigated forecast placed them, still in place
     fixed_at: np.ndarray  # [T, S, L'] by provider locality
     fixed_total: np.ndarray  # [T] all fixed placements
-    early_places: np.ndarray  # [T, L, L', N, P, S] pre-decision entrants still in place
-    early_entrants: np.ndarray  # [T, L, L', N, P, S] pre-decision placements made in year t
+    early_places: np.ndarray  # [T, L, L', N, P, S] those fixed placements still in place
+    # [T, L, L', N, P, S] fixed placements made in year t: before the first decision year, and
+    # plans carried in settings nobody plans (EHE, NEET, ...) in every year
+    early_entrants: np.ndarray
     early_unmet: np.ndarray  # [T, L, N, P] pre-decision entrants the forecast left unplaced
     suitable: np.ndarray  # [B, P, S] bool (already AND-ed with the phases each setting serves)
     capacity: np.ndarray  # [T, S, L'] usable places (x max_occupancy); inf where unlimited
@@ -51,6 +61,12 @@ class LPInputs:
         np.ndarray
     )  # [L] provider locality index nearest home (home itself unless a tie or closer)
     unit_cost_gbp: np.ndarray  # [S] per place-year at price-base prices
+    # [P, S] cost per filled place-year by phase (day/residential mix), price-base prices
+    phase_unit_cost_gbp: np.ndarray
+    # [S] paid per commissioned place of a capacity-limited setting, filled or not (0 elsewhere):
+    # a child placed there costs only the rest (the top-up); a new place costs this every year
+    place_funding_gbp: np.ndarray
+    serves_need: np.ndarray  # [N, S] bool: need designations
     band_multiplier: np.ndarray  # [B]
     need_multiplier: np.ndarray  # [N]
     transport_gbp: np.ndarray  # [S, L, L'] expected transport per pupil-year at price-base prices
@@ -157,9 +173,27 @@ def prepare_inputs(
         early_entrants[1:f] = before.entrant_places[1:f]
         if before.unmet is not None:
             early_unmet[1:f] = before.unmet[1:f]
+    # Plans carried in settings nobody plans (EHE, NEET, awaiting provision) stay there at home
+    # on today's pattern in both variants: a fixed load, not a decision.
+    planned = (
+        np.ones(S, bool)
+        if getattr(pdemand, "planned", None) is None
+        else np.asarray(pdemand.planned, bool)
+    )
+    if (~planned).any():
+        arr = {
+            "entrants_by_kind": np.asarray(pdemand.entrants_by_kind)[None],
+            "mix": pdemand.mix,
+            "mover_destination": pdemand.mover_destination,
+        }
+        carried = carried_entrants(arr, planned)[0]  # [T, L, N, P, S]
+        carried[:f] = 0.0
+        entrants = entrants * planned_fraction(entrants, carried)[..., None]
+        diag = np.arange(L)
+        early_entrants[:, diag, diag] += carried
     entrants[:f] = 0.0
     pers = np.where(np.triu(np.ones((T, T), bool))[:, :, None, None, None], pdemand.persistence, 0)
-    early_places = np.einsum("etlnp,elmnps->tlmnps", pers[:f], early_entrants[:f])
+    early_places = np.einsum("etlnp,elmnps->tlmnps", pers, early_entrants)
     legacy_at = legacy.sum(axis=(2, 3)).transpose(0, 2, 1)  # [T, S, L]
     fixed_at = legacy_at + early_places.sum(axis=(1, 3, 4)).transpose(0, 2, 1)
     dist = distances_km(scn).loc[locs, locs].to_numpy(dtype=float)
@@ -229,6 +263,17 @@ def prepare_inputs(
         reachable=reach,
         nearest=nearest,
         unit_cost_gbp=np.array([costs.unit_cost_gbp[s] for s in settings], float),
+        phase_unit_cost_gbp=phase_unit_cost(scn)[[PHASES.index(ph) for ph in phases]][
+            :, [scn.setting_ids.index(s) for s in settings]
+        ],
+        place_funding_gbp=np.where(
+            limited, place_funding(scn)[[scn.setting_ids.index(s) for s in settings]], 0.0
+        ),
+        serves_need=(
+            np.ones((N, S), bool)
+            if getattr(pdemand, "serves_need", None) is None
+            else np.asarray(pdemand.serves_need, bool)
+        ),
         band_multiplier=np.array([costs.band_multiplier.get(b, 1.0) for b in bands], float),
         need_multiplier=np.array([costs.need_multiplier.get(n, 1.0) for n in needs], float),
         transport_gbp=transport,

@@ -19,11 +19,13 @@ from ..placements import (
     _demand_batch,
     allocate,
     capacity_array,
+    carried_entrants,
     desired_unmitigated,
+    planned_fraction,
     spill_pairs,
 )
 from ..scenario import Scenario
-from .formulation import child_cost, usable_settings
+from .formulation import child_cost, need_available
 from .inputs import LPInputs
 from .readback import Allocation
 
@@ -93,9 +95,8 @@ def entrant_pattern(d: LPInputs, a: Allocation) -> tuple[np.ndarray, np.ndarray]
             ent[..., None] > 0, by_setting / np.where(ent > 0, ent, 1.0)[..., None], 0.0
         )
         unmet = np.where(ent > 0, a.unmet / np.where(ent > 0, ent, 1.0), 0.0)
-    cost = child_cost(d)  # [L, N, B, S]
-    ok = d.suitable.transpose(1, 0, 2)[None, None] & usable_settings(d).T[:, None, None, None, :]
-    c = np.where(ok, cost[:, :, None], np.inf)  # [L, N, P, B, S]
+    cost = child_cost(d)  # [L, N, P, B, S]
+    c = np.where(need_available(d), cost, np.inf)  # [L, N, P, B, S]
     best = np.argmin(c, axis=-1)
     fallback = np.eye(len(d.settings))[best] * np.isfinite(c.min(-1))[..., None]
     empty = ent <= 0
@@ -149,19 +150,33 @@ def evaluate_paths(
     for lo in range(0, ps.shape[0], CHUNK):
         arr = _demand_batch(scn, ps[lo : lo + CHUNK], pn[lo : lo + CHUNK])
         ent = arr["entrants"]  # [K, T, L, N, P, B]
-        desired = np.einsum("ktlnpb,tlnpbs->ktlnps", ent, share)
-        left = np.einsum("ktlnpb,tlnpb->ktlnp", ent, unmet_share)
+        # plans carried where nobody plans (EHE, NEET, ...) stay there; the rest follow the plan
+        carried = carried_entrants(arr, arr["planned"])
+        keep = planned_fraction(ent, carried)[..., None]
+        desired = np.einsum("ktlnpb,tlnpbs->ktlnps", ent * keep, share) + carried
+        left = np.einsum("ktlnpb,tlnpb->ktlnp", ent * keep, unmet_share)
         # before the first decision year nothing is decided: today's pattern, as unmitigated
         desired[:, :f] = desired_unmitigated(arr)[:, :f]
         left[:, :f] = 0.0
         pers = arr["persistence"]
-        places, _, unmet = allocate(desired, pers, arr["legacy"], cap_plan, arr["overflow"], pairs)
+        chain, serves, ok = arr["overflow_chain"], arr["serves_need"], arr["chain_ok"]
+        places, _, unmet = allocate(
+            desired, pers, arr["legacy"], cap_plan, arr["overflow"], pairs, chain, serves, ok
+        )
         waiting = np.einsum("ketlnp,kelnp->kt", pers, left + unmet)
         base, _, _ = allocate(
-            desired_unmitigated(arr), pers, arr["legacy"], cap_now, arr["overflow"], pairs
+            desired_unmitigated(arr),
+            pers,
+            arr["legacy"],
+            cap_now,
+            arr["overflow"],
+            pairs,
+            chain,
+            serves,
+            ok,
         )
-        for out, pl in ((cost_plan, places), (cost_now, base)):
-            hnb = placement_spend_fy(scn, pl).sum(-1)
+        for out, pl, ext in ((cost_plan, places, extra), (cost_now, base, None)):
+            hnb = placement_spend_fy(scn, pl, ext).sum(-1)
             trans = np.einsum("ktlmnps,tlms->kt", pl, tr) @ W.sum(0)
             out.append(hnb + trans)
         unmet_last.append(waiting[:, -1])
