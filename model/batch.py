@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .io import DEFAULT_NAME, ScenarioError, parse_yaml_text, slug_for
@@ -89,6 +90,10 @@ class Outcome:
     )  # bad input: one "file: key.path: message" each
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Per-path figures at the horizon (plans, HNB spend over the forecast), so a batch can sum
+    # paths across LAs: a total's quantiles are not the sum of the LAs' quantiles.
+    horizon: dict[str, list[float]] = field(default_factory=dict)
+    la_name: str = ""
 
     def lines(self) -> list[str]:
         """The messages a person sees for this scenario: one per problem, naming the file."""
@@ -374,6 +379,7 @@ def _run_loaded(
         row = comparison_row(results.summary, results.tables)
         from .alerts import warning_lines
 
+        horizon = horizon_paths(results)
         # what the run found (limits breached, unmet places, ...), then reports not written
         warnings = warning_lines(results.summary)
         warnings += list(results.summary.get("report_warnings") or [])
@@ -387,7 +393,34 @@ def _run_loaded(
             error=f"{type(e).__name__}: {_one_line(str(e))}",
             seconds=time.perf_counter() - t0,
         )
-    return Outcome(spec, OK, str(folder), row, warnings=warnings, seconds=time.perf_counter() - t0)
+    return Outcome(
+        spec,
+        OK,
+        str(folder),
+        row,
+        warnings=warnings,
+        seconds=time.perf_counter() - t0,
+        horizon=horizon,
+        la_name=resolved.scenario.meta.la_name,
+    )
+
+
+def horizon_paths(results: Any) -> dict[str, list[float]]:
+    """Plans at the horizon and unmitigated HNB spend over the forecast, one value per Monte
+    Carlo path (the paths finance keeps), for totals across scenarios; {} with one path."""
+    from .finance import path_indices
+
+    demand = results.artefacts.get("demand")
+    ps = getattr(demand, "path_stock", None)
+    if ps is None or np.asarray(ps).shape[0] < 2:
+        return {}
+    ps = np.asarray(ps)
+    idx = path_indices(ps.shape[0])
+    out = {"plans": ps[idx, -1].sum(axis=(1, 2, 3), dtype=np.float64).tolist()}
+    spend = results.artefacts.get("unmitigated_path_hnb_spend")
+    if spend is not None and np.asarray(spend).shape[0] == len(idx):
+        out["hnb_spend_gbp"] = np.asarray(spend, dtype=np.float64).sum(axis=1).tolist()
+    return out
 
 
 def _write(results: Any, out: Path, options: RunOptions) -> Path:
@@ -830,13 +863,14 @@ def comparison_table(outcomes: Sequence[Outcome], swept: Sequence[str] = ()) -> 
     whose input was bad have no row (no scenario to describe) and are listed as problems instead."""
     from .reports import HEADLINE, ID_COLUMNS, TRAILING_COLUMNS
 
-    columns = [*ID_COLUMNS, *swept, *HEADLINE, *TRAILING_COLUMNS]
+    columns = [*ID_COLUMNS, *swept, *HEADLINE, *SPEND_BANDS, *TRAILING_COLUMNS]
     rows = []
     for o in outcomes:
         if o.status == BAD_INPUT:
             continue
         row = dict.fromkeys(columns)
         row.update({k: v for k, v in o.row.items() if k in row})
+        row.update(_spend_bands(o.horizon.get("hnb_spend_gbp")))
         row["slug"] = row.get("slug") or o.spec.slug
         row["source"] = row.get("source") or o.spec.path or f"embedded:{DEFAULT_NAME}"
         row["status"] = o.status
@@ -844,4 +878,78 @@ def comparison_table(outcomes: Sequence[Outcome], swept: Sequence[str] = ()) -> 
         for k, v in o.spec.swept:
             row[k] = v
         rows.append(row)
+    total = total_row(outcomes, columns)
+    if total is not None:
+        rows.append(total)
     return pd.DataFrame(rows, columns=columns)
+
+
+SPEND_BANDS = (
+    "hnb_spend_unmitigated_gbp_p10",
+    "hnb_spend_unmitigated_gbp_p50",
+    "hnb_spend_unmitigated_gbp_p90",
+)
+# Plain sums across LAs (each is a deterministic figure, so the sum is exact).
+ADDITIVE = (
+    "plans_base",
+    "total_cost_unmitigated_gbp",
+    "total_cost_optimised_gbp",
+    "saving_gbp",
+    "places_built",
+    "capital_cost_gbp",
+    "unmet_places",
+)
+
+
+def _spend_bands(paths: Sequence[float] | None) -> dict[str, float]:
+    if not paths:
+        return {}
+    q = np.percentile(np.asarray(paths, dtype=np.float64), [10, 50, 90])
+    return dict(zip(SPEND_BANDS, (float(x) for x in q), strict=True))
+
+
+def total_row(outcomes: Sequence[Outcome], columns: Sequence[str]) -> dict[str, Any] | None:
+    """The batch total when it holds two or more different LAs (e.g. `sendplan init --all`).
+
+    Bands come from summing the LAs' figures path by path, then taking P10/P50/P90 of the sums.
+    Every LA runs with the same seed, so path k carries the same standardised growth and rate
+    shocks in every LA: the total treats that uncertainty as national (common to all LAs), not
+    as independent LA by LA (which would give a narrower band). None when the LAs' years or path
+    counts differ, or a run has no paths to sum.
+    """
+    ok = [o for o in outcomes if o.status == OK]
+    names = [o.la_name for o in ok]
+    if len(ok) < 2 or "" in names or len(set(names)) != len(names):
+        return None
+    keys = ("base_year", "horizon_year", "paths", "seed")
+    if any(len({o.row.get(k) for o in ok}) != 1 for k in keys):
+        return None
+    plans = [o.horizon.get("plans") for o in ok]
+    if any(not p for p in plans) or len({len(p) for p in plans if p}) != 1:
+        return None
+    row: dict[str, Any] = dict.fromkeys(columns)
+    first = ok[0].row
+    row.update({k: first.get(k) for k in (*keys, "horizon_financial_year")})
+    row.update(
+        scenario=f"Total of {len(ok)} LAs", slug="total", status="total", source="(sum of rows)"
+    )
+    if len(ok) == len(_release_las()):
+        row["scenario"] = f"England (total of all {len(ok)} LAs)"
+    total_plans = np.sum(np.asarray(plans, dtype=np.float64), axis=0)
+    p10, p50, p90 = np.percentile(total_plans, [10, 50, 90])
+    row.update(plans_horizon=float(p50), plans_horizon_p10=float(p10), plans_horizon_p90=float(p90))
+    for k in ADDITIVE:
+        vals = [o.row.get(k) for o in ok]
+        if all(isinstance(v, int | float) and v == v for v in vals):
+            row[k] = float(sum(vals))
+    spend = [o.horizon.get("hnb_spend_gbp") for o in ok]
+    if all(spend) and len({len(x) for x in spend if x}) == 1:
+        row.update(_spend_bands(np.sum(np.asarray(spend, dtype=np.float64), axis=0).tolist()))
+    return row
+
+
+def _release_las() -> list[str]:
+    """Current LA codes of the shipped SEN2 release (to label a complete national total)."""
+    from .sources import sen2
+
+    return list(sen2.authorities()["area_code"])

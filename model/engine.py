@@ -148,7 +148,9 @@ def run_scenario(
     report_stage("placements, costs and finance (unmitigated)")
     pdemand = placement_demand(scn, demand.stock, demand.new)
     plan_u = unmitigated(scn, pdemand)
-    add_variant(res.tables, res.summary, variant_tables(scn, plan_u, None, demand))
+    result_u = variant_tables(scn, plan_u, None, demand)
+    add_variant(res.tables, res.summary, result_u)
+    res.artefacts["unmitigated_path_hnb_spend"] = result_u.path_hnb_spend
     res.artefacts["placement_demand"] = pdemand
     res.artefacts["unmitigated"] = plan_u
     # sufficiency LP (issue 5): the optimised variant through costs and finance; sufficiency.csv,

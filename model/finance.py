@@ -295,6 +295,8 @@ class VariantResult:
     costs: pd.DataFrame
     finance: pd.DataFrame
     headline: dict[str, Any] = field(default_factory=dict)
+    # Monte Carlo HNB spend [paths, financial years] (the paths ``path_indices`` keeps), if run.
+    path_hnb_spend: np.ndarray | None = None
 
 
 def headline(finance: pd.DataFrame) -> dict[str, Any]:
@@ -383,6 +385,7 @@ def variant_tables(
     """
     costs = cost_table(scn, plan, builds)
     paths = None
+    spend = None
     if demand is not None and getattr(demand, "path_stock", None) is not None:
         ps = np.asarray(demand.path_stock)
         if ps.shape[0] > 1:
@@ -404,7 +407,7 @@ def variant_tables(
                 spend = own.reindex(financial_years(scn)).to_numpy()[None] + (spend - det)
             paths = {plan.variant: spend}
     fin = finance_table(scn, costs, paths)
-    return VariantResult(plan.variant, plan.table(), costs, fin, headline(fin))
+    return VariantResult(plan.variant, plan.table(), costs, fin, headline(fin), spend)
 
 
 def add_variant(

@@ -8,6 +8,7 @@ import os
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -540,3 +541,45 @@ def test_workers_end_when_the_batch_is_killed(tmp_path: Path) -> None:
     for p in left:  # do not leave them behind if the test fails
         os.kill(p, signal.SIGKILL)
     assert not left
+
+
+def _la_outcome(name: str, plans: list[float], spend: list[float], base: float) -> Outcome:
+    row = {"scenario": name, "slug": name.lower(), "base_year": 2025, "horizon_year": 2035,
+           "horizon_financial_year": 2034, "paths": len(plans), "seed": 1, "plans_base": base,
+           "plans_horizon": float(np.median(plans)), "total_cost_unmitigated_gbp": sum(spend) / 4}  # fmt: skip
+    return Outcome(
+        ScenarioSpec(f"{name}.yaml", slug=name.lower()),
+        OK,
+        folder=name,
+        row=row,
+        horizon={"plans": plans, "hnb_spend_gbp": spend},
+        la_name=name,
+    )
+
+
+def test_total_row_sums_paths_not_quantiles() -> None:
+    """Two LAs whose paths move in opposite directions: the total is nearly certain, which summing
+    each LA's P10 and P90 would miss."""
+    up = [100.0, 110.0, 120.0, 130.0, 140.0]
+    down = [140.0, 130.0, 120.0, 110.0, 100.0]
+    a = _la_outcome("A", up, [1e6, 2e6, 3e6, 4e6, 5e6], 90.0)
+    b = _la_outcome("B", down, [5e6, 4e6, 3e6, 2e6, 1e6], 80.0)
+    table = batch.comparison_table([a, b])
+    total = table[table["status"] == "total"].iloc[0]
+    assert total["scenario"] == "Total of 2 LAs"
+    assert total["plans_horizon"] == total["plans_horizon_p10"] == total["plans_horizon_p90"] == 240
+    assert np.percentile(up, 90) + np.percentile(down, 90) > 260  # what summing P90s gives
+    assert total["hnb_spend_unmitigated_gbp_p50"] == pytest.approx(6e6)
+    assert total["plans_base"] == 170 and total["total_cost_unmitigated_gbp"] == pytest.approx(
+        7.5e6
+    )
+    assert table.loc[0, "hnb_spend_unmitigated_gbp_p50"] == pytest.approx(3e6)
+
+
+def test_no_total_for_variants_of_one_la_or_mismatched_runs() -> None:
+    a = _la_outcome("A", [1.0, 2.0], [1.0, 2.0], 1.0)
+    same = _la_outcome("A", [1.0, 2.0], [1.0, 2.0], 1.0)
+    assert "total" not in set(batch.comparison_table([a, same])["status"])  # a sweep of one LA
+    other = _la_outcome("B", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 1.0)
+    other.row["paths"] = 3
+    assert "total" not in set(batch.comparison_table([a, other])["status"])  # paths differ

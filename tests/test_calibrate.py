@@ -118,7 +118,10 @@ def test_ignore_before_drops_early_history() -> None:
     assert [t.year for t in history_targets(scn)] == [2023, 2024, 2025]
     res = fit(scn)
     assert 2015 not in set(res.targets["year"])
-    with_old = fit(scenario(history={2015: 100, 2023: 8400, 2024: 8873, 2025: 9848}))
+    without = {"fit": ["incidence"]}  # no ignore_before (the Devon default has one)
+    with_old = fit(
+        scenario(history={2015: 100, 2023: 8400, 2024: 8873, 2025: 9848}, calibration=without)
+    )
     assert 2015 in set(with_old.targets["year"])
 
 
@@ -139,7 +142,9 @@ def test_devon_fit_stays_near_the_given_rates() -> None:
     # Three January counts cannot separate joiners from leavers: the priors keep both near 1.
     res = dm.run_demand(scenario(), 1, 0).calibration
     assert res.fitted == ["incidence", "cessation"]
-    assert 0.8 < res.params.incidence < 1.1
+    # Incidence about 1.2: the assumed 0-25 population (219,800) x 8.3 per 1,000 gives 1,824
+    # requests a year, about 1/1.18 of the 2,148 SEN2 counts for 2023; the fit makes up the rest.
+    assert 1.05 < res.params.incidence < 1.35
     assert 0.8 < res.params.cessation < 1.3
     assert res.max_abs_error_pct < 1.0
     s = res.summary()

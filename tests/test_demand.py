@@ -62,30 +62,43 @@ def assert_identity(stock: np.ndarray, new: np.ndarray, ceased: np.ndarray) -> N
 # --------------------------------------------------------------------------- Devon default
 
 
-def test_devon_2025_within_3_percent_of_sen2(devon_run: dm.DemandResult) -> None:
+def test_devon_fit_is_in_sample_and_the_base_year_is_the_count(devon_run: dm.DemandResult) -> None:
+    """In-sample, not validation: January 2025 is one of the counts calibration fits, so being
+    close to it only shows the fit converged. The base year is the January 2024 count exactly."""
     i = devon_run.years.index(2025)
-    det = devon_run.stock[i].sum()
-    p50 = devon_run.headline()["plans"]["2025"]
-    assert abs(det / 9848 - 1) < 0.03
-    assert abs(p50 / 9848 - 1) < 0.03
-    # the base year is the January 2024 SEN2 count exactly
+    assert abs(devon_run.stock[i].sum() / 9848 - 1) < 0.03
+    fitted = devon_run.calibration.targets
+    assert set(fitted["year"]) == {2023, 2025}  # ignore_before 2023: 2019-2022 are held out
     assert devon_run.stock[0].sum() == pytest.approx(8873)
     assert devon_run.path_stock[:, 0].sum(axis=(1, 2, 3)) == pytest.approx(8873, rel=1e-5)
 
 
+def test_devon_back_cast_of_held_out_2022_count(devon: Scenario, devon_run) -> None:
+    """Out of sample: the fit never sees January 2019-2022 (SEN2's older basis). Back-cast from
+    2024 with the fitted rates, January 2022 lands within 2% of the published 7,926. Earlier
+    years do not (2019: about 7,060 against 5,162): Devon's 2019-2021 surge is not a constant
+    growth path, which the README's comparison table reports."""
+    years = list(range(2019, devon.years[-1] + 1))
+    inp = dm.prepare(devon, years)
+    back = dm.backcast_totals(inp, devon_run.calibration.params, 8873.0)
+    assert back[years.index(2022)] == pytest.approx(7926, rel=0.02)
+    assert back[years.index(2019)] > 5162 * 1.2  # the miss the README states
+
+
 def test_devon_base_year_new_plans_match_the_rate_per_head(devon: Scenario) -> None:
-    # 219,800 residents x 8.3 requests per 1,000 x 0.57 conversion = 1,039.9 plans a year
+    # 219,800 residents x 8.3 requests per 1,000 x 0.51257 conversion (SEN2 2023: 1,101 new plans
+    # / 2,148 requests) = 935.1 plans a year
     inp = dm.prepare(devon, devon.years)
     pop = sum(devon.population.base_0_25.values())
     assert pop == 219_800
-    assert inp.rate[0].sum() == pytest.approx(pop * 8.3 / 1000 * 0.57)
+    assert inp.rate[0].sum() == pytest.approx(pop * 8.3 / 1000 * 0.51257)
     by_age = inp.rate[0].sum(axis=(1, 2))
     shares = np.array(devon.demand.new_age_shares)  # given to 4 decimals: sum 1.0004
     np.testing.assert_allclose(by_age / by_age.sum(), shares / shares.sum(), atol=1e-12)
     # growth 10% a year on the rate per head, population growth 0.3% a year
     new = inp.new_mean(dm.Params(1.0, 0.10, 1.0))
     assert new[3].sum() - inp.backlog[3].sum() == pytest.approx(
-        pop * 8.3 / 1000 * 0.57 * 1.10**3 * 1.003**3
+        pop * 8.3 / 1000 * 0.51257 * 1.10**3 * 1.003**3
     )
     # the 350 backlog plans join in January 2025's count, spread like new plans
     assert inp.backlog[1].sum() == pytest.approx(350)
@@ -245,8 +258,14 @@ def test_same_seed_identical_different_seed_different(devon: Scenario) -> None:
 
 
 def test_poisson_flows_add_spread_with_fixed_parameters() -> None:
+    # Moderate leaving rates: with rates near 0.5 in cells holding under one plan, leavers drawn
+    # above a cell's stock are capped at it, which lifts the mean (Devon's SEN2-derived 0.43 a
+    # year at 19-24 does, by about 0.6% after six years).
     noisy = dm.run_demand(
-        quiet(uncertainty={"growth_sd": 0, "incidence_cv": 0, "cessation_cv": 0, "poisson": True}),
+        quiet(
+            uncertainty={"growth_sd": 0, "incidence_cv": 0, "cessation_cv": 0, "poisson": True},
+            cessation_by_age={15: 0.10, 17: 0.15, 18: 0.30, 21: 0.20, 24: 0.50},
+        ),
         400,
         1,
     )
@@ -272,7 +291,9 @@ def _run(**demand: Any) -> dm.DemandResult:
     factor=st.floats(0.0, 3.0).filter(lambda f: abs(f - 1) > 0.05),
     from_year=st.integers(2025, 2030),
     ramp=st.integers(0, 3),
-    ages=st.lists(st.integers(0, 24), min_size=1, max_size=8, unique=True),
+    # Ages 4-24: Devon's SEN2 data has no new plans at 0-2 and no leavers at 0-3, where a lever
+    # (rightly) changes nothing.
+    ages=st.lists(st.integers(4, 24), min_size=1, max_size=8, unique=True),
 )
 def test_any_lever_moves_stock_one_way_and_only_from_its_year(
     rate: str, factor: float, from_year: int, ramp: int, ages: list[int]
@@ -472,12 +493,12 @@ def test_poisson_kernel_matches_a_numpy_reference_bit_for_bit() -> None:
 def test_new_plans_at_an_age_without_population_is_a_scenario_error() -> None:
     def edit(m: dict[str, Any]) -> None:
         shares = list(m["population"]["age_shares"])
-        shares[0], shares[1] = 0.0, shares[0] + shares[1]
+        shares[5], shares[6] = 0.0, shares[5] + shares[6]  # Devon issues plans at age 5
         m["population"]["age_shares"] = shares
 
     with pytest.raises(ScenarioError) as e:  # caught by validation, before the stage runs
         dm.run_demand(scenario(edit), 1, 0, source="x.yaml")
-    assert "test.yaml: demand.new_age_shares.0: new plans at age 0" in str(e.value)
+    assert "test.yaml: demand.new_age_shares.5:" in str(e.value)
 
 
 def test_growth_end_year_before_base_is_a_scenario_error() -> None:

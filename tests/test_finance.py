@@ -190,9 +190,11 @@ def devon_run(overrides: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
     return plan.by_setting(), finance_table(scn, cost_table(scn, plan))
 
 
-def test_more_resource_base_capacity_lowers_independent_placements_and_cost() -> None:
+def test_more_special_capacity_lowers_independent_placements_and_cost() -> None:
+    # Special schools, not resource bases: SEN2 puts only 87 of Devon's January 2024 plans in
+    # resourced provision, so on today's mix extra resource-base places would stay empty.
     base_places, base_fin = devon_run([])
-    more = [f"capacity.existing.resource_base.{loc}=200" for loc in ("exeter", "east_devon")]
+    more = ["capacity.existing.special.exeter=635", "capacity.existing.special.east_devon=530"]
     places, fin = devon_run(more)
     ind = 3  # settings order in the Devon default: mainstream, resource_base, special, independent
     assert places[-1, ind] < base_places[-1, ind] - 100
@@ -232,15 +234,22 @@ def devon_finance(overrides: list[str] | None = None) -> pd.DataFrame:
     return finance_table(scn, cost_table(scn, plan)).set_index("financial_year")
 
 
-def test_devon_default_lands_near_the_published_figures() -> None:
-    """Committee report (early 2025): about 17,000 per plan; 51.6m in-year deficit increase in
-    2024-25 before contributions against the plan's 31.2m; 132.0m cumulative at 31 March 2025."""
+def test_devon_back_solved_finance_holds_in_sample() -> None:
+    """In-sample consistency, not validation: the HNB allocation is back-solved so that 2024-25's
+    in-year deficit is the reported 51.6m and the opening deficit so that 31 March 2025 is 132.0m;
+    this test only checks the back-solve still holds after other inputs change."""
     fy = devon_finance().loc[2024]
-    assert fy["avg_cost_per_plan_gbp"] == pytest.approx(17_000, rel=0.10)
-    assert fy["cumulative_deficit_gbp"] == pytest.approx(132.0e6, rel=0.05)
-    assert -fy["in_year_balance_gbp"] == pytest.approx(51.6e6, rel=0.05)
+    assert fy["cumulative_deficit_gbp"] == pytest.approx(132.0e6, rel=0.01)
+    assert -fy["in_year_balance_gbp"] == pytest.approx(51.6e6, rel=0.01)
     assert -fy["plan_in_year_balance_gbp"] == pytest.approx(31.2e6, rel=1e-9)
     assert fy["gap_to_plan_gbp"] > 0  # behind the Safety Valve trajectory, as reported
+
+
+def test_devon_average_cost_per_plan_is_an_independent_check() -> None:
+    """Out of sample: nothing is tuned to the committee report's 'about 17,000 per plan'; the mix is
+    SEN2's January 2024 caseload by placement type and the unit costs national assumptions."""
+    fy = devon_finance().loc[2024]
+    assert fy["avg_cost_per_plan_gbp"] == pytest.approx(17_000, rel=0.10)
 
 
 def test_higher_demand_growth_raises_the_deficit() -> None:

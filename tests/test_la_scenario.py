@@ -169,6 +169,9 @@ def test_init_kent_then_run(tmp_path: Path, capsys) -> None:
     assert main(["validate", str(target)]) == 0
     res = tmp_path / "res"
     assert main(["run", str(target), "--paths", "2", "--no-reports", "--out", str(res)]) == 0
+    comparison = pd.read_csv(res / "comparison.csv")
+    assert list(comparison["status"]) == ["ok"]  # one LA: no total row
+    assert comparison.loc[0, "hnb_spend_unmitigated_gbp_p10"] > 0  # Monte Carlo spend bands
     placements = pd.read_csv(res / "kent" / "placements.csv")
     base = placements[(placements["year"] == 2025) & (placements["variant"] == "unmitigated")]
     by_setting = base.groupby("setting")["places"].sum()
@@ -238,3 +241,24 @@ def test_extending_the_template_with_own_history(write_yaml) -> None:
     assert s.demand.history == {2024: 4000, 2025: 4300}
     assert s.population.base_0_25 == {"la": 150000}
     assert s.settings["ehe"].capacity_limited is False
+
+
+def test_devon_default_matches_the_release() -> None:
+    """The embedded Devon default: history and base-year placements by type as SEN2 publishes."""
+    from model.io import default_scenario_path, read_yaml_file
+
+    path = default_scenario_path()
+    s = read_yaml_file(path)
+    shipped_copy = Path(__file__).resolve().parents[1] / "scenarios" / "devon.yaml"
+    assert shipped_copy.read_text() == path.read_text()
+    published = sen2.series("E10000008", "plans")
+    assert s["demand"]["history"] == {int(y): v for y, v in published.items()}
+    assert s["meta"]["base_year"] == 2024
+    got = base_year_placements(s)
+    pub = mapped_placements("E10000008", 2024)
+    for setting in SETTING_IDS:
+        assert got[setting] == pytest.approx(pub[setting], rel=0.01), setting
+    assert pub["independent"] == 754 + 33 + 140  # independent special, non-maintained, mainstream
+    flows = pd.DataFrame(s["demand"]["flow_history"])
+    new = flows[(flows["flow"] == "new") & flows["age_min"].isna()].set_index("year")["plans"]
+    assert new.to_dict() == sen2.series("E10000008", "new_plans").to_dict()

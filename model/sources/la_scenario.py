@@ -671,13 +671,19 @@ def _cessation(code: str, base_year: int) -> tuple[dict[int, float], str]:
 
 
 def _placement_mix(
-    code: str, year: int | None, stock_age: np.ndarray, h_base: float
+    code: str,
+    year: int | None,
+    stock_age: np.ndarray,
+    h_base: float,
+    phases_of: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, set[str]], str]:
     """Today's mix (phase -> default -> setting share) raked to the published caseload by type.
 
     Rows: plans by phase from the age profile; columns: the caseload by placement type mapped onto
     settings; seed: the caseload by age and placement type. Raking keeps the published split by
     placement type exactly (the age-by-type cells carry suppressed values the totals do not).
+    ``phases_of`` (setting -> phases) confines each setting to the phases it serves (an existing
+    scenario's settings); by default a setting also serves any phase the caseload puts it in.
     """
     src_code, label = code, ""
     if year is None:  # no year with a published placement split: England's pattern
@@ -692,9 +698,19 @@ def _placement_mix(
     seed_year = _nearest(seed_years, year) if seed_years else year
     seed = ph.T @ _age_by_setting(src_code, seed_year)  # [P, S]
     allowed = np.array(
-        [[p in SETTINGS[s]["phases"] for s in SETTING_IDS] for p in PHASES], dtype=float
+        [
+            [
+                p in (phases_of or SETTINGS)[s] if phases_of else p in SETTINGS[s]["phases"]
+                for s in SETTING_IDS
+            ]
+            for p in PHASES
+        ],
+        dtype=float,
     )
-    seed = seed + 1e-6 * allowed + 1e-9  # somewhere to put columns the age cells miss
+    if phases_of is None:
+        seed = seed + 1e-6 * allowed + 1e-9  # somewhere to put columns the age cells miss
+    else:  # nothing outside the phases a setting serves
+        seed = seed * allowed + 1e-6 * allowed
     fitted = rake(seed, row_target, col_target)
     fitted[fitted < 1e-6 * max(h_base, 1.0)] = 0.0  # drop the seed's specks
     fitted = rake(np.where(fitted > 0, fitted, 0.0) + 0.0, row_target, col_target)
@@ -1270,3 +1286,13 @@ def template_scenario() -> tuple[dict[str, Any], pd.DataFrame]:
         "the LA's published requests", f"England's published requests / {len(las)}", regex=False
     )
     return scenario, prov
+
+
+def rebased_mix(
+    code: str, year: int, stock_age_shares: list[float], phases_of: dict[str, list[str]]
+) -> dict[str, dict[str, float]]:
+    """Today's mix (phase -> setting share) for an existing scenario's settings, raked to the
+    published caseload by placement type of ``year`` (used to re-base the Devon default)."""
+    ages = np.asarray(stock_age_shares, dtype=float)
+    mix, _, _, _ = _placement_mix(code, year, ages / ages.sum(), 1.0e4, phases_of)
+    return {ph: m["default"] for ph, m in mix.items()}
