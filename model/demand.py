@@ -500,17 +500,24 @@ class PathDraws:
     cessation: np.ndarray  # [P] multiplier on cessation rates
     persistence: float = 1.0  # taper of growth toward long_run (shared by every path)
     long_run: float = 0.0
+    year_factor: np.ndarray | None = None  # [P, T] one-year shocks on the new-plan rate (mean 1)
 
 
 def draw_paths(
-    params: Params, scn: Scenario, paths: int, rng: np.random.Generator, calibration: Any = None
+    params: Params,
+    scn: Scenario,
+    paths: int,
+    rng: np.random.Generator,
+    calibration: Any = None,
+    years: int = 0,
 ) -> PathDraws:
     """Draw each path's growth, incidence and cessation (a path keeps them for the whole horizon).
 
     With ``uncertainty.parameters: fitted`` and a calibration that fitted them, the fitted
     parameters are drawn jointly from its Laplace approximation (normal in log incidence, growth and
     log cessation), plus, with the pooled prior, its ``path_spread`` (the cross-LA spread of growth
-    and of net cessation); parameters not fitted, or all with ``given``, use growth_sd (normal) and
+    and of net cessation, and a lognormal shock on each of the ``years`` years' new plans with the
+    pooled ``new_plans_cv``); parameters not fitted, or all with ``given``, use growth_sd (normal) and
     incidence_cv / cessation_cv (lognormal, mean 1). Zero spreads give every path the calibrated
     values. Growth draws are floored at -0.99.
     """
@@ -524,6 +531,7 @@ def draw_paths(
     incidence = params.incidence * lognormal(unc.incidence_cv, z[1])
     growth = params.growth + unc.growth_sd * z[0]
     cessation = params.cessation * lognormal(unc.cessation_cv, z[2])
+    year_factor = None
     cov = getattr(calibration, "covariance", np.zeros((0, 0)))
     names = [
         n for n in getattr(calibration, "fitted", []) if n in ("incidence", "growth", "cessation")
@@ -542,6 +550,12 @@ def draw_paths(
             else:
                 cessation = params.cessation * np.exp(dx[i])
         prior = getattr(calibration, "prior", None)
+        if prior is not None and years > 1:
+            # an LA's new plans swing from year to year beyond counting noise (new_plans_cv)
+            cv = prior.new_plans_cv
+            z_year = rng.standard_normal((paths, years))
+            year_factor = np.exp(cv * z_year - cv * cv / 2.0)
+            year_factor[:, 0] = 1.0
         if prior is not None:  # the pooled prior's spread of the future around the fit
             extra = prior.path_spread()
             zz = rng.standard_normal((3, paths))
@@ -556,6 +570,7 @@ def draw_paths(
         cessation=cessation,
         persistence=params.persistence,
         long_run=params.long_run,
+        year_factor=year_factor,
     )
 
 
@@ -643,6 +658,8 @@ def simulate_paths(
     new_factor = draws.incidence[:, None] * growth_factor(
         draws.growth, inputs.growth_exp, draws.persistence, draws.long_run
     )
+    if draws.year_factor is not None:
+        new_factor = new_factor * draws.year_factor
     mc = _MonteCarlo(
         rate=inputs.rate.astype(np.float32),
         q=np.ascontiguousarray(inputs.q[:, :MAX_AGE], dtype=np.float32),
@@ -869,7 +886,9 @@ def run_demand(
     stock, new, ceased = project(inputs, cal.params, start)
     if paths > 1:
         ss_draws, ss_noise = np.random.SeedSequence(seed).spawn(2)
-        draws = draw_paths(cal.params, scn, paths, np.random.default_rng(ss_draws), cal)
+        draws = draw_paths(
+            cal.params, scn, paths, np.random.default_rng(ss_draws), cal, len(inputs.years)
+        )
         path_stock, path_phase = simulate_paths(
             inputs,
             draws,
