@@ -313,7 +313,8 @@ class Demand(Strict):
     )
     growth: float = P(
         0.0,
-        "Annual growth of the new-plan rate per head after the base year",
+        "Annual growth of the new-plan rate per head after the base year; typed here it "
+        "overrides the pooled prior (`calibration.growth_prior`), otherwise it is learned",
         "share per year",
         ge=-0.5,
         le=1,
