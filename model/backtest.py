@@ -11,8 +11,9 @@ later January with a published count, and three naive baselines do the same from
 
 Speed and scope: only the demand stage runs, on one locality and one need group (the county total
 is what is scored), without the scenario's levers and backlog events (they are plans for after
-the origin, not history). The age profiles (stock, new plans and cessation by age) are structural
-inputs taken from the LA's scenario: SEN2 publishes ages only from 2022-2024.
+the origin, not history). The age profiles (stock, new plans and cessation by age) and population
+are structural inputs taken from the LA's scenario (``sendplan init``'s for an SEN2 LA): SEN2
+publishes ages only from 2022-2024, so they are the one input not limited to the origin.
 """
 
 from __future__ import annotations
@@ -60,8 +61,18 @@ class LaData:
     name: str
     stock: pd.Series  # January counts by year
     new: pd.Series  # new plans by calendar year
-    ceased: pd.Series  # ceased plans by calendar year, net of transfers to other LAs
-    template: Scenario
+    ceased: pd.Series  # ceased plans by calendar year (as SEN2 counts them: transfers included)
+    template: Scenario | None  # None: `sendplan init`'s scenario for the LA, built when needed
+
+    def scenario(self) -> Scenario:
+        """The scenario the structural inputs come from (``sendplan init``'s for an SEN2 LA)."""
+        if self.template is None:
+            from .io import validate_mapping
+            from .sources.la_scenario import scenario_for_la
+
+            mapping, _ = scenario_for_la(self.code)
+            self.template = validate_mapping(mapping, f"init:{self.code}")
+        return self.template
 
 
 # --------------------------------------------------------------------------- baselines
@@ -95,21 +106,18 @@ def naive_forecasts(history: pd.Series, years: list[int]) -> dict[str, np.ndarra
 # --------------------------------------------------------------------------- data
 
 
-def la_data(code: str, template: Scenario) -> LaData:
-    """Published SEN2 series of one LA (current GSS code) from the shipped panel."""
+def la_data(code: str, template: Scenario | None = None) -> LaData:
+    """Published SEN2 series of one LA (name, GSS code or number) from the shipped panel; the
+    structural inputs from ``template``, or by default from ``sendplan init``'s scenario."""
     from .sources import sen2
 
     area = sen2.find_la(code)
-    new = sen2.series(area.code, "new_plans")
-    ceased = sen2.series(area.code, "ceased_plans")
-    transfer = sen2.series(area.code, "ceased_by_reason", "transfer")
-    ceased_net = (ceased - transfer.reindex(ceased.index)).dropna()
     return LaData(
         code=area.code,
         name=area.name,
         stock=sen2.series(area.code, "plans"),
-        new=new,
-        ceased=ceased_net,
+        new=sen2.series(area.code, "new_plans"),
+        ceased=sen2.series(area.code, "ceased_plans"),
         template=template,
     )
 
@@ -140,7 +148,7 @@ def scenario_as_of(data: LaData, origin: int, last_year: int) -> Scenario:
     rate is re-based on the mean of the last two published years of new plans (the fit moves it);
     one locality and one need group; no levers or backlog events.
     """
-    tpl = data.template
+    tpl = data.scenario()
     stock = data.stock[data.stock.index <= origin]
     new = data.new[data.new.index < origin]
     ceased = data.ceased[data.ceased.index < origin]
@@ -523,21 +531,14 @@ def parse_origins(text: str) -> tuple[int, ...]:
     return years
 
 
-def _template() -> Scenario:
-    from .io import load_scenario
-
-    return load_scenario(None).scenario
-
-
 def _la_items(names: list[str], everything: bool) -> list[LaData]:
     from .sources import sen2
 
-    tpl = _template()
     codes = [sen2.find_la(n).code for n in names]  # LookupError names the LA
     if everything:
         las = sen2.authorities()
         codes += [c for c in las.loc[las["full_series"], "area_code"] if c not in codes]
-    return [la_data(c, tpl) for c in codes]
+    return [la_data(c) for c in dict.fromkeys(codes)]
 
 
 def _scenario_items(files: list[str]) -> list[LaData]:

@@ -149,12 +149,20 @@ def history_targets(scn: Scenario) -> list[Target]:
 
 
 def flow_targets(scn: Scenario) -> list[Target]:
-    """Flows from ``demand.flow_history`` as targets on the January they flow into (year + 1)."""
+    """Flows from ``demand.flow_history`` as targets on the January they flow into (year + 1).
+
+    Age bands of a year and flow whose all-ages total is given are left out: an LA's flows swing
+    together from year to year, so the bands would count the same evidence a score of times.
+    """
     cal = scn.demand.calibration
+    rows = list(getattr(scn.demand, "flow_history", []))
+    totals = {(r.year, r.flow) for r in rows if r.age_min is None}
     out = []
-    for row in getattr(scn.demand, "flow_history", []):
+    for row in rows:
         year = int(row.year) + 1
         if cal.ignore_before is not None and year - 1 < cal.ignore_before:
+            continue
+        if row.age_min is not None and (row.year, row.flow) in totals:
             continue
         lo = row.age_min
         hi = row.age_max if row.age_max is not None else (MAX_AGE if lo is not None else None)
@@ -191,9 +199,16 @@ class _Model:
     """
 
     def __init__(
-        self, inputs: DemandInputs, targets: list[Target], observed: dict[int, float] | None = None
+        self,
+        inputs: DemandInputs,
+        targets: list[Target],
+        observed: dict[int, float] | None = None,
+        transfer_share: float = 0.0,
     ) -> None:
         self.inputs = inputs
+        # SEN2 ceased plans include transfers to other LAs; the model's leavers are net of the
+        # transfers in, which nationally balance them: gross ceased = leavers / (1 - share)
+        self.ceased_scale = 1.0 / (1.0 - transfer_share)
         self.targets = targets
         self.b = inputs.base_index
         self.idx = np.array([inputs.years.index(t.year) for t in targets], dtype=int)
@@ -234,6 +249,7 @@ class _Model:
             sel = ceased_t & fwd
             if sel.any():
                 out[sel] = (ceased[self.idx[sel]] * self.masks[sel]).sum(axis=(1, 2, 3))
+                out[sel] *= self.ceased_scale
         step = self.kind == 3
         if new_t.any() or step.any():
             mean_new = inp.new_mean(params)
@@ -250,7 +266,7 @@ class _Model:
             if sel.any():
                 q = inp.cessation(params)[self.idx[sel]]  # [k, A, N, L]
                 share = (q * inp.split[None] * self.masks[sel]).sum(axis=(1, 2, 3))
-                out[sel] = totals[self.idx[sel] - 1] * share
+                out[sel] = totals[self.idx[sel] - 1] * share * self.ceased_scale
         return out
 
 
@@ -310,7 +326,7 @@ def calibrate(scn: Scenario, inputs: DemandInputs) -> CalibrationResult:
     targets = [
         t for t in targets if not (t.is_total and t.year == base and base - 1 not in observed)
     ]
-    model = _Model(inputs, targets, observed)
+    model = _Model(inputs, targets, observed, 0.0 if prior is None else prior.transfer_share)
 
     fit_names = set(cal.fit) | ({"growth"} if prior is not None else set())
     names = [n for n in PARAM_ORDER if n in fit_names] if cal.enabled and targets else []

@@ -20,6 +20,8 @@ counts; national = the England row):
   part their yearly noise explains (empirical Bayes: var(LA means) - stock_rel_sd^2 / years,
   floored at NET_CESSATION_SD_MIN); on this release the LAs barely differ beyond noise;
 - ``new_rate``: national new plans a year per plan the January before, averaged;
+- ``transfer_share``: national share of ceased plans that transferred to another LA (calendar
+  years before ``as_of``; TRANSFER_SHARE_DEFAULT before SEN2 published reasons, from 2022);
 - ``new_plans_cv``: year-to-year noise of an LA's new plans beyond counting noise (the spread of
   its annual log change around the national change, over sqrt 2);
 - ``stock_rel_sd``: error of a January count one year on, given the flows (the spread of an LA's
@@ -45,6 +47,7 @@ PERSISTENCE = 0.86
 # Assumption: in the long run the new-plan rate per head stops growing (plans follow population).
 LONG_RUN = 0.0
 FIRST_YEAR = 2019  # first January of the SEN2 series
+TRANSFER_SHARE_DEFAULT = 0.27  # England's share in 2022, the first year published
 NET_CESSATION_SD_MIN = 0.005  # floor on the between-LA spread of net cessation (share per year)
 
 
@@ -61,6 +64,7 @@ class PooledPrior:
     net_cessation: float
     net_cessation_sd: float
     new_rate: float
+    transfer_share: float
     new_plans_cv: float
     stock_rel_sd: float
 
@@ -151,9 +155,26 @@ def estimate(panel: pd.DataFrame, as_of: int) -> PooledPrior:
             )
         ),
         new_rate=float(np.mean(ne / se[:-1])),
+        transfer_share=_transfer_share(panel, as_of),
         new_plans_cv=cv,
         stock_rel_sd=max(stock_rel_sd, 0.005),
     )
+
+
+def _transfer_share(panel: pd.DataFrame, as_of: int) -> float:
+    sel = panel[
+        (panel["level"] == "england")
+        & panel["status"].isin(["published", "corrected"])
+        & (panel["year"] < as_of)
+        & (
+            ((panel["measure"] == "ceased_plans") & (panel["breakdown"] == "all"))
+            | ((panel["measure"] == "ceased_by_reason") & (panel["breakdown"] == "transfer"))
+        )
+    ]
+    wide = sel.pivot_table(index="year", columns="measure", values="value", aggfunc="sum").dropna()
+    if wide.empty or "ceased_by_reason" not in wide:
+        return TRANSFER_SHARE_DEFAULT
+    return float(wide["ceased_by_reason"].sum() / wide["ceased_plans"].sum())
 
 
 @functools.lru_cache(maxsize=16)
