@@ -1,4 +1,4 @@
-"""Run every benchmark (or those named): `python -m benchmarks [demand lp batch]`."""
+"""Run every benchmark (or those named): `python -m benchmarks [backtest batch demand lp]`."""
 
 from __future__ import annotations
 

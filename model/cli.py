@@ -171,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default=None, metavar="FILE", help="where to write (default: inside the package)"
     )
     data_sub.add_parser("info", help="which release is shipped, its attribution and coverage")
+
+    bt = sub.add_parser(
+        "backtest",
+        help="rolling-origin backtest of the demand forecast against naive baselines (SEN2)",
+    )
+    from .backtest import add_arguments as add_backtest_arguments
+
+    add_backtest_arguments(bt)
     return p
 
 
@@ -362,6 +370,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return _run_batch(args, sweep_specs(args.base, grid, args.overrides))
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from .backtest import command
+
+    return command(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {
@@ -370,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate": cmd_validate,
         "schema": cmd_schema,
         "data": cmd_data,
+        "backtest": cmd_backtest,
         "init": cmd_init,
     }[args.command]
     try:

@@ -60,12 +60,37 @@ class Params:
 
     incidence: multiplier on the new-plan rate per head (1 = requests x conversion as given);
     growth: annual growth of the new-plan rate per head after the base year;
-    cessation: multiplier on every cessation rate below age 25 (capped so no rate exceeds 1).
+    cessation: multiplier on every cessation rate below age 25 (capped so no rate exceeds 1);
+    persistence, long_run: the growth in the k-th year after the base year is
+    ``long_run + (growth - long_run) x persistence**(k - 1)`` (1 = no taper; before the base year the
+    rate is back-cast at the constant ``growth``).
     """
 
     incidence: float = 1.0
     growth: float = 0.0
     cessation: float = 1.0
+    persistence: float = 1.0
+    long_run: float = 0.0
+
+
+def growth_factor(
+    growth: np.ndarray | float, exponent: np.ndarray, persistence: float, long_run: float
+) -> np.ndarray:
+    """Multiplier [P, T] (or [T] for a scalar growth) of the new-plan rate from its base-year value.
+
+    ``exponent[t]`` is years since the base year (negative before it: constant growth back-cast);
+    after it each year's growth reverts toward ``long_run`` by ``persistence`` a year.
+    """
+    g = np.atleast_1d(np.asarray(growth, dtype=float))[:, None]  # [P, 1]
+    k = np.asarray(exponent, dtype=float)
+    kmax = int(max(0.0, np.ceil(k.max()))) if k.size else 0
+    j = np.arange(kmax)
+    g_j = long_run + (g - long_run) * persistence**j  # [P, J]: growth in years 1..kmax
+    cum = np.concatenate([np.zeros((g.shape[0], 1)), np.cumsum(np.log1p(g_j), axis=1)], axis=1)
+    after = np.exp(cum[:, np.clip(np.round(k), 0, kmax).astype(int)])  # whole years
+    before = (1.0 + g) ** np.minimum(k, 0.0)
+    out = np.where(k[None, :] > 0, after, before)
+    return out[0] if np.ndim(growth) == 0 else out
 
 
 @dataclass
@@ -114,7 +139,7 @@ class DemandInputs:
 
     def new_mean(self, params: Params) -> np.ndarray:
         """Expected new plans [T, A, N, L] (backlog included) for one set of parameters."""
-        g = (1.0 + params.growth) ** self.growth_exp
+        g = growth_factor(params.growth, self.growth_exp, params.persistence, params.long_run)
         return self.rate * (params.incidence * g)[:, None, None, None] + self.backlog
 
     def cessation(self, params: Params) -> np.ndarray:
@@ -473,13 +498,28 @@ class PathDraws:
     incidence: np.ndarray  # [P] multiplier on the new-plan rate
     growth: np.ndarray  # [P] annual growth of the new-plan rate
     cessation: np.ndarray  # [P] multiplier on cessation rates
+    persistence: float = 1.0  # taper of growth toward long_run (shared by every path)
+    long_run: float = 0.0
+    year_factor: np.ndarray | None = None  # [P, T] one-year shocks on the new-plan rate (mean 1)
 
 
-def draw_paths(params: Params, scn: Scenario, paths: int, rng: np.random.Generator) -> PathDraws:
-    """Draw growth (normal, growth_sd), incidence and cessation (lognormal, mean 1, given cv).
+def draw_paths(
+    params: Params,
+    scn: Scenario,
+    paths: int,
+    rng: np.random.Generator,
+    calibration: Any = None,
+    years: int = 0,
+) -> PathDraws:
+    """Draw each path's growth, incidence and cessation (a path keeps them for the whole horizon).
 
-    Each path keeps its draws for the whole horizon (a path is one possible future, not year-to-
-    year wobble). Zero sd/cv gives every path exactly the calibrated values.
+    With ``uncertainty.parameters: fitted`` and a calibration that fitted them, the fitted
+    parameters are drawn jointly from its Laplace approximation (normal in log incidence, growth and
+    log cessation), plus, with the pooled prior, its ``path_spread`` (the cross-LA spread of growth
+    and of net cessation, and a lognormal shock on each of the ``years`` years' new plans with the
+    pooled ``new_plans_cv``); parameters not fitted, or all with ``given``, use growth_sd (normal) and
+    incidence_cv / cessation_cv (lognormal, mean 1). Zero spreads give every path the calibrated
+    values. Growth draws are floored at -0.99.
     """
     unc = scn.demand.uncertainty
     z = rng.standard_normal((3, paths))
@@ -488,11 +528,49 @@ def draw_paths(params: Params, scn: Scenario, paths: int, rng: np.random.Generat
         s2 = np.log1p(cv * cv)
         return np.exp(np.sqrt(s2) * zz - s2 / 2.0)
 
-    growth = np.maximum(params.growth + unc.growth_sd * z[0], -0.99)
+    incidence = params.incidence * lognormal(unc.incidence_cv, z[1])
+    growth = params.growth + unc.growth_sd * z[0]
+    cessation = params.cessation * lognormal(unc.cessation_cv, z[2])
+    year_factor = None
+    cov = getattr(calibration, "covariance", np.zeros((0, 0)))
+    names = [
+        n for n in getattr(calibration, "fitted", []) if n in ("incidence", "growth", "cessation")
+    ]
+    if unc.parameters == "fitted" and cov.size and names:
+        idx = [calibration.fitted.index(n) for n in names]
+        sub = cov[np.ix_(idx, idx)]
+        w, v = np.linalg.eigh((sub + sub.T) / 2.0)
+        root = v * np.sqrt(np.clip(w, 0.0, None))  # sub = root @ root.T (pinv may be singular)
+        dx = root @ rng.standard_normal((len(names), paths))  # [k, P]
+        for i, n in enumerate(names):
+            if n == "incidence":
+                incidence = params.incidence * np.exp(dx[i])
+            elif n == "growth":
+                growth = params.growth + dx[i]
+            else:
+                cessation = params.cessation * np.exp(dx[i])
+        prior = getattr(calibration, "prior", None)
+        if prior is not None and years > 1:
+            # an LA's new plans swing from year to year beyond counting noise (new_plans_cv)
+            cv = prior.new_plans_cv
+            z_year = rng.standard_normal((paths, years))
+            year_factor = np.exp(cv * z_year - cv * cv / 2.0)
+            year_factor[:, 0] = 1.0
+        if prior is not None:  # the pooled prior's spread of the future around the fit
+            extra = prior.path_spread()
+            zz = rng.standard_normal((3, paths))
+            growth = growth + extra["growth"] * zz[0]
+            if "incidence" in names:
+                incidence = incidence * np.exp(extra["incidence"] * zz[1])
+            if "cessation" in names:
+                cessation = cessation * np.exp(extra["cessation"] * zz[2])
     return PathDraws(
-        incidence=params.incidence * lognormal(unc.incidence_cv, z[1]),
-        growth=growth,
-        cessation=params.cessation * lognormal(unc.cessation_cv, z[2]),
+        incidence=incidence,
+        growth=np.maximum(growth, -0.99),
+        cessation=cessation,
+        persistence=params.persistence,
+        long_run=params.long_run,
+        year_factor=year_factor,
     )
 
 
@@ -577,9 +655,11 @@ def simulate_paths(
         raise ValueError("simulate_paths needs inputs that start at the base year")
     P, T = draws.incidence.size, len(inputs.years)
     cell = inputs.rate.shape[1:]
-    new_factor = (
-        draws.incidence[:, None] * (1.0 + draws.growth[:, None]) ** inputs.growth_exp[None, :]
+    new_factor = draws.incidence[:, None] * growth_factor(
+        draws.growth, inputs.growth_exp, draws.persistence, draws.long_run
     )
+    if draws.year_factor is not None:
+        new_factor = new_factor * draws.year_factor
     mc = _MonteCarlo(
         rate=inputs.rate.astype(np.float32),
         q=np.ascontiguousarray(inputs.q[:, :MAX_AGE], dtype=np.float32),
@@ -779,9 +859,10 @@ class DemandResult:
 
 def _span(scn: Scenario) -> list[int]:
     """Years the rates are laid out on: every history year kept, the base year and the horizon."""
-    from .calibrate import history_targets
+    from .calibrate import flow_targets, history_targets
 
     hist = [t.year for t in history_targets(scn)]
+    hist += [y for t in flow_targets(scn) for y in (t.year - 1, t.year)]
     years = scn.years
     return list(range(min(hist + [years[0]]), max(hist + [years[-1]]) + 1))
 
@@ -805,7 +886,9 @@ def run_demand(
     stock, new, ceased = project(inputs, cal.params, start)
     if paths > 1:
         ss_draws, ss_noise = np.random.SeedSequence(seed).spawn(2)
-        draws = draw_paths(cal.params, scn, paths, np.random.default_rng(ss_draws))
+        draws = draw_paths(
+            cal.params, scn, paths, np.random.default_rng(ss_draws), cal, len(inputs.years)
+        )
         path_stock, path_phase = simulate_paths(
             inputs,
             draws,

@@ -228,6 +228,13 @@ class Calibration(Strict):
     ignore_before: Year | None = P(
         None, "Ignore history before this year (e.g. pre-reform counts)", "year"
     )
+    growth_prior: Literal["pooled", "none"] = P(
+        "pooled",
+        "pooled: growth of the new-plan rate, its spread and the net cessation rate are learned "
+        "across all LAs (SEN2 panel up to the base year) and updated by this history; none: "
+        "`demand.growth` as given (an explicit `demand.growth` also overrides the pooled prior)",
+        "key",
+    )
 
 
 class Uncertainty(Strict):
@@ -253,6 +260,13 @@ class Uncertainty(Strict):
         le=2,
     )
     poisson: bool = P(True, "Add Poisson noise to new and ceased plans in each cell", "flag")
+    parameters: Literal["fitted", "given"] = P(
+        "fitted",
+        "fitted: draw each path's incidence, growth and cessation from the calibration's "
+        "uncertainty (Laplace approximation incl. the cross-LA spread of growth); given: use "
+        "growth_sd, incidence_cv and cessation_cv around the calibrated values",
+        "key",
+    )
 
 
 class HistoryRow(Strict):
@@ -353,12 +367,28 @@ class Demand(Strict):
     )
     growth: float = P(
         0.0,
-        "Annual growth of the new-plan rate per head after the base year",
+        "Annual growth of the new-plan rate per head after the base year; typed here it "
+        "overrides the pooled prior (`calibration.growth_prior`), otherwise it is learned",
         "share per year",
         ge=-0.5,
         le=1,
     )
     growth_end_year: Year | None = P(None, "Last year the growth applies; flat afterwards", "year")
+    growth_persistence: float = P(
+        1.0,
+        "Share of the growth above `growth_long_run` kept each year after the first (1 = no "
+        "taper); with the pooled prior the pooled value unless given",
+        "share per year",
+        ge=0,
+        le=1,
+    )
+    growth_long_run: float = P(
+        0.0,
+        "Growth of the new-plan rate per head that growth reverts to",
+        "share per year",
+        ge=-0.5,
+        le=1,
+    )
     cessation_rate: float = P(
         0.03,
         "Share of plans ceasing each year at ages without a specific rate",

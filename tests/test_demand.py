@@ -20,8 +20,10 @@ DEVON = read_yaml_file(default_scenario_path())
 
 
 def scenario(edit: Any = None, **demand: Any) -> Scenario:
-    """The Devon default with ``demand`` keys replaced and an optional edit of the whole mapping."""
+    """The Devon default with a typed growth of 10%, ``demand`` keys replaced and an optional edit
+    of the whole mapping."""
     m = copy.deepcopy(DEVON)
+    m["demand"]["growth"] = 0.10
     m["demand"].update(demand)
     if edit is not None:
         edit(m)
@@ -32,7 +34,14 @@ def quiet(**demand: Any) -> Scenario:
     """Devon without calibration or uncertainty: the model exactly as the scenario states it."""
     demand.setdefault("calibration", {"enabled": False})
     demand.setdefault(
-        "uncertainty", {"growth_sd": 0, "incidence_cv": 0, "cessation_cv": 0, "poisson": False}
+        "uncertainty",
+        {
+            "growth_sd": 0,
+            "incidence_cv": 0,
+            "cessation_cv": 0,
+            "poisson": False,
+            "parameters": "given",
+        },
     )
     return scenario(**demand)
 

@@ -515,7 +515,6 @@ def _scenario_for_area(
             "new_need_shares": new_need_shares,
             "requests_per_1000": REQUESTS_PER_1000,
             "conversion_rate": round(conversion, 6),
-            "growth": 0.05,
             "cessation_rate": 0.02,
             "cessation_by_age": ces_by_age,
             "calibration": {"enabled": True, "fit": ["incidence", "growth", "cessation"]},
@@ -947,12 +946,6 @@ def _provenance(
         conv_note,
     )
     a(
-        "demand.growth",
-        "assumption",
-        "-",
-        "5% a year growth of the new-plan rate before calibration; calibrated to the January history (fit: growth)",
-    )
-    a(
         "demand.cessation_rate",
         "assumption",
         "-",
@@ -968,7 +961,8 @@ def _provenance(
         "demand.calibration.*",
         "setting",
         "-",
-        "incidence, growth and cessation are fitted to the January history",
+        "incidence, growth and cessation are fitted to the January history and the flows; growth "
+        "has a prior pooled across all LAs from SEN2 (docs/decisions/0006)",
     )
     a(
         "settings.*",
