@@ -306,6 +306,19 @@ def test_a_secret_file_in_extends_is_never_quoted(tmp_path: Path) -> None:
         assert all(p.file == str(tmp_path / "s.yaml") for p in e.value.problems)
 
 
+def test_a_secret_file_in_extends_is_never_quoted_by_the_cli(tmp_path: Path, capsys) -> None:
+    from model.cli import main
+
+    (tmp_path / "secrets.txt").write_text("meta:\n  base_year: hunter2-password\n")
+    (tmp_path / "s.yaml").write_text("extends: secrets.txt\n")
+    for command in (["validate", str(tmp_path / "s.yaml")],
+                    ["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]):  # fmt: skip
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "hunter2" not in err
+        assert f"{tmp_path / 's.yaml'}: extends: a value set in {tmp_path / 'secrets.txt'}" in err
+
+
 @pytest.mark.parametrize(
     "parent",
     [
