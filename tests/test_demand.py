@@ -280,9 +280,11 @@ def test_poisson_flows_add_spread_with_fixed_parameters() -> None:
     )
     tot = noisy.path_stock.sum(axis=(2, 3, 4), dtype=np.float64)
     det = noisy.stock.sum(axis=(1, 2, 3))
-    # mean across paths stays on the deterministic path; the spread of the first step is
-    # sqrt(new + ceased) when both are Poisson
-    np.testing.assert_allclose(tot.mean(axis=0), det, rtol=4e-3)
+    # mean across paths stays near the deterministic path; the spread of the first step is
+    # sqrt(new + ceased) when both are Poisson. Leavers are drawn as Poisson and capped at the
+    # cell's stock, which lifts the mean a little where cells are small and cessation high
+    # (about 0.7% with Devon's 42.5% a year at 19-24): hence 1%, not exact.
+    np.testing.assert_allclose(tot.mean(axis=0), det, rtol=1e-2)
     flows = noisy.new[1].sum() + noisy.ceased[1, :MAX_AGE].sum()
     assert tot[:, 1].std() == pytest.approx(np.sqrt(flows), rel=0.15)
 

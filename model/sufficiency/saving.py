@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..costs import cost_table, fy_weights, transport_cost_per_place, unit_cost_array
+from ..costs import fy_weights, transport_cost_per_place, unit_cost_array
 from ..placements import PlacementPlan
 from ..scenario import PHASES, Scenario
 
-CAUSES = ("routing", "builds", "post16")
+CAUSES = ("routing", "post16", "builds")
 POST16_PHASES = ("post16", "post19")
 
 
@@ -94,8 +94,3 @@ def saving_by_cause(
         for src, v in s.groupby(level="funding_source").sum().items()
     ]
     return pd.DataFrame(rows, columns=["cause", "funding_source", "saving_gbp"])
-
-
-def no_build_costs(scn: Scenario, plan: PlacementPlan) -> pd.DataFrame:
-    """costs.csv rows of the routing-only plan (no builds), for the breakdown."""
-    return cost_table(scn, plan, None)
