@@ -370,13 +370,23 @@ def _assumptions(results: Results) -> list[tuple[str, Any]]:
         ("Horizon (years)", scn.meta.horizon_years),
         ("Price base (financial year)", scn.meta.price_base_year),
         ("Cost inflation per year", scn.costs.inflation),
-        ("EHCP new-plan growth per year", scn.demand.growth),
+        ("EHCP new-plan growth per year", _growth_used(s, scn.demand.growth)),
         ("Cap on independent share", scn.policy.max_independent_share),
         ("Discount rate", scn.policy.discount_rate),
         ("Solver", opt.get("solver", scn.run.solver)),
         ("sendplan version", s.get("package_version")),
         ("Year convention", s.get("year_convention", "")),
     ]
+
+
+def _growth_used(summary: Mapping[str, Any], typed: float) -> Any:
+    """The calibrated first-year growth and where it came from (pooled across LAs, or typed)."""
+    demand = summary.get("demand")
+    cal = demand.get("calibration") if isinstance(demand, Mapping) else None
+    if not isinstance(cal, Mapping) or not isinstance(cal.get("parameters"), Mapping):
+        return typed
+    g = cal["parameters"].get("growth", typed)
+    return f"{g:.4f} ({cal.get('growth_source', 'given')})"
 
 
 def _absent_tables(results: Results) -> list[str]:
