@@ -594,8 +594,8 @@ def command(args: argparse.Namespace) -> int:
         return 2
     if bt.empty:
         return bad(
-            f"nothing to score: no LA has a January count at an origin ({args.origins}) and one "
-            "published after it"
+            f"nothing to score: no LA has two January counts up to an origin ({args.origins}) "
+            "and one after it"
         )
     out = Path(args.out)
     try:

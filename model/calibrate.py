@@ -48,6 +48,7 @@ from .demand import (
     equilibrium_level,
     project,
 )
+from .io import Problem, ScenarioError
 from .pooling import PooledPrior, pooled_prior
 from .scenario import MAX_AGE, Scenario
 
@@ -305,17 +306,29 @@ def _given(scn: Scenario, prior: PooledPrior | None) -> Params:
     )
 
 
-def calibrate(scn: Scenario, inputs: DemandInputs) -> CalibrationResult:
+def calibrate(scn: Scenario, inputs: DemandInputs, file: str = "scenario") -> CalibrationResult:
     """Fit the parameters named in ``demand.calibration.fit`` to the history (see module doc).
 
-    ``inputs`` must span every history and flow year and the base year. Parameters not fitted stay
+    ``inputs`` must span every history and flow year and the base year; ``file`` names the
+    scenario in a ScenarioError (the pooled prior needs a base year from 2020). Parameters not fitted stay
     as given (incidence 1, the scenario's or the pooled growth, cessation 1). With calibration
     disabled nothing is fitted, but the fit error of the given parameters is still reported.
     """
     dm = scn.demand
     cal = dm.calibration
     source = growth_source(scn)
-    prior = pooled_prior(inputs.base_year) if source == "pooled" else None
+    try:
+        prior = pooled_prior(inputs.base_year) if source == "pooled" else None
+    except ValueError as e:  # a base year before the SEN2 series has no pooled prior
+        raise ScenarioError(
+            [
+                Problem(
+                    file,
+                    "demand.calibration.growth_prior",
+                    f"{e}: type demand.growth or set growth_prior: none",
+                )
+            ]
+        ) from None
     given = _given(scn, prior)
     targets = history_targets(scn) + flow_targets(scn)
     base = inputs.base_year

@@ -880,7 +880,7 @@ def run_demand(
     if paths < 1:
         raise ValueError("paths must be at least 1")
     full = prepare(scn, _span(scn), source)
-    cal = calibrate(scn, full)
+    cal = calibrate(scn, full, source)
     inputs = full.window(full.base_index, full.years.index(scn.years[-1]))
     start = cal.start_level * inputs.split
     stock, new, ceased = project(inputs, cal.params, start)
