@@ -559,7 +559,8 @@ def draw_paths(
         if prior is not None:  # the pooled prior's spread of the future around the fit
             extra = prior.path_spread()
             zz = rng.standard_normal((3, paths))
-            growth = growth + extra["growth"] * zz[0]
+            if "growth" in names:
+                growth = growth + extra["growth"] * zz[0]
             if "incidence" in names:
                 incidence = incidence * np.exp(extra["incidence"] * zz[1])
             if "cessation" in names:
