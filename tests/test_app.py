@@ -268,6 +268,9 @@ def test_downloaded_yaml_reruns_via_the_cli_to_the_same_headline(app: AppTest, t
 
 def test_pinning_compares_scenarios_side_by_side(app: AppTest) -> None:
     at = _run(app)
+    # both pins type their growth (the default learns it), so the paths share their draws
+    at.slider(key="lv_growth").set_value(10.0)
+    _run(at)
     at.text_input(key="pin_label").set_value("growth 10%")
     at.button(key="pin").click()
     _run(at)
