@@ -187,9 +187,11 @@ def devon_run(overrides: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
 
 
 def test_more_resource_base_capacity_lowers_independent_placements_and_cost() -> None:
-    base_places, base_fin = devon_run([])
+    # at a typed 10% growth resource bases fill, so the extra places are used by the horizon
+    growth = ["demand.growth=0.10"]
+    base_places, base_fin = devon_run(growth)
     more = [f"capacity.existing.resource_base.{loc}=200" for loc in ("exeter", "east_devon")]
-    places, fin = devon_run(more)
+    places, fin = devon_run(growth + more)
     ind = 3  # settings order in the Devon default: mainstream, resource_base, special, independent
     assert places[-1, ind] < base_places[-1, ind] - 100
     assert (fin["hnb_spend_gbp"] <= base_fin["hnb_spend_gbp"] + 1e-6).all()
