@@ -25,13 +25,15 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from .demand import run_demand
 from .scenario import Demand, Locality, Population, Scenario
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 ORIGINS = (2021, 2022, 2023)
 MODEL = "sendplan"  # the model's rows in backtest.csv
@@ -206,6 +208,8 @@ def scenario_as_of(data: LaData, origin: int, last_year: int) -> Scenario:
 
 def backtest_la(data: LaData, origins: tuple[int, ...], paths: int, seed: int) -> pd.DataFrame:
     """Rows of backtest.csv for one LA: every origin with history, every later published January."""
+    from .demand import run_demand
+
     rows = []
     published = data.stock.dropna()
     for origin in origins:
@@ -345,6 +349,8 @@ def terminal_text(sc: dict[str, pd.DataFrame]) -> str:
 
 
 def _figure(sc: dict[str, pd.DataFrame]) -> go.Figure:
+    import plotly.graph_objects as go
+
     by_h = sc["by_horizon"]
     by_h = by_h[by_h["horizon"] != "all"]
     fig = go.Figure()
@@ -594,8 +600,8 @@ def command(args: argparse.Namespace) -> int:
         return 2
     if bt.empty:
         return bad(
-            f"nothing to score: no LA has a January count at an origin ({args.origins}) and one "
-            "published after it"
+            f"nothing to score: no LA has two January counts up to an origin ({args.origins}) "
+            "and one after it"
         )
     out = Path(args.out)
     try:

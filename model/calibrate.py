@@ -48,6 +48,7 @@ from .demand import (
     equilibrium_level,
     project,
 )
+from .io import Problem, ScenarioError
 from .pooling import PooledPrior, pooled_prior
 from .scenario import MAX_AGE, Scenario
 
@@ -293,7 +294,7 @@ def growth_source(scn: Scenario) -> str:
 
 def _given(scn: Scenario, prior: PooledPrior | None) -> Params:
     dm = scn.demand
-    if prior is None:
+    if prior is None or growth_source(scn) == "given":
         return Params(1.0, dm.growth, 1.0, dm.growth_persistence, dm.growth_long_run)
     typed = dm.model_fields_set
     return Params(
@@ -305,17 +306,30 @@ def _given(scn: Scenario, prior: PooledPrior | None) -> Params:
     )
 
 
-def calibrate(scn: Scenario, inputs: DemandInputs) -> CalibrationResult:
+def calibrate(scn: Scenario, inputs: DemandInputs, file: str = "scenario") -> CalibrationResult:
     """Fit the parameters named in ``demand.calibration.fit`` to the history (see module doc).
 
-    ``inputs`` must span every history and flow year and the base year. Parameters not fitted stay
+    ``inputs`` must span every history and flow year and the base year; ``file`` names the
+    scenario in a ScenarioError (the pooled prior needs a base year from 2020). Parameters not fitted stay
     as given (incidence 1, the scenario's or the pooled growth, cessation 1). With calibration
     disabled nothing is fitted, but the fit error of the given parameters is still reported.
     """
     dm = scn.demand
     cal = dm.calibration
     source = growth_source(scn)
-    prior = pooled_prior(inputs.base_year) if source == "pooled" else None
+    use_prior = cal.growth_prior == "pooled" and cal.enabled
+    try:
+        prior = pooled_prior(inputs.base_year) if use_prior else None
+    except ValueError as e:  # a base year before the SEN2 series has no pooled prior
+        raise ScenarioError(
+            [
+                Problem(
+                    file,
+                    "demand.calibration.growth_prior",
+                    f"{e}: set growth_prior: none",
+                )
+            ]
+        ) from None
     given = _given(scn, prior)
     targets = history_targets(scn) + flow_targets(scn)
     base = inputs.base_year
@@ -328,7 +342,13 @@ def calibrate(scn: Scenario, inputs: DemandInputs) -> CalibrationResult:
     ]
     model = _Model(inputs, targets, observed, 0.0 if prior is None else prior.transfer_share)
 
-    fit_names = set(cal.fit) | ({"growth"} if prior is not None else set())
+    # a typed growth is an assumption: kept as typed (the pooled prior still sets the noise
+    # levels and the centre of cessation); a learned one is always fitted
+    fit_names = (
+        set(cal.fit) - {"growth"} if source == "given" and prior is not None else set(cal.fit)
+    )
+    if source == "pooled":
+        fit_names.add("growth")
     names = [n for n in PARAM_ORDER if n in fit_names] if cal.enabled and targets else []
     fit_level = base_total is None and cal.enabled and bool(targets)
     if fit_level:
@@ -338,7 +358,8 @@ def calibrate(scn: Scenario, inputs: DemandInputs) -> CalibrationResult:
     centre = {"incidence": 0.0, "growth": given.growth, "cessation": 0.0}
     spread = dict(PRIOR_SD)
     if prior is not None:
-        spread["growth"] = prior.growth_sd
+        if source == "pooled":
+            spread["growth"] = prior.growth_sd
         qbar = float((inputs.cessation(given)[inputs.base_index] * inputs.split).sum())
         if qbar > 0:
             centre["cessation"] = float(np.log(prior.net_cessation / qbar))

@@ -559,7 +559,8 @@ def draw_paths(
         if prior is not None:  # the pooled prior's spread of the future around the fit
             extra = prior.path_spread()
             zz = rng.standard_normal((3, paths))
-            growth = growth + extra["growth"] * zz[0]
+            if "growth" in names:
+                growth = growth + extra["growth"] * zz[0]
             if "incidence" in names:
                 incidence = incidence * np.exp(extra["incidence"] * zz[1])
             if "cessation" in names:
@@ -880,7 +881,7 @@ def run_demand(
     if paths < 1:
         raise ValueError("paths must be at least 1")
     full = prepare(scn, _span(scn), source)
-    cal = calibrate(scn, full)
+    cal = calibrate(scn, full, source)
     inputs = full.window(full.base_index, full.years.index(scn.years[-1]))
     start = cal.start_level * inputs.split
     stock, new, ceased = project(inputs, cal.params, start)

@@ -53,10 +53,24 @@ class Levers:
     notes: list[str] = field(default_factory=list)
 
 
+def _growth_now(scn: Scenario) -> float:
+    """The growth a run starts from: as typed, or the prior pooled across LAs (unless typed, a
+    scenario's growth is learned; moving the lever types it)."""
+    from .calibrate import growth_source
+    from .pooling import pooled_prior
+
+    if growth_source(scn) == "pooled":
+        try:
+            return round(pooled_prior(scn.meta.base_year).growth, 4)
+        except ValueError:  # a base year before the SEN2 series: no pooled prior
+            return float(scn.demand.growth)
+    return float(scn.demand.growth)
+
+
 def levers_from(scn: Scenario) -> Levers:
     """The lever values a validated scenario already has (schema defaults where a key is absent)."""
     return Levers(
-        growth=float(scn.demand.growth),
+        growth=_growth_now(scn),
         requests_per_1000=float(scn.demand.requests_per_1000),
         backlog={int(b.year): float(b.plans) for b in scn.demand.backlog},
         extra_places=[],

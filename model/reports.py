@@ -393,7 +393,7 @@ def _assumptions(results: Results) -> list[tuple[str, Any]]:
         ("Horizon (years)", scn.meta.horizon_years),
         ("Price base (financial year)", scn.meta.price_base_year),
         ("Cost inflation per year", scn.costs.inflation),
-        ("EHCP new-plan growth per year", scn.demand.growth),
+        ("EHCP new-plan growth per year", _growth_used(s, scn.demand.growth)),
         *_limit_assumptions(scn),
         ("Discount rate", scn.policy.discount_rate),
         ("Solver", opt.get("solver", scn.run.solver)),
@@ -429,6 +429,16 @@ def _limit_assumptions(scn: Any) -> list[tuple[str, Any]]:
         ("Capital budget", say(budget, modes.capital_budget, overrun)),
         ("Whole-unit builds", f"{'yes' if pol.integer_builds else 'no'} (gap target {pol.mip_gap:.2%})"),
     ]  # fmt: skip
+
+
+def _growth_used(summary: Mapping[str, Any], typed: float) -> Any:
+    """The calibrated first-year growth and where it came from (pooled across LAs, or typed)."""
+    demand = summary.get("demand")
+    cal = demand.get("calibration") if isinstance(demand, Mapping) else None
+    if not isinstance(cal, Mapping) or not isinstance(cal.get("parameters"), Mapping):
+        return typed
+    g = cal["parameters"].get("growth", typed)
+    return f"{g:.4f} ({cal.get('growth_source', 'given')})"
 
 
 def _absent_tables(results: Results) -> list[str]:

@@ -230,9 +230,10 @@ class Calibration(Strict):
     )
     growth_prior: Literal["pooled", "none"] = P(
         "pooled",
-        "pooled: growth of the new-plan rate, its spread and the net cessation rate are learned "
-        "across all LAs (SEN2 panel up to the base year) and updated by this history; none: "
-        "`demand.growth` as given (an explicit `demand.growth` also overrides the pooled prior)",
+        "pooled: growth of the new-plan rate, its spread, the net cessation rate and the noise "
+        "levels are learned across all LAs (SEN2 panel up to the base year) and updated by this "
+        "history (a typed `demand.growth` is kept as typed); none: the scenario's own values "
+        "and weak priors",
         "key",
     )
 

@@ -13,6 +13,7 @@ from model import backtest as bt
 from model import calibrate as cb
 from model import pooling
 from model.cli import main
+from model.demand import run_demand
 from model.io import load_scenario
 from model.sources import sen2
 
@@ -100,7 +101,7 @@ def test_synthetic_backtest_recovers_growth_with_near_nominal_coverage(
     _use_panel(monkeypatch, panel)
     fitted = []
     for d in items[:12]:
-        res = bt.run_demand(bt.scenario_as_of(d, 2022, 2025), 1, 0)
+        res = run_demand(bt.scenario_as_of(d, 2022, 2025), 1, 0)
         fitted.append(res.params.growth)
     assert np.mean(fitted) == pytest.approx(TRUE_GROWTH, abs=0.015)
     out = bt.run_backtest(items, (2022,), paths=120, seed=3)

@@ -20,10 +20,12 @@ YEARS = list(range(2016, 2031))
 
 
 def scenario(**demand: Any) -> Scenario:
-    """Devon with a typed growth of 10% (the given-growth path) and ``demand`` keys replaced."""
+    """Devon with a typed growth of 10%, no pooled prior (the scenario's own values and weak
+    priors) and ``demand`` keys replaced."""
     m = copy.deepcopy(DEVON)
     m["demand"]["growth"] = 0.10
     m["demand"].update(demand)
+    m["demand"]["calibration"] = {"growth_prior": "none", **m["demand"].get("calibration", {})}
     return validate_mapping(m, "test.yaml")
 
 
@@ -266,9 +268,13 @@ def test_growth_is_pooled_unless_typed_and_summary_says_which() -> None:
         prior.growth, abs=1e-5
     )
     assert 0.05 < res.params.growth < 0.15 and res.params.persistence == pytest.approx(0.86)
+    # a typed growth is kept as typed (no taper unless typed); the prior still sets the rest
     typed = dm.run_demand(pooled(growth=0.04), 1, 0).calibration
     assert typed.growth_source == "given" and typed.params.growth == 0.04
-    assert typed.params.persistence == 1.0 and typed.summary()["growth_prior"] is None
+    assert "growth" not in typed.fitted and typed.params.persistence == 1.0
+    assert typed.summary()["growth_prior"]["as_of"] == 2024
+    more = dm.run_demand(pooled(growth=0.14), 1, 0)
+    assert more.stock[-1].sum() > dm.run_demand(pooled(growth=0.04), 1, 0).stock[-1].sum()
     none = {"growth_prior": "none", "fit": ["incidence", "cessation"]}
     off = dm.run_demand(pooled(calibration=none), 1, 0).calibration
     assert off.growth_source == "given" and off.params.growth == 0.0

@@ -20,11 +20,12 @@ DEVON = read_yaml_file(default_scenario_path())
 
 
 def scenario(edit: Any = None, **demand: Any) -> Scenario:
-    """The Devon default with a typed growth of 10%, ``demand`` keys replaced and an optional edit
-    of the whole mapping."""
+    """The Devon default with a typed growth of 10% and no pooled prior (the model as the scenario
+    states it), ``demand`` keys replaced and an optional edit of the whole mapping."""
     m = copy.deepcopy(DEVON)
     m["demand"]["growth"] = 0.10
     m["demand"].update(demand)
+    m["demand"]["calibration"] = {"growth_prior": "none", **m["demand"].get("calibration", {})}
     if edit is not None:
         edit(m)
     return validate_mapping(m, "test.yaml")

@@ -17,6 +17,7 @@ from model.levers import (
     describe_edits,
     levers_from,
 )
+from model.pooling import pooled_prior
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,9 @@ def test_untouched_levers_leave_the_mapping_and_its_hash_unchanged(base) -> None
 
 def test_levers_read_the_devon_values(base) -> None:
     lev = levers_from(base.scenario)
-    assert lev.growth == pytest.approx(0.10)
+    # Devon types no growth: the lever starts at the rate pooled across LAs (SEN2 2019-2024)
+    assert lev.growth == pytest.approx(pooled_prior(2024).growth, abs=1e-4)
+    assert 0.08 < lev.growth < 0.12
     assert lev.requests_per_1000 == pytest.approx(8.3)
     assert lev.backlog == {2025: 350.0}
     assert lev.delays == {"Special school Tavistock/Ivybridge": 0, "Special school Cranbrook": 0}
@@ -146,6 +149,6 @@ def test_describe_edits_names_each_changed_key(base) -> None:
     lines = describe_edits(base.resolved, apply_levers(base.resolved, base.scenario, lev))
     assert lines == [
         "capacity.pipeline: + App: resource_base Exeter 2027",
-        "demand.growth: 0.1 -> 0.14",
+        "demand.growth: (absent) -> 0.14",
     ]
     assert describe_edits(base.resolved, base.resolved) == []
