@@ -348,6 +348,17 @@ def placement_year(code: str, base_year: int) -> int | None:
     return _nearest(ok, base_year) if ok else None
 
 
+GROWTH_YEARS = 5  # the new-plan rate per head grows this many years, then stays flat
+NEW_BASIS_YEAR = 2023  # SEN2 moved to person-level data in January 2023
+
+
+def national_growth() -> float:
+    """England's annual growth of new plans over the release's calendar years (first to last)."""
+    new = _series(ENGLAND, "new_plans")
+    first, last = int(new.index.min()), int(new.index.max())
+    return round(float((new[last] / new[first]) ** (1.0 / (last - first)) - 1.0), 4)
+
+
 def population_note() -> str:
     return (
         "assumption: the 0-25 population is not in SEN2; it is derived as the published "
@@ -515,10 +526,12 @@ def _scenario_for_area(
             "new_need_shares": new_need_shares,
             "requests_per_1000": REQUESTS_PER_1000,
             "conversion_rate": round(conversion, 6),
-            "growth": 0.05,
+            "growth": national_growth(),
+            "growth_end_year": int(base_year) + GROWTH_YEARS,
             "cessation_rate": 0.02,
             "cessation_by_age": ces_by_age,
-            "calibration": {"enabled": True, "fit": ["incidence", "growth", "cessation"]},
+            "calibration": {"enabled": True, "fit": ["incidence", "cessation"]}
+            | ({"ignore_before": NEW_BASIS_YEAR} if base_year >= NEW_BASIS_YEAR else {}),
         },
         "settings": settings,
         "bands": BANDS,
@@ -949,8 +962,18 @@ def _provenance(
     a(
         "demand.growth",
         "assumption",
+        _release("new_plans, England"),
+        "England's new plans grew this much a year over the published calendar years "
+        f"({_series(ENGLAND, 'new_plans').index.min()}-{_series(ENGLAND, 'new_plans').index.max()}); "
+        "assumed to continue for the new-plan rate per head (not fitted: a fitted growth "
+        "extrapolates each LA's recent surge)",
+    )
+    a(
+        "demand.growth_end_year",
+        "assumption",
         "-",
-        "5% a year growth of the new-plan rate before calibration; calibrated to the January history (fit: growth)",
+        f"the national growth runs {GROWTH_YEARS} years from the base year, then the rate per head "
+        "is flat: ten more years of 12-13% would nearly triple plans; judgement, set your own",
     )
     a(
         "demand.cessation_rate",
@@ -968,7 +991,8 @@ def _provenance(
         "demand.calibration.*",
         "setting",
         "-",
-        "incidence, growth and cessation are fitted to the January history",
+        "incidence and cessation are fitted to the January counts, from 2023 (SEN2's person-level "
+        "basis) where the base year allows; earlier counts are held out",
     )
     a(
         "settings.*",
