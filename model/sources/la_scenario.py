@@ -241,24 +241,24 @@ def _count(v: float) -> float | int:
 
 
 @lru_cache(maxsize=1)
-def _wide() -> dict[str, pd.DataFrame]:
-    """Published values by measure: (area_code, year) rows, one column per breakdown. Built once:
+def _wide() -> dict[str, dict[str, pd.DataFrame]]:
+    """Published values by measure and area_code: year rows, one column per breakdown. Built once:
     a filter of the whole panel per look-up would make `init --all` take minutes."""
     p = sen2.panel()
     p = p[p["status"] == "published"].drop_duplicates(["area_code", "measure", "year", "breakdown"])
-    return {
-        str(m): g.pivot(index=["area_code", "year"], columns="breakdown", values="value")
-        for m, g in p.groupby("measure", sort=False)
-    }
+    out: dict[str, dict[str, pd.DataFrame]] = {}
+    for m, g in p.groupby("measure", sort=False):
+        wide = g.pivot(index=["area_code", "year"], columns="breakdown", values="value")
+        out[str(m)] = {str(code): t.droplevel(0) for code, t in wide.groupby(level=0, sort=False)}
+    return out
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def _table(code: str, measure: str) -> pd.DataFrame:
     """As ``sen2.table(code, measure)`` (published values only); empty where nothing is published."""
-    wide = _wide().get(measure)
-    if wide is None or code not in wide.index.get_level_values(0):
+    t = _wide().get(measure, {}).get(code)
+    if t is None:
         return pd.DataFrame()
-    t = wide.xs(code, level="area_code")
     return t.loc[:, t.notna().any()].sort_index()
 
 
