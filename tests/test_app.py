@@ -230,10 +230,11 @@ def test_resource_base_lever_changes_the_optimised_cost(app: AppTest) -> None:
         2025,
     )
     # 48 committed places cost the LP nothing to open, so its optimum can only improve; Devon's
-    # resource bases are full, so it strictly does, and the plan needs fewer new places.
+    # resource bases are full, so it strictly does. The plan never needs more new places (with
+    # SEN2's mix it still builds up to the 120-a-year cap in the app's short horizon).
     assert after["objective_gbp"] < before["objective_gbp"] - 1e5
     assert after["total_cost_optimised_gbp"] != pytest.approx(before["total_cost_optimised_gbp"])
-    assert after["places_built"] < before["places_built"]
+    assert after["places_built"] <= before["places_built"]
     # Demand is untouched by a capacity lever.
     assert after["plans_horizon"] == before["plans_horizon"]
 

@@ -241,24 +241,24 @@ def _count(v: float) -> float | int:
 
 
 @lru_cache(maxsize=1)
-def _wide() -> dict[str, pd.DataFrame]:
-    """Published values by measure: (area_code, year) rows, one column per breakdown. Built once:
+def _wide() -> dict[str, dict[str, pd.DataFrame]]:
+    """Published values by measure and area_code: year rows, one column per breakdown. Built once:
     a filter of the whole panel per look-up would make `init --all` take minutes."""
     p = sen2.panel()
     p = p[p["status"] == "published"].drop_duplicates(["area_code", "measure", "year", "breakdown"])
-    return {
-        str(m): g.pivot(index=["area_code", "year"], columns="breakdown", values="value")
-        for m, g in p.groupby("measure", sort=False)
-    }
+    out: dict[str, dict[str, pd.DataFrame]] = {}
+    for m, g in p.groupby("measure", sort=False):
+        wide = g.pivot(index=["area_code", "year"], columns="breakdown", values="value")
+        out[str(m)] = {str(code): t.droplevel(0) for code, t in wide.groupby(level=0, sort=False)}
+    return out
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def _table(code: str, measure: str) -> pd.DataFrame:
     """As ``sen2.table(code, measure)`` (published values only); empty where nothing is published."""
-    wide = _wide().get(measure)
-    if wide is None or code not in wide.index.get_level_values(0):
+    t = _wide().get(measure, {}).get(code)
+    if t is None:
         return pd.DataFrame()
-    t = wide.xs(code, level="area_code")
     return t.loc[:, t.notna().any()].sort_index()
 
 
@@ -346,6 +346,9 @@ def placement_year(code: str, base_year: int) -> int | None:
     """The January whose caseload by placement type gives today's mix: the base year if published."""
     ok = [int(y) for y in mapped_caseload(code).index]
     return _nearest(ok, base_year) if ok else None
+
+
+NEW_BASIS_YEAR = 2023  # SEN2 moved to person-level data in January 2023
 
 
 def population_note() -> str:
@@ -517,7 +520,8 @@ def _scenario_for_area(
             "conversion_rate": round(conversion, 6),
             "cessation_rate": 0.02,
             "cessation_by_age": ces_by_age,
-            "calibration": {"enabled": True, "fit": ["incidence", "growth", "cessation"]},
+            "calibration": {"enabled": True, "fit": ["incidence", "cessation"]}
+            | ({"ignore_before": NEW_BASIS_YEAR} if base_year >= NEW_BASIS_YEAR else {}),
         },
         "settings": settings,
         "bands": BANDS,
