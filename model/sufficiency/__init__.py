@@ -120,7 +120,7 @@ def build(
     lp = build_linear_model(d)
     if fixed_builds is not None:
         ids = lp.ids.get("build")
-        if ids is not None:
+        if ids is not None and (ids >= 0).any():  # a short horizon may leave nothing to build
             have = ids >= 0
             blk = lp.variables["build"]
             units = fixed_builds[have] / d.build_unit_places[np.nonzero(have)[1]]
