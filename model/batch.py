@@ -69,7 +69,7 @@ class RunOptions:
     solver: str | None = None
     export_lp: bool = False
     fmt: str = "csv"
-    reports: bool = True
+    reports: bool | str = True  # "full": also tables.xlsx (--full-workbook)
 
 
 @dataclass
@@ -574,7 +574,7 @@ def run_batch(
     seed: int | None = None,
     solver: str | None = None,
     export_lp: bool = False,
-    reports: bool = True,
+    reports: bool | str = True,
     overrides: Sequence[str] = (),
     progress: bool | None = None,
     echo: Callable[[str, bool], None] | None = None,
