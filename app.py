@@ -45,6 +45,7 @@ from model.levers import (
     levers_from,
     name_edits,
 )
+from model.sufficiency import warm_start
 
 ROOT = Path(__file__).resolve().parent
 SCENARIO_DIR = ROOT / "scenarios"
@@ -82,11 +83,20 @@ def _demand_stage(key: str, _resolved: ResolvedScenario) -> Any:
     return run_demand(scn, scn.run.paths, scn.run.seed, source=_resolved.source)
 
 
+@st.cache_resource(show_spinner=False)
+def _lp_bases() -> dict[str, Any]:
+    """The last optimal LP basis of each LP structure, shared by every session of this server."""
+    return {}
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)  # a run holds about 70 MB
 def _run(sha: str, name: str, _resolved: ResolvedScenario, _demand: Any) -> Results:
     """Placements, the LP, costs and finance for one resolved scenario (keyed by its sha256 and
-    file name) on the cached demand stage; the same run_scenario the CLI calls."""
-    return run_scenario(_resolved, demand=_demand)
+    file name) on the cached demand stage; the same run_scenario the CLI calls, with the LP
+    warm-started from the last basis of the same structure (a cost or policy lever changes the
+    LP's numbers, not its shape)."""
+    with warm_start(_lp_bases()):
+        return run_scenario(_resolved, demand=_demand)
 
 
 def _show_problems(err: ScenarioError, what: str) -> None:
@@ -824,36 +834,31 @@ def main() -> None:
     st.session_state["cards"] = cards
     st.session_state["scenario_yaml"] = yaml_text
     st.session_state["scenario_sha256"] = edited.sha256
+    opt = res.summary.get("optimisation") or {}
+    st.session_state["timings"] = {  # for the app benchmark
+        "run_seconds": res.summary.get("run_seconds"),
+        "solve_seconds": opt.get("solve_seconds"),
+        "warm_started": any("warm-started" in str(n) for n in opt.get("notes", [])),
+    }
     headline_cards(cards)
 
-    tabs = st.tabs(
-        [
-            "EHCP demand",
-            "Placement mix",
-            "Deficit vs plan",
-            "Sufficiency",
-            "Build plan",
-            "Compare",
-            "Downloads",
-            "Scenario",
-        ]
-    )
-    with tabs[0]:
-        demand_view(res)
-    with tabs[1]:
-        placements_view(res)
-    with tabs[2]:
-        finance_view(res)
-    with tabs[3]:
-        sufficiency_view(res)
-    with tabs[4]:
-        builds_view(res, edited)
-    with tabs[5]:
-        compare_view(res)
-    with tabs[6]:
-        downloads_view(res, yaml_text, run_name)
-    with tabs[7]:
-        scenario_view(base, edited, yaml_text, source_label(name))
+    # Lazy tabs: only the open view is drawn (a lever answers without drawing a dozen charts the
+    # user is not looking at); switching view reruns from the cached run.
+    views: list[tuple[str, Callable[[], None]]] = [
+        ("EHCP demand", lambda: demand_view(res)),
+        ("Placement mix", lambda: placements_view(res)),
+        ("Deficit vs plan", lambda: finance_view(res)),
+        ("Sufficiency", lambda: sufficiency_view(res)),
+        ("Build plan", lambda: builds_view(res, edited)),
+        ("Compare", lambda: compare_view(res)),
+        ("Downloads", lambda: downloads_view(res, yaml_text, run_name)),
+        ("Scenario", lambda: scenario_view(base, edited, yaml_text, source_label(name))),
+    ]
+    tabs = st.tabs([v[0] for v in views], key="view", on_change="rerun")
+    for tab, (_, draw) in zip(tabs, views, strict=True):
+        with tab:
+            if tab.open is not False:
+                draw()
 
 
 if __name__ == "__main__":  # streamlit (and AppTest) run the script as __main__; tests import it

@@ -12,6 +12,7 @@ import json
 import math
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pandas as pd
@@ -47,6 +48,21 @@ RAW_NAMES = (
 )
 
 
+@pytest.fixture(scope="module")
+def default_app() -> AppTest:
+    """The app run once on the default (quick settings), shared by tests that only read the page."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SENDPLAN_APP_HORIZON", str(HORIZON))
+        mp.setenv("SENDPLAN_APP_PATHS", str(PATHS))
+        return _run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+
+
+@pytest.fixture(scope="module")
+def small_run() -> Any:
+    """A cheap deterministic run (one path, three years) for the download payloads and cards."""
+    return run_scenario(load_scenario(None, ["meta.horizon_years=3", "run.paths=1"]))
+
+
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("SENDPLAN_APP_HORIZON", str(HORIZON))
@@ -58,6 +74,24 @@ def _run(at: AppTest) -> AppTest:
     at.run(timeout=TIMEOUT)
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+VIEWS = (
+    "EHCP demand",
+    "Placement mix",
+    "Deficit vs plan",
+    "Sufficiency",
+    "Build plan",
+    "Compare",
+    "Downloads",
+    "Scenario",
+)
+
+
+def _view(at: AppTest, name: str) -> AppTest:
+    """Open one view (tab): only the open view is drawn."""
+    at.session_state["view"] = name
+    return _run(at)
 
 
 def _apply(at: AppTest) -> AppTest:
@@ -84,8 +118,8 @@ def _same(a: object, b: object) -> bool:
 # --------------------------------------------------------------------------- runs the default
 
 
-def test_app_runs_the_default_without_exceptions(app: AppTest) -> None:
-    at = _run(app)
+def test_app_runs_the_default_without_exceptions(default_app: AppTest) -> None:
+    at = default_app
     _no_errors(at)
     labels = [m.label for m in at.metric]
     for expected in CARD_LABELS:
@@ -98,6 +132,10 @@ def test_app_runs_the_default_without_exceptions(app: AppTest) -> None:
     assert h["plans_horizon"] > h["plans_base"]  # 10% growth in the new-plan rate
     cards = at.session_state["cards"]
     assert at.metric[1].value == f"£{cards['deficit_gbp'] / 1e6:,.1f}m"
+    # One basis, said on the cards that carry a Monte Carlo figure.
+    assert (
+        at.metric[1].label == f"Cumulative deficit, March {2024 + HORIZON} (P50 of {PATHS} paths)"
+    )
     # The run is the embedded default with exactly the two start-up edits, nothing else.
     yaml_text = at.session_state["scenario_yaml"]
     data = yaml.safe_load(yaml_text)
@@ -111,9 +149,13 @@ def test_app_runs_the_default_without_exceptions(app: AppTest) -> None:
     data["run"]["paths"] = base.scenario.run.paths
     data["meta"]["name"] = base.scenario.meta.name
     assert data == base.resolved
-    # Every view either draws or says why not (an info note), never a blank.
-    assert len(at.tabs) == 8
+    # Every view either draws or says why not (an info note), never a blank; only the open one
+    # is drawn.
+    assert len(at.tabs) == len(VIEWS)
+    assert at.session_state["view"] == "EHCP demand" and len(at.get("plotly_chart")) == 1
+    _view(at, "Downloads")
     assert at.download_button(key="dl_yaml").label.startswith("Scenario YAML")
+    _view(at, "Scenario")
     assert any(c.value.strip() == yaml_text.strip() for c in at.code)
 
 
@@ -128,6 +170,8 @@ def test_a_scenario_file_resets_the_levers_to_its_values(app: AppTest) -> None:
     _run(at)
     _no_errors(at)
     assert at.number_input(key="lv_delay_Special school Cranbrook").value == 2
+    text = _page_text(_view(at, "Scenario"))  # the file as chosen, never its server path
+    assert "scenarios/special_schools_delayed.yaml" in text and str(Path(APP).parent) not in text
     data = yaml.safe_load(at.session_state["scenario_yaml"])
     assert data["meta"]["name"] == (
         f"Devon - special schools delayed two more years, edited: years {HORIZON}, paths {PATHS}"
@@ -205,7 +249,9 @@ def test_levers_edit_the_scenario_and_list_the_edits(app: AppTest) -> None:
     scn = load_scenario_text(at.session_state["scenario_yaml"], "x.yaml").scenario
     cran = next(p for p in scn.capacity.pipeline if p.name == "Special school Cranbrook")
     assert scn.capacity.open_year(cran) == 2029
-    edits = next(c.value for c in at.code if c.value.startswith("capacity.delays"))
+    edits = next(
+        c.value for c in _view(at, "Scenario").code if c.value.startswith("capacity.delays")
+    )
     assert "demand.growth: 0.1 -> 0.14" in edits
 
 
@@ -323,37 +369,36 @@ def test_switching_the_source_resets_every_lever_to_the_new_scenario(app: AppTes
     assert "delays" not in (yaml.safe_load(at.session_state["scenario_yaml"])["capacity"] or {})
 
 
-@pytest.mark.parametrize("paths", [PATHS, 1])
-def test_headline_cards_share_one_basis_and_one_date(
-    monkeypatch: pytest.MonkeyPatch, paths: int
-) -> None:
-    monkeypatch.setenv("SENDPLAN_APP_HORIZON", "8")  # past the Safety Valve plan's last year
-    monkeypatch.setenv("SENDPLAN_APP_PATHS", str(paths))
-    at = _run(AppTest.from_file(APP, default_timeout=TIMEOUT))
-    _no_errors(at)
-    cards = at.session_state["cards"]
-    basis = f"P50 of {paths} paths" if paths > 1 else "deterministic"
-    assert cards["basis"] == basis
-    plans, deficit, _, chance = at.metric
-    assert plans.label.endswith(f"({basis})") and deficit.label.endswith(f"({basis})")
+def test_headline_cards_share_one_basis_and_one_date(devon_run, small_run) -> None:
+    app_module = _import_app()
+    # Twenty paths over the whole horizon (to January 2034, past the plan's end in 2031-32).
+    cards = app_module.card_figures(devon_run)
+    assert cards["basis"] == "P50 of 20 paths"
     # One date: the deficit, its gap to the plan and the chance of meeting it, all at March 2032,
     # the end of the Safety Valve plan's last financial year (2031-32), though the run goes on.
     assert cards["fy"] == 2031
-    assert deficit.label.startswith("Cumulative deficit, March 2032")
-    assert "vs plan, March 2032" in deficit.delta and chance.label.endswith("March 2032")
-    fin = yaml.safe_load(at.session_state["scenario_yaml"])  # the scenario as run
-    assert fin["meta"]["horizon_years"] == 8
-    from model.io import load_scenario_text
-
-    res = run_scenario(load_scenario_text(at.session_state["scenario_yaml"], "x.yaml"))
-    f = res.tables["finance"].set_index(["variant", "financial_year"]).loc[("optimised", 2031)]
-    q = "_p50" if paths > 1 else ""
-    assert cards["deficit_gbp"] == pytest.approx(f[f"cumulative_deficit_gbp{q}"])
+    fin = devon_run.tables["finance"].set_index(["variant", "financial_year"])
+    row = fin.loc[("optimised", 2031)]
+    assert cards["deficit_gbp"] == pytest.approx(row["cumulative_deficit_gbp_p50"])
     assert cards["gap_gbp"] == pytest.approx(
-        f[f"cumulative_deficit_gbp{q}"] - f["plan_cumulative_deficit_gbp"]
+        row["cumulative_deficit_gbp_p50"] - row["plan_cumulative_deficit_gbp"]
     )
-    totals = reports._demand_totals(res.summary)
-    assert cards["plans"] == pytest.approx(totals["plans"].iloc[-1])
+    assert cards["p_meet"] == pytest.approx(row["prob_meet_plan"])
+    assert cards["p_meet_unmitigated"] == pytest.approx(
+        fin.loc[("unmitigated", 2031), "prob_meet_plan"]
+    )
+    # Plans on the same basis: the P50 of the LA total over paths, in January 2034.
+    assert cards["plans"] == pytest.approx(devon_run.summary["demand"]["plans"]["2034"])
+    # One path: every card is the deterministic forecast, and says so.
+    one = app_module.card_figures(small_run)
+    assert one["basis"] == "deterministic" and one["fy"] == 2026
+    row = (
+        small_run.tables["finance"]
+        .set_index(["variant", "financial_year"])
+        .loc[("optimised", 2026)]
+    )
+    assert one["deficit_gbp"] == pytest.approx(row["cumulative_deficit_gbp"])
+    assert "p_meet" not in one
 
 
 def test_a_short_horizon_planning_above_p50_runs(app: AppTest) -> None:
@@ -363,19 +408,24 @@ def test_a_short_horizon_planning_above_p50_runs(app: AppTest) -> None:
     _apply(at)
     _no_errors(at)  # was KeyError: 'build' (nothing can be built within one year)
     assert at.session_state["headline"]["places_built"] == 0
-    at.slider(key="lv_horizon").set_value(2)
-    _apply(at)
-    _no_errors(at)
-    assert [m.label.split(",")[0] for m in at.metric][0] == "EHCPs"
+    assert at.metric[0].label.startswith(f"EHCPs, January 2025 (P50 of {PATHS} paths)")
 
 
-def test_every_table_and_chart_speaks_in_labels_and_formatted_numbers(app: AppTest) -> None:
-    at = _run(app)
+def test_every_table_and_chart_speaks_in_labels_and_formatted_numbers(
+    default_app: AppTest,
+) -> None:
+    at = default_app
     _no_errors(at)
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
-    assert len(at.dataframe) >= 4
-    for df in at.dataframe:
+    frames, figs = [], []
+    for name in VIEWS:
+        _view(at, name)
+        _no_errors(at)
+        frames += list(at.dataframe)
+        figs += _charts(at)
+    assert len(frames) >= 4
+    for df in frames:
         for col in df.value.columns:
             assert "_" not in str(col), col  # "Gap: demand minus ...", never gap_places
         shown = df.value.astype(str).to_string()
@@ -391,7 +441,6 @@ def test_every_table_and_chart_speaks_in_labels_and_formatted_numbers(app: AppTe
                 assert values.str.match(r"^-?£[\d,]+$|^–$").all(), (label, values.head())
                 big = values[values.str.len() > 8]
                 assert big.str.contains(",").all(), (label, big.head())
-    figs = _charts(at)
     assert len(figs) >= 8
     for fig in figs:
         for text in _texts(fig):
@@ -404,19 +453,16 @@ def test_every_table_and_chart_speaks_in_labels_and_formatted_numbers(app: AppTe
     assert "East Devon" in scale["x"] and any("Resource base" in y for y in scale["y"])
 
 
-def test_the_scenario_tab_names_the_source_not_a_server_path(app: AppTest) -> None:
-    at = _run(app)
-    text = " ".join(
+def _page_text(at: AppTest) -> str:
+    return " ".join(
         [m.value for m in at.markdown] + [c.value for c in at.caption] + [c.value for c in at.code]
     )
+
+
+def test_the_scenario_tab_names_the_source_not_a_server_path(default_app: AppTest) -> None:
+    text = _page_text(_view(default_app, "Scenario"))
     assert str(Path(APP).parent) not in text and "/work/" not in text
     assert "the embedded Devon default" in text
-    at.radio(key="source").set_value("A file in scenarios/")
-    _run(at)
-    at.selectbox(key="scenario_file").set_value("high_growth.yaml")
-    _run(at)
-    text = " ".join([m.value for m in at.markdown] + [c.value for c in at.caption])
-    assert "scenarios/high_growth.yaml" in text and str(Path(APP).parent) not in text
 
 
 # --------------------------------------------------------------------------- downloads
@@ -431,7 +477,7 @@ def test_downloaded_yaml_reruns_via_the_cli_to_the_same_headline(app: AppTest, t
     _no_errors(at)
     yaml_text = at.session_state["scenario_yaml"]
     assert any(
-        c.value.strip() == yaml_text.strip() for c in at.code
+        c.value.strip() == yaml_text.strip() for c in _view(at, "Scenario").code
     )  # the YAML shown is the YAML downloaded
     f = tmp_path / "from_app.yaml"
     f.write_text(yaml_text, encoding="utf-8")
@@ -451,7 +497,7 @@ def test_downloaded_yaml_reruns_via_the_cli_to_the_same_headline(app: AppTest, t
 
 
 def test_pinning_compares_scenarios_side_by_side(app: AppTest) -> None:
-    at = _run(app)
+    at = _view(_run(app), "Compare")
     at.text_input(key="pin_label").set_value("growth 10%")
     at.button(key="pin").click()
     _run(at)
@@ -543,10 +589,10 @@ def _import_app():
     return module
 
 
-def test_csv_zip_and_xlsx_downloads_hold_the_run(tmp_path) -> None:
+def test_csv_zip_and_xlsx_downloads_hold_the_run(small_run) -> None:
     app_module = _import_app()
-    resolved = load_scenario(None, ["meta.horizon_years=3", "run.paths=1"])
-    res = run_scenario(resolved)
+    res = small_run
+    resolved = res.resolved
     with zipfile.ZipFile(io.BytesIO(app_module._csv_zip(res))) as zf:
         names = set(zf.namelist())
         assert {f"devon/{t}.csv" for t in res.tables} <= names

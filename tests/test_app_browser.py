@@ -3,7 +3,9 @@ selenium, wait for the headline cards, save a screenshot.
 
 Skips (with the reason) only where chromium or chromedriver is not installed; nothing is downloaded
 (the driver path is passed explicitly, so selenium-manager never runs).
-SENDPLAN_SCREENSHOT=docs/screenshot.png also copies the screenshot there (the README's picture);
+Then it opens every view (tab) and saves a screenshot of each, checking none shows an error
+(SENDPLAN_SCREENSHOTS=FOLDER keeps them there).
+SENDPLAN_SCREENSHOT=docs/screenshot.png also copies the first screenshot there (the README's picture);
 that run uses the scenario's own settings rather than the quick test settings.
 """
 
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -128,8 +131,49 @@ def driver() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+VIEWS = (
+    "EHCP demand",
+    "Placement mix",
+    "Deficit vs plan",
+    "Sufficiency",
+    "Build plan",
+    "Compare",
+    "Downloads",
+    "Scenario",
+)
+
+
+def _idle(d) -> bool:
+    """The page has finished a rerun: no spinner, no 'running' status."""
+    busy = d.find_elements(By.CSS_SELECTOR, '[data-testid="stSpinner"]') or [
+        e for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]') if e.text
+    ]
+    return not busy
+
+
+def _screenshot_each_view(driver, folder: Path) -> list[Path]:
+    """Open every view (tab) in turn and save a screenshot of it; each view draws without error."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = []
+    for k, name in enumerate(VIEWS):
+        tab = next(
+            t for t in driver.find_elements(By.CSS_SELECTOR, 'button[role="tab"]') if t.text == name
+        )
+        tab.click()
+        time.sleep(0.5)
+        WebDriverWait(driver, 120, poll_frequency=0.5).until(_idle)
+        time.sleep(1.5)  # let plotly finish drawing
+        assert tab.get_attribute("aria-selected") == "true", name
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), name
+        shot = folder / f"view-{k + 1}-{name.lower().replace(' ', '-')}.png"
+        assert driver.save_screenshot(str(shot)), name
+        assert shot.read_bytes().startswith(PNG_MAGIC), name
+        shots.append(shot)
+    return shots
+
+
 def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_path: Path) -> None:
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(app_url)
@@ -160,6 +204,9 @@ def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_pa
     assert driver.save_screenshot(str(shot))
     data = shot.read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+    views = Path(os.environ.get("SENDPLAN_SCREENSHOTS") or tmp_path)  # keep them: set a folder
+    views.mkdir(parents=True, exist_ok=True)
+    _screenshot_each_view(driver, views)
     if SCREENSHOT_TO:
         target = Path(SCREENSHOT_TO)
         if not target.is_absolute():
