@@ -1226,6 +1226,9 @@ def write_comparison_xlsx(
     _atomic_write(path, write)
 
 
+_HEADLINE_NAMES = {k: v[0] for k, v in HEADLINE.items()}
+
+
 def _short_labels(df: pd.DataFrame, swept: Sequence[str]) -> pd.Series:
     """Bar labels: a sweep's values by the last part of each key (``growth=0.1, ...``), else slugs."""
     if not swept or df.empty:
@@ -1266,6 +1269,7 @@ def render_comparison_html(
                     if c in ok.columns
                 ],
                 label="label",
+                series_names=_HEADLINE_NAMES,
             ),
             "cmp_deficit",
             notes,
@@ -1287,6 +1291,7 @@ def render_comparison_html(
                 title="Cumulative deficit minus the Safety Valve plan at the plan's last year "
                 "(positive = above plan)",
                 label="label",
+                series_names=_HEADLINE_NAMES,
             ),
             "cmp_gap",
             notes,
@@ -1308,6 +1313,7 @@ def render_comparison_html(
                 ],
                 title="Total cost over the forecast and the saving of the optimised plan",
                 label="label",
+                series_names=_HEADLINE_NAMES,
             ),
             "cmp_cost",
             notes,
