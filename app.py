@@ -53,6 +53,10 @@ MAX_PINS = 4
 LEVER_PREFIX = "lv_"
 PATH_CHOICES = (1, 20, 50, 100, 200, 500, 1000, 2000)
 SOURCES = ("Devon default (embedded)", "A file in scenarios/", "Upload a YAML file")
+# Results of unedited scenarios kept between servers, so a restart's first load is quick.
+APP_CACHE = Path(
+    os.environ.get("SENDPLAN_APP_CACHE") or Path.home() / ".cache" / "sendplan" / "app"
+)
 
 
 # --------------------------------------------------------------------------- loading and running
@@ -90,13 +94,74 @@ def _lp_bases() -> dict[str, Any]:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)  # a run holds about 70 MB
-def _run(sha: str, name: str, _resolved: ResolvedScenario, _demand: Any) -> Results:
+def _run(
+    sha: str, name: str, _resolved: ResolvedScenario, _demand: Any, persist: bool = False
+) -> Results:
     """Placements, the LP, costs and finance for one resolved scenario (keyed by its sha256 and
     file name) on the cached demand stage; the same run_scenario the CLI calls, with the LP
     warm-started from the last basis of the same structure (a cost or policy lever changes the
-    LP's numbers, not its shape)."""
+    LP's numbers, not its shape). ``persist`` keeps the tables on disk for the next server."""
     with warm_start(_lp_bases()):
-        return run_scenario(_resolved, demand=_demand)
+        res = run_scenario(_resolved, demand=_demand)
+    if persist:
+        _to_disk(res)
+    return res
+
+
+def _code_fingerprint() -> str:
+    """sha256 of the package's code and data: results cached on disk are only reused by the code
+    that made them."""
+    import hashlib
+
+    import model
+
+    h = hashlib.sha256()
+    root = Path(model.__file__).parent
+    for f in sorted(root.rglob("*")):
+        if (
+            f.is_file()
+            and f.suffix in (".py", ".yaml", ".csv", ".gz")
+            and "__pycache__" not in f.parts
+        ):
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _disk_folder(sha: str) -> Path:
+    return APP_CACHE / f"{sha[:24]}-{_code_fingerprint()}"
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _from_disk(sha: str, _resolved: ResolvedScenario) -> Results | None:
+    """An unedited scenario's results as an earlier server wrote them (tables as Parquet,
+    summary.json), if the same code made them for the same resolved scenario; else None."""
+    import json
+
+    folder = _disk_folder(sha) / _resolved.slug
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        tables = {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+    except (OSError, ValueError, ImportError):
+        return None
+    if summary.get("scenario_sha256") != sha or not tables:
+        return None
+    mps = folder / "model.mps"
+    return Results(
+        resolved=_resolved,
+        tables=tables,
+        summary=summary,
+        mps_text=mps.read_text(encoding="utf-8") if mps.exists() else None,
+    )
+
+
+def _to_disk(res: Results) -> None:
+    """Keep a run's tables for the next server start (best effort: a cache never fails a run)."""
+    try:
+        APP_CACHE.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_outputs(res, _disk_folder(res.resolved.sha256), fmt="parquet", reports=False)
+    except Exception:  # a read-only home, a full disk: the app works without the cache
+        pass
 
 
 def _show_problems(err: ScenarioError, what: str) -> None:
@@ -817,10 +882,15 @@ def main() -> None:
         + ". Illustrative model output, not official forecasts."
     )
     try:
-        with st.spinner("Simulating EHCP demand..."):
-            demand = _demand_stage(demand_key(edited.resolved), edited)
-        with st.spinner("Placing children, solving the sufficiency LP and costing both plans..."):
-            res = _run(edited.sha256, run_name, edited, demand)
+        # An unedited scenario's results may be on disk from an earlier server: the first load.
+        res = None if edits else _from_disk(edited.sha256, edited)
+        if res is None:
+            with st.spinner("Simulating EHCP demand..."):
+                demand = _demand_stage(demand_key(edited.resolved), edited)
+            with st.spinner(
+                "Placing children, solving the sufficiency LP and costing both plans..."
+            ):
+                res = _run(edited.sha256, run_name, edited, demand, persist=not edits)
     except ScenarioError as e:
         _show_problems(e, run_name)
         st.stop()

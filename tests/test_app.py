@@ -605,3 +605,25 @@ def test_csv_zip_and_xlsx_downloads_hold_the_run(small_run) -> None:
     assert xlsx[:2] == b"PK"
     wb = openpyxl.load_workbook(io.BytesIO(xlsx), read_only=True)
     assert "Summary" in wb.sheetnames and "finance" in {s.lower() for s in wb.sheetnames}
+
+
+def test_an_unedited_run_kept_on_disk_reloads_the_same_and_only_for_the_same_code(
+    small_run, tmp_path, monkeypatch
+) -> None:
+    app_module = _import_app()
+    monkeypatch.setattr(app_module, "APP_CACHE", tmp_path)
+    sha = small_run.resolved.sha256
+    app_module._from_disk.clear()
+    assert app_module._from_disk(sha, small_run.resolved) is None  # nothing kept yet
+    app_module._to_disk(small_run)
+    app_module._from_disk.clear()
+    again = app_module._from_disk(sha, small_run.resolved)
+    assert again is not None and again.summary["scenario_sha256"] == sha
+    assert set(again.tables) == set(small_run.tables)
+    for name, df in small_run.tables.items():
+        pd.testing.assert_frame_equal(again.tables[name], df, check_dtype=False)
+    assert app_module.card_figures(again) == app_module.card_figures(small_run)
+    # Results made by other code are never reused.
+    monkeypatch.setattr(app_module, "_code_fingerprint", lambda: "other-code")
+    app_module._from_disk.clear()
+    assert app_module._from_disk(sha, small_run.resolved) is None

@@ -36,7 +36,10 @@ def test_console_script_runs_default(tmp_path: Path) -> None:
 
 
 def test_overrides_change_hash_and_are_recorded(tmp_path: Path, capsys) -> None:
-    code = main(["run", "--out", str(tmp_path), "--paths", "5", "--set", "demand.growth=0.14"])
+    code = main(
+        ["run", "--out", str(tmp_path), "--paths", "5", "--no-reports"]
+        + ["--set", "demand.growth=0.14"]
+    )
     assert code == 0
     summary = json.loads((tmp_path / "devon" / "summary.json").read_text())
     assert summary["overrides"] == ["demand.growth=0.14"]
@@ -77,14 +80,15 @@ def test_failure_while_running_exits_1_and_leaves_no_folder(
 def test_failure_while_writing_leaves_previous_output_intact(
     tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    assert main(["run", "--out", str(tmp_path), "--paths", "5"]) == 0
+    quick = ["--paths", "5", "--no-reports", "--set", "meta.horizon_years=2"]
+    assert main(["run", "--out", str(tmp_path), *quick]) == 0
     before = (tmp_path / "devon" / "summary.json").read_text()
 
     def broken_json(path, data):
         raise OSError("disk full")
 
     monkeypatch.setattr(engine, "write_json", broken_json)
-    assert main(["run", "--out", str(tmp_path), "--paths", "5", "--seed", "1"]) == 1
+    assert main(["run", "--out", str(tmp_path), *quick, "--seed", "1"]) == 1
     assert (tmp_path / "devon" / "summary.json").read_text() == before
 
 
