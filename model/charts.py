@@ -13,11 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from .labels import VARIANT_LABELS, Labels, column_label
 
-TEMPLATE = "plotly_white"
+# The template as an object: plotly validates a template named by a string afresh for every
+# figure (about 0.2 s each), an object it only copies.
+TEMPLATE = pio.templates["plotly_white"]
 GBP_M = 1e6  # money is charted in GBP millions: deficits run to hundreds of millions
 
 # Fixed colours for the canonical settings so every chart (and every scenario) reads the same way.
