@@ -465,6 +465,7 @@ def card_figures(res: Results) -> dict[str, Any]:
     basis = f"P50 of {paths:,} paths" if paths > 1 else "deterministic"
     out: dict[str, Any] = {
         "basis": basis,
+        "tag": "P50" if paths > 1 else "1 path",  # the basis in a card's label
         "plans": h.get("plans_horizon"),
         "plans_base": h.get("plans_base"),
         "plans_p10": h.get("plans_horizon_p10"),
@@ -501,13 +502,13 @@ def headline_cards(c: dict[str, Any]) -> None:
     """Four cards answering the first questions: plans, deficit vs plan, saving, chance of the
     plan; each says its basis (P50 or deterministic) and its date."""
     c1, c2, c3, c4 = st.columns(4)
-    basis = c["basis"]
+    basis, tag = c["basis"], c["tag"]
     plans, base = c.get("plans"), c.get("plans_base")
     band = f"Plans counted in January {c.get('horizon_year')}, {basis}."
     if c.get("plans_p10") is not None and c.get("plans_p90") is not None:
         band += f" P10-P90 {c['plans_p10']:,.0f} to {c['plans_p90']:,.0f}."
     c1.metric(
-        f"EHCPs, January {c.get('horizon_year') or ''} ({basis})",
+        f"EHCPs, January {c.get('horizon_year') or ''} ({tag})",
         "n/a" if plans is None else f"{plans:,.0f}",
         None
         if plans is None or base is None
@@ -519,7 +520,7 @@ def headline_cards(c: dict[str, Any]) -> None:
     fy, gap = c.get("fy"), c.get("gap_gbp")
     variant = labels.VARIANT_LABELS.get(c.get("variant") or "", "")
     c2.metric(
-        f"Cumulative deficit, March {fy + 1 if fy else ''} ({basis})",
+        f"DSG deficit, March {fy + 1 if fy else ''} ({tag})",
         _gbp_m(c.get("deficit_gbp")),
         None
         if gap is None
@@ -532,7 +533,7 @@ def headline_cards(c: dict[str, Any]) -> None:
     )
     built = c.get("places_built")
     c3.metric(
-        "Saving of the optimised plan (deterministic)",
+        "Saving (central forecast)",
         _gbp_m(c.get("saving_gbp")),
         None
         if built is None
@@ -545,14 +546,30 @@ def headline_cards(c: dict[str, Any]) -> None:
     )
     p, p_un = c.get("p_meet"), c.get("p_meet_unmitigated")
     c4.metric(
-        f"Chance of meeting the plan, March {fy + 1 if fy else ''}",
+        f"On plan by March {fy + 1 if fy else ''}",
         "n/a" if p is None else f"{p:.0%}",
         None if p is None or p_un is None else f"unmitigated {p_un:.0%}",
         delta_color="off",
         delta_arrow="off",
         border=True,
-        help="Share of Monte Carlo paths whose cumulative deficit is on or below the Safety "
-        f"Valve plan at 31 March {fy + 1 if fy else ''} ({variant}); n/a with one path",
+        help="Chance of meeting the Safety Valve plan: the share of Monte Carlo paths whose "
+        f"cumulative deficit is on or below the plan at 31 March {fy + 1 if fy else ''} "
+        f"({variant}); n/a with one path",
+    )
+    when = f"31 March {fy + 1}, the end of the Safety Valve plan within the forecast" if fy else ""
+    st.caption(
+        "Cards: "
+        + (
+            f"the {basis.replace('paths', 'Monte Carlo paths')}"
+            if tag == "P50"
+            else "the deterministic forecast (one path)"
+        )
+        + (
+            f"; the deficit, its gap to the plan and the chance of meeting it at {when}"
+            if when
+            else ""
+        )
+        + "; the saving of the optimised plan is the central forecast's (as costs.csv)."
     )
 
 

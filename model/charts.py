@@ -42,6 +42,9 @@ SCENARIO_COLOURS = ("#1F77B4", "#D62728", "#2CA02C", "#9467BD", "#FF7F0E", "#8C5
 # Legends sit above the plot area, clear of the axis titles below it (long legends wrap upwards).
 LEGEND_TOP = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}
 TOP_MARGIN = {"t": 120}
+# Charts with panels: the legend goes above the panels' own titles.
+LEGEND_ABOVE_PANELS = {**LEGEND_TOP, "y": 1.1}
+PANEL_MARGIN = {"t": 160}
 
 
 def _names(labels: Labels | None) -> Labels:
@@ -286,8 +289,8 @@ def placement_mix_chart(
         barmode="stack",
         title="Placement mix by January census year"
         + (" (share of placed children)" if share else ""),
-        legend=LEGEND_TOP,
-        margin=TOP_MARGIN,
+        legend=LEGEND_ABOVE_PANELS,
+        margin=PANEL_MARGIN,
     )
     fig.update_yaxes(title_text="share of places" if share else "places", row=1, col=1)
     fig.update_yaxes(tickformat=".0%" if share else ",.0f")
@@ -485,8 +488,8 @@ def sufficiency_chart(
         barmode="group",
         height=max(320, 240 * len(settings)),
         title=f"Sufficiency by provider locality, January {y}: places demanded vs capacity",
-        legend=LEGEND_TOP,
-        margin=TOP_MARGIN,
+        legend=LEGEND_ABOVE_PANELS,
+        margin=PANEL_MARGIN,
     )
     return fig
 
@@ -599,8 +602,8 @@ def build_plan_chart(builds: pd.DataFrame, labels: Labels | None = None) -> go.F
         template=TEMPLATE,
         barmode="stack",
         title="Build plan: new places by year they open",
-        legend={**LEGEND_TOP, "title": "provider locality"},
-        margin=TOP_MARGIN,
+        legend={**LEGEND_ABOVE_PANELS, "title": "provider locality"},
+        margin=PANEL_MARGIN,
     )
     fig.update_yaxes(title_text="new places", row=1, col=1)
     fig.update_xaxes(dtick=1, title_text="year open (January census year)")

@@ -31,9 +31,9 @@ HORIZON = 4
 PATHS = 20
 CARD_LABELS = (
     "EHCPs, January",
-    "Cumulative deficit, March",
-    "Saving of the optimised plan",
-    "Chance of meeting the plan",
+    "DSG deficit, March",
+    "Saving (central forecast)",
+    "On plan by March",
 )
 # Raw identifiers that must never reach a person: column names, locality and setting ids.
 RAW_NAMES = (
@@ -124,7 +124,7 @@ def test_app_runs_the_default_without_exceptions(default_app: AppTest) -> None:
     labels = [m.label for m in at.metric]
     for expected in CARD_LABELS:
         assert any(lab.startswith(expected) for lab in labels), (expected, labels)
-    assert at.metric[0].label == f"EHCPs, January {2024 + HORIZON} (P50 of {PATHS} paths)"
+    assert at.metric[0].label == f"EHCPs, January {2024 + HORIZON} (P50)"
     # The cards show the run's headline figures (model.reports), formatted for people.
     h = at.session_state["headline"]
     assert at.metric[0].value == f"{h['plans_horizon']:,.0f}"
@@ -133,9 +133,9 @@ def test_app_runs_the_default_without_exceptions(default_app: AppTest) -> None:
     cards = at.session_state["cards"]
     assert at.metric[1].value == f"£{cards['deficit_gbp'] / 1e6:,.1f}m"
     # One basis, said on the cards that carry a Monte Carlo figure.
-    assert (
-        at.metric[1].label == f"Cumulative deficit, March {2024 + HORIZON} (P50 of {PATHS} paths)"
-    )
+    assert at.metric[1].label == f"DSG deficit, March {2024 + HORIZON} (P50)"
+    stated = [c.value for c in at.caption if c.value.startswith("Cards:")]
+    assert stated and stated[0].startswith(f"Cards: the P50 of {PATHS} Monte Carlo paths")
     # The run is the embedded default with exactly the two start-up edits, nothing else.
     yaml_text = at.session_state["scenario_yaml"]
     data = yaml.safe_load(yaml_text)
@@ -408,7 +408,7 @@ def test_a_short_horizon_planning_above_p50_runs(app: AppTest) -> None:
     _apply(at)
     _no_errors(at)  # was KeyError: 'build' (nothing can be built within one year)
     assert at.session_state["headline"]["places_built"] == 0
-    assert at.metric[0].label.startswith(f"EHCPs, January 2025 (P50 of {PATHS} paths)")
+    assert at.metric[0].label == "EHCPs, January 2025 (P50)"
 
 
 def test_every_table_and_chart_speaks_in_labels_and_formatted_numbers(
