@@ -195,7 +195,7 @@ def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_pa
         e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')
     ]
     assert labels[0].startswith("EHCPs, January")
-    assert any(label.startswith("Saving of the optimised plan") for label in labels)
+    assert "Saving (central forecast)" in labels
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
     # Let the first chart finish drawing so the screenshot shows it.
