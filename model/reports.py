@@ -1014,6 +1014,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     s = results.summary
     t = results.tables
     h = headline_figures(s, t)
+    names = labels.Labels.from_scenario(results.resolved.scenario)
     parts = [
         f"<h1>{_esc(s.get('scenario', results.resolved.scenario.meta.name))}</h1>",
         f"<p class='disclaimer'>{_esc(DISCLAIMER)}</p>",
@@ -1038,7 +1039,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     parts.append(
         _figure_section(
             "Placement mix over time",
-            lambda: charts.placement_mix_chart(t.get("placements")),  # type: ignore[arg-type]
+            lambda: charts.placement_mix_chart(t.get("placements"), labels=names),  # type: ignore[arg-type]
             "placement_mix",
             notes,
             "Children in place by setting: today's mix (unmitigated) against the optimised plan.",
@@ -1057,7 +1058,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     parts.append(
         _figure_section(
             "Sufficiency by locality",
-            lambda: charts.sufficiency_chart(t.get("sufficiency")),  # type: ignore[arg-type]
+            lambda: charts.sufficiency_chart(t.get("sufficiency"), labels=names),  # type: ignore[arg-type]
             "sufficiency",
             notes,
             "Places demanded against capacity in each provider locality in the last year.",
@@ -1066,7 +1067,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     parts.append(
         _figure_section(
             "Build plan",
-            lambda: charts.build_plan_chart(t.get("builds")),  # type: ignore[arg-type]
+            lambda: charts.build_plan_chart(t.get("builds"), labels=names),  # type: ignore[arg-type]
             "builds",
             notes,
             "New places the optimised plan opens, by year, setting and provider locality.",
