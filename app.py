@@ -2,11 +2,14 @@
 
 Run with ``streamlit run app.py`` (or ``make app``). Every lever edits the scenario mapping, which is
 re-validated through model.io, so the YAML the app offers for download is exactly what it ran and
-``sendplan run FILE`` reproduces the view. The demand stage is cached on the sections it reads;
-lever changes that do not touch demand re-run only placements, the LP and finance.
+``sendplan run FILE`` reproduces the view. The levers are one form applied with one button; the
+demand stage is cached on the sections it reads, so lever changes that do not touch demand re-run
+only placements, the LP (warm-started from the last basis) and finance. Only the open view is
+drawn. An unedited scenario's results are kept on disk for the next server's first load.
 
 Environment variables (for quick starts and tests; users normally leave them unset):
-SENDPLAN_APP_PATHS and SENDPLAN_APP_HORIZON set the initial Monte Carlo paths and horizon levers.
+SENDPLAN_APP_PATHS and SENDPLAN_APP_HORIZON set the initial Monte Carlo paths and horizon levers;
+SENDPLAN_APP_CACHE the folder for kept results (default ~/.cache/sendplan/app).
 """
 
 from __future__ import annotations
