@@ -269,7 +269,9 @@ def _reset_levers_on_new_base(base: ResolvedScenario, name: str) -> None:
     """Widgets show the chosen scenario's values: when the base changes, every lever is set to the
     new scenario's value through the Session State API, which also updates the browser's copy (a
     widget merely recreated would keep, and on the next touch resend, the old scenario's value)."""
-    ident = f"{name}:{base.sha256}"
+    # A new source counts as a new base even with the same text (scenarios/devon.yaml is a copy
+    # of the embedded default): the user chose another starting point.
+    ident = f"{st.session_state.get('source', SOURCES[0])}:{name}:{base.sha256}"
     defaults = lever_defaults(base.scenario)
     if st.session_state.get("_lever_base") != ident:
         for k in [k for k in st.session_state if str(k).startswith(LEVER_PREFIX)]:

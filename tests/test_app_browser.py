@@ -179,6 +179,59 @@ def _screenshot_each_view(driver, folder: Path) -> list[Path]:
     return shots
 
 
+def _click_text(driver, css: str, text: str) -> None:
+    """Click the element matching ``css`` whose text is ``text``."""
+    hits = [e for e in driver.find_elements(By.CSS_SELECTOR, css) if e.text.strip() == text]
+    assert hits, (css, text)
+    hits[0].click()
+
+
+def _settle(driver) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    time.sleep(0.8)
+    WebDriverWait(driver, 180, poll_frequency=0.5).until(_idle)
+    time.sleep(0.5)
+
+
+def _run_caption(driver) -> str:
+    """The caption under the title naming the scenario as run (edits included)."""
+    texts = [
+        e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stCaptionContainer"]')
+    ]
+    return next(t for t in texts if "base year" in t)
+
+
+def _levers_reset_on_a_source_switch(driver) -> None:
+    """The browser keeps its own copy of every widget's value: after a source switch the sidebar
+    must show the new scenario's values, and the next Apply must not bring the old ones back."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    def growth() -> float:  # the EHCP growth slider is the sidebar's first slider
+        slider = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSlider"]')[0]
+        text = slider.find_element(By.CSS_SELECTOR, '[data-testid="stSliderThumbValue"]').text
+        return float(text)
+
+    assert growth() == 10.0
+    thumb = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSlider"] input[type="range"]')[0]
+    driver.execute_script("arguments[0].focus()", thumb)
+    ActionChains(driver).send_keys(*([Keys.ARROW_RIGHT] * 8)).perform()  # 10% -> 14%, 0.5 steps
+    time.sleep(0.5)
+    assert growth() == 14.0
+    _click_text(driver, "button", "Apply")
+    _settle(driver)
+    title = _run_caption(driver)
+    assert "growth 0.14" in title, title
+    _click_text(driver, "label", "A file in scenarios/")  # scenarios/devon.yaml: growth 10%
+    _settle(driver)
+    assert growth() == 10.0
+    _click_text(driver, "button", "Apply")
+    _settle(driver)
+    title = _run_caption(driver)
+    assert "growth" not in title, title  # the old scenario's 14% did not come back
+
+
 def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_path: Path) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -213,6 +266,8 @@ def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_pa
     views = Path(os.environ.get("SENDPLAN_SCREENSHOTS") or tmp_path)  # keep them: set a folder
     views.mkdir(parents=True, exist_ok=True)
     _screenshot_each_view(driver, views)
+    if not SCREENSHOT_TO:  # the README screenshot run leaves the levers alone
+        _levers_reset_on_a_source_switch(driver)
     if SCREENSHOT_TO:
         target = Path(SCREENSHOT_TO)
         if not target.is_absolute():
