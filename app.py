@@ -2,11 +2,14 @@
 
 Run with ``streamlit run app.py`` (or ``make app``). Every lever edits the scenario mapping, which is
 re-validated through model.io, so the YAML the app offers for download is exactly what it ran and
-``sendplan run FILE`` reproduces the view. The demand stage is cached on the sections it reads;
-lever changes that do not touch demand re-run only placements, the LP and finance.
+``sendplan run FILE`` reproduces the view. The levers are one form applied with one button; the
+demand stage is cached on the sections it reads, so lever changes that do not touch demand re-run
+only placements, the LP (warm-started from the last basis) and finance. Only the open view is
+drawn. An unedited scenario's results are kept on disk for the next server's first load.
 
 Environment variables (for quick starts and tests; users normally leave them unset):
-SENDPLAN_APP_PATHS and SENDPLAN_APP_HORIZON set the initial Monte Carlo paths and horizon levers.
+SENDPLAN_APP_PATHS and SENDPLAN_APP_HORIZON set the initial Monte Carlo paths and horizon levers;
+SENDPLAN_APP_CACHE the folder for kept results (default ~/.cache/sendplan/app).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from model import charts, reports
+from model import charts, labels, reports
 from model.alerts import warnings_of
 from model.engine import Results, run_scenario, write_outputs
 from model.io import (
@@ -44,7 +47,9 @@ from model.levers import (
     demand_key,
     describe_edits,
     levers_from,
+    name_edits,
 )
+from model.sufficiency import warm_start
 
 ROOT = Path(__file__).resolve().parent
 SCENARIO_DIR = ROOT / "scenarios"
@@ -52,6 +57,10 @@ MAX_PINS = 4
 LEVER_PREFIX = "lv_"
 PATH_CHOICES = (1, 20, 50, 100, 200, 500, 1000, 2000)
 SOURCES = ("Devon default (embedded)", "A file in scenarios/", "Upload a YAML file")
+# Results of unedited scenarios kept between servers, so a restart's first load is quick.
+APP_CACHE = Path(
+    os.environ.get("SENDPLAN_APP_CACHE") or Path.home() / ".cache" / "sendplan" / "app"
+)
 
 
 # --------------------------------------------------------------------------- loading and running
@@ -82,11 +91,81 @@ def _demand_stage(key: str, _resolved: ResolvedScenario) -> Any:
     return run_demand(scn, scn.run.paths, scn.run.seed, source=_resolved.source)
 
 
+@st.cache_resource(show_spinner=False)
+def _lp_bases() -> dict[str, Any]:
+    """The last optimal LP basis of each LP structure, shared by every session of this server."""
+    return {}
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)  # a run holds about 70 MB
-def _run(sha: str, name: str, _resolved: ResolvedScenario, _demand: Any) -> Results:
+def _run(
+    sha: str, name: str, _resolved: ResolvedScenario, _demand: Any, persist: bool = False
+) -> Results:
     """Placements, the LP, costs and finance for one resolved scenario (keyed by its sha256 and
-    file name) on the cached demand stage; the same run_scenario the CLI calls."""
-    return run_scenario(_resolved, demand=_demand)
+    file name) on the cached demand stage; the same run_scenario the CLI calls, with the LP
+    warm-started from the last basis of the same structure (a cost or policy lever changes the
+    LP's numbers, not its shape). ``persist`` keeps the tables on disk for the next server."""
+    with warm_start(_lp_bases()):
+        res = run_scenario(_resolved, demand=_demand)
+    if persist:
+        _to_disk(res)
+    return res
+
+
+def _code_fingerprint() -> str:
+    """sha256 of the package's code and data: results cached on disk are only reused by the code
+    that made them."""
+    import hashlib
+
+    import model
+
+    h = hashlib.sha256()
+    root = Path(model.__file__).parent
+    for f in sorted(root.rglob("*")):
+        if (
+            f.is_file()
+            and f.suffix in (".py", ".yaml", ".csv", ".gz")
+            and "__pycache__" not in f.parts
+        ):
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _disk_folder(sha: str) -> Path:
+    return APP_CACHE / f"{sha[:24]}-{_code_fingerprint()}"
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _from_disk(sha: str, _resolved: ResolvedScenario) -> Results | None:
+    """An unedited scenario's results as an earlier server wrote them (tables as Parquet,
+    summary.json), if the same code made them for the same resolved scenario; else None."""
+    import json
+
+    folder = _disk_folder(sha) / _resolved.slug
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        tables = {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+    except (OSError, ValueError, ImportError):
+        return None
+    if summary.get("scenario_sha256") != sha or not tables:
+        return None
+    mps = folder / "model.mps"
+    return Results(
+        resolved=_resolved,
+        tables=tables,
+        summary=summary,
+        mps_text=mps.read_text(encoding="utf-8") if mps.exists() else None,
+    )
+
+
+def _to_disk(res: Results) -> None:
+    """Keep a run's tables for the next server start (best effort: a cache never fails a run)."""
+    try:
+        APP_CACHE.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_outputs(res, _disk_folder(res.resolved.sha256), fmt="parquet", reports=False)
+    except Exception:  # a read-only home, a full disk: the app works without the cache
+        pass
 
 
 def _show_problems(err: ScenarioError, what: str) -> None:
@@ -114,7 +193,7 @@ def choose_scenario() -> tuple[ResolvedScenario, str]:
     if source == SOURCES[1]:
         files = sorted(p.name for p in SCENARIO_DIR.glob("*.y*ml"))
         if not files:
-            st.info(f"No scenario files in {SCENARIO_DIR}.")
+            st.info("No scenario files in scenarios/.")
             st.stop()
         name = st.sidebar.selectbox("Scenario file", files, key="scenario_file")
         path = SCENARIO_DIR / name
@@ -156,34 +235,77 @@ def choose_scenario() -> tuple[ResolvedScenario, str]:
 # --------------------------------------------------------------------------- sidebar: levers
 
 
+def lever_defaults(scn: Any) -> dict[str, Any]:
+    """Every lever widget's starting value for ``scn``, by widget key (the scenario's own values;
+    SENDPLAN_APP_PATHS / SENDPLAN_APP_HORIZON override the run levers' start)."""
+    now = levers_from(scn)
+    first = scn.meta.base_year + 1
+    out: dict[str, Any] = {
+        "growth": round(now.growth * 100, 2),
+        "requests": float(now.requests_per_1000),
+        "cap_on": now.max_independent_share is not None,
+        "cap": round(
+            (now.max_independent_share if now.max_independent_share is not None else 0.1) * 100, 1
+        ),
+        "plan_for": float(now.plan_for),
+        "inflation": round(now.inflation * 100, 2),
+    }
+    for y, p in sorted((dict(now.backlog) or {first: 0.0}).items()):
+        out[f"backlog_{y}"] = float(p)
+    if RESOURCE_BASE in scn.settings:
+        for loc in scn.geography.localities:
+            out[f"rb_places_{loc.id}"] = 0.0
+            out[f"rb_year_{loc.id}"] = first
+    for name in delayable_projects(scn):
+        out[f"delay_{name}"] = int(now.delays.get(name, 0))
+    for s, v in now.unit_cost_gbp.items():
+        out[f"cost_{s}"] = float(v)
+    env_paths, env_horizon = _env_int("SENDPLAN_APP_PATHS"), _env_int("SENDPLAN_APP_HORIZON")
+    out["paths"] = env_paths if env_paths and env_paths >= 1 else now.paths
+    out["horizon"] = env_horizon if env_horizon and 1 <= env_horizon <= 30 else now.horizon_years
+    return {f"{LEVER_PREFIX}{k}": v for k, v in out.items()}
+
+
 def _reset_levers_on_new_base(base: ResolvedScenario, name: str) -> None:
-    """Widgets start from the chosen scenario's values: forget lever state when the base changes."""
-    ident = f"{name}:{base.sha256}"
+    """Widgets show the chosen scenario's values: when the base changes, every lever is set to the
+    new scenario's value through the Session State API, which also updates the browser's copy (a
+    widget merely recreated would keep, and on the next touch resend, the old scenario's value)."""
+    # A new source counts as a new base even with the same text (scenarios/devon.yaml is a copy
+    # of the embedded default): the user chose another starting point.
+    ident = f"{st.session_state.get('source', SOURCES[0])}:{name}:{base.sha256}"
+    defaults = lever_defaults(base.scenario)
     if st.session_state.get("_lever_base") != ident:
         for k in [k for k in st.session_state if str(k).startswith(LEVER_PREFIX)]:
             del st.session_state[k]
         st.session_state["_lever_base"] = ident
+    for k, v in defaults.items():
+        if k not in st.session_state:
+            st.session_state[k] = v
 
 
 def lever_panel(base: ResolvedScenario) -> Levers:
-    """The sidebar levers, initialised from the base scenario; returns the chosen values."""
+    """The sidebar levers, in a form applied with one button (so no slider step queues a run);
+    every widget takes its value from session state, set from the base scenario."""
     scn = base.scenario
     now = levers_from(scn)
     lev = levers_from(scn)
     first, last = scn.meta.base_year + 1, scn.meta.base_year + scn.meta.horizon_years
+    k = LEVER_PREFIX
     sb = st.sidebar
     sb.header("Levers")
+    form = sb.form("levers", border=False)
+    form.form_submit_button("Apply", type="primary", width="stretch", key="apply")
+    form.caption("Changes take effect when you press Apply.")
 
-    with sb.expander("EHCP demand", expanded=True):
+    with form.expander("EHCP demand", expanded=True):
         lo, hi = min(-10.0, now.growth * 100), max(30.0, now.growth * 100)
         lev.growth = (
             st.slider(
                 "EHCP growth (new-plan rate, % a year)",
                 lo,
                 hi,
-                round(now.growth * 100, 2),
-                0.5,
-                key=f"{LEVER_PREFIX}growth",
+                step=0.5,
+                key=f"{k}growth",
                 help="demand.growth: annual growth of the new-plan rate per head after the base year",
             )
             / 100
@@ -191,10 +313,9 @@ def lever_panel(base: ResolvedScenario) -> Levers:
         lev.requests_per_1000 = st.number_input(
             "Assessment requests per 1,000 aged 0-25",
             min_value=0.0,
-            value=float(now.requests_per_1000),
             step=0.1,
             format="%.2f",
-            key=f"{LEVER_PREFIX}requests",
+            key=f"{k}requests",
             help="demand.requests_per_1000: EHC needs assessment requests a year per 1,000 residents",
         )
         backlog = dict(now.backlog) or {first: 0.0}
@@ -202,20 +323,19 @@ def lever_panel(base: ResolvedScenario) -> Levers:
             y: st.number_input(
                 f"Backlog clearance: extra plans in {y}",
                 min_value=0.0,
-                value=float(p),
                 step=50.0,
                 format="%.0f",
-                key=f"{LEVER_PREFIX}backlog_{y}",
+                key=f"{k}backlog_{y}",
                 help="demand.backlog: one-off extra plans from clearing the assessment backlog",
             )
-            for y, p in sorted(backlog.items())
+            for y in sorted(backlog)
         }
 
     if RESOURCE_BASE in scn.settings:
-        with sb.expander("Extra resource-base places"):
+        with form.expander(f"Extra {scn.settings[RESOURCE_BASE].name} places"):
             st.caption(
-                "Committed places added to the pipeline (capacity.pipeline), by locality and the "
-                "January they open. The optimiser may still build more."
+                "Committed places added to the pipeline, by locality and the January they open. "
+                "The optimiser may still build more."
             )
             years = list(range(first, last + 1))
             extra = []
@@ -224,20 +344,19 @@ def lever_panel(base: ResolvedScenario) -> Levers:
                 places = c1.number_input(
                     f"{loc.name}: places",
                     min_value=0.0,
-                    value=0.0,
                     step=float(scn.costs.build_unit_places.get(RESOURCE_BASE, 12) or 12),
                     format="%.0f",
-                    key=f"{LEVER_PREFIX}rb_places_{loc.id}",
+                    key=f"{k}rb_places_{loc.id}",
                 )
-                year = c2.selectbox(
-                    "opening", years, index=0, key=f"{LEVER_PREFIX}rb_year_{loc.id}"
-                )
+                if st.session_state.get(f"{k}rb_year_{loc.id}") not in years:
+                    st.session_state[f"{k}rb_year_{loc.id}"] = first
+                year = c2.selectbox("opening", years, key=f"{k}rb_year_{loc.id}")
                 extra.append(ExtraPlaces(loc.id, int(year), float(places)))
             lev.extra_places = extra
 
     projects = delayable_projects(scn)
     if projects:
-        with sb.expander("Special schools in the pipeline"):
+        with form.expander("Special schools in the pipeline"):
             opens = {p.name: p.open_year for p in scn.capacity.pipeline}
             for name in projects:
                 lev.delays[name] = int(
@@ -245,53 +364,41 @@ def lever_panel(base: ResolvedScenario) -> Levers:
                         f"{name}: delay (years)",
                         min_value=0,
                         max_value=30,
-                        value=int(now.delays.get(name, 0)),
                         step=1,
-                        key=f"{LEVER_PREFIX}delay_{name}",
-                        help=f"capacity.delays: planned to open in {opens[name]} before this delay",
+                        key=f"{k}delay_{name}",
+                        help=f"Planned to open in January {opens[name]} before this delay",
                     )
                 )
 
-    with sb.expander("Policy"):
-        cap_on = st.checkbox(
-            "Cap the independent share",
-            value=now.max_independent_share is not None,
-            key=f"{LEVER_PREFIX}cap_on",
-        )
+    with form.expander("Policy"):
+        cap_on = st.checkbox("Cap the independent share", key=f"{k}cap_on")
         share = st.slider(
-            "Most placed children in independent settings (%)",
+            "Most placed children in independent settings (%), if capped",
             0.0,
             50.0,
-            round(
-                (now.max_independent_share if now.max_independent_share is not None else 0.1) * 100,
-                1,
-            ),
-            0.5,
-            key=f"{LEVER_PREFIX}cap",
-            disabled=not cap_on,
-            help="policy.max_independent_share, each year, for the optimised plan",
+            step=0.5,
+            key=f"{k}cap",
+            help="The cap applies each year to the optimised plan",
         )
         lev.max_independent_share = share / 100 if cap_on else None
         quantiles = sorted({0.5, 0.75, 0.9, float(now.plan_for)})
         lev.plan_for = st.select_slider(
             "Plan new places for demand at",
             options=quantiles,
-            value=float(now.plan_for),
             format_func=lambda q: f"P{round(q * 100):d}",
-            key=f"{LEVER_PREFIX}plan_for",
-            help="policy.plan_for: the Monte Carlo quantile of demand the build plan must serve "
+            key=f"{k}plan_for",
+            help="The Monte Carlo quantile of demand the build plan must serve "
             "(P50 = central forecast; P90 = build for the high case)",
         )
 
-    with sb.expander("Costs"):
+    with form.expander("Costs"):
         lev.inflation = (
             st.slider(
                 "Unit-cost inflation (% a year)",
                 min(-5.0, now.inflation * 100),
                 max(15.0, now.inflation * 100),
-                round(now.inflation * 100, 2),
-                0.25,
-                key=f"{LEVER_PREFIX}inflation",
+                step=0.25,
+                key=f"{k}inflation",
             )
             / 100
         )
@@ -302,38 +409,24 @@ def lever_panel(base: ResolvedScenario) -> Levers:
             s: st.number_input(
                 f"{scn.settings[s].name if s in scn.settings else s} (£)",
                 min_value=0.0,
-                value=float(v),
                 step=500.0,
                 format="%.0f",
-                key=f"{LEVER_PREFIX}cost_{s}",
+                key=f"{k}cost_{s}",
             )
-            for s, v in now.unit_cost_gbp.items()
+            for s in now.unit_cost_gbp
         }
 
-    with sb.expander("Run"):
-        env_paths, env_horizon = _env_int("SENDPLAN_APP_PATHS"), _env_int("SENDPLAN_APP_HORIZON")
-        start_paths = env_paths if env_paths and env_paths >= 1 else now.paths
-        choices = sorted({*PATH_CHOICES, now.paths, start_paths})
+    with form.expander("Run"):
+        choices = sorted({*PATH_CHOICES, now.paths, int(st.session_state[f"{k}paths"])})
         lev.paths = int(
             st.select_slider(
                 "Monte Carlo paths",
                 choices,
-                value=start_paths,
-                key=f"{LEVER_PREFIX}paths",
-                help="run.paths: more paths give smoother P10/P90 bands and take longer",
+                key=f"{k}paths",
+                help="More paths give smoother P10/P90 bands and take longer",
             )
         )
-        start_h = env_horizon if env_horizon and 1 <= env_horizon <= 30 else now.horizon_years
-        lev.horizon_years = int(
-            st.slider(
-                "Years projected",
-                1,
-                30,
-                start_h,
-                key=f"{LEVER_PREFIX}horizon",
-                help="meta.horizon_years",
-            )
-        )
+        lev.horizon_years = int(st.slider("Years projected", 1, 30, key=f"{k}horizon"))
     return lev
 
 
@@ -370,67 +463,126 @@ def _gbp_m(v: float | None) -> str:
     return "n/a" if v is None else f"£{v / 1e6:,.1f}m"
 
 
-def headline_cards(h: dict[str, Any]) -> None:
-    """Four cards answering the first questions: plans, deficit vs plan, saving, chance of the plan
-    (figures from model.reports.headline_figures)."""
+def card_figures(res: Results) -> dict[str, Any]:
+    """The headline cards' figures, all on one basis and the deficit and its gap at one date.
+
+    Basis: the P50 across Monte Carlo paths when the run has more than one path, else the
+    deterministic forecast, for plans and money alike. Date: the deficit, its gap to the Safety
+    Valve plan and the chance of meeting the plan are all at 31 March of the plan's last financial
+    year within the forecast (the forecast's last year where there is no plan).
+    """
+    h = reports.headline_figures(res.summary, res.tables)
+    paths = int(res.summary.get("paths") or 1)
+    fin = res.tables.get("finance")
+    q = "_p50" if paths > 1 and fin is not None and "cumulative_deficit_gbp_p50" in fin else ""
+    basis = f"P50 of {paths:,} paths" if paths > 1 else "deterministic"
+    out: dict[str, Any] = {
+        "basis": basis,
+        "tag": "P50" if paths > 1 else "1 path",  # the basis in a card's label
+        "plans": h.get("plans_horizon"),
+        "plans_base": h.get("plans_base"),
+        "plans_p10": h.get("plans_horizon_p10"),
+        "plans_p90": h.get("plans_horizon_p90"),
+        "horizon_year": h.get("horizon_year"),
+        "base_year": h.get("base_year"),
+        "saving_gbp": h.get("saving_gbp"),
+        "places_built": h.get("places_built"),
+        "capital_cost_gbp": h.get("capital_cost_gbp"),
+        "fy": None,
+        "variant": None,
+    }
+    if fin is None or fin.empty or "cumulative_deficit_gbp" not in fin:
+        return out
+    variant = "optimised" if (fin["variant"] == "optimised").any() else "unmitigated"
+    out["variant"] = variant
+    rows = fin[fin["variant"] == variant].set_index("financial_year").sort_index()
+    plan = rows.get("plan_cumulative_deficit_gbp")
+    planned = plan.dropna() if plan is not None else pd.Series(dtype=float)
+    fy = int(planned.index.max()) if not planned.empty else int(rows.index.max())
+    out["fy"] = fy
+    out["deficit_gbp"] = float(rows.loc[fy, f"cumulative_deficit_gbp{q}"])
+    out["plan_gbp"] = float(planned.loc[fy]) if fy in planned.index else None
+    out["gap_gbp"] = None if out["plan_gbp"] is None else out["deficit_gbp"] - out["plan_gbp"]
+    if "prob_meet_plan" in rows and pd.notna(rows.loc[fy, "prob_meet_plan"]):
+        out["p_meet"] = float(rows.loc[fy, "prob_meet_plan"])
+        un = fin[(fin["variant"] == "unmitigated") & (fin["financial_year"] == fy)]
+        if variant == "optimised" and not un.empty and pd.notna(un["prob_meet_plan"].iloc[0]):
+            out["p_meet_unmitigated"] = float(un["prob_meet_plan"].iloc[0])
+    return out
+
+
+def headline_cards(c: dict[str, Any]) -> None:
+    """Four cards answering the first questions: plans, deficit vs plan, saving, chance of the
+    plan; each says its basis (P50 or deterministic) and its date."""
     c1, c2, c3, c4 = st.columns(4)
-    plans, base = h.get("plans_horizon"), h.get("plans_base")
-    band = "P50 of the Monte Carlo paths (deterministic with one path)"
-    if h.get("plans_horizon_p10") is not None and h.get("plans_horizon_p90") is not None:
-        band += f"; P10-P90 {h['plans_horizon_p10']:,.0f} to {h['plans_horizon_p90']:,.0f}"
+    basis, tag = c["basis"], c["tag"]
+    plans, base = c.get("plans"), c.get("plans_base")
+    band = f"Plans counted in January {c.get('horizon_year')}, {basis}."
+    if c.get("plans_p10") is not None and c.get("plans_p90") is not None:
+        band += f" P10-P90 {c['plans_p10']:,.0f} to {c['plans_p90']:,.0f}."
     c1.metric(
-        f"EHCPs, January {h.get('horizon_year') or ''}",
+        f"EHCPs, January {c.get('horizon_year') or ''} ({tag})",
         "n/a" if plans is None else f"{plans:,.0f}",
         None
         if plans is None or base is None
-        else f"{plans - base:+,.0f} since {h.get('base_year')}",
+        else f"{plans - base:+,.0f} since January {c.get('base_year')}",
         delta_color="off",
         help=band,
         border=True,
     )
-    optimised = h.get("cumulative_deficit_horizon_optimised_gbp") is not None
-    variant = "optimised" if optimised else "unmitigated"
-    deficit = h.get(f"cumulative_deficit_horizon_{variant}_gbp")
-    fy = h.get("horizon_financial_year")
-    gap = h.get(f"gap_to_plan_final_{variant}_gbp")
-    final = h.get("safety_valve_final_fy")
+    fy, gap = c.get("fy"), c.get("gap_gbp")
+    variant = labels.VARIANT_LABELS.get(c.get("variant") or "", "")
     c2.metric(
-        f"Cumulative deficit, March {fy + 1 if fy else ''}",
-        _gbp_m(deficit),
-        None if gap is None else f"{'-' if gap < 0 else '+'}{_gbp_m(abs(gap))} vs plan, FY {final}",
+        f"DSG deficit, March {fy + 1 if fy else ''} ({tag})",
+        _gbp_m(c.get("deficit_gbp")),
+        None
+        if gap is None
+        else f"{'-' if gap < 0 else '+'}{_gbp_m(abs(gap))} vs plan, March {fy + 1}",
         delta_color="inverse",
-        help=f"DSG deficit at 31 March ending financial year {fy}, {variant} "
-        f"(unmitigated {_gbp_m(h.get('cumulative_deficit_horizon_unmitigated_gbp'))}). The "
-        "delta is the gap to the Safety Valve plan in the plan's last financial year "
-        f"(plan {_gbp_m(h.get('plan_cumulative_deficit_final_gbp'))}); positive = above plan.",
+        help=f"DSG deficit at 31 March {fy + 1 if fy else ''} ({variant}, {basis}) and its gap "
+        f"to the Safety Valve plan on the same date (plan {_gbp_m(c.get('plan_gbp'))}); "
+        "positive = above plan. The date is the plan's last year within the forecast.",
         border=True,
     )
-    built = h.get("places_built")
+    built = c.get("places_built")
     c3.metric(
-        "Saving of the optimised plan",
-        _gbp_m(h.get("saving_gbp")),
+        "Saving (central forecast)",
+        _gbp_m(c.get("saving_gbp")),
         None
         if built is None
-        else f"{built:,.0f} new places, capital {_gbp_m(h.get('capital_cost_gbp'))}",
+        else f"{built:,.0f} new places, capital {_gbp_m(c.get('capital_cost_gbp'))}",
         delta_color="off",
         delta_arrow="off",
-        help="Total cost over the forecast, unmitigated minus optimised plan (all funding sources)",
+        help="Total cost over the forecast, unmitigated minus optimised plan (all funding "
+        "sources), on the central forecast the plan is costed on",
         border=True,
     )
-    p_opt = h.get("p_meet_safety_valve_optimised")
-    p_un = h.get("p_meet_safety_valve_unmitigated")
-    p = p_opt if p_opt is not None else p_un
+    p, p_un = c.get("p_meet"), c.get("p_meet_unmitigated")
     c4.metric(
-        "Chance of meeting the trajectory",
+        f"On plan by March {fy + 1 if fy else ''}",
         "n/a" if p is None else f"{p:.0%}",
-        None if p_opt is None or p_un is None else f"unmitigated {p_un:.0%}",
+        None if p is None or p_un is None else f"unmitigated {p_un:.0%}",
         delta_color="off",
         delta_arrow="off",
         border=True,
-        help="Share of Monte Carlo paths whose cumulative deficit is on or below the Safety "
-        "Valve plan"
-        + (f" at the end of financial year {final}" if final else "")
-        + (", optimised plan" if p_opt is not None else ", unmitigated forecast"),
+        help="Chance of meeting the Safety Valve plan: the share of Monte Carlo paths whose "
+        f"cumulative deficit is on or below the plan at 31 March {fy + 1 if fy else ''} "
+        f"({variant}); n/a with one path",
+    )
+    when = f"31 March {fy + 1}, the end of the Safety Valve plan within the forecast" if fy else ""
+    st.caption(
+        "Cards: "
+        + (
+            f"the {basis.replace('paths', 'Monte Carlo paths')}"
+            if tag == "P50"
+            else "the deterministic forecast (one path)"
+        )
+        + (
+            f"; the deficit, its gap to the plan and the chance of meeting it at {when}"
+            if when
+            else ""
+        )
+        + "; the saving of the optimised plan is the central forecast's (as costs.csv)."
     )
 
 
@@ -440,27 +592,42 @@ def _county_totals(res: Results) -> pd.DataFrame | None:
     return reports._demand_totals(res.summary)
 
 
+def _names(res: Results) -> labels.Labels:
+    """Display names of the run's localities and settings (the scenario's own)."""
+    return labels.Labels.from_scenario(res.resolved.scenario)
+
+
+def show_table(df: pd.DataFrame, names: labels.Labels, caption: str | None = None) -> None:
+    """A table for people: display names, labelled columns, £ and thousands separators."""
+    if caption:
+        st.caption(caption)
+    st.dataframe(names.styled(df), hide_index=True, width="stretch")
+
+
 def demand_view(res: Results) -> None:
     dem = _table(res, "demand")
     if dem is None:
         _not_produced("demand")
         return
+    names = _names(res)
     totals = _county_totals(res)
     _chart(lambda: charts.ehcp_fan_chart(dem, totals=totals))
     flows = _table(res, "demand_flows")
     c1, c2 = st.columns(2)
     with c1:
-        st.caption("Plans by January census year, all localities (P50 and P10-P90 of the total)")
         shown = totals if totals is not None else charts.plans_by_year(dem)
-        st.dataframe(shown.round(0), hide_index=True, width="stretch")
+        show_table(
+            shown,
+            names,
+            "Plans by January census year, all localities (P50 and P10-P90 of the total)",
+        )
     with c2:
         if flows is not None:
             cols = [c for c in flows.columns if c.endswith("_plans")]
-            st.caption("Flows of plans by year, all localities (new, backlog, ceased, ageing)")
-            st.dataframe(
-                flows.groupby("year")[cols].sum().round(0).reset_index(),
-                hide_index=True,
-                width="stretch",
+            show_table(
+                flows.groupby("year")[cols].sum().reset_index(),
+                names,
+                "Flows of plans by year, all localities (deterministic)",
             )
 
 
@@ -470,7 +637,25 @@ def placements_view(res: Results) -> None:
         _not_produced("placements")
         return
     share = st.toggle("Show shares of placed children", key="mix_share")
-    _chart(lambda: charts.placement_mix_chart(pl, share=share))
+    _chart(lambda: charts.placement_mix_chart(pl, share=share, labels=_names(res)))
+
+
+FINANCE_COLUMNS = (
+    "financial_year_label",
+    "variant",
+    "hnb_income_gbp",
+    "hnb_spend_gbp",
+    "in_year_balance_gbp",
+    "cumulative_deficit_gbp",
+    "cumulative_deficit_gbp_p10",
+    "cumulative_deficit_gbp_p50",
+    "cumulative_deficit_gbp_p90",
+    "plan_cumulative_deficit_gbp",
+    "gap_to_plan_gbp",
+    "prob_meet_plan",
+    "plans",
+    "avg_cost_per_plan_gbp",
+)
 
 
 def finance_view(res: Results) -> None:
@@ -480,8 +665,8 @@ def finance_view(res: Results) -> None:
         return
     _chart(lambda: charts.deficit_chart(fin))
     _chart(lambda: charts.balance_chart(fin))
-    with st.expander("Finance table"):
-        st.dataframe(fin, hide_index=True, width="stretch")
+    with st.expander("Finance table (the main columns; all of them are in the CSV download)"):
+        show_table(fin[[c for c in FINANCE_COLUMNS if c in fin.columns]], _names(res))
 
 
 def sufficiency_view(res: Results) -> None:
@@ -489,14 +674,15 @@ def sufficiency_view(res: Results) -> None:
     if suf is None:
         _not_produced("sufficiency")
         return
+    names = _names(res)
     years = sorted(int(y) for y in suf["year"].unique())
     year = st.select_slider("January census year", years, value=years[-1], key="suff_year")
     c1, c2 = st.columns(2)
     with c1:
-        _chart(lambda: charts.sufficiency_heatmap(suf, year, "gap_places"))
+        _chart(lambda: charts.sufficiency_heatmap(suf, year, "gap_places", labels=names))
     with c2:
-        _chart(lambda: charts.sufficiency_heatmap(suf, year, "shadow_price_gbp"))
-    _chart(lambda: charts.sufficiency_chart(suf, year))
+        _chart(lambda: charts.sufficiency_heatmap(suf, year, "shadow_price_gbp", labels=names))
+    _chart(lambda: charts.sufficiency_chart(suf, year, labels=names))
 
 
 def builds_view(res: Results, resolved: ResolvedScenario) -> None:
@@ -511,30 +697,20 @@ def builds_view(res: Results, resolved: ResolvedScenario) -> None:
             f"possible (target {opt.get('mip_gap_target', 0):.2%}; solver {opt.get('solver')}: "
             f"{opt.get('status')}, {opt.get('solve_seconds', 0):.1f} s)."
         )
+    names = _names(res)
     if b.empty:
         st.info("The optimised plan builds no new places.")
     else:
-        money = [c for c in b.columns if c.endswith("_gbp")]
-        st.dataframe(
-            b.round({c: 0 for c in money} | {"places": 1, "units": 2}),
-            hide_index=True,
-            width="stretch",
-        )
-        _chart(lambda: charts.build_plan_chart(b))
+        show_table(b, names)
+        _chart(lambda: charts.build_plan_chart(b, labels=names))
     locs = pd.DataFrame(
         [loc.model_dump() for loc in resolved.scenario.geography.localities],
         columns=["id", "name", "lat", "lon"],
     )
-    _chart(lambda: charts.build_locality_map(b, locs))
+    _chart(lambda: charts.build_locality_map(b, locs, labels=names))
     saving = reports.saving_by_cause_table(res.summary)
     if saving is not None:
-        st.markdown("**Saving of the optimised plan by cause and funding source** (GBP m)")
-        money = [c for c in saving.columns if c.endswith("_gbp")]
-        st.dataframe(
-            saving.assign(**{c: (saving[c] / 1e6).round(1) for c in money}),
-            hide_index=True,
-            width="stretch",
-        )
+        show_table(saving, names, "Saving of the optimised plan by cause and funding source")
 
 
 # --------------------------------------------------------------------------- compare
@@ -563,35 +739,40 @@ def _pin_payload(res: Results, label: str) -> dict[str, Any]:
     return {"label": label, "summary": copy.deepcopy(res.summary), "tables": tables}
 
 
-def _auto_label(name: str, edits: list[str], limit: int = 70) -> str:
-    """A pin label from the scenario name and its lever edits (``growth=0.14, ...``)."""
-    parts = []
-    for line in edits:
-        key, _, change = line.partition(": ")
-        new = change.rpartition(" -> ")[2] if " -> " in change else change
-        parts.append(f"{key.rsplit('.', 1)[-1]}={new}")
-    label = f"{name}: {', '.join(parts)}" if parts else name
-    return label if len(label) <= limit else label[: limit - 3] + "..."
+def _pin(res: Results, default: str) -> None:
+    """Pin the current run (a button callback, so the label box can be emptied for the next pin)."""
+    pins: list[dict[str, Any]] = st.session_state.setdefault("pins", [])
+    if len(pins) >= MAX_PINS:
+        return
+    base = str(st.session_state.get("pin_label") or "").strip() or default
+    used = {p["label"] for p in pins}
+    name, k = base, 2
+    while name in used:
+        name, k = f"{base} ({k})", k + 1
+    pins.append(_pin_payload(res, name))
+    st.session_state["pin_label"] = ""  # the next pin gets its own label, not this one
 
 
-def compare_view(res: Results, edits: list[str]) -> None:
+def _unpin(label: str | None = None) -> None:
+    pins = st.session_state.get("pins", [])
+    st.session_state["pins"] = [] if label is None else [p for p in pins if p["label"] != label]
+
+
+def compare_view(res: Results) -> None:
     pins: list[dict[str, Any]] = st.session_state.setdefault("pins", [])
     c1, c2, c3 = st.columns([3, 1, 1])
-    default = _auto_label(str(res.summary.get("scenario", "scenario")), edits)
-    label = c1.text_input(
-        "Label for the current scenario", key="pin_label", placeholder=default
-    ).strip()
-    if c2.button("Pin current scenario", key="pin", disabled=len(pins) >= MAX_PINS):
-        used = {p["label"] for p in pins}
-        base = label or default
-        name, k = base, 2
-        while name in used:
-            name, k = f"{base} ({k})", k + 1
-        pins.append(_pin_payload(res, name))
-        st.rerun()
-    if c3.button("Clear pins", key="unpin_all", disabled=not pins):
-        pins.clear()
-        st.rerun()
+    default = str(res.summary.get("scenario", "scenario"))  # the name says what was edited
+    c1.text_input(
+        "Label for the current scenario (empty: its name)", key="pin_label", placeholder=default
+    )
+    c2.button(
+        "Pin current scenario",
+        key="pin",
+        disabled=len(pins) >= MAX_PINS,
+        on_click=_pin,
+        args=(res, default),
+    )
+    c3.button("Clear pins", key="unpin_all", disabled=not pins, on_click=_unpin)
     if not pins:
         st.info(f"Pin up to {MAX_PINS} scenarios (levers set as you like) to compare them here.")
         return
@@ -611,10 +792,15 @@ def compare_view(res: Results, edits: list[str]) -> None:
         },
         index=[reports.HEADLINE[c][0] for c in figures],
     )
-    st.dataframe(shown, width="stretch")
+    st.dataframe(
+        shown,
+        width="stretch",
+        column_config={p["label"]: st.column_config.TextColumn(width="medium") for p in pins},
+    )
+    st.caption("Pinned: " + "; ".join(f"**{i + 1}.** {p['label']}" for i, p in enumerate(pins)))
     remove = st.selectbox("Remove a pin", ["(none)"] + [p["label"] for p in pins], key="unpin")
     if remove != "(none)":
-        st.session_state["pins"] = [p for p in pins if p["label"] != remove]
+        _unpin(remove)
         del st.session_state["unpin"]
         st.rerun()
 
@@ -622,9 +808,16 @@ def compare_view(res: Results, edits: list[str]) -> None:
         parts = [p["tables"][name].assign(scenario=p["label"]) for p in pins if name in p["tables"]]
         return pd.concat(parts, ignore_index=True) if parts else None
 
-    _chart(lambda: charts.comparison_chart(comp))
-    _chart(lambda: charts.ehcp_fan_chart(stacked("demand"), totals=stacked("demand_totals")))
-    _chart(lambda: charts.deficit_chart(stacked("finance")))
+    names = {c: reports.HEADLINE[c][0] for c in reports.HEADLINE}
+    _chart(lambda: charts.comparison_chart(comp, series_names=names))
+    # One line per scenario (P50; bands of several scenarios overlap into mud: see each run's own
+    # view) and the optimised plan only against the Safety Valve plan.
+    _chart(
+        lambda: charts.ehcp_fan_chart(
+            stacked("demand"), totals=stacked("demand_totals"), bands=False
+        )
+    )
+    _chart(lambda: charts.deficit_chart(stacked("finance"), variants=("optimised",), bands=False))
 
 
 # --------------------------------------------------------------------------- downloads
@@ -675,13 +868,28 @@ def downloads_view(res: Results, yaml_text: str, file_name: str) -> None:
     )
 
 
-def scenario_view(base: ResolvedScenario, edited: ResolvedScenario, yaml_text: str) -> None:
-    edits = describe_edits(base.resolved, edited.resolved)
+def source_label(name: str) -> str:
+    """Where the scenario came from, as the user chose it (never a path on the server)."""
+    source = st.session_state.get("source", SOURCES[0])
+    if source == SOURCES[1]:
+        return f"scenarios/{name}"
+    if source == SOURCES[2]:
+        return f"the uploaded file {name}"
+    return "the embedded Devon default"
+
+
+def scenario_view(
+    base: ResolvedScenario, edited: ResolvedScenario, yaml_text: str, source: str
+) -> None:
+    edits = [
+        e for e in describe_edits(base.resolved, edited.resolved) if not e.startswith("meta.name")
+    ]
     if edits:
-        st.markdown(f"**{len(edits)} edit(s) to {base.source}:**")
+        st.markdown(f"**{len(edits)} edit(s) to {source}:**")
         st.code("\n".join(edits), language=None)
+        st.markdown(f"Runs and downloads as **{edited.scenario.meta.name}**.")
     else:
-        st.markdown(f"No edits: this is {base.source} as it stands.")
+        st.markdown(f"No edits: this is {source} as it stands.")
     st.caption(f"sha256 of the resolved scenario: `{edited.sha256}`")
     with st.expander("The scenario as YAML (what the download contains)"):
         st.code(yaml_text, language="yaml")
@@ -696,8 +904,9 @@ def main() -> None:
     _reset_levers_on_new_base(base, name)
     lev = lever_panel(base)
     edited_map = apply_levers(base.resolved, base.scenario, lev)
-    yaml_text = dump_yaml(edited_map)
     edits = describe_edits(base.resolved, edited_map)
+    edited_map = name_edits(edited_map, base.resolved)
+    yaml_text = dump_yaml(edited_map)
     run_name = f"{Path(name).stem}-edited.yaml" if edits else name
     try:
         edited = _validate_edited(yaml_text, run_name)
@@ -709,15 +918,19 @@ def main() -> None:
     st.title("sendplan")
     st.caption(
         f"{scn.meta.name} · base year {scn.meta.base_year} · projected to January "
-        f"{scn.meta.base_year + scn.meta.horizon_years} · {scn.run.paths} Monte Carlo paths"
-        + (f" · {len(edits)} lever edit(s)" if edits else "")
+        f"{scn.meta.base_year + scn.meta.horizon_years} · {scn.run.paths:,} Monte Carlo paths"
         + ". Illustrative model output, not official forecasts."
     )
     try:
-        with st.spinner("Simulating EHCP demand..."):
-            demand = _demand_stage(demand_key(edited.resolved), edited)
-        with st.spinner("Placing children, solving the sufficiency LP and costing both plans..."):
-            res = _run(edited.sha256, run_name, edited, demand)
+        # An unedited scenario's results may be on disk from an earlier server: the first load.
+        res = None if edits else _from_disk(edited.sha256, edited)
+        if res is None:
+            with st.spinner("Simulating EHCP demand..."):
+                demand = _demand_stage(demand_key(edited.resolved), edited)
+            with st.spinner(
+                "Placing children, solving the sufficiency LP and costing both plans..."
+            ):
+                res = _run(edited.sha256, run_name, edited, demand, persist=not edits)
     except ScenarioError as e:
         _show_problems(e, run_name)
         st.stop()
@@ -726,40 +939,37 @@ def main() -> None:
         st.stop()
 
     h = reports.headline_figures(res.summary, res.tables)
+    cards = card_figures(res)
     st.session_state["headline"] = h
+    st.session_state["cards"] = cards
     st.session_state["scenario_yaml"] = yaml_text
     st.session_state["scenario_sha256"] = edited.sha256
-    headline_cards(h)
+    opt = res.summary.get("optimisation") or {}
+    st.session_state["timings"] = {  # for the app benchmark
+        "run_seconds": res.summary.get("run_seconds"),
+        "solve_seconds": opt.get("solve_seconds"),
+        "warm_started": any("warm-started" in str(n) for n in opt.get("notes", [])),
+    }
+    headline_cards(cards)
     run_warnings(res)
 
-    tabs = st.tabs(
-        [
-            "EHCP demand",
-            "Placement mix",
-            "Deficit vs plan",
-            "Sufficiency",
-            "Build plan",
-            "Compare",
-            "Downloads",
-            "Scenario",
-        ]
-    )
-    with tabs[0]:
-        demand_view(res)
-    with tabs[1]:
-        placements_view(res)
-    with tabs[2]:
-        finance_view(res)
-    with tabs[3]:
-        sufficiency_view(res)
-    with tabs[4]:
-        builds_view(res, edited)
-    with tabs[5]:
-        compare_view(res, edits)
-    with tabs[6]:
-        downloads_view(res, yaml_text, run_name)
-    with tabs[7]:
-        scenario_view(base, edited, yaml_text)
+    # Lazy tabs: only the open view is drawn (a lever answers without drawing a dozen charts the
+    # user is not looking at); switching view reruns from the cached run.
+    views: list[tuple[str, Callable[[], None]]] = [
+        ("EHCP demand", lambda: demand_view(res)),
+        ("Placement mix", lambda: placements_view(res)),
+        ("Deficit vs plan", lambda: finance_view(res)),
+        ("Sufficiency", lambda: sufficiency_view(res)),
+        ("Build plan", lambda: builds_view(res, edited)),
+        ("Compare", lambda: compare_view(res)),
+        ("Downloads", lambda: downloads_view(res, yaml_text, run_name)),
+        ("Scenario", lambda: scenario_view(base, edited, yaml_text, source_label(name))),
+    ]
+    tabs = st.tabs([v[0] for v in views], key="view", on_change="rerun")
+    for tab, (_, draw) in zip(tabs, views, strict=True):
+        with tab:
+            if tab.open is not False:
+                draw()
 
 
 if __name__ == "__main__":  # streamlit (and AppTest) run the script as __main__; tests import it

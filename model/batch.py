@@ -72,7 +72,7 @@ class RunOptions:
     solver: str | None = None
     export_lp: bool = False
     fmt: str = "csv"
-    reports: bool = True
+    reports: bool | str = True  # "full": also tables.xlsx (--full-workbook)
     stage_queue: Any = None  # a multiprocessing queue the progress bar reads stage reports from
 
 
@@ -750,7 +750,7 @@ def run_batch(
     seed: int | None = None,
     solver: str | None = None,
     export_lp: bool = False,
-    reports: bool = True,
+    reports: bool | str = True,
     overrides: Sequence[str] = (),
     progress: bool | None = None,
     echo: Callable[[str, bool], None] | None = None,

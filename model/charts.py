@@ -8,14 +8,19 @@ show ``note_figure(str(err))``. A ``scenario`` column, where present, overlays s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
-TEMPLATE = "plotly_white"
+from .labels import VARIANT_LABELS, Labels, column_label
+
+# The template as an object: plotly validates a template named by a string afresh for every
+# figure (about 0.2 s each), an object it only copies.
+TEMPLATE = pio.templates["plotly_white"]
 GBP_M = 1e6  # money is charted in GBP millions: deficits run to hundreds of millions
 
 # Fixed colours for the canonical settings so every chart (and every scenario) reads the same way.
@@ -32,6 +37,36 @@ _FALLBACK = ("#9D755D", "#BAB0AC", "#EECA3B", "#FF9DA6", "#79706E", "#D67195", "
 VARIANT_ORDER = ("unmitigated", "optimised")
 VARIANT_DASH = {"unmitigated": "dot", "optimised": "solid"}
 SCENARIO_COLOURS = ("#1F77B4", "#D62728", "#2CA02C", "#9467BD", "#FF7F0E", "#8C564B", "#17BECF")
+
+
+# Legends sit above the plot area, clear of the axis titles below it (long legends wrap upwards).
+LEGEND_TOP = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}
+TOP_MARGIN = {"t": 120}
+# Charts with panels: the legend goes above the panels' own titles.
+LEGEND_ABOVE_PANELS = {**LEGEND_TOP, "y": 1.1}
+PANEL_MARGIN = {"t": 160}
+
+
+def _names(labels: Labels | None) -> Labels:
+    """The labels to show: the scenario's own, or readable fallbacks made from the identifiers."""
+    return labels if labels is not None else Labels()
+
+
+def _variant(v: str) -> str:
+    return VARIANT_LABELS.get(v, v)
+
+
+def wrap(text: str, width: int = 28) -> str:
+    """A long category label broken into lines (plotly's ``<br>``) so it never needs truncating."""
+    words, lines, line = str(text).split(), [], ""
+    for w in words:
+        if line and len(line) + 1 + len(w) > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}" if line else w
+    lines.append(line)
+    return "<br>".join(lines)
 
 
 class ChartDataError(ValueError):
@@ -140,11 +175,14 @@ def plans_by_year(demand: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def ehcp_fan_chart(demand: pd.DataFrame, totals: pd.DataFrame | None = None) -> go.Figure:
+def ehcp_fan_chart(
+    demand: pd.DataFrame, totals: pd.DataFrame | None = None, bands: bool = True
+) -> go.Figure:
     """EHCP stock by January census year: P50 line with a shaded P10-P90 band where paths > 1.
 
     ``totals`` (year, plans, plans_p10, plans_p90), when the demand stage provides bands of the total
-    itself, replaces the cell sums from ``demand``.
+    itself, replaces the cell sums from ``demand``. ``bands=False`` draws the P50 lines only (several
+    scenarios' bands overlap into mud).
     """
     if totals is not None and not totals.empty:
         tot = require(totals, ["year", "plans"], "plan totals")
@@ -157,7 +195,8 @@ def ehcp_fan_chart(demand: pd.DataFrame, totals: pd.DataFrame | None = None) -> 
         d = _subset(tot, scn).sort_values("year")
         colour = SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]
         label = scn or "plans"
-        band = band_columns(d, "plans")
+        has_band = band_columns(d, "plans")
+        band = has_band if bands else None
         if band:
             what = "P10-P90" if exact else "P10-P90 (sum of cells)"
             _band(
@@ -168,7 +207,7 @@ def ehcp_fan_chart(demand: pd.DataFrame, totals: pd.DataFrame | None = None) -> 
                 x=d["year"],
                 y=d["plans"],
                 mode="lines+markers",
-                name=f"{label} (P50)" if band else label,
+                name=wrap(f"{label} (P50)" if has_band else label, 40),
                 line={"color": colour, "width": 2.5},
                 hovertemplate="January %{x}: %{y:,.0f} plans<extra></extra>",
             )
@@ -179,7 +218,8 @@ def ehcp_fan_chart(demand: pd.DataFrame, totals: pd.DataFrame | None = None) -> 
         xaxis_title="year (January census; 2025 = academic year 2024/25)",
         yaxis_title="plans",
         hovermode="x unified",
-        legend={"orientation": "h", "y": -0.2},
+        legend=LEGEND_TOP,
+        margin=TOP_MARGIN,
     )
     fig.update_yaxes(rangemode="tozero", tickformat=",.0f")
     fig.update_xaxes(dtick=1)
@@ -198,11 +238,15 @@ def placement_mix(placements: pd.DataFrame) -> pd.DataFrame:
     return df.groupby(keys, sort=True)["places"].sum().reset_index()
 
 
-def placement_mix_chart(placements: pd.DataFrame, share: bool = False) -> go.Figure:
+def placement_mix_chart(
+    placements: pd.DataFrame, share: bool = False, labels: Labels | None = None
+) -> go.Figure:
     """Stacked places by setting over the years, one panel per variant (unmitigated vs optimised).
 
-    ``share=True`` shows each setting's share of all placed children instead of places.
+    ``share=True`` shows each setting's share of all placed children instead of places; ``labels``
+    gives the settings' display names.
     """
+    names = _names(labels)
     mix = placement_mix(placements)
     if "scenario" in mix.columns:  # several scenarios: one panel per scenario and variant
         mix = mix.assign(variant=mix["scenario"].astype(str) + ": " + mix["variant"].astype(str))
@@ -216,7 +260,7 @@ def placement_mix_chart(placements: pd.DataFrame, share: bool = False) -> go.Fig
         rows=1,
         cols=len(variants),
         shared_yaxes=True,
-        subplot_titles=variants,
+        subplot_titles=[_variant(v) for v in variants],
         horizontal_spacing=0.04,
     )
     for c, variant in enumerate(variants, start=1):
@@ -229,11 +273,11 @@ def placement_mix_chart(placements: pd.DataFrame, share: bool = False) -> go.Fig
                 go.Bar(
                     x=ds["year"],
                     y=ds["places"],
-                    name=s,
+                    name=names.setting(s),
                     legendgroup=s,
                     showlegend=c == 1,
                     marker_color=colours[s],
-                    hovertemplate=f"{s} %{{x}}: "
+                    hovertemplate=f"{names.setting(s)} %{{x}}: "
                     + ("%{y:.1%}" if share else "%{y:,.0f} places")
                     + "<extra></extra>",
                 ),
@@ -245,7 +289,8 @@ def placement_mix_chart(placements: pd.DataFrame, share: bool = False) -> go.Fig
         barmode="stack",
         title="Placement mix by January census year"
         + (" (share of placed children)" if share else ""),
-        legend={"orientation": "h", "y": -0.2},
+        legend=LEGEND_ABOVE_PANELS,
+        margin=PANEL_MARGIN,
     )
     fig.update_yaxes(title_text="share of places" if share else "places", row=1, col=1)
     fig.update_yaxes(tickformat=".0%" if share else ",.0f")
@@ -256,12 +301,23 @@ def placement_mix_chart(placements: pd.DataFrame, share: bool = False) -> go.Fig
 # --------------------------------------------------------------------------- finance
 
 
-def deficit_chart(finance: pd.DataFrame) -> go.Figure:
+def deficit_chart(
+    finance: pd.DataFrame, variants: Sequence[str] | None = None, bands: bool = True
+) -> go.Figure:
     """Cumulative DSG deficit at 31 March by financial year, per variant, with bands and the Safety
-    Valve plan trajectory (dashed) it is judged against. Money in GBP millions."""
+    Valve plan trajectory (dashed) it is judged against. Money in GBP millions.
+
+    ``variants`` limits the lines (a comparison shows the optimised plan only); ``bands=False``
+    leaves the P10-P90 bands out. Scenarios sharing one Safety Valve plan share one plan line.
+    """
     df = require(finance, ["financial_year", "variant", "cumulative_deficit_gbp"], "finance")
+    if variants is not None:
+        df = df[df["variant"].isin(list(variants))]
+        if df.empty:
+            raise ChartDataError(f"The finance table has no {', '.join(variants)} rows.")
     fig = go.Figure()
     scenarios = _scenarios(df)
+    plans_drawn: list[np.ndarray] = []
     for i, scn in enumerate(scenarios):
         d_scn = _subset(df, scn)
         colour_scn = SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]
@@ -269,7 +325,7 @@ def deficit_chart(finance: pd.DataFrame) -> go.Figure:
         for j, variant in enumerate(_ordered(d_scn["variant"], VARIANT_ORDER)):
             d = d_scn[d_scn["variant"] == variant].sort_values("financial_year")
             colour = colour_scn if scn else SCENARIO_COLOURS[j % len(SCENARIO_COLOURS)]
-            band = band_columns(d, "cumulative_deficit_gbp")
+            band = band_columns(d, "cumulative_deficit_gbp") if bands else None
             if band:
                 _band(
                     fig,
@@ -277,20 +333,23 @@ def deficit_chart(finance: pd.DataFrame) -> go.Figure:
                     d[band[0]] / GBP_M,
                     d[band[1]] / GBP_M,
                     colour,
-                    f"{prefix}{variant} P10-P90",
+                    f"{prefix}{_variant(variant)} P10-P90",
                 )
             fig.add_trace(
                 go.Scatter(
                     x=d["financial_year"],
                     y=d["cumulative_deficit_gbp"] / GBP_M,
                     mode="lines+markers",
-                    name=f"{prefix}{variant}",
+                    name=wrap(f"{prefix}{_variant(variant)}", 40)
+                    if variants is None or len(variants) > 1
+                    else wrap(scn or _variant(variant), 40),
                     line={
                         "color": colour,
                         "width": 2.5,
                         "dash": VARIANT_DASH.get(variant, "solid"),
                     },
-                    hovertemplate="FY %{x}: £%{y:,.1f}m<extra>" + f"{prefix}{variant}</extra>",
+                    hovertemplate="FY %{x}: £%{y:,.1f}m<extra>"
+                    + f"{prefix}{_variant(variant)}</extra>",
                 )
             )
         if "plan_cumulative_deficit_gbp" in d_scn.columns:
@@ -299,13 +358,15 @@ def deficit_chart(finance: pd.DataFrame) -> go.Figure:
                 .groupby("financial_year", sort=True)["plan_cumulative_deficit_gbp"]
                 .first()
             )
-            if not plan.empty and (i == 0 or len(scenarios) > 1):
+            same = any(np.array_equal(plan.to_numpy(), p, equal_nan=True) for p in plans_drawn)
+            if not plan.empty and not same:
+                plans_drawn.append(plan.to_numpy())
                 fig.add_trace(
                     go.Scatter(
                         x=plan.index,
                         y=plan.to_numpy() / GBP_M,
                         mode="lines+markers",
-                        name=f"{prefix}Safety Valve plan",
+                        name=wrap(f"{prefix}Safety Valve plan" if i else "Safety Valve plan", 40),
                         line={"color": "#000000", "width": 2, "dash": "dash"},
                         marker={"symbol": "diamond"},
                         hovertemplate="FY %{x}: plan £%{y:,.1f}m<extra></extra>",
@@ -318,7 +379,8 @@ def deficit_chart(finance: pd.DataFrame) -> go.Figure:
         xaxis_title="financial year (2025 = April 2025 to March 2026)",
         yaxis_title="cumulative deficit at 31 March (£m; positive = deficit)",
         hovermode="x unified",
-        legend={"orientation": "h", "y": -0.2},
+        legend=LEGEND_TOP,
+        margin=TOP_MARGIN,
     )
     fig.update_xaxes(dtick=1)
     return fig
@@ -334,9 +396,9 @@ def balance_chart(finance: pd.DataFrame) -> go.Figure:
             go.Bar(
                 x=d["financial_year"],
                 y=d["in_year_balance_gbp"] / GBP_M,
-                name=variant,
+                name=_variant(variant),
                 marker_color=SCENARIO_COLOURS[j % len(SCENARIO_COLOURS)],
-                hovertemplate="FY %{x}: £%{y:,.1f}m<extra>" + variant + "</extra>",
+                hovertemplate="FY %{x}: £%{y:,.1f}m<extra>" + _variant(variant) + "</extra>",
             )
         )
     fig.update_layout(
@@ -345,7 +407,8 @@ def balance_chart(finance: pd.DataFrame) -> go.Figure:
         title="In-year High Needs Block balance (negative = overspend)",
         xaxis_title="financial year",
         yaxis_title="£m",
-        legend={"orientation": "h", "y": -0.2},
+        legend=LEGEND_TOP,
+        margin=TOP_MARGIN,
     )
     fig.update_xaxes(dtick=1)
     return fig
@@ -363,9 +426,12 @@ def _pick_year(df: pd.DataFrame, year: int | None, column: str = "year") -> int:
     return int(year)
 
 
-def sufficiency_chart(sufficiency: pd.DataFrame, year: int | None = None) -> go.Figure:
+def sufficiency_chart(
+    sufficiency: pd.DataFrame, year: int | None = None, labels: Labels | None = None
+) -> go.Figure:
     """Demand against capacity by provider locality for one year (default: the last), a panel per
     capacity-limited setting; settings without a capacity limit (infinite capacity) are left out."""
+    names = _names(labels)
     df = require(
         sufficiency,
         ["year", "provider_locality", "setting", "demand_places", "capacity_places"],
@@ -380,20 +446,21 @@ def sufficiency_chart(sufficiency: pd.DataFrame, year: int | None = None) -> go.
     ].sum()
     d = d.reset_index()
     settings = _ordered(d["setting"], tuple(SETTING_COLOURS))
+    d["locality_name"] = d["provider_locality"].map(names.locality)
     fig = make_subplots(
         rows=len(settings),
         cols=1,
         shared_xaxes=True,
-        subplot_titles=settings,
+        subplot_titles=[names.setting(s) for s in settings],
         vertical_spacing=0.08,
     )
     for r, s in enumerate(settings, start=1):
         ds = d[d["setting"] == s]
         fig.add_trace(
             go.Bar(
-                x=ds["provider_locality"],
+                x=ds["locality_name"],
                 y=ds["capacity_places"],
-                name="capacity",
+                name="committed capacity",
                 legendgroup="capacity",
                 showlegend=r == 1,
                 marker_color="#BAB0AC",
@@ -404,9 +471,9 @@ def sufficiency_chart(sufficiency: pd.DataFrame, year: int | None = None) -> go.
         )
         fig.add_trace(
             go.Bar(
-                x=ds["provider_locality"],
+                x=ds["locality_name"],
                 y=ds["demand_places"],
-                name="demand",
+                name="places demanded",
                 legendgroup="demand",
                 showlegend=r == 1,
                 marker_color=SETTING_COLOURS.get(s, "#4C78A8"),
@@ -421,16 +488,24 @@ def sufficiency_chart(sufficiency: pd.DataFrame, year: int | None = None) -> go.
         barmode="group",
         height=max(320, 240 * len(settings)),
         title=f"Sufficiency by provider locality, January {y}: places demanded vs capacity",
-        legend={"orientation": "h", "y": -0.08},
+        legend=LEGEND_ABOVE_PANELS,
+        margin=PANEL_MARGIN,
     )
     return fig
 
 
 def sufficiency_heatmap(
-    sufficiency: pd.DataFrame, year: int | None = None, value: str = "gap_places"
+    sufficiency: pd.DataFrame,
+    year: int | None = None,
+    value: str = "gap_places",
+    labels: Labels | None = None,
 ) -> go.Figure:
     """Heatmap of ``value`` (default the gap, demand minus capacity) by provider locality and setting
-    for one year, with the shadow price (what one more place saves) in the hover."""
+    for one year, with the shadow price (what one more place saves) in the hover.
+
+    A value that can take either sign (the gap) gets a diverging scale centred on zero; one that is
+    never negative (a shadow price) a sequential scale from zero."""
+    names = _names(labels)
     df = require(sufficiency, ["year", "provider_locality", "setting", value], "sufficiency")
     y = _pick_year(df, year)
     d = df[df["year"] == y]
@@ -446,24 +521,38 @@ def sufficiency_heatmap(
         ).reindex(index=grid.index, columns=grid.columns)
         custom = price.to_numpy()
         hover = "%{x} · %{y}: %{z:,.0f}<br>one more place saves £%{customdata:,.0f}<extra></extra>"
-    zmax = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.notna().any().any() else 1.0
+    z = grid.to_numpy()
+    zmax = float(np.nanmax(np.abs(z))) if grid.notna().any().any() else 1.0
+    zmax = zmax or 1.0
+    signed = bool(np.nanmin(z) < 0) if grid.notna().any().any() else False
+    signed = signed or value.startswith("gap")
+    money = value.endswith("_gbp")
+    label = column_label(value)
+    if money:
+        hover = hover.replace("%{z:,.0f}", "£%{z:,.0f}")
+    scale: dict[str, object] = (
+        {"colorscale": "RdBu_r", "zmid": 0, "zmin": -zmax, "zmax": zmax}
+        if signed
+        else {"colorscale": "YlOrRd", "zmin": 0, "zmax": zmax}
+    )
     fig = go.Figure(
         go.Heatmap(
-            z=grid.to_numpy(),
-            x=list(grid.columns),
-            y=list(grid.index),
+            z=z,
+            x=[wrap(names.locality(c), 14) for c in grid.columns],
+            y=[wrap(names.setting(s), 24) for s in grid.index],
             customdata=custom,
-            colorscale="RdBu_r",
-            zmid=0,
-            zmin=-zmax,
-            zmax=zmax,
-            colorbar={"title": value},
+            colorbar={
+                "title": {"text": wrap(label, 16), "side": "top"},
+                "tickformat": ",.0f",
+                "tickprefix": "£" if money else "",
+            },
             hovertemplate=hover,
+            **scale,
         )
     )
     fig.update_layout(
         template=TEMPLATE,
-        title=f"{value.replace('_', ' ')} by provider locality and setting, January {y}",
+        title=f"{label}, January {y}",
         xaxis_title="provider locality",
         yaxis_title="setting",
     )
@@ -473,8 +562,9 @@ def sufficiency_heatmap(
 # --------------------------------------------------------------------------- builds
 
 
-def build_plan_chart(builds: pd.DataFrame) -> go.Figure:
+def build_plan_chart(builds: pd.DataFrame, labels: Labels | None = None) -> go.Figure:
     """Recommended new places by opening year, stacked by provider locality, a panel per setting."""
+    names = _names(labels)
     df = require(builds, ["year_open", "provider_locality", "setting", "places"], "builds")
     df = df[df["places"] > 0]
     if df.empty:
@@ -482,7 +572,12 @@ def build_plan_chart(builds: pd.DataFrame) -> go.Figure:
     settings = _ordered(df["setting"], tuple(SETTING_COLOURS))
     localities = sorted(df["provider_locality"].unique())
     palette = SCENARIO_COLOURS + _FALLBACK
-    fig = make_subplots(rows=1, cols=len(settings), shared_yaxes=True, subplot_titles=settings)
+    fig = make_subplots(
+        rows=1,
+        cols=len(settings),
+        shared_yaxes=True,
+        subplot_titles=[wrap(names.setting(s), 40) for s in settings],
+    )
     for c, s in enumerate(settings, start=1):
         ds = df[df["setting"] == s]
         for k, loc in enumerate(localities):
@@ -493,11 +588,12 @@ def build_plan_chart(builds: pd.DataFrame) -> go.Figure:
                 go.Bar(
                     x=dl.index,
                     y=dl.to_numpy(),
-                    name=loc,
+                    name=names.locality(loc),
                     legendgroup=loc,
-                    showlegend=loc not in {t.name for t in fig.data},
+                    showlegend=names.locality(loc) not in {t.name for t in fig.data},
                     marker_color=palette[k % len(palette)],
-                    hovertemplate=f"{loc}, {s}: %{{y:,.0f}} places open in %{{x}}<extra></extra>",
+                    hovertemplate=f"{names.locality(loc)}, {names.setting(s)}: "
+                    "%{y:,.0f} places open in %{x}<extra></extra>",
                 ),
                 row=1,
                 col=c,
@@ -506,7 +602,8 @@ def build_plan_chart(builds: pd.DataFrame) -> go.Figure:
         template=TEMPLATE,
         barmode="stack",
         title="Build plan: new places by year they open",
-        legend={"orientation": "h", "y": -0.2, "title": "provider locality"},
+        legend={**LEGEND_ABOVE_PANELS, "title": "provider locality"},
+        margin=PANEL_MARGIN,
     )
     fig.update_yaxes(title_text="new places", row=1, col=1)
     fig.update_xaxes(dtick=1, title_text="year open (January census year)")
@@ -524,9 +621,12 @@ def comparison_chart(
     ),
     title: str = "Cumulative DSG deficit at the horizon",
     label: str = "slug",
+    series_names: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Grouped bars of headline money figures per scenario (one row of comparison.csv each), £m;
-    ``label`` names the column that labels the bars (a sweep's short value labels, say)."""
+    ``label`` names the column that labels the bars (a sweep's short value labels, say) and
+    ``series_names`` the figures' display names (default: readable forms of the column names)."""
+    series_names = series_names or {}
     df = require(comparison, [label, *columns], "comparison")
     df = df.dropna(subset=list(columns), how="all")
     if df.empty:
@@ -535,11 +635,11 @@ def comparison_chart(
     for j, col in enumerate(columns):
         fig.add_trace(
             go.Bar(
-                x=df[label].astype(str),
+                x=[wrap(v, 24) for v in df[label].astype(str)],
                 y=pd.to_numeric(df[col], errors="coerce") / GBP_M,
-                name=col,
+                name=wrap(series_names.get(col) or column_label(col), 60),
                 marker_color=SCENARIO_COLOURS[j % len(SCENARIO_COLOURS)],
-                hovertemplate="%{x}: £%{y:,.1f}m<extra>" + col + "</extra>",
+                hovertemplate="%{x}: £%{y:,.1f}m<extra></extra>",
             )
         )
     fig.update_layout(
@@ -551,7 +651,7 @@ def comparison_chart(
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
         margin={"t": 110},
     )
-    fig.update_xaxes(automargin=True, tickangle=-30)
+    fig.update_xaxes(automargin=True, tickangle=0)
     return fig
 
 
@@ -576,16 +676,17 @@ def sweep_chart(
                 x=d[x],
                 y=d[value] / GBP_M if money else d[value],
                 mode="lines+markers",
-                name=value if g is None else f"{colour}={g}",
+                name=column_label(value) if g is None else f"{colour}={g}",
                 line={"color": SCENARIO_COLOURS[k % len(SCENARIO_COLOURS)]},
             )
         )
     fig.update_layout(
         template=TEMPLATE,
-        title=f"{value} by {x}",
+        title=f"{column_label(value)} by {x}",
         xaxis_title=x,
-        yaxis_title="£m" if money else value,
-        legend={"orientation": "h", "y": -0.2},
+        yaxis_title="£m" if money else column_label(value),
+        legend=LEGEND_TOP,
+        margin=TOP_MARGIN,
     )
     return fig
 
@@ -595,9 +696,12 @@ def sweep_chart(
 # axes so it needs no map tiles and works offline.
 
 
-def build_locality_map(builds: pd.DataFrame | None, localities: pd.DataFrame) -> go.Figure:
+def build_locality_map(
+    builds: pd.DataFrame | None, localities: pd.DataFrame, labels: Labels | None = None
+) -> go.Figure:
     """Localities at their coordinates (``localities``: id, name, lat, lon) with a circle per
     provider locality sized by the new places the plan opens there (hover: places by setting)."""
+    names = _names(labels)
     locs = require(localities, ["id", "name", "lat", "lon"], "localities")
     locs = locs.dropna(subset=["lat", "lon"])
     if locs.empty:
@@ -636,10 +740,10 @@ def build_locality_map(builds: pd.DataFrame | None, localities: pd.DataFrame) ->
                     customdata=np.stack(
                         [at.loc[d["provider_locality"], "name"], d["places"]], axis=-1
                     ),
-                    name=s,
-                    hovertemplate="%{customdata[0]}: %{customdata[1]:,.0f} new "
-                    + s
-                    + " places<extra></extra>",
+                    name=names.setting(s),
+                    hovertemplate="%{customdata[0]}: %{customdata[1]:,.0f} new places, "
+                    + names.setting(s)
+                    + "<extra></extra>",
                 )
             )
     # Localities last, so their names sit on top of the circles.
@@ -664,7 +768,8 @@ def build_locality_map(builds: pd.DataFrame | None, localities: pd.DataFrame) ->
         else "Localities (the optimised plan builds no new places)",
         xaxis_title="longitude",
         yaxis_title="latitude",
-        legend={"orientation": "h", "y": -0.15, "title": "setting"},
+        legend={**LEGEND_TOP, "title": "setting"},
+        margin=TOP_MARGIN,
         height=560,
     )
     # One degree of latitude spans 1/cos(latitude) times the ground distance of one of longitude.

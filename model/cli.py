@@ -79,6 +79,14 @@ def _add_batch_options(cmd: argparse.ArgumentParser) -> None:
         help="skip report.xlsx and report.html in each scenario folder (faster, smaller)",
     )
     cmd.add_argument(
+        "--full-workbook",
+        dest="reports",
+        action="store_const",
+        const="full",
+        help="also write tables.xlsx: every table in full, one sheet each (slower; report.xlsx "
+        "holds summaries and points to the CSV/Parquet files)",
+    )
+    cmd.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,

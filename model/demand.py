@@ -22,7 +22,6 @@ so ``ceased[t, a]`` counts plans aged ``a`` in January t-1 that ended before Jan
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .io import Problem, ScenarioError
+from .machine import available_cpus
 from .scenario import AGES, MAX_AGE, PHASE_AGES, PHASES, Scenario
 
 A = len(AGES)  # 26 single years of age, 0..25
@@ -676,7 +676,8 @@ def simulate_paths(
     )
     bounds = [(p0, min(p0 + CHUNK_PATHS, P)) for p0 in range(0, P, CHUNK_PATHS)]
     seeds = seed.spawn(len(bounds))
-    n_threads = max(1, min(threads or os.cpu_count() or 1, len(bounds)))
+    # Threads for the CPUs the process may really use (a container's quota, not the host's count).
+    n_threads = max(1, min(threads or available_cpus(), len(bounds)))
     size = CHUNK_PATHS * (MAX_AGE + cell[0]) * int(np.prod(cell[1:]))
 
     def worker(w: int) -> None:

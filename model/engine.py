@@ -173,12 +173,13 @@ def run_scenario(
 
 
 def write_outputs(
-    results: Results, out_root: Path | str, fmt: str = "csv", reports: bool = True
+    results: Results, out_root: Path | str, fmt: str = "csv", reports: bool | str = True
 ) -> Path:
     """Write one scenario's folder ``OUT/<slug>/`` atomically: all or nothing.
 
     ``reports`` adds report.xlsx and report.html (model.reports; a report that fails is skipped
-    and named in summary["report_warnings"], it never fails the run).
+    and named in summary["report_warnings"], it never fails the run); ``reports="full"`` also
+    writes tables.xlsx, every table in full (``sendplan run --full-workbook``).
     """
     check_finite(results)
     target = Path(out_root) / results.resolved.slug
@@ -200,7 +201,9 @@ def write_outputs(
             report_stage("reports")
             from .reports import write_reports
 
-            report_warnings = write_reports(results, tmp)
+            report_warnings = write_reports(
+                results, tmp, full_workbook=reports == "full", table_format=fmt
+            )
             if report_warnings:
                 results.summary["report_warnings"] = report_warnings
         write_json(tmp / "summary.json", results.summary)

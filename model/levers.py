@@ -171,6 +171,9 @@ def apply_levers(data: Mapping[str, Any], base: Scenario, levers: Levers) -> dic
 def demand_key(data: Mapping[str, Any]) -> str:
     """sha256 of the sections the demand stage reads: equal keys mean equal demand results."""
     part = {k: data.get(k) for k in DEMAND_SECTIONS}
+    # A scenario's name and description do not change its demand (the app renames edited runs).
+    if isinstance(part.get("meta"), Mapping):
+        part["meta"] = {k: v for k, v in part["meta"].items() if k not in ("name", "description")}
     return hashlib.sha256(dump_yaml(part).encode()).hexdigest()
 
 
@@ -204,3 +207,64 @@ def describe_edits(base: Mapping[str, Any], edited: Mapping[str, Any]) -> list[s
 def _short(v: Any) -> str:
     text = str(v)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# Short names of the keys levers edit, for scenario names and pin labels.
+EDIT_NAMES = {
+    "demand.growth": "growth",
+    "demand.requests_per_1000": "requests per 1,000",
+    "demand.backlog": "backlog",
+    "capacity.pipeline": "extra places",
+    "capacity.delays": "delays",
+    "policy.max_independent_share": "independent cap",
+    "policy.plan_for": "plan for",
+    "costs.inflation": "inflation",
+    "run.paths": "paths",
+    "meta.horizon_years": "years",
+}
+
+
+def _value_text(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} +{d}" for k, d in v.items()) or "none"
+    if isinstance(v, list):
+        return f"{len(v)} items"
+    return "none" if v is None else str(v)
+
+
+def edit_summary(base: Mapping[str, Any], edited: Mapping[str, Any]) -> str:
+    """The lever edits in a few words, e.g. ``growth 0.14, years 4, paths 20`` (never truncated)."""
+    a, b = _flatten(dict(base)), _flatten(dict(edited))
+    parts = []
+    for key in sorted(set(a) | set(b)):
+        if key in ("meta.name", "meta.description") or a.get(key) == b.get(key):
+            continue
+        if key.startswith("costs.unit_cost_gbp."):
+            name = f"{key.rsplit('.', 1)[-1].replace('_', ' ')} cost"
+        else:
+            name = EDIT_NAMES.get(key, key.rsplit(".", 1)[-1].replace("_", " "))
+        if key == "capacity.pipeline":
+            added = len(b.get(key) or []) - len(a.get(key) or [])
+            parts.append(f"{name} +{added} projects" if added > 0 else name)
+        else:
+            parts.append(f"{name} {_value_text(b.get(key))}")
+    return ", ".join(parts)
+
+
+def edited_name(base_name: str, summary: str) -> str:
+    """The name an edited scenario runs and downloads under: the base's name and its edits."""
+    return f"{base_name}, edited: {summary}" if summary else base_name
+
+
+def name_edits(data: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with ``meta.name`` saying how it differs from ``base`` (unchanged if it does not),
+    so a downloaded edit never passes for the scenario it came from."""
+    summary = edit_summary(base, data)
+    if not summary:
+        return dict(data)
+    out = copy.deepcopy(dict(data))
+    name = str((base.get("meta") or {}).get("name", "scenario"))
+    _section(out, "meta")["name"] = edited_name(name, summary)
+    return out

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from . import charts
+from . import charts, labels
 from .alerts import warnings_table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -533,190 +533,487 @@ def _finance_pivot(fin: pd.DataFrame) -> pd.DataFrame:
     return pv.sort_index()
 
 
-def write_xlsx(results: Results, path: Path) -> list[str]:
-    """``report.xlsx``: a front sheet (headline figures, assumptions), native charts, a sheet per table."""
+def _formats(wb: Any) -> dict[str, Any]:
+    fmt = {
+        "header": wb.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1, "text_wrap": True}),
+        "title": wb.add_format({"bold": True, "font_size": 16}),
+        "subtitle": wb.add_format({"bold": True, "font_size": 12}),
+        "bold": wb.add_format({"bold": True}),
+        "wrap": wb.add_format({"text_wrap": True, "valign": "top"}),
+        "italic": wb.add_format({"italic": True, "font_color": "#666666"}),
+    }  # fmt: skip
+    for f in ("£#,##0;[Red]-£#,##0", "#,##0.0", "#,##0", "0.0%", "0", "0.00"):
+        fmt[f] = wb.add_format({"num_format": f})
+    return fmt
+
+
+def _summary_sheet(wb: Any, results: Results, fmt: dict[str, Any], files: Sequence[str]) -> Any:
+    """The front sheet: headline figures, assumptions, and where the full tables are."""
+    front = wb.add_worksheet("Summary")
+    s = results.summary
+    front.set_column(0, 0, 58)
+    front.set_column(1, 1, 70)
+    front.set_column(2, 2, 16)
+    front.write_string(0, 0, f"sendplan report: {s.get('scenario', '')}", fmt["title"])
+    front.write_string(1, 0, DISCLAIMER, fmt["italic"])
+    r = 3
+    warn = warnings_table(s)
+    if len(warn):
+        # what the run found (limits breached, unmet places, ...) before any figure
+        front.write_row(r, 0, ["Warning", "size", "years"], fmt["header"])
+        r += 1
+        for w in warn.itertuples(index=False):
+            front.write_string(r, 0, str(w.message), fmt["wrap"])
+            if w.size is not None and math.isfinite(float(w.size)):
+                front.write_number(r, 1, float(w.size))
+            front.write_string(r, 2, str(w.years))
+            r += 1
+        r += 1
+    front.write_row(r, 0, ["Headline figure", "value", "unit"], fmt["header"])
+    head_row = r
+    r += 1
+    for key, value in headline_figures(s, results.tables).items():
+        label, unit = HEADLINE[key]
+        front.write_string(r, 0, label)
+        if value is None:
+            front.write_string(r, 1, "–")
+        elif isinstance(value, int | float | np.integer | np.floating):
+            num_fmt = {"GBP": "£#,##0;[Red]-£#,##0", "share": "0.0%", "plans": "#,##0",
+                       "places": "#,##0"}.get(unit, "0")  # fmt: skip
+            front.write_number(r, 1, float(value), fmt[num_fmt])
+        else:
+            front.write_string(r, 1, str(value))
+        front.write_string(r, 2, unit)
+        r += 1
+    r += 1
+    front.write_row(r, 0, ["Assumption", "value"], fmt["header"])
+    r += 1
+    for label, value in _assumptions(results):
+        front.write_string(r, 0, label)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            front.write_number(r, 1, value)
+        else:
+            front.write_string(r, 1, "–" if value is None else str(value), fmt["wrap"])
+        r += 1
+    r += 1
+    front.write_row(r, 0, ["The full tables", "file in this folder"], fmt["header"])
+    r += 1
+    front.write_string(
+        r,
+        0,
+        "This workbook holds summaries for people; every row of every table is in:",
+        fmt["wrap"],
+    )
+    r += 1
+    for name in files:
+        front.write_string(r, 0, name.split(".")[0])
+        front.write_string(r, 1, name)
+        r += 1
+    absent = _absent_tables(results)
+    if absent:
+        r += 1
+        front.write_string(
+            r, 0, "Tables not produced by this run: " + ", ".join(absent), fmt["italic"]
+        )
+    front.freeze_panes(head_row + 1, 0)
+    front.activate()
+    return front
+
+
+def _frame_sheet(
+    wb: Any,
+    name: str,
+    df: pd.DataFrame,
+    fmt: dict[str, Any],
+    title: str,
+    note: str = "",
+    value_format: str | None = None,
+) -> Any:
+    """A small summary table on its own sheet: title, a note, labelled headers, number formats.
+
+    Columns that are contract columns get their unit's format; other (pivoted) columns get
+    ``value_format``. Identifiers are written as the scenario's display names by the caller."""
+    ws = wb.add_worksheet(name[:31])
+    ws.write_string(0, 0, title, fmt["subtitle"])
+    if note:
+        ws.write_string(1, 0, note, fmt["italic"])
+    head = 3
+    for j, col in enumerate(df.columns):
+        text = labels.column_label(str(col)) if str(col) in labels.COLUMN_LABELS else str(col)
+        ws.write_string(head, j, text, fmt["header"])
+        f = _excel_format(str(col)) if str(col) in labels.COLUMN_LABELS else None
+        f = f or (value_format if pd.api.types.is_numeric_dtype(df[col]) else None)
+        if str(col) in ("year", "financial_year", "year_open", "year_decided"):
+            f = "0"
+        ws.set_column(j, j, max(12, min(34, len(text) + 2)), fmt.get(f) if f else None)
+        values = df[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            for i, v in enumerate(values.to_numpy(dtype=float), start=head + 1):
+                if math.isfinite(v):
+                    ws.write_number(i, j, v)
+                elif not math.isnan(v):
+                    ws.write_string(i, j, "unlimited" if v > 0 else "-inf")
+        else:
+            for i, v in enumerate(values.tolist(), start=head + 1):
+                if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    ws.write_string(i, j, str(v))
+    ws.set_row(head, 45)
+    ws.freeze_panes(head + 1, 0)
+    return ws
+
+
+_ID_COLUMNS = (
+    "variant",
+    "locality",
+    "provider_locality",
+    "setting",
+    "funding_source",
+    "cost_line",
+    "need",
+)
+
+
+def _named(df: pd.DataFrame, names: labels.Labels) -> pd.DataFrame:
+    """Rows in reading order (unmitigated before optimised, settings and localities in the
+    scenario's order) with identifier columns as the scenario's display names."""
+    out = df.copy()
+    order = {
+        "variant": list(VARIANTS),
+        "setting": list(names.settings),
+        "locality": list(names.localities),
+        "provider_locality": list(names.localities),
+    }
+    keys = [c for c in out.columns if c in _ID_COLUMNS or c in ("year", "financial_year")]
+    if keys:
+
+        def rank(col: pd.Series) -> pd.Series:
+            known = order.get(str(col.name))
+            if not known:
+                return col
+            return col.map(lambda v: known.index(v) if v in known else len(known))
+
+        out = out.sort_values(keys, key=rank, kind="stable")
+    for col in out.columns:
+        if col in _ID_COLUMNS:
+            out[col] = out[col].map(lambda v, c=col: names.of(c, v))
+    return out
+
+
+def _pivot(
+    df: pd.DataFrame, index: list[str], column: str, value: str, names: labels.Labels
+) -> pd.DataFrame:
+    """``value`` summed by ``index`` rows and one column per ``column`` value (display names)."""
+    pv = df.pivot_table(index=index, columns=column, values=value, aggfunc="sum", sort=True)
+    pv = pv.rename(columns=lambda c: names.of(column, c))
+    pv["Total"] = pv.sum(axis=1, min_count=1)
+    pv.columns.name = None
+    return _named(pv.reset_index(), names)
+
+
+def finance_sheet(wb: Any, results: Results, fmt: dict[str, Any], names: labels.Labels) -> None:
+    """Income, spend, balance and deficit against the plan by financial year and plan."""
+    fin = results.tables.get("finance")
+    if fin is None or fin.empty or "financial_year" not in fin:
+        return
+    cols = [c for c in _FINANCE_SHEET_COLUMNS if c in fin.columns]
+    df = _named(fin.sort_values(["variant", "financial_year"])[cols], names)
+    _frame_sheet(wb, "Finance", df, fmt, "High Needs Block and DSG deficit by financial year",
+                 "Money at outturn prices; P10/P90 across Monte Carlo paths where the run has "
+                 "them. Every column is in finance.csv.")  # fmt: skip
+
+
+_FINANCE_SHEET_COLUMNS = (
+    "financial_year",
+    "financial_year_label",
+    "variant",
+    "hnb_income_gbp",
+    "placement_spend_gbp",
+    "other_hnb_spend_gbp",
+    "hnb_spend_gbp",
+    "in_year_balance_gbp",
+    "safety_valve_gbp",
+    "la_contributions_gbp",
+    "cumulative_deficit_gbp",
+    "cumulative_deficit_gbp_p10",
+    "cumulative_deficit_gbp_p50",
+    "cumulative_deficit_gbp_p90",
+    "plan_cumulative_deficit_gbp",
+    "gap_to_plan_gbp",
+    "prob_meet_plan",
+    "plans",
+    "avg_cost_per_plan_gbp",
+)
+
+
+def plans_sheet(wb: Any, results: Results, fmt: dict[str, Any], names: labels.Labels) -> None:
+    """EHCPs by January census year and home locality (P50 of each cell), with the LA total and
+    its own P10-P90 where the run has Monte Carlo paths."""
+    dem = results.tables.get("demand")
+    if dem is None or dem.empty or not {"year", "locality", "plans"} <= set(dem.columns):
+        return
+    pv = _pivot(dem, ["year"], "locality", "plans", names)
+    totals = _demand_totals(results.summary)
+    if totals is not None:
+        pv = pv.merge(
+            totals.rename(columns={"plans": "LA total (P50 of the total)"}), on="year", how="left"
+        )
+        pv = pv.rename(columns={"plans_p10": "LA total, P10", "plans_p90": "LA total, P90"})
+    _frame_sheet(wb, "Plans", pv, fmt, "EHCPs by January census year and home locality",
+                 "Each locality's P50; quantiles do not add, so the LA total is the P50 of the "
+                 "total over paths. By need and phase: demand.csv.", "#,##0")  # fmt: skip
+
+
+def placements_sheet(wb: Any, results: Results, fmt: dict[str, Any], names: labels.Labels) -> None:
+    """Children in place by plan, January census year and setting, a column per provider locality."""
+    pl = results.tables.get("placements")
+    need = {"year", "setting", "places", "variant"}
+    if pl is None or pl.empty or not need <= set(pl.columns):
+        return
+    col = "provider_locality" if "provider_locality" in pl.columns else "locality"
+    if col not in pl.columns:
+        pv = _named(
+            pl.groupby(["variant", "year", "setting"], as_index=False)["places"].sum(), names
+        )
+    else:
+        pv = _pivot(pl, ["variant", "year", "setting"], col, "places", names)
+    _frame_sheet(wb, "Placements", pv, fmt,
+                 "Children in place by plan, year and setting, by provider locality",
+                 "By home locality, need and phase: placements.csv.", "#,##0")  # fmt: skip
+
+
+def sufficiency_sheet(wb: Any, results: Results, fmt: dict[str, Any], names: labels.Labels) -> None:
+    """The gap (demand minus committed capacity) and what one more place saves, by year, setting
+    and provider locality, for capacity-limited settings."""
+    suf = results.tables.get("sufficiency")
+    need = {"year", "setting", "provider_locality", "gap_places"}
+    if suf is None or suf.empty or not need <= set(suf.columns):
+        return
+    limited = suf
+    if "capacity_places" in suf.columns:
+        limited = suf[np.isfinite(suf["capacity_places"].astype(float))]
+    gap = _pivot(limited, ["year", "setting"], "provider_locality", "gap_places", names)
+    _frame_sheet(wb, "Sufficiency gap", gap, fmt,
+                 "Places demanded minus committed capacity (positive = short of places)",
+                 "Capacity-limited settings; the full table with capacity is sufficiency.csv.",
+                 "#,##0;[Red]-#,##0")  # fmt: skip
+    if "shadow_price_gbp" in suf.columns:
+        price = _pivot(limited, ["year", "setting"], "provider_locality", "shadow_price_gbp", names)
+        price = price.drop(columns="Total")
+        _frame_sheet(wb, "Value of a place", price, fmt,
+                     "What one more place would save that year (£, the LP's shadow price)",
+                     "Zero where there are spare places.", "£#,##0")  # fmt: skip
+
+
+def builds_sheet(wb: Any, results: Results, fmt: dict[str, Any], names: labels.Labels) -> None:
+    """The build plan, one row per build (a short table)."""
+    b = results.tables.get("builds")
+    if b is None:
+        return
+    _frame_sheet(wb, "Build plan", _named(b, names), fmt, "New places the optimised plan opens",
+                 "" if not b.empty else "The optimised plan builds no new places.")  # fmt: skip
+
+
+def costs_sheet(wb: Any, results: Results, fmt: dict[str, Any], names: labels.Labels) -> None:
+    """Cost by financial year, plan and funding source (and cost line), summed over settings."""
+    c = results.tables.get("costs")
+    if c is None or c.empty or not {"year", "variant", "cost_gbp"} <= set(c.columns):
+        return
+    keys = ["variant"] + [k for k in ("funding_source", "cost_line") if k in c.columns]
+    pv = c.pivot_table(index=keys, columns="year", values="cost_gbp", aggfunc="sum", sort=True)
+    pv["Total"] = pv.sum(axis=1)
+    pv.columns = [str(int(y)) if y != "Total" else y for y in pv.columns]
+    pv = _named(pv.reset_index(), names)
+    _frame_sheet(wb, "Costs", pv, fmt, "Cost by financial year (columns: financial years from April)",
+                 "By setting and year: costs.csv.", "£#,##0;[Red]-£#,##0")  # fmt: skip
+
+
+def saving_sheet(wb: Any, results: Results, fmt: dict[str, Any], names: labels.Labels) -> None:
+    """The optimised plan's saving by cause (rows) and funding source (columns)."""
+    saving = saving_by_cause_table(results.summary)
+    if saving is None:
+        return
+    _frame_sheet(wb, "Saving by cause", _named(saving, names), fmt,
+                 "Saving of the optimised plan by cause and funding source",
+                 "Unmitigated minus optimised spend over the forecast. Routing and post-16 compare "
+                 "today's pattern with the plan re-solved with no builds; builds is what the new "
+                 "places add after their capital and place funding.",
+                 "£#,##0;[Red]-£#,##0")  # fmt: skip
+
+
+# The sheets for people, in order, after Summary and Charts: one function each, so a new summary
+# is one more function here.
+SUMMARY_SHEETS: tuple[Callable[[Any, Results, dict[str, Any], labels.Labels], None], ...] = (
+    finance_sheet,
+    plans_sheet,
+    placements_sheet,
+    sufficiency_sheet,
+    builds_sheet,
+    saving_sheet,
+    costs_sheet,
+)
+
+
+def table_files(results: Results, fmt: str = "csv") -> list[str]:
+    """The table files a run's folder holds (what the workbook points to)."""
+    from .engine import TABLE_ORDER
+
+    return [f"{t}.{fmt}" for t in TABLE_ORDER if results.tables.get(t) is not None]
+
+
+def write_xlsx(
+    results: Results, path: Path, table_format: str = "csv", full_tables: bool = False
+) -> list[str]:
+    """``report.xlsx``: a front sheet (headline figures, assumptions, where the tables are), native
+    charts and small summary sheets (pivots by year, setting and locality). The full tidy tables
+    stay in the CSV/Parquet files; ``full_tables`` adds them too, as in ``write_tables_xlsx``."""
     import xlsxwriter
 
     notes: list[str] = []
+    names = labels.Labels.from_scenario(results.resolved.scenario)
     wb = xlsxwriter.Workbook(str(path), {"nan_inf_to_errors": True})
     try:
-        fmt = {
-            "header": wb.add_format(
-                {"bold": True, "bg_color": "#DDEBF7", "bottom": 1, "text_wrap": True}
-            ),
-            "title": wb.add_format({"bold": True, "font_size": 16}),
-            "bold": wb.add_format({"bold": True}),
-            "wrap": wb.add_format({"text_wrap": True, "valign": "top"}),
-            "italic": wb.add_format({"italic": True, "font_color": "#666666"}),
-        }
-        for f in ("£#,##0;[Red]-£#,##0", "#,##0.0", "0.0%", "0", "0.00"):
-            fmt[f] = wb.add_format({"num_format": f})
-        front = wb.add_worksheet("Summary")
+        fmt = _formats(wb)
+        files = table_files(results, table_format)
+        if full_tables:
+            files = [*files, "tables.xlsx"]
+        _summary_sheet(wb, results, fmt, files)
         charts_ws = wb.add_worksheet("Charts")
-        s = results.summary
-        front.set_column(0, 0, 58)
-        front.set_column(1, 1, 70)
-        front.set_column(2, 2, 16)
-        front.write_string(0, 0, f"sendplan report: {s.get('scenario', '')}", fmt["title"])
-        front.write_string(1, 0, DISCLAIMER, fmt["italic"])
-        r = 3
-        warn = warnings_table(s)
-        if len(warn):
-            front.write_row(r, 0, ["Warning", "size", "years"], fmt["header"])
-            r += 1
-            for w in warn.itertuples(index=False):
-                front.write_string(r, 0, str(w.message), fmt["wrap"])
-                if w.size is not None and math.isfinite(float(w.size)):
-                    front.write_number(r, 1, float(w.size))
-                front.write_string(r, 2, str(w.years))
-                r += 1
-            r += 1
-        front.write_row(r, 0, ["Headline figure", "value", "unit"], fmt["header"])
-        head_row = r
-        r += 1
-        for key, value in headline_figures(s, results.tables).items():
-            label, unit = HEADLINE[key]
-            front.write_string(r, 0, label)
-            if value is None:
-                front.write_string(r, 1, "–")
-            elif isinstance(value, int | float | np.integer | np.floating):
-                num_fmt = {"GBP": "£#,##0;[Red]-£#,##0", "share": "0.0%", "plans": "#,##0",
-                           "places": "#,##0"}.get(unit, "0")  # fmt: skip
-                fmt.setdefault(num_fmt, wb.add_format({"num_format": num_fmt}))
-                front.write_number(r, 1, float(value), fmt[num_fmt])
-            else:
-                front.write_string(r, 1, str(value))
-            front.write_string(r, 2, unit)
-            r += 1
-        r += 1
-        front.write_row(r, 0, ["Assumption", "value"], fmt["header"])
-        r += 1
-        for label, value in _assumptions(results):
-            front.write_string(r, 0, label)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                front.write_number(r, 1, value)
-            else:
-                front.write_string(r, 1, "–" if value is None else str(value), fmt["wrap"])
-            r += 1
-        absent = _absent_tables(results)
-        if absent:
-            r += 1
-            front.write_string(
-                r, 0, "Tables not produced by this run: " + ", ".join(absent), fmt["italic"]
-            )
-        front.freeze_panes(head_row + 1, 0)
-        front.activate()
+        for sheet in SUMMARY_SHEETS:
+            sheet(wb, results, fmt, names)
+        _chart_sheet(wb, charts_ws, results, fmt, names)
+    finally:
+        wb.close()
+    return notes
 
-        from .engine import TABLE_ORDER
 
-        table_sheets: dict[str, Any] = {}
+def write_tables_xlsx(results: Results, path: Path) -> list[str]:
+    """``tables.xlsx`` (``--full-workbook``): every tidy table as a sheet, written row by row in
+    xlsxwriter's constant-memory mode (flat memory whatever the table size)."""
+    import xlsxwriter
+
+    from .engine import TABLE_ORDER
+
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "nan_inf_to_errors": True})
+    try:
+        head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1})
         for name in TABLE_ORDER:
             df = results.tables.get(name)
-            if df is not None:
-                table_sheets[name] = _write_table_sheet(wb, name, df, fmt)
-        saving = saving_by_cause_table(s)
-        if saving is not None:
-            table_sheets["saving_by_cause"] = _write_table_sheet(wb, "saving_by_cause", saving, fmt)
+            if df is None:
+                continue
+            ws = wb.add_worksheet(name[:31])
+            ws.write_row(0, 0, [header_of(str(c)) for c in df.columns], head)
+            rows = df.iloc[:EXCEL_MAX_ROWS].astype(object)
+            rows = rows.where(pd.notna(rows), None)
+            for i, rec in enumerate(rows.itertuples(index=False, name=None), start=1):
+                ws.write_row(i, 0, rec)
+            ws.freeze_panes(1, 0)
+    finally:
+        wb.close()
+    return []
 
-        # Native charts read from a data sheet of small pivots.
-        data = wb.add_worksheet("chart_data")
-        charts_ws.write_string(0, 0, "Charts (data on the chart_data sheet)", fmt["title"])
-        row_at = 0
-        chart_row = 2
-        fin = results.tables.get("finance")
-        if (
-            fin is not None
-            and {"financial_year", "variant", "cumulative_deficit_gbp"} <= set(fin.columns)
-            and not fin.empty
-        ):
-            pv = _finance_pivot(fin)
-            data.write_row(row_at, 0, ["financial_year", *pv.columns], fmt["header"])
-            for i, (fy, vals) in enumerate(pv.iterrows(), start=1):
-                data.write_number(row_at + i, 0, int(fy))
-                for j, v in enumerate(vals.tolist(), start=1):
-                    if v is not None and math.isfinite(float(v)):
-                        data.write_number(row_at + i, j, float(v) / 1e6)
+
+def _chart_sheet(
+    wb: Any, charts_ws: Any, results: Results, fmt: dict[str, Any], names: labels.Labels
+) -> None:
+    """Native Excel charts (deficit against plan; placement mix per plan) from a chart_data sheet."""
+    data = wb.add_worksheet("chart_data")
+    charts_ws.write_string(0, 0, "Charts (data on the chart_data sheet)", fmt["title"])
+    row_at = 0
+    chart_row = 2
+    fin = results.tables.get("finance")
+    if (
+        fin is not None
+        and {"financial_year", "variant", "cumulative_deficit_gbp"} <= set(fin.columns)
+        and not fin.empty
+    ):
+        pv = _finance_pivot(fin)
+        data.write_row(row_at, 0, ["financial_year", *pv.columns], fmt["header"])
+        for i, (fy, vals) in enumerate(pv.iterrows(), start=1):
+            data.write_number(row_at + i, 0, int(fy))
+            for j, v in enumerate(vals.tolist(), start=1):
+                if v is not None and math.isfinite(float(v)):
+                    data.write_number(row_at + i, j, float(v) / 1e6)
+        first, last = row_at + 1, row_at + len(pv)
+        ch = wb.add_chart({"type": "line"})
+        for j, col in enumerate(pv.columns, start=1):
+            plan = col == "Safety Valve plan"
+            band = col.endswith(("P10", "P90"))
+            style: dict[str, Any] = {"marker": {"type": "circle"}}
+            if plan:
+                style = {
+                    "marker": {"type": "diamond"},
+                    "line": {"dash_type": "dash", "color": "black"},
+                }
+            elif band:
+                style = {"marker": {"type": "none"}, "line": {"width": 0.75, "dash_type": "round_dot", "color": "#D62728"}}  # fmt: skip
+            ch.add_series(
+                {
+                    "name": ["chart_data", row_at, j],
+                    "categories": ["chart_data", first, 0, last, 0],
+                    "values": ["chart_data", first, j, last, j],
+                    **style,
+                }
+            )
+        ch.set_title({"name": "Cumulative DSG deficit vs Safety Valve plan"})
+        ch.set_x_axis({"name": "financial year (from April)"})
+        ch.set_y_axis({"name": "£m at 31 March (positive = deficit)", "num_format": "#,##0"})
+        ch.set_legend({"position": "top"})
+        ch.set_size({"width": 760, "height": 400})
+        charts_ws.insert_chart(chart_row, 0, ch)
+        chart_row += 21
+        row_at = last + 2
+    else:
+        charts_ws.write_string(chart_row, 0, "No finance table: no deficit chart.", fmt["italic"])
+        chart_row += 2
+
+    pl = results.tables.get("placements")
+    if (
+        pl is not None
+        and {"year", "setting", "places", "variant"} <= set(pl.columns)
+        and not pl.empty
+    ):
+        mix = charts.placement_mix(pl)
+        settings = charts._ordered(mix["setting"], tuple(charts.SETTING_COLOURS))
+        colours = charts.setting_colours(settings)
+        for variant in charts._ordered(mix["variant"], VARIANTS):
+            pv = (
+                mix[mix["variant"] == variant]
+                .pivot_table(index="year", columns="setting", values="places", aggfunc="sum")
+                .reindex(columns=settings)
+                .fillna(0.0)
+                .sort_index()
+            )
+            data.write_row(
+                row_at, 0, [f"year ({variant})", *[names.setting(s) for s in settings]],
+                fmt["header"],
+            )  # fmt: skip
+            for i, (yr, vals) in enumerate(pv.iterrows(), start=1):
+                data.write_number(row_at + i, 0, int(yr))
+                data.write_row(row_at + i, 1, [float(v) for v in vals.tolist()])
             first, last = row_at + 1, row_at + len(pv)
-            ch = wb.add_chart({"type": "line"})
-            for j, col in enumerate(pv.columns, start=1):
-                plan = col == "Safety Valve plan"
-                band = col.endswith(("P10", "P90"))
-                style: dict[str, Any] = {"marker": {"type": "circle"}}
-                if plan:
-                    style = {
-                        "marker": {"type": "diamond"},
-                        "line": {"dash_type": "dash", "color": "black"},
-                    }
-                elif band:
-                    style = {"marker": {"type": "none"}, "line": {"width": 0.75, "dash_type": "round_dot", "color": "#D62728"}}  # fmt: skip
+            ch = wb.add_chart({"type": "column", "subtype": "stacked"})
+            for j, s_name in enumerate(settings, start=1):
                 ch.add_series(
                     {
                         "name": ["chart_data", row_at, j],
                         "categories": ["chart_data", first, 0, last, 0],
                         "values": ["chart_data", first, j, last, j],
-                        **style,
+                        "fill": {"color": colours[s_name]},
+                        "gap": 40,
                     }
                 )
-            ch.set_title({"name": "Cumulative DSG deficit vs Safety Valve plan"})
-            ch.set_x_axis({"name": "financial year (from April)"})
-            ch.set_y_axis({"name": "£m at 31 March (positive = deficit)", "num_format": "#,##0"})
+            ch.set_title({"name": f"Placement mix, {variant}"})
+            ch.set_x_axis({"name": "January census year"})
+            ch.set_y_axis({"name": "places", "num_format": "#,##0"})
+            ch.set_legend({"position": "top"})
             ch.set_size({"width": 760, "height": 400})
             charts_ws.insert_chart(chart_row, 0, ch)
             chart_row += 21
             row_at = last + 2
-        else:
-            charts_ws.write_string(
-                chart_row, 0, "No finance table: no deficit chart.", fmt["italic"]
-            )
-            chart_row += 2
-
-        pl = results.tables.get("placements")
-        if (
-            pl is not None
-            and {"year", "setting", "places", "variant"} <= set(pl.columns)
-            and not pl.empty
-        ):
-            mix = charts.placement_mix(pl)
-            settings = charts._ordered(mix["setting"], tuple(charts.SETTING_COLOURS))
-            colours = charts.setting_colours(settings)
-            for variant in charts._ordered(mix["variant"], VARIANTS):
-                pv = (
-                    mix[mix["variant"] == variant]
-                    .pivot_table(index="year", columns="setting", values="places", aggfunc="sum")
-                    .reindex(columns=settings)
-                    .fillna(0.0)
-                    .sort_index()
-                )
-                data.write_row(row_at, 0, [f"year ({variant})", *settings], fmt["header"])
-                for i, (yr, vals) in enumerate(pv.iterrows(), start=1):
-                    data.write_number(row_at + i, 0, int(yr))
-                    data.write_row(row_at + i, 1, [float(v) for v in vals.tolist()])
-                first, last = row_at + 1, row_at + len(pv)
-                ch = wb.add_chart({"type": "column", "subtype": "stacked"})
-                for j, s_name in enumerate(settings, start=1):
-                    ch.add_series(
-                        {
-                            "name": ["chart_data", row_at, j],
-                            "categories": ["chart_data", first, 0, last, 0],
-                            "values": ["chart_data", first, j, last, j],
-                            "fill": {"color": colours[s_name]},
-                            "gap": 40,
-                        }
-                    )
-                ch.set_title({"name": f"Placement mix, {variant}"})
-                ch.set_x_axis({"name": "January census year"})
-                ch.set_y_axis({"name": "places", "num_format": "#,##0"})
-                ch.set_size({"width": 760, "height": 400})
-                charts_ws.insert_chart(chart_row, 0, ch)
-                chart_row += 21
-                row_at = last + 2
-        else:
-            charts_ws.write_string(
-                chart_row, 0, "No placements table: no placement-mix chart.", fmt["italic"]
-            )
-    finally:
-        wb.close()
-    return notes
+    else:
+        charts_ws.write_string(
+            chart_row, 0, "No placements table: no placement-mix chart.", fmt["italic"]
+        )
 
 
 # --------------------------------------------------------------------------- HTML
@@ -841,6 +1138,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     s = results.summary
     t = results.tables
     h = headline_figures(s, t)
+    names = labels.Labels.from_scenario(results.resolved.scenario)
     parts = [
         f"<h1>{_esc(s.get('scenario', results.resolved.scenario.meta.name))}</h1>",
         f"<p class='disclaimer'>{_esc(DISCLAIMER)}</p>",
@@ -866,7 +1164,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     parts.append(
         _figure_section(
             "Placement mix over time",
-            lambda: charts.placement_mix_chart(t.get("placements")),  # type: ignore[arg-type]
+            lambda: charts.placement_mix_chart(t.get("placements"), labels=names),  # type: ignore[arg-type]
             "placement_mix",
             notes,
             "Children in place by setting: today's mix (unmitigated) against the optimised plan.",
@@ -885,7 +1183,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     parts.append(
         _figure_section(
             "Sufficiency by locality",
-            lambda: charts.sufficiency_chart(t.get("sufficiency")),  # type: ignore[arg-type]
+            lambda: charts.sufficiency_chart(t.get("sufficiency"), labels=names),  # type: ignore[arg-type]
             "sufficiency",
             notes,
             "Places demanded against capacity in each provider locality in the last year.",
@@ -894,7 +1192,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     parts.append(
         _figure_section(
             "Build plan",
-            lambda: charts.build_plan_chart(t.get("builds")),  # type: ignore[arg-type]
+            lambda: charts.build_plan_chart(t.get("builds"), labels=names),  # type: ignore[arg-type]
             "builds",
             notes,
             "New places the optimised plan opens, by year, setting and provider locality.",
@@ -957,11 +1255,24 @@ def _demand_totals(summary: Mapping[str, Any]) -> pd.DataFrame | None:
 # --------------------------------------------------------------------------- entry points
 
 
-def write_reports(results: Results, folder: Path) -> list[str]:
-    """Write ``report.xlsx`` and ``report.html`` into ``folder``; return warnings, never raise
-    (a report that fails is left out and named in the warnings, the run's tables still stand)."""
+def write_reports(
+    results: Results, folder: Path, full_workbook: bool = False, table_format: str = "csv"
+) -> list[str]:
+    """Write ``report.xlsx`` and ``report.html`` into ``folder`` (and ``tables.xlsx``, every table
+    in full, with ``full_workbook``); return warnings, never raise (a report that fails is left
+    out and named in the warnings, the run's tables still stand)."""
     warnings: list[str] = []
-    for name, writer in (("report.xlsx", _xlsx_writer), ("report.html", _html_writer)):
+
+    def xlsx(results: Results, path: Path) -> list[str]:
+        return write_xlsx(results, path, table_format, full_workbook)
+
+    writers: list[tuple[str, Callable[[Results, Path], list[str]]]] = [
+        ("report.xlsx", xlsx),
+        ("report.html", _html_writer),
+    ]
+    if full_workbook:
+        writers.append(("tables.xlsx", write_tables_xlsx))
+    for name, writer in writers:
         target = Path(folder) / name
         try:
             warnings.extend(writer(results, target))
@@ -972,10 +1283,6 @@ def write_reports(results: Results, folder: Path) -> list[str]:
             except OSError:
                 pass
     return warnings
-
-
-def _xlsx_writer(results: Results, path: Path) -> list[str]:
-    return write_xlsx(results, path)
 
 
 def _html_writer(results: Results, path: Path) -> list[str]:
@@ -1050,6 +1357,9 @@ def write_comparison_xlsx(
     _atomic_write(path, write)
 
 
+_HEADLINE_NAMES = {k: v[0] for k, v in HEADLINE.items()}
+
+
 def _short_labels(df: pd.DataFrame, swept: Sequence[str]) -> pd.Series:
     """Bar labels: a sweep's values by the last part of each key (``growth=0.1, ...``), else slugs."""
     if not swept or df.empty:
@@ -1090,6 +1400,7 @@ def render_comparison_html(
                     if c in ok.columns
                 ],
                 label="label",
+                series_names=_HEADLINE_NAMES,
             ),
             "cmp_deficit",
             notes,
@@ -1111,6 +1422,7 @@ def render_comparison_html(
                 title="Cumulative deficit minus the Safety Valve plan at the plan's last year "
                 "(positive = above plan)",
                 label="label",
+                series_names=_HEADLINE_NAMES,
             ),
             "cmp_gap",
             notes,
@@ -1132,6 +1444,7 @@ def render_comparison_html(
                 ],
                 title="Total cost over the forecast and the saving of the optimised plan",
                 label="label",
+                series_names=_HEADLINE_NAMES,
             ),
             "cmp_cost",
             notes,

@@ -31,3 +31,13 @@ def write_yaml(tmp_path: Path) -> Callable[..., Path]:
         return p
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def devon_run() -> Any:
+    """One real run of the whole Devon default (every year, 20 Monte Carlo paths, the LP exported),
+    shared by every test that only reads a full run's results: it is the suite's costliest step."""
+    from model.engine import run_scenario
+    from model.io import load_scenario
+
+    return run_scenario(load_scenario(None), paths=20, export_lp=True)

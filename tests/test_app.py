@@ -12,6 +12,7 @@ import json
 import math
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pandas as pd
@@ -30,10 +31,36 @@ HORIZON = 4
 PATHS = 20
 CARD_LABELS = (
     "EHCPs, January",
-    "Cumulative deficit, March",
-    "Saving of the optimised plan",
-    "Chance of meeting the trajectory",
+    "DSG deficit, March",
+    "Saving (central forecast)",
+    "On plan by March",
 )
+# Raw identifiers that must never reach a person: column names, locality and setting ids.
+RAW_NAMES = (
+    "shadow_price",
+    "gap_places",
+    "_gbp",
+    "east_devon",
+    "resource_base",
+    "ap_eotas",
+    "cumulative_deficit",
+    "unmitigated",
+)
+
+
+@pytest.fixture(scope="module")
+def default_app() -> AppTest:
+    """The app run once on the default (quick settings), shared by tests that only read the page."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SENDPLAN_APP_HORIZON", str(HORIZON))
+        mp.setenv("SENDPLAN_APP_PATHS", str(PATHS))
+        return _run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+
+
+@pytest.fixture(scope="module")
+def small_run() -> Any:
+    """A cheap deterministic run (one path, three years) for the download payloads and cards."""
+    return run_scenario(load_scenario(None, ["meta.horizon_years=3", "run.paths=1"]))
 
 
 @pytest.fixture
@@ -47,6 +74,30 @@ def _run(at: AppTest) -> AppTest:
     at.run(timeout=TIMEOUT)
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+VIEWS = (
+    "EHCP demand",
+    "Placement mix",
+    "Deficit vs plan",
+    "Sufficiency",
+    "Build plan",
+    "Compare",
+    "Downloads",
+    "Scenario",
+)
+
+
+def _view(at: AppTest, name: str) -> AppTest:
+    """Open one view (tab): only the open view is drawn."""
+    at.session_state["view"] = name
+    return _run(at)
+
+
+def _apply(at: AppTest) -> AppTest:
+    """Press the levers form's Apply button and run (levers take effect only then)."""
+    at.button(key="apply").click()
+    return _run(at)
 
 
 def _no_errors(at: AppTest) -> None:
@@ -67,35 +118,48 @@ def _same(a: object, b: object) -> bool:
 # --------------------------------------------------------------------------- runs the default
 
 
-def test_app_runs_the_default_without_exceptions(app: AppTest) -> None:
-    at = _run(app)
+def test_app_runs_the_default_without_exceptions(default_app: AppTest) -> None:
+    at = default_app
     _no_errors(at)
     labels = [m.label for m in at.metric]
     for expected in CARD_LABELS:
         assert any(lab.startswith(expected) for lab in labels), (expected, labels)
-    assert at.metric[0].label == f"EHCPs, January {2024 + HORIZON}"
+    assert at.metric[0].label == f"EHCPs, January {2024 + HORIZON} (P50)"
     # The cards show the run's headline figures (model.reports), formatted for people.
     h = at.session_state["headline"]
     assert at.metric[0].value == f"{h['plans_horizon']:,.0f}"
     assert h["plans_base"] == 8873  # the January 2024 SEN2 count the Devon default starts from
     assert h["plans_horizon"] > h["plans_base"]  # 10% growth in the new-plan rate
-    variant = "optimised" if h["cumulative_deficit_horizon_optimised_gbp"] else "unmitigated"
-    deficit = h[f"cumulative_deficit_horizon_{variant}_gbp"]
-    assert at.metric[1].value == f"£{deficit / 1e6:,.1f}m"
+    cards = at.session_state["cards"]
+    assert at.metric[1].value == f"£{cards['deficit_gbp'] / 1e6:,.1f}m"
+    # One basis, said on the cards that carry a Monte Carlo figure.
+    assert at.metric[1].label == f"DSG deficit, March {2024 + HORIZON} (P50)"
+    stated = [c.value for c in at.caption if c.value.startswith("Cards:")]
+    assert stated and stated[0].startswith(f"Cards: the P50 of {PATHS} Monte Carlo paths")
     # The run is the embedded default with exactly the two start-up edits, nothing else.
     yaml_text = at.session_state["scenario_yaml"]
     data = yaml.safe_load(yaml_text)
     base = load_scenario(None)
     assert data["meta"]["horizon_years"] == HORIZON and data["run"]["paths"] == PATHS
+    # An edited scenario runs and downloads under a name saying so, not the default's own name.
+    assert data["meta"]["name"] == (
+        f"Devon (illustrative default), edited: years {HORIZON}, paths {PATHS}"
+    )
     data["meta"]["horizon_years"] = base.scenario.meta.horizon_years
     data["run"]["paths"] = base.scenario.run.paths
+    data["meta"]["name"] = base.scenario.meta.name
     assert data == base.resolved
+    # Every view either draws or says why not (an info note), never a blank; only the open one
+    # is drawn.
+    assert len(at.tabs) == len(VIEWS)
+    assert at.session_state["view"] == "EHCP demand" and len(at.get("plotly_chart")) == 1
     # The build plan view breaks the saving down by cause and funding source.
-    saving = [d.value for d in at.dataframe if "cause" in d.value.columns]
-    assert saving and saving[0]["cause"].iloc[-1] == "Total saving"
-    # Every view either draws or says why not (an info note), never a blank.
-    assert len(at.tabs) == 8
+    _view(at, "Build plan")
+    saving = [d.value for d in at.dataframe if "Total saving" in d.value.to_string()]
+    assert saving
+    _view(at, "Downloads")
     assert at.download_button(key="dl_yaml").label.startswith("Scenario YAML")
+    _view(at, "Scenario")
     assert any(c.value.strip() == yaml_text.strip() for c in at.code)
 
 
@@ -110,8 +174,12 @@ def test_a_scenario_file_resets_the_levers_to_its_values(app: AppTest) -> None:
     _run(at)
     _no_errors(at)
     assert at.number_input(key="lv_delay_Special school Cranbrook").value == 2
+    text = _page_text(_view(at, "Scenario"))  # the file as chosen, never its server path
+    assert "scenarios/special_schools_delayed.yaml" in text and str(Path(APP).parent) not in text
     data = yaml.safe_load(at.session_state["scenario_yaml"])
-    assert data["meta"]["name"] == "Devon - special schools delayed two more years"
+    assert data["meta"]["name"] == (
+        f"Devon - special schools delayed two more years, edited: years {HORIZON}, paths {PATHS}"
+    )
     assert data["capacity"]["delays"] == {
         "Special school Tavistock/Ivybridge": 2,
         "Special school Cranbrook": 2,
@@ -157,7 +225,7 @@ def test_a_good_upload_extending_the_default_runs(app: AppTest) -> None:
     at = _upload(app, "growth.yaml", text.encode())
     _no_errors(at)
     data = yaml.safe_load(at.session_state["scenario_yaml"])
-    assert data["meta"]["name"] == "Uploaded growth test"
+    assert data["meta"]["name"].startswith("Uploaded growth test, edited: ")
     assert data["demand"]["growth"] == 0.14
     assert "extends" not in data  # the download is the resolved mapping: it stands alone
 
@@ -201,6 +269,12 @@ def test_levers_edit_the_scenario_and_list_the_edits(app: AppTest) -> None:
     at.number_input(key="lv_delay_Special school Cranbrook").set_value(2)
     at.checkbox(key="lv_cap_on").check()
     _run(at)
+    # Nothing runs until Apply: a slider step never queues a run (the default learns growth).
+    assert "growth" not in yaml.safe_load(at.session_state["scenario_yaml"])["demand"]
+    at.slider(key="lv_growth").set_value(14.0)
+    at.number_input(key="lv_delay_Special school Cranbrook").set_value(2)
+    at.checkbox(key="lv_cap_on").check()
+    _apply(at)
     _no_errors(at)
     data = yaml.safe_load(at.session_state["scenario_yaml"])
     assert data["demand"]["growth"] == pytest.approx(0.14)
@@ -209,7 +283,9 @@ def test_levers_edit_the_scenario_and_list_the_edits(app: AppTest) -> None:
     scn = load_scenario_text(at.session_state["scenario_yaml"], "x.yaml").scenario
     cran = next(p for p in scn.capacity.pipeline if p.name == "Special school Cranbrook")
     assert scn.capacity.open_year(cran) == 2029
-    edits = next(c.value for c in at.code if c.value.startswith("capacity.delays"))
+    edits = next(
+        c.value for c in _view(at, "Scenario").code if c.value.startswith("capacity.delays")
+    )
     assert "demand.growth: (absent) -> 0.14" in edits
 
 
@@ -218,7 +294,7 @@ def test_resource_base_lever_changes_the_optimised_cost(app: AppTest) -> None:
     before = dict(at.session_state["headline"])
     assert before["solver_status"] == "optimal"
     at.number_input(key="lv_rb_places_exeter").set_value(48.0)  # opens in the first projected year
-    _run(at)
+    _apply(at)
     _no_errors(at)
     after = at.session_state["headline"]
     data = yaml.safe_load(at.session_state["scenario_yaml"])
@@ -252,21 +328,176 @@ def test_only_demand_levers_rerun_the_demand_stage(app: AppTest, monkeypatch) ->
     monkeypatch.setattr(model.demand, "run_demand", counting)
     at = _run(app)
     at.slider(key="lv_growth").set_value(13.5)  # a growth no other test uses: a cache miss
-    _run(at)
+    _apply(at)
     assert calls[-1] == pytest.approx(0.135)
     n = len(calls)
     before = dict(at.session_state["headline"])
     at.number_input(key="lv_cost_special").set_value(30000.0)
     at.number_input(key="lv_delay_Special school Tavistock/Ivybridge").set_value(3)
-    _run(at)
+    _apply(at)
     _no_errors(at)
     assert len(calls) == n  # costs and capacity re-run placements, the LP and finance only
     after = at.session_state["headline"]
     assert after["plans_horizon"] == before["plans_horizon"]
     assert after["total_cost_unmitigated_gbp"] > before["total_cost_unmitigated_gbp"]
     at.slider(key="lv_growth").set_value(13.0)
-    _run(at)
+    _apply(at)
     assert len(calls) == n + 1 and calls[-1] == pytest.approx(0.13)
+
+
+# --------------------------------------------------------------------------- never misleads
+
+
+def _charts(at: AppTest) -> list[dict]:
+    """Every plotly figure on the page, as the JSON spec the browser draws."""
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _texts(fig: dict) -> list[str]:
+    """What a reader sees of a figure: title, axis and colour-bar titles, trace and tick names."""
+    lay = fig["layout"]
+    out = [str((lay.get("title") or {}).get("text", ""))]
+    for key, ax in lay.items():
+        if key.startswith(("xaxis", "yaxis")) and isinstance(ax, dict):
+            out.append(str((ax.get("title") or {}).get("text", "")))
+    out += [str(a.get("text", "")) for a in lay.get("annotations", [])]
+    for t in fig["data"]:
+        out.append(str(t.get("name", "")))
+        if t.get("type") == "heatmap":
+            out += [str(v) for v in (t.get("x") or []) + (t.get("y") or [])]
+            out.append(str(((t.get("colorbar") or {}).get("title") or {}).get("text", "")))
+        if t.get("type") == "bar" and isinstance(t.get("x"), list):
+            out += [str(v) for v in t["x"] if isinstance(v, str)]
+    return out
+
+
+def test_switching_the_source_resets_every_lever_to_the_new_scenario(app: AppTest) -> None:
+    at = _run(app)
+    at.slider(key="lv_growth").set_value(14.0)
+    at.select_slider(key="lv_plan_for").set_value(0.9)
+    _apply(at)
+    assert yaml.safe_load(at.session_state["scenario_yaml"])["demand"]["growth"] == 0.14
+    at.radio(key="source").set_value("A file in scenarios/")
+    _run(at)
+    at.selectbox(key="scenario_file").set_value("special_schools_delayed.yaml")
+    _run(at)
+    # The sidebar shows the new scenario's own values, not the old scenario's edits...
+    assert at.slider(key="lv_growth").value == 10.0
+    assert at.select_slider(key="lv_plan_for").value == 0.5
+    assert at.number_input(key="lv_delay_Special school Cranbrook").value == 2
+    # ...and touching one lever applies that lever alone: nothing stale comes back.
+    at.slider(key="lv_horizon").set_value(HORIZON - 1)
+    _apply(at)
+    _no_errors(at)
+    data = yaml.safe_load(at.session_state["scenario_yaml"])
+    assert data["demand"]["growth"] == 0.1 and data["policy"]["plan_for"] == 0.5
+    assert data["capacity"]["delays"] == {
+        "Special school Tavistock/Ivybridge": 2,
+        "Special school Cranbrook": 2,
+    }
+    assert data["meta"]["horizon_years"] == HORIZON - 1
+    # Back to the default: its delays (none) return, and the next run has none.
+    at.radio(key="source").set_value("Devon default (embedded)")
+    _run(at)
+    assert at.number_input(key="lv_delay_Special school Cranbrook").value == 0
+    _apply(at)
+    assert "delays" not in (yaml.safe_load(at.session_state["scenario_yaml"])["capacity"] or {})
+
+
+def test_headline_cards_share_one_basis_and_one_date(devon_run, small_run) -> None:
+    app_module = _import_app()
+    # Twenty paths over the whole horizon (to January 2034, past the plan's end in 2031-32).
+    cards = app_module.card_figures(devon_run)
+    assert cards["basis"] == "P50 of 20 paths"
+    # One date: the deficit, its gap to the plan and the chance of meeting it, all at March 2032,
+    # the end of the Safety Valve plan's last financial year (2031-32), though the run goes on.
+    assert cards["fy"] == 2031
+    fin = devon_run.tables["finance"].set_index(["variant", "financial_year"])
+    row = fin.loc[("optimised", 2031)]
+    assert cards["deficit_gbp"] == pytest.approx(row["cumulative_deficit_gbp_p50"])
+    assert cards["gap_gbp"] == pytest.approx(
+        row["cumulative_deficit_gbp_p50"] - row["plan_cumulative_deficit_gbp"]
+    )
+    assert cards["p_meet"] == pytest.approx(row["prob_meet_plan"])
+    assert cards["p_meet_unmitigated"] == pytest.approx(
+        fin.loc[("unmitigated", 2031), "prob_meet_plan"]
+    )
+    # Plans on the same basis: the P50 of the LA total over paths, in January 2034.
+    assert cards["plans"] == pytest.approx(devon_run.summary["demand"]["plans"]["2034"])
+    # One path: every card is the deterministic forecast, and says so.
+    one = app_module.card_figures(small_run)
+    assert one["basis"] == "deterministic" and one["fy"] == 2026
+    row = (
+        small_run.tables["finance"]
+        .set_index(["variant", "financial_year"])
+        .loc[("optimised", 2026)]
+    )
+    assert one["deficit_gbp"] == pytest.approx(row["cumulative_deficit_gbp"])
+    assert "p_meet" not in one
+
+
+def test_a_short_horizon_planning_above_p50_runs(app: AppTest) -> None:
+    at = _run(app)
+    at.slider(key="lv_horizon").set_value(1)
+    at.select_slider(key="lv_plan_for").set_value(0.9)
+    _apply(at)
+    _no_errors(at)  # was KeyError: 'build' (nothing can be built within one year)
+    assert at.session_state["headline"]["places_built"] == 0
+    assert at.metric[0].label == "EHCPs, January 2025 (P50)"
+
+
+def test_every_table_and_chart_speaks_in_labels_and_formatted_numbers(
+    default_app: AppTest,
+) -> None:
+    at = default_app
+    _no_errors(at)
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    frames, figs = [], []
+    for name in VIEWS:
+        _view(at, name)
+        _no_errors(at)
+        frames += list(at.dataframe)
+        figs += _charts(at)
+    assert len(frames) >= 4
+    for df in frames:
+        for col in df.value.columns:
+            assert "_" not in str(col), col  # "Gap: demand minus ...", never gap_places
+        shown = df.value.astype(str).to_string()
+        for raw in RAW_NAMES:
+            assert raw not in shown, (raw, list(df.value.columns))
+        styler = df.proto.arrow_data.styler
+        if not styler.display_values:
+            continue
+        display = convert_arrow_bytes_to_pandas_df(styler.display_values)
+        for col, label in zip(display.columns, df.value.columns, strict=False):
+            values = display[col].dropna().astype(str)
+            if "(£)" in str(label):  # money: £ and thousands separators, no raw floats
+                assert values.str.match(r"^-?£[\d,]+$|^–$").all(), (label, values.head())
+                big = values[values.str.len() > 8]
+                assert big.str.contains(",").all(), (label, big.head())
+    assert len(figs) >= 8
+    for fig in figs:
+        for text in _texts(fig):
+            for raw in RAW_NAMES:
+                assert raw not in text, (raw, text)
+    heat = [f for f in figs if f["data"] and f["data"][0].get("type") == "heatmap"]
+    price = next(f for f in heat if "one more place" in f["layout"]["title"]["text"])
+    scale = price["data"][0]
+    assert scale["zmin"] == 0 and "zmid" not in scale  # never negative: sequential from zero
+    assert "East Devon" in scale["x"] and any("Resource base" in y for y in scale["y"])
+
+
+def _page_text(at: AppTest) -> str:
+    return " ".join(
+        [m.value for m in at.markdown] + [c.value for c in at.caption] + [c.value for c in at.code]
+    )
+
+
+def test_the_scenario_tab_names_the_source_not_a_server_path(default_app: AppTest) -> None:
+    text = _page_text(_view(default_app, "Scenario"))
+    assert str(Path(APP).parent) not in text and "/work/" not in text
+    assert "the embedded Devon default" in text
 
 
 # --------------------------------------------------------------------------- downloads
@@ -277,11 +508,11 @@ def test_downloaded_yaml_reruns_via_the_cli_to_the_same_headline(app: AppTest, t
     at = _run(app)
     at.slider(key="lv_growth").set_value(12.0)
     at.number_input(key="lv_cost_independent").set_value(70000.0)
-    _run(at)
+    _apply(at)
     _no_errors(at)
     yaml_text = at.session_state["scenario_yaml"]
     assert any(
-        c.value.strip() == yaml_text.strip() for c in at.code
+        c.value.strip() == yaml_text.strip() for c in _view(at, "Scenario").code
     )  # the YAML shown is the YAML downloaded
     f = tmp_path / "from_app.yaml"
     f.write_text(yaml_text, encoding="utf-8")
@@ -301,15 +532,16 @@ def test_downloaded_yaml_reruns_via_the_cli_to_the_same_headline(app: AppTest, t
 
 
 def test_pinning_compares_scenarios_side_by_side(app: AppTest) -> None:
-    at = _run(app)
+    at = _view(_run(app), "Compare")
     # both pins type their growth (the default learns it), so the paths share their draws
     at.slider(key="lv_growth").set_value(10.0)
-    _run(at)
+    _apply(at)
     at.text_input(key="pin_label").set_value("growth 10%")
     at.button(key="pin").click()
     _run(at)
+    assert at.text_input(key="pin_label").value == ""  # the typed label does not stick
     at.slider(key="lv_growth").set_value(14.0)
-    _run(at)
+    _apply(at)
     at.text_input(key="pin_label").set_value("growth 14%")
     at.button(key="pin").click()
     _run(at)
@@ -332,13 +564,17 @@ def test_pinning_compares_scenarios_side_by_side(app: AppTest) -> None:
     assert table.loc["EHCPs at the horizon (P50)", "growth 14%"] == f"{h14['plans_horizon']:,.0f}"
     saving = table.loc[reports.HEADLINE["saving_gbp"][0], "growth 10%"]
     assert saving == f"£{h10['saving_gbp'] / 1e6:,.1f}m"
-    # Without a label a pin is named after the scenario and its edits.
-    at.text_input(key="pin_label").set_value("")
+    # Without a label a pin is named after the scenario and its edits, in full.
     at.button(key="pin").click()
     _run(at)
     assert at.session_state["pins"][-1]["label"] == (
-        f"Devon (illustrative default): growth=0.14, horizon_years={HORIZON}, paths={PATHS}"
+        f"Devon (illustrative default), edited: growth 0.14, years {HORIZON}, paths {PATHS}"
     )
+    # The compare charts stay readable: one line per pinned scenario, no bands, named in words.
+    for fig in _charts(at)[-2:]:
+        names = [t.get("name") for t in fig["data"] if t.get("showlegend", True)]
+        assert len(names) <= len(at.session_state["pins"]) + 1, names
+        assert not [t for t in fig["data"] if t.get("fill") == "toself"]
     at.button(key="unpin_all").click()
     _run(at)
     assert at.session_state["pins"] == []
@@ -368,11 +604,11 @@ def test_build_locality_map_places_builds_at_their_locality() -> None:
     fig = charts.build_locality_map(builds, locs)
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["locality"].text) == ["Exeter", "Torridge"]  # no coordinates: left out
-    rb = by_name["resource_base"]
+    rb = by_name["Resource base"]  # a readable name even without the scenario's own
     assert [row[1] for row in rb.customdata] == [36.0]  # 12 + 24 summed; zero-place row dropped
     assert rb.y[0] == pytest.approx(50.72)
     # Marker area grows with places: the 150-place special school is the largest circle.
-    assert by_name["special"].marker.size[0] > rb.marker.size[0]
+    assert by_name["Special"].marker.size[0] > rb.marker.size[0]
     assert fig.layout.yaxis.scaleratio == pytest.approx(1 / math.cos(math.radians(50.835)))
     empty = charts.build_locality_map(builds.iloc[0:0], locs)
     assert [t.name for t in empty.data] == ["locality"]
@@ -391,10 +627,10 @@ def _import_app():
     return module
 
 
-def test_csv_zip_and_xlsx_downloads_hold_the_run(tmp_path) -> None:
+def test_csv_zip_and_xlsx_downloads_hold_the_run(small_run) -> None:
     app_module = _import_app()
-    resolved = load_scenario(None, ["meta.horizon_years=3", "run.paths=1"])
-    res = run_scenario(resolved)
+    res = small_run
+    resolved = res.resolved
     with zipfile.ZipFile(io.BytesIO(app_module._csv_zip(res))) as zf:
         names = set(zf.namelist())
         assert {f"devon/{t}.csv" for t in res.tables} <= names
@@ -414,9 +650,8 @@ def test_a_cap_that_cannot_be_met_is_a_warning_with_its_size_and_years(app: AppT
     the app shows the run's warning, the same sentence summary.json and the CLI carry."""
     at = _run(app)
     at.checkbox(key="lv_cap_on").check()
-    _run(at)  # the slider is enabled once the cap is on
     at.slider(key="lv_cap").set_value(1.0)
-    _run(at)
+    _apply(at)
     _no_errors(at)
     shown = [w.value for w in at.warning]
     line = next(v for v in shown if "policy.max_independent_share is breached" in v)
@@ -424,4 +659,27 @@ def test_a_cap_that_cannot_be_met_is_a_warning_with_its_size_and_years(app: AppT
     assert "places" in line  # its size, in places
     # the build plan says it is in whole units and how close to the cheapest it is proven
     gap = at.session_state["headline"]["mip_gap"]
+    _view(at, "Build plan")
     assert any(f"at most {gap:.2%} more than the cheapest" in c.value for c in at.caption)
+
+
+def test_an_unedited_run_kept_on_disk_reloads_the_same_and_only_for_the_same_code(
+    small_run, tmp_path, monkeypatch
+) -> None:
+    app_module = _import_app()
+    monkeypatch.setattr(app_module, "APP_CACHE", tmp_path)
+    sha = small_run.resolved.sha256
+    app_module._from_disk.clear()
+    assert app_module._from_disk(sha, small_run.resolved) is None  # nothing kept yet
+    app_module._to_disk(small_run)
+    app_module._from_disk.clear()
+    again = app_module._from_disk(sha, small_run.resolved)
+    assert again is not None and again.summary["scenario_sha256"] == sha
+    assert set(again.tables) == set(small_run.tables)
+    for name, df in small_run.tables.items():
+        pd.testing.assert_frame_equal(again.tables[name], df, check_dtype=False)
+    assert app_module.card_figures(again) == app_module.card_figures(small_run)
+    # Results made by other code are never reused.
+    monkeypatch.setattr(app_module, "_code_fingerprint", lambda: "other-code")
+    app_module._from_disk.clear()
+    assert app_module._from_disk(sha, small_run.resolved) is None

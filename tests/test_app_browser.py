@@ -3,7 +3,9 @@ selenium, wait for the headline cards, save a screenshot.
 
 Skips (with the reason) only where chromium or chromedriver is not installed; nothing is downloaded
 (the driver path is passed explicitly, so selenium-manager never runs).
-SENDPLAN_SCREENSHOT=docs/screenshot.png also copies the screenshot there (the README's picture);
+Then it opens every view (tab) and saves a screenshot of each, checking none shows an error
+(SENDPLAN_SCREENSHOTS=FOLDER keeps them there).
+SENDPLAN_SCREENSHOT=docs/screenshot.png also copies the first screenshot there (the README's picture);
 that run uses the scenario's own settings rather than the quick test settings.
 """
 
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -128,8 +131,108 @@ def driver() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+VIEWS = (
+    "EHCP demand",
+    "Placement mix",
+    "Deficit vs plan",
+    "Sufficiency",
+    "Build plan",
+    "Compare",
+    "Downloads",
+    "Scenario",
+)
+
+
+def _idle(d) -> bool:
+    """The page has finished a rerun: no spinner, no 'running' status."""
+    busy = d.find_elements(By.CSS_SELECTOR, '[data-testid="stSpinner"]') or [
+        e for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]') if e.text
+    ]
+    return not busy
+
+
+def _tab(driver, name: str):
+    """The tab labelled ``name``."""
+    tabs = driver.find_elements(By.CSS_SELECTOR, '[role="tab"]')
+    found = [(t.get_attribute("textContent") or "").strip() for t in tabs]
+    assert name in found, (name, found)
+    return tabs[found.index(name)]
+
+
+def _screenshot_each_view(driver, folder: Path) -> list[Path]:
+    """Open every view (tab) in turn and save a screenshot of it; each view draws without error."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = []
+    for k, name in enumerate(VIEWS):
+        _tab(driver, name).click()
+        time.sleep(0.5)
+        WebDriverWait(driver, 120, poll_frequency=0.5).until(_idle)
+        time.sleep(1.5)  # let plotly finish drawing
+        # The page reran: find the tab afresh (the old element is gone).
+        assert _tab(driver, name).get_attribute("aria-selected") == "true", name
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), name
+        shot = folder / f"view-{k + 1}-{name.lower().replace(' ', '-')}.png"
+        assert driver.save_screenshot(str(shot)), name
+        assert shot.read_bytes().startswith(PNG_MAGIC), name
+        shots.append(shot)
+    return shots
+
+
+def _click_text(driver, css: str, text: str) -> None:
+    """Click the element matching ``css`` whose text is ``text``."""
+    hits = [e for e in driver.find_elements(By.CSS_SELECTOR, css) if e.text.strip() == text]
+    assert hits, (css, text)
+    hits[0].click()
+
+
+def _settle(driver) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    time.sleep(0.8)
+    WebDriverWait(driver, 180, poll_frequency=0.5).until(_idle)
+    time.sleep(0.5)
+
+
+def _run_caption(driver) -> str:
+    """The caption under the title naming the scenario as run (edits included)."""
+    texts = [
+        e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stCaptionContainer"]')
+    ]
+    return next(t for t in texts if "base year" in t)
+
+
+def _levers_reset_on_a_source_switch(driver) -> None:
+    """The browser keeps its own copy of every widget's value: after a source switch the sidebar
+    must show the new scenario's values, and the next Apply must not bring the old ones back."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    def growth() -> float:  # the EHCP growth slider is the sidebar's first slider
+        slider = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSlider"]')[0]
+        text = slider.find_element(By.CSS_SELECTOR, '[data-testid="stSliderThumbValue"]').text
+        return float(text)
+
+    assert growth() == 10.0
+    thumb = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSlider"] input[type="range"]')[0]
+    driver.execute_script("arguments[0].focus()", thumb)
+    ActionChains(driver).send_keys(*([Keys.ARROW_RIGHT] * 8)).perform()  # 10% -> 14%, 0.5 steps
+    time.sleep(0.5)
+    assert growth() == 14.0
+    _click_text(driver, "button", "Apply")
+    _settle(driver)
+    title = _run_caption(driver)
+    assert "growth 0.14" in title, title
+    _click_text(driver, "label", "A file in scenarios/")  # scenarios/devon.yaml: growth 10%
+    _settle(driver)
+    assert growth() == 10.0
+    _click_text(driver, "button", "Apply")
+    _settle(driver)
+    title = _run_caption(driver)
+    assert "growth" not in title, title  # the old scenario's 14% did not come back
+
+
 def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_path: Path) -> None:
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(app_url)
@@ -145,7 +248,7 @@ def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_pa
         e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')
     ]
     assert labels[0].startswith("EHCPs, January")
-    assert "Saving of the optimised plan" in labels
+    assert "Saving (central forecast)" in labels
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
     # Let the first chart finish drawing so the screenshot shows it.
@@ -160,6 +263,11 @@ def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_pa
     assert driver.save_screenshot(str(shot))
     data = shot.read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+    views = Path(os.environ.get("SENDPLAN_SCREENSHOTS") or tmp_path)  # keep them: set a folder
+    views.mkdir(parents=True, exist_ok=True)
+    _screenshot_each_view(driver, views)
+    if not SCREENSHOT_TO:  # the README screenshot run leaves the levers alone
+        _levers_reset_on_a_source_switch(driver)
     if SCREENSHOT_TO:
         target = Path(SCREENSHOT_TO)
         if not target.is_absolute():

@@ -9,6 +9,17 @@ import pandas as pd
 import pytest
 
 from model import charts
+from model.labels import Labels
+
+NAMES = Labels(
+    localities={"exeter": "Exeter", "torridge": "Torridge"},
+    settings={
+        "mainstream": "Mainstream",
+        "resource_base": "Resource base",
+        "special": "Special school",
+        "independent": "Independent",
+    },
+)
 
 
 def demand_table(bands: bool = True) -> pd.DataFrame:
@@ -132,10 +143,11 @@ def test_placement_mix_sums_over_localities_with_a_panel_per_variant() -> None:
     got = mix.set_index(["variant", "year", "setting"])["places"]
     assert got[("optimised", 2026, "special")] == pytest.approx(45.0)
     assert got[("unmitigated", 2025, "independent")] == pytest.approx(20.0)
-    fig = charts.placement_mix_chart(placements_table())
+    fig = charts.placement_mix_chart(placements_table(), labels=NAMES)
     titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["unmitigated", "optimised"]  # the canonical order, whatever the row order
-    special = [t for t in fig.data if t.name == "special"]
+    # The canonical order, whatever the row order, in words a reader knows.
+    assert titles == ["Unmitigated (today's mix)", "Optimised plan"]
+    special = [t for t in fig.data if t.name == "Special school"]
     assert [list(t.y) for t in special] == [[30.0, 30.0], [45.0, 45.0]]
     assert special[0].marker.color == charts.SETTING_COLOURS["special"]
     assert sum(t.showlegend for t in special) == 1  # one legend entry per setting
@@ -146,17 +158,17 @@ def test_placement_mix_share_sums_to_one_each_year() -> None:
     opt = [t for t in fig.data if t.xaxis == "x2"]
     totals = np.sum([t.y for t in opt], axis=0)
     assert np.allclose(totals, 1.0)
-    assert [t for t in opt if t.name == "independent"][0].y[0] == pytest.approx(0.05)
+    assert [t for t in opt if t.name == "Independent"][0].y[0] == pytest.approx(0.05)
 
 
 def test_deficit_chart_in_millions_with_plan_and_bands() -> None:
     fig = charts.deficit_chart(finance_table(bands=True))
     names = [t.name for t in fig.data]
     assert names == [
-        "unmitigated P10-P90",
-        "unmitigated",
-        "optimised P10-P90",
-        "optimised",
+        "Unmitigated (today's mix) P10-P90",
+        "Unmitigated (today's mix)",
+        "Optimised plan P10-P90",
+        "Optimised plan",
         "Safety Valve plan",
     ]
     assert np.allclose(fig.data[1].y, [150.0, 180.0, 220.0])
@@ -170,13 +182,47 @@ def test_deficit_chart_bands_only_where_the_table_has_them() -> None:
     assert not [t for t in fig.data if t.fill == "toself"]
 
 
-def test_deficit_chart_overlays_scenarios_each_with_its_plan() -> None:
-    both = pd.concat([finance_table().assign(scenario="A"), finance_table().assign(scenario="B")])
+def test_deficit_chart_overlays_scenarios_with_one_line_per_plan() -> None:
+    other = finance_table().assign(
+        scenario="C", plan_cumulative_deficit_gbp=lambda d: d["plan_cumulative_deficit_gbp"] * 2
+    )
+    both = pd.concat(
+        [finance_table().assign(scenario="A"), finance_table().assign(scenario="B"), other]
+    )
     fig = charts.deficit_chart(both)
-    assert [t.name for t in fig.data if "plan" in t.name] == [
-        "A: Safety Valve plan",
-        "B: Safety Valve plan",
+    # A and B share one Safety Valve plan, drawn once; C's differs, so it gets its own line.
+    assert [t.name for t in fig.data if "Safety Valve" in t.name] == [
+        "Safety Valve plan",
+        "C: Safety Valve plan",
     ]
+
+
+def test_compare_deficit_chart_is_one_line_per_scenario_without_bands() -> None:
+    runs = [finance_table(bands=True).assign(scenario=f"scenario {k}") for k in range(4)]
+    fig = charts.deficit_chart(pd.concat(runs), variants=("optimised",), bands=False)
+    names = [t.name for t in fig.data]
+    # Four pinned scenarios: four optimised lines and the shared plan, not 4 x (2 lines +
+    # 2 bands) + plans = 20 legend entries of overlapping bands.
+    assert names == ["scenario 0", "Safety Valve plan", "scenario 1", "scenario 2", "scenario 3"]
+    assert not [t for t in fig.data if t.fill == "toself"]
+    assert np.allclose(fig.data[0].y, [140.0, 150.0, 160.0])  # the optimised rows, in £m
+    fan = charts.ehcp_fan_chart(
+        pd.concat([demand_table().assign(scenario=s) for s in ("A", "B")]), bands=False
+    )
+    assert [t.name for t in fan.data] == ["A (P50)", "B (P50)"]
+
+
+def test_legends_sit_above_the_plot_clear_of_axis_titles() -> None:
+    figs = [
+        charts.ehcp_fan_chart(demand_table()),
+        charts.placement_mix_chart(placements_table()),
+        charts.deficit_chart(finance_table(bands=True)),
+        charts.balance_chart(finance_table()),
+        charts.sufficiency_chart(sufficiency_table()),
+    ]
+    for fig in figs:
+        assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y >= 1, fig.layout.title
+        assert fig.layout.margin.t >= 100
 
 
 def sufficiency_table() -> pd.DataFrame:
@@ -212,25 +258,39 @@ def sufficiency_table() -> pd.DataFrame:
 
 
 def test_sufficiency_chart_last_year_and_only_limited_settings() -> None:
-    fig = charts.sufficiency_chart(sufficiency_table())
-    assert [a.text for a in fig.layout.annotations] == ["special"]  # mainstream has no limit
-    demand = [t for t in fig.data if t.name == "demand"][0]
-    assert list(demand.x) == ["exeter", "torridge"] and list(demand.y) == [130.0, 50.0]
+    fig = charts.sufficiency_chart(sufficiency_table(), labels=NAMES)
+    assert [a.text for a in fig.layout.annotations] == ["Special school"]  # mainstream: no limit
+    demand = [t for t in fig.data if t.name == "places demanded"][0]
+    assert list(demand.x) == ["Exeter", "Torridge"] and list(demand.y) == [130.0, 50.0]
     assert "2026" in fig.layout.title.text
     fig25 = charts.sufficiency_chart(sufficiency_table(), year=2025)
-    assert list([t for t in fig25.data if t.name == "demand"][0].y) == [120.0, 40.0]
+    assert list([t for t in fig25.data if t.name == "places demanded"][0].y) == [120.0, 40.0]
     with pytest.raises(charts.ChartDataError, match="2030"):
         charts.sufficiency_chart(sufficiency_table(), year=2030)
 
 
 def test_sufficiency_heatmap_gap_with_shadow_prices() -> None:
-    fig = charts.sufficiency_heatmap(sufficiency_table(), year=2025)
+    fig = charts.sufficiency_heatmap(sufficiency_table(), year=2025, labels=NAMES)
     hm = fig.data[0]
-    assert list(hm.y) == ["mainstream", "special"] and list(hm.x) == ["exeter", "torridge"]
+    assert list(hm.y) == ["Mainstream", "Special school"] and list(hm.x) == ["Exeter", "Torridge"]
     z = np.array(hm.z, dtype=float)
     assert z[1].tolist() == [20.0, -20.0]
     assert np.isnan(z[0]).all()  # unlimited capacity has no finite gap
     assert np.array(hm.customdata, dtype=float)[1].tolist() == [30000.0, 0.0]
+    # The gap takes either sign: a diverging scale centred on zero, titled in words.
+    assert hm.zmid == 0 and hm.zmin == -hm.zmax
+    assert "gap_places" not in fig.layout.title.text and "Gap" in fig.layout.title.text
+
+
+def test_shadow_price_heatmap_is_sequential_from_zero() -> None:
+    fig = charts.sufficiency_heatmap(sufficiency_table(), 2025, "shadow_price_gbp", labels=NAMES)
+    hm = fig.data[0]
+    # Shadow prices are never negative: a sequential scale from 0, not a red-blue diverging one.
+    assert hm.zmin == 0 and hm.zmax == pytest.approx(30000.0) and hm.zmid is None
+    assert hm.colorscale[0][1] != hm.colorscale[-1][1]
+    assert "RdBu" not in str(hm.colorscale) and hm.colorbar.tickprefix == "£"
+    assert "shadow" not in fig.layout.title.text.lower()
+    assert fig.layout.title.text.startswith("What one more place saves")
 
 
 def test_build_plan_chart_stacks_localities_per_setting() -> None:
@@ -244,10 +304,14 @@ def test_build_plan_chart_stacks_localities_per_setting() -> None:
             "capital_cost_gbp": [1e6, 2e6, 20e6],
         }
     )
-    fig = charts.build_plan_chart(builds)
-    assert [a.text for a in fig.layout.annotations] == ["resource_base", "special"]
+    fig = charts.build_plan_chart(builds, labels=NAMES)
+    assert [a.text for a in fig.layout.annotations] == ["Resource base", "Special school"]
     assert sum(float(np.sum(t.y)) for t in fig.data) == pytest.approx(186.0)
-    assert [t.name for t in fig.data if t.showlegend] == ["exeter", "torridge"]
+    assert [t.name for t in fig.data if t.showlegend] == ["Exeter", "Torridge"]
+    # Without a scenario's names, identifiers still read as words.
+    plain = charts.build_plan_chart(builds)
+    assert [t.name for t in plain.data if t.showlegend] == ["Exeter", "Torridge"]
+    assert [a.text for a in plain.layout.annotations] == ["Resource base", "Special"]
     with pytest.raises(charts.ChartDataError, match="builds no new places"):
         charts.build_plan_chart(builds.assign(places=0.0))
 
@@ -264,6 +328,19 @@ def test_comparison_and_sweep_charts() -> None:
     )
     fig = charts.comparison_chart(cmp)
     assert np.allclose(fig.data[1].y, [150.0, 160.0, 250.0, 260.0])
+    assert [t.name for t in fig.data] == [
+        "Cumulative deficit horizon unmitigated (£)",
+        "Cumulative deficit horizon optimised (£)",
+    ]
+    named = charts.comparison_chart(
+        cmp.assign(slug=["a very long pinned scenario label that must not be cut", *"bcd"]),
+        series_names={"cumulative_deficit_horizon_optimised_gbp": "Deficit, optimised"},
+    )
+    assert named.data[1].name == "Deficit, optimised"
+    # Long labels wrap onto lines instead of being truncated.
+    assert named.data[0].x[0].replace("<br>", " ") == (
+        "a very long pinned scenario label that must not be cut"
+    )
     sw = charts.sweep_chart(cmp, "demand.growth", colour="policy.max_independent_share")
     assert [t.name for t in sw.data] == [
         "policy.max_independent_share=0.05",

@@ -36,7 +36,10 @@ def test_console_script_runs_default(tmp_path: Path) -> None:
 
 
 def test_overrides_change_hash_and_are_recorded(tmp_path: Path, capsys) -> None:
-    code = main(["run", "--out", str(tmp_path), "--paths", "5", "--set", "demand.growth=0.14"])
+    code = main(
+        ["run", "--out", str(tmp_path), "--paths", "5", "--no-reports"]
+        + ["--set", "demand.growth=0.14"]
+    )
     assert code == 0
     summary = json.loads((tmp_path / "devon" / "summary.json").read_text())
     assert summary["overrides"] == ["demand.growth=0.14"]
@@ -77,12 +80,36 @@ def test_failure_while_running_exits_1_and_leaves_no_folder(
 def test_failure_while_writing_leaves_previous_output_intact(
     tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    assert main(["run", "--out", str(tmp_path), "--paths", "5"]) == 0
+    quick = ["--paths", "5", "--no-reports", "--set", "meta.horizon_years=2"]
+    assert main(["run", "--out", str(tmp_path), *quick]) == 0
     before = (tmp_path / "devon" / "summary.json").read_text()
 
     def broken_json(path, data):
         raise OSError("disk full")
 
     monkeypatch.setattr(engine, "write_json", broken_json)
-    assert main(["run", "--out", str(tmp_path), "--paths", "5", "--seed", "1"]) == 1
+    assert main(["run", "--out", str(tmp_path), *quick, "--seed", "1"]) == 1
     assert (tmp_path / "devon" / "summary.json").read_text() == before
+
+
+@pytest.mark.parametrize("horizon", [1, 2])
+def test_a_short_horizon_planning_above_p50_runs(tmp_path: Path, horizon: int) -> None:
+    """Nothing can be built within one or two years: planning for P90 still runs (no builds)."""
+    code = main(
+        ["run", "--out", str(tmp_path), "--paths", "10", "--no-reports"]
+        + ["--set", f"meta.horizon_years={horizon}", "--set", "policy.plan_for=0.9"]
+    )
+    assert code == 0
+    summary = json.loads((tmp_path / "devon" / "summary.json").read_text())
+    assert summary["optimisation"]["places_built"] == 0
+    assert summary["optimisation"]["plan_for"]["plan_for"] == 0.9
+
+
+def test_full_workbook_writes_every_table_beside_the_report(tmp_path: Path) -> None:
+    code = main(
+        ["run", "--out", str(tmp_path), "--paths", "1", "--full-workbook"]
+        + ["--set", "meta.horizon_years=2"]
+    )
+    assert code == 0
+    folder = tmp_path / "devon"
+    assert {"report.xlsx", "report.html", "tables.xlsx"} <= {p.name for p in folder.iterdir()}

@@ -260,11 +260,8 @@ def test_higher_demand_growth_raises_the_deficit() -> None:
     assert high["cumulative_deficit_gbp"].iloc[-1] > base["cumulative_deficit_gbp"].iloc[-1] * 1.1
 
 
-def test_run_scenario_writes_the_finance_contract() -> None:
-    from model.engine import run_scenario
-    from model.io import load_scenario
-
-    res = run_scenario(load_scenario(None), paths=20, seed=7)
+def test_run_scenario_writes_the_finance_contract(devon_run) -> None:
+    res = devon_run
     cols = {
         "placements": [
             "year",

@@ -15,7 +15,9 @@ from model.levers import (
     delayable_projects,
     demand_key,
     describe_edits,
+    edit_summary,
     levers_from,
+    name_edits,
 )
 from model.pooling import pooled_prior
 
@@ -152,3 +154,21 @@ def test_describe_edits_names_each_changed_key(base) -> None:
         "demand.growth: (absent) -> 0.14",
     ]
     assert describe_edits(base.resolved, base.resolved) == []
+
+
+def test_an_edited_scenario_is_named_after_its_edits(base) -> None:
+    lev = levers_from(base.scenario)
+    lev.growth = 0.14
+    lev.horizon_years = 4
+    lev.unit_cost_gbp = {**lev.unit_cost_gbp, "independent": 70000.0}
+    edited = apply_levers(base.resolved, base.scenario, lev)
+    assert edit_summary(base.resolved, edited) == "independent cost 70000, growth 0.14, years 4"
+    named = name_edits(edited, base.resolved)
+    assert named["meta"]["name"] == (
+        "Devon (illustrative default), edited: independent cost 70000, growth 0.14, years 4"
+    )
+    assert _validate(named).scenario.meta.name == named["meta"]["name"]
+    # The name is not a demand input: renaming never re-runs the demand stage.
+    assert demand_key(named) == demand_key(edited)
+    # Untouched levers: the scenario keeps its own name (and its hash).
+    assert name_edits(base.resolved, base.resolved) == base.resolved

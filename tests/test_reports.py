@@ -209,36 +209,72 @@ def test_units_are_read_from_column_names() -> None:
 # --------------------------------------------------------------------------- report.xlsx
 
 
+def _sheet_rows(ws: Any) -> list[dict[str, Any]]:
+    """A summary sheet's table (headers on row 4) as records."""
+    rows = list(ws.iter_rows(min_row=4, values_only=True))
+    head = rows[0]
+    return [dict(zip(head, r, strict=True)) for r in rows[1:] if any(v is not None for v in r)]
+
+
 def test_report_xlsx_sheets_formats_and_native_charts(tmp_path: Path) -> None:
     assert reports.write_reports(results(), tmp_path) == []
     path = tmp_path / "report.xlsx"
     wb = openpyxl.load_workbook(path)
+    # Summaries for people; the full tidy tables stay in the CSV files the front sheet names.
     assert wb.sheetnames == [
         "Summary",
         "Charts",
-        "demand",
-        "placements",
-        "sufficiency",
-        "builds",
-        "costs",
-        "finance",
+        "Finance",
+        "Plans",
+        "Placements",
+        "Sufficiency gap",
+        "Value of a place",
+        "Build plan",
+        "Costs",
         "chart_data",
     ]
-    fin = wb["finance"]
-    headers = [c.value for c in fin[1]]
-    assert (
-        "cumulative_deficit_gbp [GBP]" in headers
-        and headers[0] == "financial_year [financial year from April]"
-    )
-    assert fin.freeze_panes == "A2"
-    col = headers.index("cumulative_deficit_gbp [GBP]") + 1
-    cell = fin.cell(row=2, column=col)
+    fin = wb["Finance"]
+    headers = [c.value for c in fin[4]]
+    assert headers[:2] == ["Financial year (from April)", "Plan"]
+    col = headers.index("Cumulative DSG deficit at 31 March (£)") + 1
+    cell = fin.cell(row=5, column=col)
     assert cell.value == pytest.approx(150e6) and "£" in cell.number_format
-    assert fin.max_row == len(all_tables()["finance"]) + 1
-    suff = wb["sufficiency"]
-    cap_col = [c.value for c in suff[1]].index("capacity_places [places]") + 1
-    assert "unlimited" in [
-        suff.cell(row=r, column=cap_col).value for r in range(2, suff.max_row + 1)
+    assert fin.cell(row=5, column=2).value == "Unmitigated (today's mix)"
+    assert len(_sheet_rows(fin)) == len(all_tables()["finance"])
+    # The gap by provider locality: Devon's display names, mainstream (no limit) left out.
+    gap = _sheet_rows(wb["Sufficiency gap"])
+    assert [(r["Year (January census)"], r["Setting"]) for r in gap] == [
+        (2025, "State-funded special school"),
+        (2026, "State-funded special school"),
+    ]
+    assert (gap[0]["Exeter"], gap[0]["Torridge"], gap[0]["Total"]) == (20.0, -20.0, 0.0)
+    price = _sheet_rows(wb["Value of a place"])
+    assert price[0]["Exeter"] == 30000.0 and "Total" not in price[0]
+    # Costs add up: each plan's total over years and funding sources is the costs table's.
+    costs = _sheet_rows(wb["Costs"])
+    by_plan: dict[str, float] = {}
+    for r in costs:
+        by_plan[r["Plan"]] = by_plan.get(r["Plan"], 0.0) + r["Total"]
+        assert r["Total"] == pytest.approx((r["2025"] or 0.0) + (r["2026"] or 0.0))
+    assert by_plan == {"Unmitigated (today's mix)": 32e6, "Optimised plan": 28e6}
+    plans = _sheet_rows(wb["Placements"])
+    assert {r["Setting"] for r in plans} == {
+        "Mainstream school",
+        "State-funded special school",
+        "Independent or non-maintained special school",
+    }
+    special = [
+        r for r in plans if r["Plan"] == "Optimised plan" and r["Year (January census)"] == 2026
+    ]
+    assert [r["Exeter"] for r in special if r["Setting"] == "State-funded special school"] == [45.0]
+
+    files = [
+        r[1].value
+        for r in wb["Summary"].iter_rows()
+        if r[1].value and str(r[1].value).endswith(".csv")
+    ]
+    assert files == [
+        f"{t}.csv" for t in ("demand", "placements", "sufficiency", "builds", "costs", "finance")
     ]
 
     front = {r[0].value: r[1].value for r in wb["Summary"].iter_rows(min_row=4) if r[0].value}
@@ -266,6 +302,24 @@ def test_report_xlsx_sheets_formats_and_native_charts(tmp_path: Path) -> None:
     ]
     assert data.cell(row=2, column=3).value == pytest.approx(140.0)  # £m
     assert data.cell(row=4, column=6).value == pytest.approx(165.0)  # optimised P90 in 2026
+
+
+def test_full_workbook_holds_every_row_of_every_table(tmp_path: Path) -> None:
+    tables = all_tables()
+    assert reports.write_reports(results(tables), tmp_path, full_workbook=True) == []
+    wb = openpyxl.load_workbook(tmp_path / "tables.xlsx", read_only=True)
+    assert wb.sheetnames == ["demand", "placements", "sufficiency", "builds", "costs", "finance"]
+    for name, df in tables.items():
+        rows = list(wb[name].iter_rows(values_only=True))
+        assert len(rows) == len(df) + 1, name  # header + every row
+        assert rows[0][0] == reports.header_of(str(df.columns[0]))
+    fin = list(wb["finance"].iter_rows(values_only=True))
+    col = fin[0].index("cumulative_deficit_gbp [GBP]")
+    assert [r[col] for r in fin[1:]] == pytest.approx(
+        tables["finance"]["cumulative_deficit_gbp"].tolist()
+    )
+    front = openpyxl.load_workbook(tmp_path / "report.xlsx")["Summary"]
+    assert "tables.xlsx" in [r[1].value for r in front.iter_rows()]
 
 
 def test_reports_degrade_to_notes_without_tables(tmp_path: Path) -> None:
@@ -310,7 +364,7 @@ def test_a_failing_chart_is_a_note_and_a_warning_not_a_crash(tmp_path: Path, mon
 
 
 def test_a_failing_workbook_is_skipped_with_a_warning(tmp_path: Path, monkeypatch) -> None:
-    def broken(results, path):
+    def broken(results, path, *args):
         path.write_bytes(b"half a file")
         raise OSError("disk full")
 

@@ -524,12 +524,9 @@ def test_first_decision_year_outside_the_projection_is_bad_input(year: int) -> N
 
 
 @pytest.fixture(scope="module")
-def devon():
-    """One full Devon run (20 Monte Carlo paths) with the LP exported."""
-    from model.engine import run_scenario
-    from model.io import load_scenario
-
-    return run_scenario(load_scenario(None), paths=20, export_lp=True)
+def devon(devon_run):
+    """One full Devon run (20 Monte Carlo paths) with the LP exported (shared by the session)."""
+    return devon_run
 
 
 @pytest.mark.slow
@@ -852,3 +849,29 @@ def test_the_lp_respects_need_designations_and_carries_neet_plans() -> None:
     got = res.plan.places[1, 0, :, :, p16, :].sum(axis=0)
     np.testing.assert_allclose(got[:, S["fe"]], [8, 8])
     np.testing.assert_allclose(got[:, S["neet"]], [2, 2])
+
+
+def test_a_warm_started_lp_reaches_the_cold_optimum() -> None:
+    """The app re-solves after a cost lever from the last basis: same optimum as from scratch."""
+    from model.demand import run_demand
+    from model.io import load_scenario
+    from model.placements import placement_demand
+
+    def lp_for(special_cost: float):
+        scn = load_scenario(
+            None, ["meta.horizon_years=5", f"costs.unit_cost_gbp.special={special_cost}"]
+        ).scenario
+        dem = run_demand(scn, 1, scn.run.seed)
+        return su.build(scn, placement_demand(scn, dem.stock, dem.new))
+
+    store: dict = {}
+    with su.warm_start(store):
+        first = su.solve(lp_for(25000.0))
+        assert first.ok and first.notes == [] and len(store) == 1  # nothing to start from yet
+        warm = su.solve(lp_for(32000.0))
+    cold = su.solve(lp_for(32000.0))
+    assert warm.notes == ["warm-started from the basis of the previous solve"]
+    assert warm.status == cold.status == "optimal"
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-7)
+    assert warm.objective > first.objective  # dearer special places cost more
+    assert su.structure_key(lp_for(25000.0).lp) == su.structure_key(lp_for(32000.0).lp)

@@ -1,0 +1,67 @@
+"""App benchmark: seconds the app takes to answer, driven headless through streamlit's AppTest.
+
+Steps, each timed from pressing Apply (or opening the page) to the page drawn: the default (first
+load, nothing cached), a growth change (a demand lever: demand and everything downstream), an
+extra resource-base places change (capacity: the LP warm-started, demand cached) and a cap on the
+independent share (policy: the same). Targets on 2 cores: 2 s or less for policy and cost levers,
+4 s or less for demand levers; the first load within 10 s.
+Run: ``python -m benchmarks app`` (the scenario's own paths and horizon).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+TARGETS = {"default (first load)": 10.0, "growth": 4.0, "resource base": 2.0, "cap": 2.0}
+
+
+def _step(at: Any, name: str, change: Any) -> tuple[str, float, dict[str, Any]]:
+    if change is not None:
+        change(at)
+        at.button(key="apply").click()
+    t0 = time.perf_counter()
+    at.run()
+    secs = time.perf_counter() - t0
+    if at.exception or at.error:
+        raise RuntimeError(f"{name}: the app failed: {[e.value for e in at.exception or at.error]}")
+    return name, secs, dict(at.session_state["timings"])
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=1800)
+    steps = [
+        ("default (first load)", None),
+        ("growth", lambda a: a.slider(key="lv_growth").set_value(a.slider(key="lv_growth").value + 1)),
+        ("resource base", lambda a: a.number_input(key="lv_rb_places_exeter").set_value(24.0)),
+        ("cap", lambda a: (a.checkbox(key="lv_cap_on").check(), a.slider(key="lv_cap").set_value(8.0))),
+    ]  # fmt: skip
+    out: dict[str, float] = {}
+    for name, change in steps:
+        name, secs, timing = _step(at, name, change)
+        out[name] = secs
+        target = TARGETS[name]
+        print(
+            f"{name:22s} {secs:6.2f} s (target {target:.0f} s or less: "
+            f"{'met' if secs <= target else 'not met'}); engine run {timing['run_seconds']:.2f} s, "
+            f"LP solve {timing['solve_seconds']:.2f} s"
+            + (", warm-started" if timing["warm_started"] else "")
+        )
+    print(
+        f"cpus: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} "
+        "(other work slows every figure; measure on an idle machine)"
+    )
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,40 @@
+"""Usable CPUs: a container's CPU quota, not the host's CPU count, sizes the demand threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from model import machine
+
+
+def test_cgroup_v2_and_v1_quotas_are_read(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("200000 100000\n")
+    assert machine._cgroup_quota(tmp_path) == pytest.approx(2.0)
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert machine._cgroup_quota(tmp_path) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("150000")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000")
+    assert machine._cgroup_quota(v1) == pytest.approx(1.5)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1")  # no limit
+    assert machine._cgroup_quota(v1) is None
+
+
+def test_a_quota_of_two_cpus_on_a_big_host_gives_two_threads(monkeypatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(machine, "_cgroup_quota", lambda: 2.0)
+    assert machine.available_cpus() == 2
+    monkeypatch.setattr(machine, "_cgroup_quota", lambda: 0.3)  # a fraction of a CPU: one thread
+    assert machine.available_cpus() == 1
+    monkeypatch.setattr(machine, "_cgroup_quota", lambda: None)
+    assert machine.available_cpus() == 64
+
+
+def test_describe_names_the_cpu_and_its_settings() -> None:
+    d = machine.describe()
+    assert d["available_cpus"] >= 1 and d["os_cpu_count"] >= d["available_cpus"]
+    assert set(d["cpu_flags"]) <= set(machine.CPU_FLAGS)
