@@ -21,9 +21,10 @@ YEARS = list(range(2016, 2031))
 
 def scenario(**demand: Any) -> Scenario:
     """Devon with a typed growth of 10%, no pooled prior (the scenario's own values and weak
-    priors) and ``demand`` keys replaced."""
+    priors), none of Devon's published flows and ``demand`` keys replaced."""
     m = copy.deepcopy(DEVON)
     m["demand"]["growth"] = 0.10
+    m["demand"]["flow_history"] = []
     m["demand"].update(demand)
     m["demand"]["calibration"] = {"growth_prior": "none", **m["demand"].get("calibration", {})}
     return validate_mapping(m, "test.yaml")
