@@ -279,13 +279,13 @@ class HistoryRow(Strict):
 
 
 class FlowRow(Strict):
-    year: int = P(
+    year: Year = P(
         description="Calendar year of the flow (SEN2: plans made or ceased in that year, which "
         "are the model's joiners or leavers into the next January)",
         unit="year",
     )
     flow: Literal["new", "ceased"] = P(description="New plans made, or plans ceased", unit="key")
-    plans: float = P(description="Plans in the flow", unit="plans", ge=0)
+    plans: float = P(description="Plans in the flow", unit="plans", ge=0, lt=MAX_PLACES)
     age_min: int | None = P(
         None, "Youngest age in the band (None: all ages)", "years", ge=0, le=MAX_AGE
     )
@@ -321,7 +321,7 @@ class Demand(Strict):
         "all ages or by age band (SEN2)",
         unit="rows",
     )
-    timeliness_within_20_weeks: dict[int, Annotated[float, Field(ge=0, le=1)]] = P(
+    timeliness_within_20_weeks: dict[Year, Annotated[float, Field(ge=0, le=1)]] = P(
         default_factory=dict,
         description="Share of new plans issued within 20 weeks (including exceptions) by calendar "
         "year (SEN2); carried for reports and comparison, not used by the projection",
