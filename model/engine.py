@@ -26,6 +26,7 @@ TABLE_ORDER = (
     "builds",
     "costs",
     "finance",
+    "process",
 )
 
 
@@ -81,8 +82,20 @@ def run_scenario(
     # demand (issue 3): EHCP stock by year x age x need x locality, calibrated, with MC paths
     from .demand import run_demand
 
+    # statutory process: requests -> assessments -> plans issued by month, ahead of demand; the
+    # plans it issues become the cohort model's joiners (only when the scenario has the section)
+    pipeline = None
+    if scn.process is not None:
+        from .process import run_process, stock_start
+
+        pipeline = run_process(
+            scn, scn.years, paths, seed, stock_start(scn), source=resolved.source
+        )
+        res.tables.update(pipeline.tables())
+        res.summary["process"] = pipeline.headline()
+        res.artefacts["process"] = pipeline
     if demand is None:
-        demand = run_demand(scn, paths, seed, source=resolved.source)
+        demand = run_demand(scn, paths, seed, source=resolved.source, pipeline=pipeline)
     res.tables.update(demand.tables())
     res.summary["demand"] = demand.headline()
     res.artefacts["demand"] = demand
@@ -100,6 +113,11 @@ def run_scenario(
     from .sufficiency import add_optimised_variant
 
     add_optimised_variant(res, scn, demand, pdemand, plan_u, solver=solver, export_lp=export_lp)
+    if pipeline is not None and "finance" in res.tables:
+        # when the backlog's costs land: plans issued after 20 weeks in each financial year
+        late = pipeline.by_financial_year("plans_issued_over_20_weeks")
+        fin = res.tables["finance"]
+        fin["backlog_plans_issued"] = fin["financial_year"].map(late)
     # The public contract (DESIGN.md) names these at the top level of summary.json.
     opt = res.summary.get("optimisation", {})
     for key in ("solver", "status", "objective_gbp", "build_seconds", "solve_seconds"):

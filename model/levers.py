@@ -18,7 +18,7 @@ from .io import dump_yaml
 from .scenario import Scenario
 
 # Sections the demand stage reads (meta: years; run: paths and seed): its cache key.
-DEMAND_SECTIONS = ("meta", "geography", "population", "demand", "run")
+DEMAND_SECTIONS = ("meta", "geography", "population", "demand", "run", "process")
 # Pipeline items the app adds carry this source, so they are recognisable in the YAML.
 APP_SOURCE = "sendplan app lever"
 RESOURCE_BASE = "resource_base"
