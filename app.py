@@ -76,9 +76,12 @@ def _validate_edited(text: str, name: str) -> ResolvedScenario:
 def _demand_stage(key: str, _resolved: ResolvedScenario) -> Any:
     """The demand stage alone, keyed by the sections it reads (model.levers.demand_key)."""
     from model.demand import run_demand
+    from model.process import pipeline_for
 
     scn = _resolved.scenario
-    return run_demand(scn, scn.run.paths, scn.run.seed, source=_resolved.source)
+    # the statutory pipeline (where the scenario has one) supplies the new plans
+    pipeline = pipeline_for(scn, scn.run.paths, scn.run.seed, _resolved.source)
+    return run_demand(scn, scn.run.paths, scn.run.seed, source=_resolved.source, pipeline=pipeline)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)  # a run holds about 70 MB

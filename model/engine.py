@@ -84,13 +84,10 @@ def run_scenario(
 
     # statutory process: requests -> assessments -> plans issued by month, ahead of demand; the
     # plans it issues become the cohort model's joiners (only when the scenario has the section)
-    pipeline = None
-    if scn.process is not None:
-        from .process import run_process, stock_start
+    from .process import pipeline_for
 
-        pipeline = run_process(
-            scn, scn.years, paths, seed, stock_start(scn), source=resolved.source
-        )
+    pipeline = pipeline_for(scn, paths, seed, resolved.source)
+    if pipeline is not None:
         res.tables.update(pipeline.tables())
         res.summary["process"] = pipeline.headline()
         res.artefacts["process"] = pipeline

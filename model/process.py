@@ -599,6 +599,13 @@ def stock_start(scn: Scenario) -> float:
     return float(hist[max(earlier)]) if earlier else 0.0
 
 
+def pipeline_for(scn: Scenario, paths: int, seed: int, source: str) -> ProcessResult | None:
+    """The statutory pipeline of a scenario with a ``process`` section (None without one)."""
+    if scn.process is None:
+        return None
+    return run_process(scn, scn.years, paths, seed, stock_start(scn), source)
+
+
 def run_process(
     scn: Scenario, years: list[int], paths: int, seed: int, stock_start: float, source: str
 ) -> ProcessResult:

@@ -628,6 +628,8 @@ class Policy(Strict):
 
 # A calendar month "YYYY-MM" (the statutory pipeline runs by month).
 Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+ShareValue = Annotated[float, Field(ge=0, le=1)]  # a share in a year-keyed table
+CountValue = Annotated[float, Field(ge=0)]  # a count or rate in a year- or month-keyed table
 
 
 class ProcessTeam(Strict):
@@ -645,13 +647,13 @@ class ProcessTeam(Strict):
         ge=-0.5,
         le=1,
     )
-    fte_by_month: dict[Month, float] = P(
+    fte_by_month: dict[Month, CountValue] = P(
         default_factory=dict,
         description="FTE from a month on ('YYYY-MM': FTE), replacing `fte` and its growth from "
         "that month",
         unit="FTE",
     )
-    history_per_month: dict[int, float] = P(
+    history_per_month: dict[int, CountValue] = P(
         default_factory=dict,
         description="Cases completed a month in each published calendar year (SEN2); used "
         "instead of FTE x throughput for those years",
@@ -700,6 +702,13 @@ class Reviews(Strict):
         le=1,
     )
 
+    @model_validator(mode="after")
+    def _outcomes_add_up(self) -> Reviews:
+        total = self.outcome_cease + self.outcome_amend + self.outcome_maintain
+        if abs(total - 1.0) > 1e-3:
+            raise ValueError(f"review outcome shares sum to {total:.4f}, not 1")
+        return self
+
 
 class Tribunals(Strict):
     """Appeals to the SEND tribunal, counted as shares of decisions (simple, documented)."""
@@ -725,7 +734,7 @@ class Process(Strict):
     first_year: int = P(
         description="First calendar year simulated (the published series start)", unit="year"
     )
-    requests_history: dict[int, float] = P(
+    requests_history: dict[int, CountValue] = P(
         description="Requests for an EHC needs assessment received in each calendar year (SEN2)",
         unit="requests per year",
     )
@@ -742,12 +751,12 @@ class Process(Strict):
     refusal_share: float = P(
         description="Share of decisions that refuse to assess", unit="share", ge=0, le=1
     )
-    refusal_history: dict[int, float] = P(
+    refusal_history: dict[int, ShareValue] = P(
         default_factory=dict,
         description="Refusal share by published calendar year (SEN2), before `refusal_share`",
         unit="share",
     )
-    refusal_targets: dict[int, float] = P(
+    refusal_targets: dict[int, ShareValue] = P(
         default_factory=dict,
         description="Target refusal share from a calendar year on (replaces `refusal_share`)",
         unit="share",
@@ -758,7 +767,7 @@ class Process(Strict):
     issue_share: float = P(
         description="Share of completed assessments that issue a plan", unit="share", ge=0, le=1
     )
-    issue_history: dict[int, float] = P(
+    issue_history: dict[int, ShareValue] = P(
         default_factory=dict,
         description="Issue share by published calendar year (SEN2), before `issue_share`",
         unit="share",
@@ -807,12 +816,12 @@ class Process(Strict):
     tribunals: Tribunals = P(
         default_factory=Tribunals, description="Tribunal appeals", unit="section"
     )
-    issued_history: dict[int, float] = P(
+    issued_history: dict[int, CountValue] = P(
         default_factory=dict,
         description="Plans issued in each calendar year (SEN2): the fit targets, in-sample",
         unit="plans per year",
     )
-    within_20_weeks_history: dict[int, float] = P(
+    within_20_weeks_history: dict[int, ShareValue] = P(
         default_factory=dict,
         description="Share of plans issued within 20 weeks by calendar year (SEN2): fit targets",
         unit="share",

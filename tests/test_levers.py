@@ -149,3 +149,36 @@ def test_describe_edits_names_each_changed_key(base) -> None:
         "demand.growth: 0.1 -> 0.14",
     ]
     assert describe_edits(base.resolved, base.resolved) == []
+
+
+def test_process_levers_write_the_process_keys(base) -> None:
+    lev = dataclasses.replace(
+        levers_from(base.scenario),
+        assessment_fte_by_month={"2025-04": 60.0},
+        review_fte_by_month={"2026-01": 40.0},
+        clearance=[(300.0, "2025-01", "2025-06")],
+        requests_changes=[(0.8, 2026, 2)],
+        refusal_targets={2026: 0.45},
+    )
+    out = apply_levers(base.resolved, base.scenario, lev)
+    pr = _validate(out).scenario.process
+    assert pr.assessment.fte_by_month == {"2025-04": 60.0}
+    assert pr.reviews.team.fte_by_month == {"2026-01": 40.0}
+    assert [(c.cases, c.from_month, c.by_month) for c in pr.backlog_clearance] == [
+        (300.0, "2025-01", "2025-06")
+    ]
+    assert [(c.factor, c.from_year, c.ramp_years) for c in pr.requests_changes] == [(0.8, 2026, 2)]
+    assert pr.refusal_targets == {2026: 0.45}
+    # everything else in the process section is as it was, and the demand cache key moves
+    assert pr.assessment.fte == base.scenario.process.assessment.fte
+    assert demand_key(out) != demand_key(base.resolved)
+    # the levers read back what they wrote
+    back = levers_from(_validate(out).scenario)
+    assert back.clearance == lev.clearance and back.refusal_targets == lev.refusal_targets
+
+
+def test_a_month_that_is_not_yyyy_mm_is_bad_input(base) -> None:
+    lev = dataclasses.replace(levers_from(base.scenario), assessment_fte_by_month={"2025-13": 1.0})
+    with pytest.raises(Exception) as err:
+        _validate(apply_levers(base.resolved, base.scenario, lev))
+    assert "process.assessment.fte_by_month" in str(err.value)
