@@ -91,7 +91,7 @@ def test_app_runs_the_default_without_exceptions(app: AppTest) -> None:
     data["run"]["paths"] = base.scenario.run.paths
     assert data == base.resolved
     # Every view either draws or says why not (an info note), never a blank.
-    assert len(at.tabs) == 8
+    assert len(at.tabs) == 9
     assert at.download_button(key="dl_yaml").label.startswith("Scenario YAML")
     assert any(c.value.strip() == yaml_text.strip() for c in at.code)
 
@@ -370,3 +370,16 @@ def test_csv_zip_and_xlsx_downloads_hold_the_run(tmp_path) -> None:
     assert xlsx[:2] == b"PK"
     wb = openpyxl.load_workbook(io.BytesIO(xlsx), read_only=True)
     assert "Summary" in wb.sheetnames and "finance" in {s.lower() for s in wb.sheetnames}
+
+
+def test_process_view_and_a_backlog_clearance_lever(app: AppTest) -> None:
+    """The statutory-process tab shows its KPIs; the clearance lever writes process.backlog_clearance."""
+    at = _run(app)
+    labels = [m.label for m in at.metric]
+    assert "Within 20 weeks" in labels and any(lab.startswith("Plans issued") for lab in labels)
+    at.number_input(key="lv_pr_clear").set_value(400.0)
+    at = _run(at)
+    _no_errors(at)
+    data = yaml.safe_load(at.session_state["scenario_yaml"])
+    plan = data["process"]["backlog_clearance"]
+    assert len(plan) == 1 and plan[0]["cases"] == 400.0
