@@ -1,4 +1,8 @@
-"""Run every benchmark (or those named): `python -m benchmarks [demand lp batch]`."""
+"""Run every benchmark (or those named): `python -m benchmarks [batch demand lp process]`.
+
+Every module `bench_<name>.py` in this folder is a benchmark `<name>` (process: the statutory
+pipeline's share of a default run).
+"""
 
 from __future__ import annotations
 
