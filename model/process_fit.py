@@ -23,10 +23,10 @@ SOURCE = f"DfE SEN2 ({sen2.RELEASE}), Education, health and care plans"
 CASES_PER_FTE = {"decision": 20.0, "assessment": 4.0, "reviews": 25.0}
 # Share of plan appeals assumed to move the placement to a more expensive setting.
 PLACEMENT_MOVE_SHARE = 0.4
-GRID_BACKLOG_MONTHS = np.arange(0.0, 24.01, 0.5)  # opening backlog in months of capacity
-GRID_COMPLEX = np.arange(0.0, 0.951, 0.05)
-GRID_PRIORITY = np.array([0.0, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3])
-SHARE_WEIGHT = 2.0  # a 20-week share point counts as much as 2% of plans issued
+GRID_BACKLOG_MONTHS = np.arange(0.0, 24.01, 1.0)  # opening backlog in months of capacity
+GRID_COMPLEX = np.arange(0.0, 0.91, 0.1)
+GRID_PRIORITY = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.3])
+SHARE_WEIGHT = 1.0  # a 20-week share point counts as much as 1% of plans issued
 
 
 def _val(table: Any, year: int, col: str) -> float | None:
@@ -49,15 +49,44 @@ def fit_grid(
     Every grid point is a path of one ``simulate`` call. Error per published year: the relative
     error of plans issued, and SHARE_WEIGHT x the error of the 20-week share (shares are fractions).
     """
-    bm, cx, px = np.meshgrid(backlog_months, complex_share, priority_share, indexing="ij")
     first_cap = float(inp.assessment_capacity[:12].mean())
-    q0 = bm.ravel() * first_cap
+    err, q0, cx, px = _grid_errors(
+        inp, issued, within, backlog_months * first_cap, complex_share, priority_share
+    )
+    best = int(np.argmin(err))
+    # a finer grid around the best point of the coarse one
+    err, q0, cx, px = _grid_errors(
+        inp,
+        issued,
+        within,
+        np.clip(q0[best] + first_cap * np.arange(-1.0, 1.01, 0.25), 0.0, None),
+        np.clip(cx[best] + np.arange(-0.1, 0.101, 0.025), 0.0, 0.95),
+        np.unique(np.clip(px[best] * np.array([0.6, 0.8, 1.0, 1.25, 1.5]), 0.0, 0.5)),
+    )
+    best = int(np.argmin(err))
+    n = sum(1 for y in issued if issued.get(y)) + len(within)
+    rms = float(np.sqrt(err[best] / max(n, 1)))
+    return float(q0[best]), float(cx[best]), float(px[best]), rms
+
+
+def _grid_errors(
+    inp: ProcessInputs,
+    issued: dict[int, float],
+    within: dict[int, float],
+    opening: np.ndarray,
+    complex_share: np.ndarray,
+    priority_share: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fit error of every grid point (one path each) and the grid's values, flattened."""
+    q0, cx, px = (
+        a.ravel() for a in np.meshgrid(opening, complex_share, priority_share, indexing="ij")
+    )
     flows = simulate(
         inp,
         np.ones((q0.size, inp.months)),
         open_assessments=q0,
-        complex_share=cx.ravel(),
-        priority_share=px.ravel(),
+        complex_share=cx,
+        priority_share=px,
     )
     cal = inp.calendar_years
     err = np.zeros(q0.size)
@@ -75,9 +104,7 @@ def fit_grid(
             share = np.divide(ok, got, out=np.zeros_like(ok), where=got > 0)
             err += (SHARE_WEIGHT * (share - within[y])) ** 2
             n += 1
-    best = int(np.argmin(err))
-    rms = float(np.sqrt(err[best] / max(n, 1)))
-    return float(q0[best]), float(cx.ravel()[best]), float(px.ravel()[best]), rms
+    return err, q0, cx, px
 
 
 def process_inputs_for_la(code: str) -> dict[str, Any]:
@@ -106,6 +133,7 @@ def process_inputs_for_la(code: str) -> dict[str, Any]:
         raise LookupError(f"{area.name}: SEN2 publishes no requests for assessment")
     years = sorted(received)
     first, last = years[0], years[-1]
+    note("first_year", "source", "first calendar year of the published requests series")
     note(
         "requests_history.*", "source", "requests for EHC needs assessment received (calendar year)"
     )
@@ -240,6 +268,7 @@ def process_inputs_for_la(code: str) -> dict[str, Any]:
         shares = {k: round((_val(e, ey, f"outcome_{k}") or 0.0) / tot, 4) for k in outcomes}
         note("reviews.outcome_*", "derived", f"England's annual review outcomes {ey}")
     review_history = {int(rv_year): round(held / 12.0, 2)} if held and rv_year is not None else {}
+    note("reviews.team.history_per_month.*", "source", "annual reviews held in the year / 12")
     reviews_team = team(
         "reviews", review_history.get(int(rv_year or 0), 0.0) or (due or 0.0) / 12.0, review_history
     )
