@@ -5,6 +5,16 @@ assessments completed a month (the teams' capacity in those years). Two values a
 grid searched in one vectorised run: the backlog of assessments open at the start and the share of
 complex assessments (late even without a queue), so that the model reproduces the plans issued
 each year and their 20-week share. Those figures are therefore in-sample, and labelled so.
+
+How ``sendplan init`` uses it (one call per LA, about 2 s of CPU)::
+
+    out = process_inputs_for_la(code)          # GSS code, LA number or name
+    scenario["process"] = out["process"]       # the scenario's process section
+    provenance_rows += out["provenance"]       # key, kind (source/derived/assumption), source, note
+    scenario["demand"].pop("backlog", None)    # the pipeline issues the backlog's plans
+
+The review schedule starts from ``demand.history[base_year]`` (the January count), so the
+scenario should carry it; ``out["fit"]`` (labelled "fitted (in-sample)") can go in a comment.
 """
 
 from __future__ import annotations
