@@ -19,9 +19,11 @@ scenario should carry it; ``out["fit"]`` (labelled "fitted (in-sample)") can go 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .process import ProcessInputs, share_by_month, simulate, team_capacity
 from .scenario import Process
@@ -33,10 +35,34 @@ SOURCE = f"DfE SEN2 ({sen2.RELEASE}), Education, health and care plans"
 CASES_PER_FTE = {"decision": 20.0, "assessment": 4.0, "reviews": 25.0}
 # Share of plan appeals assumed to move the placement to a more expensive setting.
 PLACEMENT_MOVE_SHARE = 0.4
-GRID_BACKLOG_MONTHS = np.arange(0.0, 24.01, 1.0)  # opening backlog in months of capacity
+GRID_BACKLOG_MONTHS = np.arange(0.0, 24.01, 2.0)  # opening backlog in months of capacity
 GRID_COMPLEX = np.arange(0.0, 0.91, 0.1)
-GRID_PRIORITY = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.3])
+GRID_PRIORITY = np.array([0.0, 0.03, 0.1, 0.2, 0.3])
 SHARE_WEIGHT = 1.0  # a 20-week share point counts as much as 1% of plans issued
+
+
+@lru_cache(maxsize=1)
+def _panel_by_area() -> dict[str, pd.DataFrame]:
+    """The shipped SEN2 panel's published rows split by area once (init asks for every LA)."""
+    p = sen2.panel()
+    p = p[p["status"] == "published"]
+    return {str(code): rows for code, rows in p.groupby("area_code", sort=False)}
+
+
+def _table(code: str, measure: str) -> pd.DataFrame:
+    """Published values of a measure by year (rows) and breakdown (columns), as ``sen2.table``."""
+    rows = _panel_by_area().get(code)
+    if rows is None:
+        return pd.DataFrame()
+    rows = rows[rows["measure"] == measure]
+    return rows.pivot_table(
+        index="year", columns="breakdown", values="value", aggfunc="first", dropna=False
+    ).sort_index()
+
+
+def _series(code: str, measure: str) -> pd.Series:
+    t = _table(code, measure)
+    return t["all"].astype(float) if "all" in t.columns else pd.Series(dtype=float)
 
 
 def _val(table: Any, year: int, col: str) -> float | None:
@@ -69,7 +95,7 @@ def fit_grid(
         inp,
         issued,
         within,
-        np.clip(q0[best] + first_cap * np.arange(-1.0, 1.01, 0.25), 0.0, None),
+        np.clip(q0[best] + first_cap * np.arange(-1.5, 1.51, 0.25), 0.0, None),
         np.clip(cx[best] + np.arange(-0.1, 0.101, 0.025), 0.0, 0.95),
         np.unique(np.clip(px[best] * np.array([0.6, 0.8, 1.0, 1.25, 1.5]), 0.0, 0.5)),
     )
@@ -126,13 +152,11 @@ def process_inputs_for_la(code: str) -> dict[str, Any]:
     no published requests.
     """
     area = sen2.find_la(code)
-    req = sen2.table(area.code, "requests")
-    ass = sen2.table(area.code, "assessments")
-    tim = sen2.table(area.code, "timeliness")
-    rev = sen2.table(area.code, "annual_reviews")
-    eng = {
-        m: sen2.table(sen2.ENGLAND_CODE, m) for m in ("requests", "assessments", "annual_reviews")
-    }
+    req = _table(area.code, "requests")
+    ass = _table(area.code, "assessments")
+    tim = _table(area.code, "timeliness")
+    rev = _table(area.code, "annual_reviews")
+    eng = {m: _table(sen2.ENGLAND_CODE, m) for m in ("requests", "assessments", "annual_reviews")}
     prov: list[dict[str, str]] = []
 
     def note(key: str, kind: str, text: str, source: str = SOURCE) -> None:
@@ -284,8 +308,8 @@ def process_inputs_for_la(code: str) -> dict[str, Any]:
     )
     overdue = max(0.0, (due or 0.0) - (held or 0.0))
     note("reviews.overdue_start", "derived", "reviews due but not held in the published year")
-    plans = sen2.series(area.code, "plans")
-    ceased = sen2.series(area.code, "ceased_plans")
+    plans = _series(area.code, "plans")
+    ceased = _series(area.code, "ceased_plans")
     ceased_share = 0.08
     common = [y for y in ceased.index if y in plans.index and plans[y] > 0]
     if common:
