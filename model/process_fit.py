@@ -323,8 +323,9 @@ def process_inputs_for_la(code: str) -> dict[str, Any]:
         note("reviews.ceased_share", "assumption", "about 8% of plans cease a year (England, 2024)")
 
     def tribunal_share(table: Any, num: str, den: str) -> float:
+        # appeals can follow decisions of an earlier year: a share above 1 (a few refusals) is 1
         shares = yearly_share(table, num, [den])
-        return shares[max(shares)] if shares else 0.0
+        return min(1.0, shares[max(shares)]) if shares else 0.0
 
     tribunals = {
         "appeal_share_refusals": tribunal_share(req, "tribunal", "decided_not_to_assess"),
