@@ -124,6 +124,36 @@ def build_parser() -> argparse.ArgumentParser:
     sch = sub.add_parser("schema", help="print the scenario JSON Schema")
     sch.add_argument("--markdown", action="store_true", help="print the scenario reference instead")
 
+    init = sub.add_parser(
+        "init", help="write a scenario for an English LA from the shipped SEN2 data"
+    )
+    which = init.add_mutually_exclusive_group(required=True)
+    which.add_argument("--la", metavar="NAME|CODE", help="LA name, GSS code or 3-digit number")
+    which.add_argument("--all", action="store_true", help="every LA, one file each, into --out DIR")
+    which.add_argument(
+        "--template",
+        action="store_true",
+        help="the blank template (England's pattern at the size of an average LA, no history); "
+        "the shipped one is embedded:template",
+    )
+    init.add_argument(
+        "--out",
+        default=None,
+        help="file to write (default <la>.yaml); with --all the folder (default las/)",
+    )
+    init.add_argument(
+        "--localities",
+        default=None,
+        metavar="FILE",
+        help="CSV of districts: id, name, share (of the 0-25 population), lat, lon",
+    )
+    init.add_argument(
+        "--base-year",
+        type=int,
+        default=None,
+        help="January count to start from (default: the latest published)",
+    )
+
     data = sub.add_parser("data", help="the published data shipped inside sendplan (DfE SEN2)")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     build = data_sub.add_parser(
@@ -182,6 +212,81 @@ def cmd_data(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     path = sen2.write_panel(panel, args.out or sen2.PANEL_FILE)
     print(f"{path}: {len(panel):,} rows from {args.release}")
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write one LA's scenario (and its provenance CSV), or every LA's into a folder."""
+    from pathlib import Path
+
+    from .io import atomic_folder
+    from .sources import sen2
+    from .sources.la_scenario import files_for_la, read_localities, slug
+
+    try:
+        localities = read_localities(args.localities) if args.localities else None
+    except ScenarioError as e:
+        for prob in e.problems:
+            print(prob, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.all:
+        if localities is not None:
+            print("sendplan: error: --localities needs --la (one LA)", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        out = Path(args.out or "las")
+        if out.exists() and (
+            not out.is_dir()
+            or any(
+                not (f.name.endswith(".yaml") or f.name.endswith(".provenance.csv"))
+                for f in out.iterdir()
+            )
+        ):
+            print(
+                f"sendplan: error: {out}: exists and holds other files; give a new or empty "
+                "folder (a folder of earlier `init --all` files is replaced)",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        files: dict[str, str] = {}
+        skipped = []
+        for la in sen2.authorities().itertuples():
+            try:
+                files.update(
+                    files_for_la(la.area_code, f"{slug(la.area_name)}.yaml", args.base_year)
+                )
+            except ValueError as e:  # no January count at the requested base year
+                skipped.append(f"{la.area_name}: skipped: {e}")
+        for line in skipped:
+            print(f"sendplan: warning: {line}", file=sys.stderr)
+        with atomic_folder(out) as tmp:
+            for name, text in files.items():
+                (tmp / name).write_text(text, encoding="utf-8")
+        n = len(files) // 2
+        print(f"wrote {n} LA scenarios to {out}/ (run them: sendplan run {out} --jobs 2)")
+        print(sen2.ATTRIBUTION)
+        return EXIT_OK
+    try:
+        area = sen2.find_la(args.la) if not args.template else None
+    except LookupError as e:
+        print(f"sendplan: error: {e.args[0]}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if area is None:
+        area = sen2.Area("template", "national-average LA", "england", "", "")
+    target = Path(args.out or f"{slug(area.name) if not args.template else 'template'}.yaml")
+    try:
+        code = "template" if args.template else area.code
+        files = files_for_la(code, target.name, args.base_year, localities)
+    except ValueError as e:
+        print(f"sendplan: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        tmp = target.with_name(f".{name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target.with_name(name))
+    prov_name = next(n for n in files if n != target.name)
+    print(f"wrote {target} ({area.name}, {area.code}) and {target.with_name(prov_name)}")
+    print(sen2.ATTRIBUTION)
     return EXIT_OK
 
 
@@ -257,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate": cmd_validate,
         "schema": cmd_schema,
         "data": cmd_data,
+        "init": cmd_init,
     }[args.command]
     try:
         return handler(args)

@@ -107,6 +107,40 @@ def _construct_mapping(
 _SafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+class Replace(dict):
+    """A mapping tagged ``!replace``: under ``extends`` it replaces the base's mapping wholesale."""
+
+
+class _Delete:
+    """The value of a key tagged ``!delete``: under ``extends`` the key is removed from the base."""
+
+    def __repr__(self) -> str:
+        return "!delete"
+
+
+DELETE = _Delete()
+
+
+def _construct_replace(loader: _SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return Replace(_construct_mapping(loader, node, deep=True))
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)  # lists replace anyway
+    return loader.construct_scalar(node)
+
+
+def _construct_delete(loader: _SafeLoader, node: yaml.Node) -> _Delete:
+    if not (isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null")):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!delete takes no value (write `key: !delete`)", node.start_mark
+        )
+    return DELETE
+
+
+_SafeLoader.add_constructor("!replace", _construct_replace)
+_SafeLoader.add_constructor("!delete", _construct_delete)
+
+
 def _count_guard(root: yaml.Node | None) -> None:
     """Refuse documents whose alias expansion would be huge (billion laughs) before constructing them."""
     if root is None:
@@ -193,15 +227,48 @@ def dump_yaml(data: Any) -> str:
 # --------------------------------------------------------------------------- composition
 
 
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Mappings merge key by key; anything else (lists, scalars) in ``over`` replaces ``base``."""
+# Keys that must come whole from one file: a merged history would mix two LAs' counts.
+WHOLE_FROM_ONE_FILE = (("demand", "history"),)
+
+
+def deep_merge(
+    base: dict[str, Any], over: dict[str, Any], file: str = "", _at: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Mappings merge key by key; anything else (lists, scalars) in ``over`` replaces ``base``.
+
+    ``key: !replace {...}`` replaces the base's mapping wholesale and ``key: !delete`` removes the
+    key; ``demand.history`` never merges (ScenarioError naming ``file``: use ``!replace``).
+    """
     out = copy.deepcopy(base)
     for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
+        at = (*_at, str(k))
+        if v is DELETE:
+            out.pop(k, None)
+        elif isinstance(v, Replace) or not (isinstance(v, dict) and isinstance(out.get(k), dict)):
+            out[k] = resolve_markers(v)
+        elif at in WHOLE_FROM_ONE_FILE and out[k]:
+            raise ScenarioError(
+                [
+                    Problem(
+                        file,
+                        ".".join(at),
+                        "would merge with the base file's history; history must come from one "
+                        f"file: give the whole series as `{k}: !replace {{...}}` (or `!delete` it)",
+                    )
+                ]
+            )
         else:
-            out[k] = copy.deepcopy(v)
+            out[k] = deep_merge(out[k], v, file, at)
     return out
+
+
+def resolve_markers(data: Any) -> Any:
+    """Plain data: ``!replace`` mappings become dicts, keys marked ``!delete`` are dropped."""
+    if isinstance(data, dict):
+        return {k: resolve_markers(v) for k, v in data.items() if v is not DELETE}
+    if isinstance(data, list):
+        return [resolve_markers(v) for v in data if v is not DELETE]
+    return copy.deepcopy(data)
 
 
 def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -220,7 +287,7 @@ def _resolve_extends(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]
     )
     if not parent_path.exists():
         raise ScenarioError([Problem(str(path), "extends", f"file not found: {parent}")])
-    return deep_merge(_resolve_extends(parent_path, (*chain, path)), data)
+    return deep_merge(_resolve_extends(parent_path, (*chain, path)), data, str(path))
 
 
 def _embedded_path(ref: str) -> Path:
@@ -368,7 +435,7 @@ def load_scenario(
     p = default_scenario_path() if path is None else Path(path)
     file = f"embedded:{DEFAULT_NAME}" if path is None else str(path)
     data = _resolve_extends(p)
-    data = apply_overrides(data, overrides, file)
+    data = resolve_markers(apply_overrides(data, overrides, file))
     scenario = validate_mapping(data, file)
     return ResolvedScenario(
         scenario=scenario, slug=slug_for(p), source=file, resolved=data, overrides=overrides
@@ -388,8 +455,8 @@ def load_scenario_text(
             raise ScenarioError(
                 [Problem(name, "extends", "an uploaded file may only extend 'embedded:devon'")]
             )
-        data = deep_merge(_resolve_extends(_embedded_path(parent)), data)
-    data = apply_overrides(data, list(overrides or []), name)
+        data = deep_merge(_resolve_extends(_embedded_path(parent)), data, name)
+    data = resolve_markers(apply_overrides(data, list(overrides or []), name))
     scenario = validate_mapping(data, name)
     return ResolvedScenario(
         scenario=scenario,

@@ -260,6 +260,12 @@ class Demand(Strict):
         "all ages or by age band (SEN2)",
         unit="rows",
     )
+    timeliness_within_20_weeks: dict[int, Annotated[float, Field(ge=0, le=1)]] = P(
+        default_factory=dict,
+        description="Share of new plans issued within 20 weeks (including exceptions) by calendar "
+        "year (SEN2); carried for reports and comparison, not used by the projection",
+        unit="share",
+    )
     history_detail: list[HistoryRow] = P(
         default_factory=list,
         description="January counts broken down by age, need or locality",

@@ -155,3 +155,78 @@ def test_atomic_folder_replaces_previous_output(tmp_path: Path) -> None:
             (tmp / "f.txt").write_text(content)
     assert (target / "f.txt").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scn"]
+
+
+TWO_DISTRICTS = """
+extends: embedded:devon
+meta: {name: Two districts on Devon's rates}
+geography:
+  localities:
+    - {id: north, name: North, lat: 51.0, lon: -4.0}
+    - {id: south, name: South, lat: 50.5, lon: -3.7}
+population:
+  base_0_25: !replace {north: 100000, south: 120000}
+capacity:
+  existing: !replace {special: {north: 900, south: 1200}}
+  pipeline: []
+"""
+
+
+def test_replace_tag_swaps_a_mapping_wholesale(write_yaml) -> None:
+    r = load_scenario(write_yaml(TWO_DISTRICTS, "two.yaml"))
+    assert r.scenario.locality_ids == ["north", "south"]
+    assert r.scenario.population.base_0_25 == {"north": 100000, "south": 120000}
+    assert r.scenario.capacity.existing == {"special": {"north": 900, "south": 1200}}
+    assert "!replace" not in r.resolved_yaml  # the resolved file is plain YAML
+
+
+def test_without_replace_the_base_districts_remain(write_yaml) -> None:
+    p = write_yaml(TWO_DISTRICTS.replace("!replace ", ""), "two.yaml")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(p)
+    paths = [path for path, _ in problems(e)]
+    assert "population.base_0_25.exeter" in paths  # Devon's districts merged in
+    assert "capacity.existing.special.exeter" in paths
+
+
+def test_delete_tag_removes_a_key_from_the_base(write_yaml, devon_dict) -> None:
+    assert devon_dict["demand"]["backlog"]  # Devon clears a backlog in 2025
+    text = (
+        "extends: embedded:devon\ndemand:\n  backlog: !delete\ncosts:\n  band_multiplier: !delete\n"
+    )
+    r = load_scenario(write_yaml(text, "nobacklog.yaml"))
+    assert r.scenario.demand.backlog == []
+    assert "backlog" not in r.resolved["demand"]
+    assert r.scenario.costs.band_multiplier == {}  # back to the schema default
+    assert r.scenario.demand.growth == devon_dict["demand"]["growth"]  # the rest still merges
+
+
+def test_delete_takes_no_value(write_yaml) -> None:
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(write_yaml("extends: embedded:devon\ndemand: {backlog: !delete [1]}\n"))
+    assert "!delete takes no value" in problems(e)[0][1]
+
+
+def test_set_can_delete_a_key(devon_dict, write_yaml) -> None:
+    r = load_scenario(write_yaml(devon_dict), ["demand.backlog=!delete"])
+    assert r.scenario.demand.backlog == []
+
+
+def test_history_never_merges_across_files(write_yaml) -> None:
+    p = write_yaml("extends: embedded:devon\ndemand: {history: {2026: 11000}}\n", "merge.yaml")
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(p)
+    [problem] = e.value.problems
+    assert problem.file.endswith("merge.yaml") and problem.path == "demand.history"
+    assert "history must come from one file" in problem.message
+    assert str(problem).startswith(f"{problem.file}: demand.history: ")
+    ok = write_yaml("extends: embedded:devon\ndemand: {history: !replace {2024: 9000}}\n")
+    assert load_scenario(ok).scenario.demand.history == {2024: 9000}
+
+
+def test_uploaded_text_gets_the_same_overlay_rules() -> None:
+    with pytest.raises(ScenarioError) as e:
+        load_scenario_text("extends: embedded:devon\ndemand: {history: {2026: 1}}\n", "up.yaml")
+    assert problems(e)[0][0] == "demand.history"
+    r = load_scenario_text("extends: embedded:devon\ndemand:\n  backlog: !delete\n", "up.yaml")
+    assert r.scenario.demand.backlog == []
