@@ -182,16 +182,22 @@ def process_inputs_for_la(code: str) -> dict[str, Any]:
         return out
 
     def latest(own: dict[int, float], england: dict[int, float], key: str, what: str) -> float:
+        # the mean of the last three published years: one year's share can be a backlog's echo
+        src = own or england
+        years = sorted(src)[-3:]
+        value = round(float(np.mean([src[y] for y in years])), 4)
+        span = f"{years[0]}-{years[-1]}" if len(years) > 1 else f"{years[0]}"
         if own:
-            note(key, "source", f"{what}, {max(own)}")
-            return own[max(own)]
-        note(key, "derived", f"{what}: not published for this LA; England's {max(england)}")
-        return england[max(england)]
+            note(key, "derived", f"{what}, mean of {span}")
+        else:
+            note(key, "derived", f"{what}: not published for this LA; England's, mean of {span}")
+        return value
 
     ref_cols = ["decided_to_assess", "decided_not_to_assess"]
     refusal_hist = yearly_share(req, "decided_not_to_assess", ref_cols)
     for y, v in yearly_share(req, "decided_not_to_assess", ["received"]).items():
         refusal_hist.setdefault(y, v)  # years without decisions to assess: refused / received
+    refusal_hist = dict(sorted(refusal_hist.items()))
     refusal_eng = yearly_share(eng["requests"], "decided_not_to_assess", ref_cols)
     refusal = latest(refusal_hist, refusal_eng, "refusal_share", "refused / decided")
     note(

@@ -26,15 +26,13 @@ def devon_fit() -> dict[str, Any]:
 
 
 def test_devon_default_carries_the_calibrated_sen2_values(devon_fit: dict[str, Any]) -> None:
-    """The embedded Devon process section is what the calibration gives (fitted values included)."""
+    """The embedded Devon process section is what the calibration gives (fitted values included;
+    Devon takes its 2024 shares where init takes the mean of 2022-2024)."""
     got = devon_fit["process"]
     pr = load_scenario(None).scenario.process
     assert pr is not None
     for key in (
         "first_year",
-        "refusal_share",
-        "withdrawn_share",
-        "issue_share",
         "complex_share",
         "priority_share",
         "open_assessments_start",
