@@ -86,9 +86,12 @@ def _validate_edited(text: str, name: str) -> ResolvedScenario:
 def _demand_stage(key: str, _resolved: ResolvedScenario) -> Any:
     """The demand stage alone, keyed by the sections it reads (model.levers.demand_key)."""
     from model.demand import run_demand
+    from model.process import pipeline_for
 
     scn = _resolved.scenario
-    return run_demand(scn, scn.run.paths, scn.run.seed, source=_resolved.source)
+    # the statutory pipeline (where the scenario has one) supplies the new plans
+    pipeline = pipeline_for(scn, scn.run.paths, scn.run.seed, _resolved.source)
+    return run_demand(scn, scn.run.paths, scn.run.seed, source=_resolved.source, pipeline=pipeline)
 
 
 @st.cache_resource(show_spinner=False)
@@ -331,6 +334,10 @@ def lever_panel(base: ResolvedScenario) -> Levers:
             for y in sorted(backlog)
         }
 
+    if scn.process is not None:
+        with sb.expander("Statutory process"):
+            _process_levers(scn, now, lev, first, last)
+
     if RESOURCE_BASE in scn.settings:
         with form.expander(f"Extra {scn.settings[RESOURCE_BASE].name} places"):
             st.caption(
@@ -428,6 +435,104 @@ def lever_panel(base: ResolvedScenario) -> Levers:
         )
         lev.horizon_years = int(st.slider("Years projected", 1, 30, key=f"{k}horizon"))
     return lev
+
+
+def _process_levers(scn: Any, now: Levers, lev: Levers, first: int, last: int) -> None:
+    """Caseworker and review FTE from a month, a backlog-clearance plan, requests, refusals."""
+    pr = scn.process
+    months = [f"{y}-{m:02d}" for y in range(first - 1, last) for m in range(1, 13)]
+    st.caption(
+        "process: requests -> decision to assess -> assessment -> plan issued, by month; plans "
+        "issued join the next January count."
+    )
+
+    def fte_from(label: str, team: Any, current: dict[str, float], key: str) -> dict[str, float]:
+        """FTE from a month on: unchanged widgets keep the scenario's own table."""
+        c1, c2 = st.columns([3, 2])
+        start = next(iter(current.items()), (months[12], float(team.fte)))
+        fte = c1.number_input(
+            f"{label} FTE", 0.0, None, float(start[1]), 1.0, format="%.1f", key=f"{key}_fte"
+        )
+        month = c2.selectbox(
+            "from",
+            months,
+            index=months.index(start[0]) if start[0] in months else 12,
+            key=f"{key}_month",
+            help=f"process.{'assessment' if 'assess' in key else 'reviews.team'}.fte_by_month",
+        )
+        if (month, float(fte)) == (start[0], float(start[1])):
+            return dict(current)
+        return {**current, month: float(fte)}
+
+    lev.assessment_fte_by_month = fte_from(
+        "Assessment caseworker",
+        pr.assessment,
+        now.assessment_fte_by_month,
+        f"{LEVER_PREFIX}pr_assess",
+    )
+    lev.review_fte_by_month = fte_from(
+        "Annual review", pr.reviews.team, now.review_fte_by_month, f"{LEVER_PREFIX}pr_review"
+    )
+    c1, c2 = st.columns([3, 2])
+    cases0, _, by0 = now.clearance[0] if now.clearance else (0.0, months[12], months[17])
+    cases = c1.number_input(
+        "Backlog clearance: extra cases",
+        0.0,
+        None,
+        float(cases0),
+        50.0,
+        format="%.0f",
+        key=f"{LEVER_PREFIX}pr_clear",
+        help="process.backlog_clearance: clear N cases by month M",
+    )
+    by = c2.selectbox(
+        "by",
+        months,
+        index=months.index(by0) if by0 in months else 17,
+        key=f"{LEVER_PREFIX}pr_clear_by",
+    )
+    lev.clearance = [(float(cases), months[12], by)] if cases > 0 else []
+    if now.clearance and cases == cases0 and by == by0:
+        lev.clearance = list(now.clearance)
+    c1, c2 = st.columns([3, 2])
+    f0, y0, r0 = now.requests_changes[0] if now.requests_changes else (1.0, first + 1, 0)
+    change = c1.slider(
+        "Change in requests (%)",
+        -50.0,
+        50.0,
+        round((f0 - 1.0) * 100, 1),
+        1.0,
+        key=f"{LEVER_PREFIX}pr_req",
+        help="process.requests_changes: e.g. early help or ordinarily available provision",
+    )
+    year = c2.selectbox(
+        "from",
+        list(range(first, last + 1)),
+        index=max(0, min(last, y0) - first),
+        key=f"{LEVER_PREFIX}pr_req_year",
+    )
+    lev.requests_changes = [(1.0 + change / 100.0, int(year), int(r0))] if change else []
+    c1, c2 = st.columns([3, 2])
+    t0 = next(iter(now.refusal_targets.items()), (first + 1, float(pr.refusal_share)))
+    target = c1.slider(
+        "Refusal-rate target (% of decisions)",
+        0.0,
+        90.0,
+        round(t0[1] * 100, 1),
+        0.5,
+        key=f"{LEVER_PREFIX}pr_refusal",
+        help="process.refusal_targets",
+    )
+    t_year = c2.selectbox(
+        "from",
+        list(range(first, last + 1)),
+        index=max(0, min(last, t0[0]) - first),
+        key=f"{LEVER_PREFIX}pr_refusal_year",
+    )
+    lev.refusal_targets = dict(now.refusal_targets)
+    moved = abs(target - round(t0[1] * 100, 1)) > 1e-9  # the slider shows one decimal
+    if moved or (now.refusal_targets and t_year != t0[0]):
+        lev.refusal_targets = {int(t_year): target / 100.0}
 
 
 # --------------------------------------------------------------------------- views
@@ -629,6 +734,58 @@ def demand_view(res: Results) -> None:
                 names,
                 "Flows of plans by year, all localities (deterministic)",
             )
+
+
+def process_view(res: Results) -> None:
+    """The statutory pipeline: KPIs by financial year, plans issued by month, open cases by age."""
+    proc = _table(res, "process")
+    if proc is None:
+        st.info("This scenario has no `process` section: new plans come from the fixed rate.")
+        return
+    fy = proc[proc["period"] == "financial_year"].set_index("month")
+    monthly = proc[proc["period"] == "month"].set_index("month")
+    first = fy[fy["basis"] == "projected"].head(1)
+    if not first.empty:
+        row = first.iloc[0]
+        c = st.columns(4)
+        c[0].metric(f"Plans issued {row.name}", f"{row['plans_issued']:,.0f}")
+        c[1].metric("Within 20 weeks", f"{row['share_within_20_weeks']:.0%}")
+        c[2].metric("Assessments over 20 weeks (March)", f"{row['overdue_assessments']:,.0f}")
+        c[3].metric("Overdue annual reviews (March)", f"{row['reviews_overdue']:,.0f}")
+    st.caption(
+        "Requests and plans issued a month (years up to the last published one are fitted to "
+        "SEN2: in-sample)"
+    )
+    st.line_chart(monthly[["requests", "assessments_completed", "plans_issued"]])
+    c1, c2 = st.columns(2)
+    with c1:
+        st.caption("Open cases by time since the request (end of month)")
+        bands = [
+            "open_under_6_weeks",
+            "open_6_to_20_weeks",
+            "open_20_to_52_weeks",
+            "open_over_52_weeks",
+        ]
+        st.area_chart(monthly[bands])
+    with c2:
+        st.caption("Share of plans issued within 20 weeks, by financial year")
+        cols = [
+            c
+            for c in (
+                "share_within_20_weeks",
+                "share_within_20_weeks_p10",
+                "share_within_20_weeks_p90",
+            )
+            if c in fy.columns
+        ]
+        st.line_chart(fy[cols])
+    st.caption("Annual reviews: due, held and overdue (end of month)")
+    st.line_chart(
+        monthly.loc[monthly["reviews_due"] > 0, ["reviews_due", "reviews_held", "reviews_overdue"]]
+    )
+    keep = [c for c in fy.columns if c not in ("period", "year", "financial_year")]
+    with st.expander("Process by financial year"):
+        st.dataframe(fy[keep].round(3), width="stretch")
 
 
 def placements_view(res: Results) -> None:
@@ -957,6 +1114,7 @@ def main() -> None:
     # user is not looking at); switching view reruns from the cached run.
     views: list[tuple[str, Callable[[], None]]] = [
         ("EHCP demand", lambda: demand_view(res)),
+        ("Statutory process", lambda: process_view(res)),
         ("Placement mix", lambda: placements_view(res)),
         ("Deficit vs plan", lambda: finance_view(res)),
         ("Sufficiency", lambda: sufficiency_view(res)),

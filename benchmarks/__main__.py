@@ -1,4 +1,8 @@
-"""Run every benchmark (or those named): `python -m benchmarks [backtest batch demand lp]`."""
+"""Run every benchmark (or those named): `python -m benchmarks [app backtest batch demand lp ...]`.
+
+Every module `bench_<name>.py` in this folder is a benchmark `<name>` (process: the statutory
+pipeline's share of a default run).
+"""
 
 from __future__ import annotations
 

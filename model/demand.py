@@ -295,6 +295,51 @@ def prepare(scn: Scenario, years: list[int], source: str = "scenario") -> Demand
     )
 
 
+def with_joiners(
+    inputs: DemandInputs,
+    years: list[int],
+    joiners: np.ndarray,
+    cessation_multiplier: np.ndarray | None = None,
+    lever_multiplier: np.ndarray | None = None,
+) -> DemandInputs:
+    """The same inputs with new plans into ``years[1:]`` fixed to ``joiners[1:]`` (a pipeline's).
+
+    Each year's joiners keep that year's age, need and locality spread of the rate; they are held
+    in ``backlog`` (added as given, not scaled by incidence or growth) and the rate is zeroed, so
+    calibration fits only cessation against them. ``lever_multiplier`` [T, A, N, L] (the
+    ``demand.levers`` on new plans, already in the rate) still scales them cell by cell;
+    ``cessation_multiplier`` [len(years)] scales cessation below age 25 into each year (annual
+    reviews held or missed).
+    """
+    rate, backlog, q = inputs.rate.copy(), inputs.backlog.copy(), inputs.q.copy()
+    for k, y in enumerate(years[1:], start=1):
+        t = inputs.years.index(y)
+        plain = (
+            rate[t]
+            if lever_multiplier is None
+            else rate[t] / np.where(lever_multiplier[t] > 0, lever_multiplier[t], 1.0)
+        )
+        total = plain.sum()
+        shape = rate[t] / total if total > 0 else inputs.new_split
+        backlog[t] = joiners[k] * shape
+        rate[t] = 0.0
+        if cessation_multiplier is not None:
+            q[t, :MAX_AGE] = np.minimum(q[t, :MAX_AGE] * cessation_multiplier[k], 1.0)
+    return DemandInputs(
+        years=inputs.years,
+        base_year=inputs.base_year,
+        needs=inputs.needs,
+        localities=inputs.localities,
+        population=inputs.population,
+        rate=rate,
+        growth_exp=inputs.growth_exp,
+        q=q,
+        backlog=backlog,
+        split=inputs.split,
+        new_split=inputs.new_split,
+    )
+
+
 # --------------------------------------------------------------------------- deterministic model
 
 
@@ -646,11 +691,14 @@ def simulate_paths(
     poisson: bool,
     seed: np.random.SeedSequence,
     threads: int | None = None,
+    joiners: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Monte Carlo stock [P, T, A, N, L] and phase sums [P, T, PH, N, L] (float32) from the base year.
 
     ``inputs`` must start at the base year. Paths run in chunks of CHUNK_PATHS, each with its own
     generator spawned from ``seed``, so results do not depend on the number of threads.
+    ``joiners`` [P, T]: each path's new plans from the statutory pipeline (inputs from
+    ``with_joiners``): they replace incidence and growth and are spread like ``inputs.backlog``.
     """
     if inputs.base_index != 0:
         raise ValueError("simulate_paths needs inputs that start at the base year")
@@ -659,14 +707,20 @@ def simulate_paths(
     new_factor = draws.incidence[:, None] * growth_factor(
         draws.growth, inputs.growth_exp, draws.persistence, draws.long_run
     )
-    if draws.year_factor is not None:
+    rate, backlog = inputs.rate, inputs.backlog
+    if joiners is not None:
+        total = backlog.reshape(T, -1).sum(axis=1)
+        rate = backlog / np.where(total > 0, total, 1.0)[:, None, None, None]
+        backlog, new_factor = np.zeros_like(backlog), np.asarray(joiners, dtype=float)
+    elif draws.year_factor is not None:
+        # yearly new-plan shocks; the pipeline's joiners carry their own spread
         new_factor = new_factor * draws.year_factor
     mc = _MonteCarlo(
-        rate=inputs.rate.astype(np.float32),
+        rate=rate.astype(np.float32),
         q=np.ascontiguousarray(inputs.q[:, :MAX_AGE], dtype=np.float32),
         q_max=inputs.q[:, :MAX_AGE].reshape(T, -1).max(axis=1),
-        backlog=inputs.backlog.astype(np.float32),
-        has_backlog=inputs.backlog.reshape(T, -1).any(axis=1),
+        backlog=backlog.astype(np.float32),
+        has_backlog=backlog.reshape(T, -1).any(axis=1),
         new_factor=new_factor.astype(np.float32),
         ces_factor=draws.cessation.astype(np.float32),
         start=start.astype(np.float32),
@@ -870,18 +924,30 @@ def _span(scn: Scenario) -> list[int]:
 
 
 def run_demand(
-    scn: Scenario, paths: int, seed: int, *, threads: int | None = None, source: str = "scenario"
+    scn: Scenario,
+    paths: int,
+    seed: int,
+    *,
+    threads: int | None = None,
+    source: str = "scenario",
+    pipeline: Any = None,
 ) -> DemandResult:
     """Calibrate, project deterministically and simulate ``paths`` Monte Carlo paths (1 = none).
 
     The same scenario and seed give identical results whatever ``threads`` is; ``source`` names the
-    scenario file in any ScenarioError.
+    scenario file in any ScenarioError. ``pipeline`` (a ``model.process.ProcessResult``): new plans
+    into each projected January are the plans it issued the calendar year before (per path too).
     """
     from .calibrate import calibrate
 
     if paths < 1:
         raise ValueError("paths must be at least 1")
     full = prepare(scn, _span(scn), source)
+    if pipeline is not None:
+        new_mult, _ = _lever_multipliers(scn, full.years)
+        full = with_joiners(
+            full, scn.years, pipeline.joiners, pipeline.cessation_multiplier, new_mult
+        )
     cal = calibrate(scn, full, source)
     inputs = full.window(full.base_index, full.years.index(scn.years[-1]))
     start = cal.start_level * inputs.split
@@ -898,6 +964,7 @@ def run_demand(
             poisson=scn.demand.uncertainty.poisson,
             seed=ss_noise,
             threads=threads,
+            joiners=None if pipeline is None else pipeline.joiners_paths,
         )
     else:
         path_stock = stock[None].astype(np.float32)
@@ -909,7 +976,7 @@ def run_demand(
         stock=stock,
         new=new,
         ceased=ceased,
-        backlog=inputs.backlog.copy(),
+        backlog=inputs.backlog.copy() if pipeline is None else np.zeros_like(inputs.backlog),
         path_stock=path_stock,
         path_phase=path_phase,
         paths=paths,

@@ -27,6 +27,7 @@ TABLE_ORDER = (
     "builds",
     "costs",
     "finance",
+    "process",
 )
 
 # The stage that produces each table, for messages about values that are not finite.
@@ -135,9 +136,18 @@ def run_scenario(
     # demand (issue 3): EHCP stock by year x age x need x locality, calibrated, with MC paths
     from .demand import run_demand
 
+    # statutory process: requests -> assessments -> plans issued by month, ahead of demand; the
+    # plans it issues become the cohort model's joiners (only when the scenario has the section)
+    from .process import pipeline_for
+
+    pipeline = pipeline_for(scn, paths, seed, resolved.source)
+    if pipeline is not None:
+        res.tables.update(pipeline.tables())
+        res.summary["process"] = pipeline.headline()
+        res.artefacts["process"] = pipeline
     if demand is None:
         report_stage(f"demand: {paths} Monte Carlo paths")
-        demand = run_demand(scn, paths, seed, source=resolved.source)
+        demand = run_demand(scn, paths, seed, source=resolved.source, pipeline=pipeline)
     res.tables.update(demand.tables())
     res.summary["demand"] = demand.headline()
     res.artefacts["demand"] = demand
@@ -164,6 +174,11 @@ def run_scenario(
 
     for plan in (plan_u, res.artefacts["sufficiency"].plan):
         res.summary.setdefault("warnings", []).extend(market_limit_warnings(scn, plan))
+    if pipeline is not None and "finance" in res.tables:
+        # when the backlog's costs land: plans issued after 20 weeks in each financial year
+        late = pipeline.by_financial_year("plans_issued_over_20_weeks")
+        fin = res.tables["finance"]
+        fin["backlog_plans_issued"] = fin["financial_year"].map(late)
     # The public contract (DESIGN.md) names these at the top level of summary.json.
     opt = res.summary.get("optimisation", {})
     for key in ("solver", "status", "objective_gbp", "build_seconds", "solve_seconds"):

@@ -18,7 +18,7 @@ from .io import dump_yaml
 from .scenario import Scenario
 
 # Sections the demand stage reads (meta: years; run: paths and seed): its cache key.
-DEMAND_SECTIONS = ("meta", "geography", "population", "demand", "run")
+DEMAND_SECTIONS = ("meta", "geography", "population", "demand", "run", "process")
 # Pipeline items the app adds carry this source, so they are recognisable in the YAML.
 APP_SOURCE = "sendplan app lever"
 RESOURCE_BASE = "resource_base"
@@ -51,6 +51,14 @@ class Levers:
     paths: int  # run.paths
     horizon_years: int  # meta.horizon_years
     notes: list[str] = field(default_factory=list)
+    # statutory process (scenarios with a process section): caseworker FTE from a month on,
+    # backlog-clearance plans (cases, from month, by month), changes in requests (factor, from
+    # year, ramp years) and refusal-rate targets (calendar year -> share of decisions)
+    assessment_fte_by_month: dict[str, float] = field(default_factory=dict)
+    review_fte_by_month: dict[str, float] = field(default_factory=dict)
+    clearance: list[tuple[float, str, str]] = field(default_factory=list)
+    requests_changes: list[tuple[float, int, int]] = field(default_factory=list)
+    refusal_targets: dict[int, float] = field(default_factory=dict)
 
 
 def _growth_now(scn: Scenario) -> float:
@@ -81,7 +89,56 @@ def levers_from(scn: Scenario) -> Levers:
         inflation=float(scn.costs.inflation),
         paths=int(scn.run.paths),
         horizon_years=int(scn.meta.horizon_years),
+        **_process_levers(scn),
     )
+
+
+def _process_levers(scn: Scenario) -> dict[str, Any]:
+    """The statutory-process levers a scenario already has (empty without a process section)."""
+    pr = scn.process
+    if pr is None:
+        return {}
+    return {
+        "assessment_fte_by_month": dict(pr.assessment.fte_by_month),
+        "review_fte_by_month": dict(pr.reviews.team.fte_by_month),
+        "clearance": [(float(c.cases), c.from_month, c.by_month) for c in pr.backlog_clearance],
+        "requests_changes": [
+            (float(c.factor), int(c.from_year), int(c.ramp_years)) for c in pr.requests_changes
+        ],
+        "refusal_targets": {int(y): float(v) for y, v in pr.refusal_targets.items()},
+    }
+
+
+def _apply_process(out: dict[str, Any], base: Scenario, levers: Levers) -> None:
+    """Write the statutory-process levers that differ from ``base`` into ``out`` (in place)."""
+    if base.process is None:
+        return
+    now = _process_levers(base)
+    pr = _section(out, "process")
+    if levers.assessment_fte_by_month != now["assessment_fte_by_month"]:
+        _section(pr, "assessment")["fte_by_month"] = dict(
+            sorted(levers.assessment_fte_by_month.items())
+        )
+    if levers.review_fte_by_month != now["review_fte_by_month"]:
+        _section(pr, "reviews", "team")["fte_by_month"] = dict(
+            sorted(levers.review_fte_by_month.items())
+        )
+    clear = [c for c in levers.clearance if c[0] > 0]
+    if clear != now["clearance"]:
+        pr["backlog_clearance"] = [
+            {"cases": float(n), "from_month": lo, "by_month": hi, "label": APP_SOURCE}
+            for n, lo, hi in clear
+        ]
+    changes = [c for c in levers.requests_changes if not _close(c[0], 1.0)]
+    if changes != now["requests_changes"]:
+        pr["requests_changes"] = [
+            {"factor": float(f), "from_year": int(y), "ramp_years": int(r), "label": APP_SOURCE}
+            for f, y, r in changes
+        ]
+    if levers.refusal_targets != now["refusal_targets"]:
+        pr["refusal_targets"] = {
+            int(y): float(v) for y, v in sorted(levers.refusal_targets.items())
+        }
 
 
 def delayable_projects(scn: Scenario, setting: str = SPECIAL) -> list[str]:
@@ -165,6 +222,7 @@ def apply_levers(data: Mapping[str, Any], base: Scenario, levers: Levers) -> dic
         _section(out, "run")["paths"] = int(levers.paths)
     if int(levers.horizon_years) != now.horizon_years:
         _section(out, "meta")["horizon_years"] = int(levers.horizon_years)
+    _apply_process(out, base, levers)
     return out
 
 

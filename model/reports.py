@@ -103,6 +103,31 @@ HEADLINE: dict[str, tuple[str, str]] = {
     "solver": ("LP solver", "text"),
     "solver_status": ("LP solver status", "text"),
     "objective_gbp": ("LP objective (discounted cost)", "GBP"),
+    # statutory process (runs whose scenario has a process section)
+    "plans_issued_first_year": (
+        "Plans issued in the first financial year (statutory process)",
+        "plans",
+    ),
+    "share_within_20_weeks_first_year": (
+        "Plans issued within 20 weeks, first financial year",
+        "share",
+    ),
+    "share_within_20_weeks_horizon": (
+        "Plans issued within 20 weeks, last financial year (P50 where paths > 1)",
+        "share",
+    ),
+    "overdue_assessments_first_year": (
+        "Assessments open over 20 weeks at the end of the first financial year",
+        "cases",
+    ),
+    "reviews_overdue_first_year": (
+        "Overdue annual reviews at the end of the first financial year",
+        "reviews",
+    ),
+    "backlog_plans_issued_total": (
+        "Plans issued after 20 weeks over the forecast (when the backlog's cost lands)",
+        "plans",
+    ),
 }
 # Identity columns that lead every comparison row.
 ID_COLUMNS = ("scenario", "slug", "status", "error", "source")
@@ -289,7 +314,36 @@ def headline_figures(
     h["solver"] = _get(summary, "optimisation", "solver")
     h["solver_status"] = _get(summary, "optimisation", "status", "solver_status")
     h["objective_gbp"] = _num(_get(summary, "optimisation", "objective_gbp"))
+    h.update(_process_headlines(summary))
     return h
+
+
+def _process_headlines(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Statutory-process KPIs from summary["process"] (financial years from the base year)."""
+    pr = summary.get("process")
+    if not isinstance(pr, Mapping):
+        return {}
+
+    def at(key: str, last: bool = False) -> float | None:
+        series = pr.get(key)
+        if not isinstance(series, Mapping) or not series:
+            return None
+        years = sorted(series, key=int)
+        return _num(series[years[-1] if last else years[0]])
+
+    late = pr.get("plans_issued_over_20_weeks")
+    return {
+        "plans_issued_first_year": at("plans_issued"),
+        "share_within_20_weeks_first_year": at("share_within_20_weeks"),
+        "share_within_20_weeks_horizon": at("share_within_20_weeks_p50", True)
+        if isinstance(pr.get("share_within_20_weeks_p50"), Mapping)
+        else at("share_within_20_weeks", True),
+        "overdue_assessments_first_year": at("overdue_assessments_end"),
+        "reviews_overdue_first_year": at("reviews_overdue_end"),
+        "backlog_plans_issued_total": float(sum(late.values()))
+        if isinstance(late, Mapping) and late
+        else None,
+    }
 
 
 def comparison_row(
@@ -1210,6 +1264,39 @@ def render_html(results: Results) -> tuple[str, list[str]]:
             "what the new places add after their capital and place funding.</p>"
         )
         parts.append(_df_html(saving))
+    proc = t.get("process")
+    if proc is not None and not proc.empty:
+        parts.append("<h2>Statutory process by financial year</h2>")
+        parts.append(
+            "<p>Requests, decisions, assessments and plans issued by the statutory pipeline "
+            "(deterministic flows; P10/P90 of plans issued and the 20-week share where the run "
+            "has paths). Years up to the last published one are fitted to SEN2 (in-sample).</p>"
+        )
+        cols = [
+            c
+            for c in (
+                "month",
+                "basis",
+                "requests",
+                "decisions",
+                "assessments_completed",
+                "plans_issued",
+                "plans_issued_p10",
+                "plans_issued_p90",
+                "share_within_20_weeks",
+                "share_within_20_weeks_p10",
+                "share_within_20_weeks_p90",
+                "open_assessments",
+                "overdue_assessments",
+                "reviews_overdue",
+                "tribunal_appeals",
+            )
+            if c in proc.columns
+        ]
+        fy = proc[proc["period"] == "financial_year"][cols].rename(
+            columns={"month": "financial_year"}
+        )
+        parts.append(_df_html(fy.round(3)))
     parts.append("<h2>Assumptions</h2>")
     parts.append(
         _html_table(

@@ -886,6 +886,212 @@ class Policy(Strict):
     )
 
 
+# --------------------------------------------------------------------------- statutory process
+
+# A calendar month "YYYY-MM" (the statutory pipeline runs by month).
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+ShareValue = Annotated[float, Field(ge=0, le=1)]  # a share in a year-keyed table
+CountValue = Annotated[float, Field(ge=0)]  # a count or rate in a year- or month-keyed table
+
+
+class ProcessTeam(Strict):
+    """A caseworker team on one step: capacity in cases a month = FTE x cases per FTE a month."""
+
+    fte: float = P(0.0, "Caseworker full-time equivalents on this step", "FTE", ge=0)
+    cases_per_fte_month: float = P(
+        0.0, "Cases one FTE completes a month (throughput)", "cases per FTE per month", ge=0
+    )
+    fte_growth: float | None = P(
+        None,
+        "Annual growth of `fte` after the last published year (omitted: as requests, so "
+        "staffing keeps pace with them)",
+        "share per year",
+        ge=-0.5,
+        le=1,
+    )
+    fte_by_month: dict[Month, CountValue] = P(
+        default_factory=dict,
+        description="FTE from a month on ('YYYY-MM': FTE), replacing `fte` and its growth from "
+        "that month",
+        unit="FTE",
+    )
+    history_per_month: dict[int, CountValue] = P(
+        default_factory=dict,
+        description="Cases completed a month in each published calendar year (SEN2); used "
+        "instead of FTE x throughput for those years",
+        unit="cases per month",
+    )
+
+
+class BacklogClearance(Strict):
+    """Clear N cases by month M: extra assessment capacity spread evenly over the months."""
+
+    cases: float = P(description="Extra assessments to complete", unit="cases", ge=0)
+    from_month: Month = P(description="First month of the extra capacity", unit="YYYY-MM")
+    by_month: Month = P(description="Last month of the extra capacity", unit="YYYY-MM")
+    label: str = P("", "Why this plan exists", "text")
+
+
+class RequestChange(Strict):
+    """A change in requests from a year, e.g. early help or ordinarily available provision."""
+
+    factor: float = P(description="Multiplier on requests received", unit="ratio", ge=0)
+    from_year: int = P(description="First calendar year the change applies", unit="year")
+    ramp_years: int = P(0, "Years over which the change phases in linearly", "years", ge=0, le=30)
+    label: str = P("", "Why this change exists", "text")
+
+
+class Reviews(Strict):
+    """Annual reviews: every plan is due one a year; capacity limits how many are held."""
+
+    team: ProcessTeam = P(
+        default_factory=ProcessTeam, description="Review capacity", unit="section"
+    )
+    overdue_start: float = P(
+        0.0, "Overdue reviews open in January of the base year", "reviews", ge=0
+    )
+    outcome_cease: float = P(0.0, "Share of reviews held that end the plan", "share", ge=0, le=1)
+    outcome_amend: float = P(0.0, "Share of reviews held that amend the plan", "share", ge=0, le=1)
+    outcome_maintain: float = P(
+        1.0, "Share of reviews held that maintain the plan unchanged", "share", ge=0, le=1
+    )
+    ceased_share: float = P(
+        0.08,
+        "Plans ceasing a year as a share of the January stock (all reasons); used for the "
+        "pipeline's running estimate of the stock",
+        "share per year",
+        ge=0,
+        le=1,
+    )
+
+    @model_validator(mode="after")
+    def _outcomes_add_up(self) -> Reviews:
+        total = self.outcome_cease + self.outcome_amend + self.outcome_maintain
+        if abs(total - 1.0) > 1e-3:
+            raise ValueError(f"review outcome shares sum to {total:.4f}, not 1")
+        return self
+
+
+class Tribunals(Strict):
+    """Appeals to the SEND tribunal, counted as shares of decisions (simple, documented)."""
+
+    appeal_share_refusals: float = P(
+        0.0, "Share of refusals to assess that are appealed", "share", ge=0, le=1
+    )
+    appeal_share_plans: float = P(
+        0.0, "Share of plans issued whose content or placement is appealed", "share", ge=0, le=1
+    )
+    placement_move_share: float = P(
+        0.0,
+        "Share of plan appeals that move the placement to a more expensive setting",
+        "share",
+        ge=0,
+        le=1,
+    )
+
+
+class Process(Strict):
+    """The statutory pipeline: requests -> decision to assess -> assessment -> plan issued, monthly."""
+
+    first_year: int = P(
+        description="First calendar year simulated (the published series start)", unit="year"
+    )
+    requests_history: dict[int, CountValue] = P(
+        description="Requests for an EHC needs assessment received in each calendar year (SEN2)",
+        unit="requests per year",
+    )
+    requests_growth: float | None = P(
+        None,
+        "Annual growth of requests after the last published year (omitted: as the demand "
+        "section's new-plan rate, typed `demand.growth` or the growth pooled across LAs with "
+        "its taper)",
+        "share per year",
+        ge=-0.5,
+        le=1,
+    )
+    requests_changes: list[RequestChange] = P(
+        default_factory=list, description="Changes in requests from a year", unit="rows"
+    )
+    refusal_share: float = P(
+        description="Share of decisions that refuse to assess", unit="share", ge=0, le=1
+    )
+    refusal_history: dict[int, ShareValue] = P(
+        default_factory=dict,
+        description="Refusal share by published calendar year (SEN2), before `refusal_share`",
+        unit="share",
+    )
+    refusal_targets: dict[int, ShareValue] = P(
+        default_factory=dict,
+        description="Target refusal share from a calendar year on (replaces `refusal_share`)",
+        unit="share",
+    )
+    withdrawn_share: float = P(
+        0.0, "Share of requests withdrawn before a decision", "share", ge=0, le=1
+    )
+    issue_share: float = P(
+        description="Share of completed assessments that issue a plan", unit="share", ge=0, le=1
+    )
+    issue_history: dict[int, ShareValue] = P(
+        default_factory=dict,
+        description="Issue share by published calendar year (SEN2), before `issue_share`",
+        unit="share",
+    )
+    min_months_to_issue: int = P(
+        3,
+        "Months from request before a plan can be issued (statutory steps)",
+        "months",
+        ge=0,
+        le=12,
+    )
+    complex_share: float = P(
+        0.0,
+        "Share of assessments that wait `complex_extra_months` longer for advice (late even "
+        "without a backlog)",
+        "share",
+        ge=0,
+        le=1,
+    )
+    priority_share: float = P(
+        0.0,
+        "Share of assessments handled first (urgent cases): on time even behind a backlog",
+        "share",
+        ge=0,
+        le=1,
+    )
+    complex_extra_months: int = P(
+        3, "Extra months a complex assessment takes", "months", ge=0, le=12
+    )
+    open_decisions_start: float = P(
+        0.0, "Requests awaiting a decision in January of `first_year`", "cases", ge=0
+    )
+    open_assessments_start: float = P(
+        0.0, "Assessments open in January of `first_year` (the opening backlog)", "cases", ge=0
+    )
+    decision: ProcessTeam = P(
+        default_factory=ProcessTeam, description="Team deciding whether to assess", unit="section"
+    )
+    assessment: ProcessTeam = P(
+        default_factory=ProcessTeam, description="Team assessing and issuing plans", unit="section"
+    )
+    backlog_clearance: list[BacklogClearance] = P(
+        default_factory=list, description="Backlog-clearance plans", unit="rows"
+    )
+    reviews: Reviews = P(default_factory=Reviews, description="Annual reviews", unit="section")
+    tribunals: Tribunals = P(
+        default_factory=Tribunals, description="Tribunal appeals", unit="section"
+    )
+    issued_history: dict[int, CountValue] = P(
+        default_factory=dict,
+        description="Plans issued in each calendar year (SEN2): the fit targets, in-sample",
+        unit="plans per year",
+    )
+    within_20_weeks_history: dict[int, ShareValue] = P(
+        default_factory=dict,
+        description="Share of plans issued within 20 weeks by calendar year (SEN2): fit targets",
+        unit="share",
+    )
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -938,6 +1144,12 @@ class Scenario(Strict):
         default_factory=Policy, description="Optimiser limits and levers", unit="section"
     )
     run: Run = P(default_factory=Run, description="Monte Carlo and solver settings", unit="section")
+    process: Process | None = P(
+        None,
+        "Statutory pipeline (requests, assessments, plans issued, reviews); when given, it "
+        "supplies the new plans each year instead of the fixed rate",
+        "section",
+    )
     extends: str | None = P(
         None, "Base scenario file this one extends (resolved before validation)", "path"
     )

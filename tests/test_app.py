@@ -78,6 +78,7 @@ def _run(at: AppTest) -> AppTest:
 
 VIEWS = (
     "EHCP demand",
+    "Statutory process",
     "Placement mix",
     "Deficit vs plan",
     "Sufficiency",
@@ -683,3 +684,16 @@ def test_an_unedited_run_kept_on_disk_reloads_the_same_and_only_for_the_same_cod
     monkeypatch.setattr(app_module, "_code_fingerprint", lambda: "other-code")
     app_module._from_disk.clear()
     assert app_module._from_disk(sha, small_run.resolved) is None
+
+
+def test_process_view_and_a_backlog_clearance_lever(app: AppTest) -> None:
+    """The statutory-process tab shows its KPIs; the clearance lever writes process.backlog_clearance."""
+    at = _view(_run(app), "Statutory process")
+    labels = [m.label for m in at.metric]
+    assert "Within 20 weeks" in labels and any(lab.startswith("Plans issued") for lab in labels)
+    at.number_input(key="lv_pr_clear").set_value(400.0)
+    at = _apply(at)
+    _no_errors(at)
+    data = yaml.safe_load(at.session_state["scenario_yaml"])
+    plan = data["process"]["backlog_clearance"]
+    assert len(plan) == 1 and plan[0]["cases"] == 400.0

@@ -153,7 +153,12 @@ def test_missing_base_year_level_is_fitted_or_equilibrium() -> None:
 
 def test_devon_fit_stays_near_the_given_rates() -> None:
     # Three January counts cannot separate joiners from leavers: the priors keep both near 1.
-    res = dm.run_demand(scenario(), 1, 0).calibration
+    # Devon's joiners from 2025 are the statutory pipeline's plans issued (its backlog clearance).
+    from model.process import run_process, stock_start
+
+    scn = scenario()
+    pipeline = run_process(scn, scn.years, 1, 0, stock_start(scn), "test.yaml")
+    res = dm.run_demand(scn, 1, 0, pipeline=pipeline).calibration
     assert res.fitted == ["incidence", "cessation"]
     # Incidence about 1.2: the assumed 0-25 population (219,800) x 8.3 per 1,000 gives 1,824
     # requests a year, about 1/1.18 of the 2,148 SEN2 counts for 2023; the fit makes up the rest.

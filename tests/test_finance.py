@@ -227,9 +227,12 @@ def devon_finance(overrides: list[str] | None = None) -> pd.DataFrame:
     """Deterministic unmitigated finance of the Devon default through the real demand stage."""
     from model.demand import run_demand
     from model.io import load_scenario
+    from model.process import run_process, stock_start
 
     scn = load_scenario(None, overrides or []).scenario
-    dem = run_demand(scn, 1, scn.run.seed)
+    # Devon's new plans come from its statutory pipeline (the backlog clearance included)
+    pipeline = run_process(scn, scn.years, 1, scn.run.seed, stock_start(scn), "devon")
+    dem = run_demand(scn, 1, scn.run.seed, pipeline=pipeline)
     plan = unmitigated(scn, placement_demand(scn, dem.stock, dem.new))
     return finance_table(scn, cost_table(scn, plan)).set_index("financial_year")
 

@@ -191,13 +191,11 @@ def test_without_replace_the_base_districts_remain(write_yaml) -> None:
 
 
 def test_delete_tag_removes_a_key_from_the_base(write_yaml, devon_dict) -> None:
-    assert devon_dict["demand"]["backlog"]  # Devon clears a backlog in 2025
-    text = (
-        "extends: embedded:devon\ndemand:\n  backlog: !delete\ncosts:\n  band_multiplier: !delete\n"
-    )
-    r = load_scenario(write_yaml(text, "nobacklog.yaml"))
-    assert r.scenario.demand.backlog == []
-    assert "backlog" not in r.resolved["demand"]
+    assert devon_dict["process"]  # Devon's statutory pipeline (its backlog clearance)
+    text = "extends: embedded:devon\nprocess: !delete\ncosts:\n  band_multiplier: !delete\n"
+    r = load_scenario(write_yaml(text, "noprocess.yaml"))
+    assert r.scenario.process is None
+    assert "process" not in r.resolved
     assert r.scenario.costs.band_multiplier == {}  # back to the schema default
     # the rest still merges
     assert r.scenario.demand.requests_per_1000 == devon_dict["demand"]["requests_per_1000"]

@@ -45,7 +45,7 @@ def test_levers_read_the_devon_values(base) -> None:
     assert lev.growth == pytest.approx(pooled_prior(2024).growth, abs=1e-4)
     assert 0.08 < lev.growth < 0.12
     assert lev.requests_per_1000 == pytest.approx(8.3)
-    assert lev.backlog == {2025: 350.0}
+    assert lev.backlog == {}  # Devon's backlog clearance is in the process section
     assert lev.delays == {"Special school Tavistock/Ivybridge": 0, "Special school Cranbrook": 0}
     assert lev.max_independent_share is None
     assert lev.unit_cost_gbp["independent"] == 61669  # day placement (residential costed apart)
@@ -139,7 +139,7 @@ def test_demand_key_tracks_only_demand_inputs(base) -> None:
     cost.plan_for = 0.9
     cost.extra_places = [ExtraPlaces("exeter", 2026, 12)]
     assert demand_key(apply_levers(base.resolved, base.scenario, cost)) == k0
-    for change in ({"growth": 0.12}, {"paths": 50}, {"horizon_years": 6}, {"backlog": {}}):
+    for change in ({"growth": 0.12}, {"paths": 50}, {"horizon_years": 6}, {"backlog": {2026: 9.0}}):
         lev = dataclasses.replace(levers_from(base.scenario), **change)
         assert demand_key(apply_levers(base.resolved, base.scenario, lev)) != k0, change
 
@@ -172,3 +172,36 @@ def test_an_edited_scenario_is_named_after_its_edits(base) -> None:
     assert demand_key(named) == demand_key(edited)
     # Untouched levers: the scenario keeps its own name (and its hash).
     assert name_edits(base.resolved, base.resolved) == base.resolved
+
+
+def test_process_levers_write_the_process_keys(base) -> None:
+    lev = dataclasses.replace(
+        levers_from(base.scenario),
+        assessment_fte_by_month={"2025-04": 60.0},
+        review_fte_by_month={"2026-01": 40.0},
+        clearance=[(300.0, "2025-01", "2025-06")],
+        requests_changes=[(0.8, 2026, 2)],
+        refusal_targets={2026: 0.45},
+    )
+    out = apply_levers(base.resolved, base.scenario, lev)
+    pr = _validate(out).scenario.process
+    assert pr.assessment.fte_by_month == {"2025-04": 60.0}
+    assert pr.reviews.team.fte_by_month == {"2026-01": 40.0}
+    assert [(c.cases, c.from_month, c.by_month) for c in pr.backlog_clearance] == [
+        (300.0, "2025-01", "2025-06")
+    ]
+    assert [(c.factor, c.from_year, c.ramp_years) for c in pr.requests_changes] == [(0.8, 2026, 2)]
+    assert pr.refusal_targets == {2026: 0.45}
+    # everything else in the process section is as it was, and the demand cache key moves
+    assert pr.assessment.fte == base.scenario.process.assessment.fte
+    assert demand_key(out) != demand_key(base.resolved)
+    # the levers read back what they wrote
+    back = levers_from(_validate(out).scenario)
+    assert back.clearance == lev.clearance and back.refusal_targets == lev.refusal_targets
+
+
+def test_a_month_that_is_not_yyyy_mm_is_bad_input(base) -> None:
+    lev = dataclasses.replace(levers_from(base.scenario), assessment_fte_by_month={"2025-13": 1.0})
+    with pytest.raises(Exception) as err:
+        _validate(apply_levers(base.resolved, base.scenario, lev))
+    assert "process.assessment.fte_by_month" in str(err.value)

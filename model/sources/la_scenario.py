@@ -597,6 +597,19 @@ def _scenario_for_area(
         ces_src,
         p_src,
     )
+    if area.level == "la":
+        # the statutory pipeline calibrated to the LA's published requests, assessments and
+        # timeliness (model.process_fit); its plans issued become the projection's new plans
+        from ..process_fit import process_inputs_for_la
+
+        try:
+            proc = process_inputs_for_la(code)
+        except LookupError:  # no published requests: the fixed new-plan rate stays
+            proc = None
+        if proc is not None:
+            scenario["process"] = proc["process"]
+            for row in proc["provenance"]:
+                prov.add(row["key"], row["kind"], row["source"], row["note"])
     return scenario, pd.DataFrame(prov.rows, columns=["key", "kind", "source", "note"])
 
 
@@ -1078,6 +1091,7 @@ SECTIONS = (
     "finance",
     "policy",
     "run",
+    "process",
 )
 
 
