@@ -41,7 +41,9 @@ TABLE_STAGE = {
     "finance": "finance",
 }
 # Columns left blank where they do not apply (README, "What a run writes"): places on cost lines
-# that are not per place, and the Safety Valve comparison where the scenario gives no plan.
+# that are not per place, the Safety Valve comparison where the scenario gives no plan, and the
+# backlog's plans in the last financial year (the pipeline runs only to the December before the
+# horizon's January count).
 BLANK_WHERE_NOT_APPLICABLE = {
     "costs": ("places",),
     "finance": (
@@ -49,6 +51,7 @@ BLANK_WHERE_NOT_APPLICABLE = {
         "plan_in_year_balance_gbp",
         "gap_to_plan_gbp",
         "prob_meet_plan",
+        "backlog_plans_issued",
     ),
 }
 
