@@ -43,7 +43,8 @@ TABLE_STAGE = {
 # Columns left blank where they do not apply (README, "What a run writes"): places on cost lines
 # that are not per place, the Safety Valve comparison where the scenario gives no plan, and the
 # backlog's plans in the last financial year (the pipeline runs only to the December before the
-# horizon's January count).
+# horizon's January count), general fund reserves a scenario does not give, and shares of a month
+# in which nothing was issued or decided.
 BLANK_WHERE_NOT_APPLICABLE = {
     "costs": ("places",),
     "finance": (
@@ -52,6 +53,16 @@ BLANK_WHERE_NOT_APPLICABLE = {
         "gap_to_plan_gbp",
         "prob_meet_plan",
         "backlog_plans_issued",
+        "general_fund_reserves_gbp",
+        "reserves_after_exposure_gbp",
+    ),
+    # a share of nothing: no plans issued, or no decisions made, in that month
+    "process": (
+        "share_within_20_weeks",
+        "share_within_20_weeks_p10",
+        "share_within_20_weeks_p50",
+        "share_within_20_weeks_p90",
+        "share_decided_within_6_weeks",
     ),
 }
 

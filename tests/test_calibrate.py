@@ -160,10 +160,11 @@ def test_devon_fit_stays_near_the_given_rates() -> None:
     pipeline = run_process(scn, scn.years, 1, 0, stock_start(scn), "test.yaml")
     res = dm.run_demand(scn, 1, 0, pipeline=pipeline).calibration
     assert res.fitted == ["incidence", "cessation"]
-    # Incidence about 1.2: the assumed 0-25 population (219,800) x 8.3 per 1,000 gives 1,824
-    # requests a year, about 1/1.18 of the 2,148 SEN2 counts for 2023; the fit makes up the rest.
-    assert 1.05 < res.params.incidence < 1.35
-    assert 0.8 < res.params.cessation < 1.3
+    # Incidence about 1 (the joiners are the pipeline's plans issued, fitted to SEN2). Cessation
+    # about 0.7: Devon's rates are SEN2's ceased plans, which include transfers to other LAs
+    # (about 27% nationally) that the model's leavers do not, so the fit scales them down.
+    assert 0.9 < res.params.incidence < 1.15
+    assert 0.55 < res.params.cessation < 0.85
     assert res.max_abs_error_pct < 1.0
     s = res.summary()
     assert s["start_source"] == "history" and s["fit_rmse_pct"] < 1.0

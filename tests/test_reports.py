@@ -468,8 +468,8 @@ def test_saving_by_cause_and_funding_source_in_both_reports(tmp_path: Path) -> N
     assert total["capital_gbp"] == -60_000_000
     assert table["total_gbp"].iloc[:-1].tolist() == [66_000_000, 78_000_000, 235_000_000]
     assert reports.write_reports(res, tmp_path) == []
-    ws = openpyxl.load_workbook(tmp_path / "report.xlsx")["saving_by_cause"]
-    rows = list(ws.iter_rows(values_only=True))
+    ws = openpyxl.load_workbook(tmp_path / "report.xlsx")["Saving by cause"]
+    rows = [r for r in ws.iter_rows(values_only=True) if any(v is not None for v in r)]
     assert rows[-1][0] == "Total saving" and rows[-1][-1] == 379_000_000
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Saving of the optimised plan by cause and funding source" in html

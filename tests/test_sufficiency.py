@@ -866,7 +866,12 @@ def test_a_warm_started_lp_reaches_the_cold_optimum() -> None:
 
     def lp_for(special_cost: float):
         scn = load_scenario(
-            None, ["meta.horizon_years=5", f"costs.unit_cost_gbp.special={special_cost}"]
+            None,
+            [
+                "meta.horizon_years=5",
+                "policy.integer_builds=false",  # the warm start is for a pure LP
+                f"costs.unit_cost_gbp.special={special_cost}",
+            ],
         ).scenario
         dem = run_demand(scn, 1, scn.run.seed)
         return su.build(scn, placement_demand(scn, dem.stock, dem.new))
