@@ -742,6 +742,12 @@ def process_view(res: Results) -> None:
     if proc is None:
         st.info("This scenario has no `process` section: new plans come from the fixed rate.")
         return
+    names = _names(res)
+
+    def labelled(df: pd.DataFrame) -> pd.DataFrame:
+        # charts for people: labelled series, never raw column names
+        return df.rename(columns=labels.column_label)
+
     fy = proc[proc["period"] == "financial_year"].set_index("month")
     monthly = proc[proc["period"] == "month"].set_index("month")
     first = fy[fy["basis"] == "projected"].head(1)
@@ -756,7 +762,7 @@ def process_view(res: Results) -> None:
         "Requests and plans issued a month (years up to the last published one are fitted to "
         "SEN2: in-sample)"
     )
-    st.line_chart(monthly[["requests", "assessments_completed", "plans_issued"]])
+    st.line_chart(labelled(monthly[["requests", "assessments_completed", "plans_issued"]]))
     c1, c2 = st.columns(2)
     with c1:
         st.caption("Open cases by time since the request (end of month)")
@@ -766,7 +772,7 @@ def process_view(res: Results) -> None:
             "open_20_to_52_weeks",
             "open_over_52_weeks",
         ]
-        st.area_chart(monthly[bands])
+        st.area_chart(labelled(monthly[bands]))
     with c2:
         st.caption("Share of plans issued within 20 weeks, by financial year")
         cols = [
@@ -778,14 +784,19 @@ def process_view(res: Results) -> None:
             )
             if c in fy.columns
         ]
-        st.line_chart(fy[cols])
+        st.line_chart(labelled(fy[cols]))
     st.caption("Annual reviews: due, held and overdue (end of month)")
     st.line_chart(
-        monthly.loc[monthly["reviews_due"] > 0, ["reviews_due", "reviews_held", "reviews_overdue"]]
+        labelled(
+            monthly.loc[
+                monthly["reviews_due"] > 0, ["reviews_due", "reviews_held", "reviews_overdue"]
+            ]
+        )
     )
     keep = [c for c in fy.columns if c not in ("period", "year", "financial_year")]
     with st.expander("Process by financial year"):
-        st.dataframe(fy[keep].round(3), width="stretch")
+        table = fy[keep].rename_axis("financial_year").reset_index()
+        show_table(table, names)
 
 
 def placements_view(res: Results) -> None:
