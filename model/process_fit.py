@@ -252,16 +252,6 @@ def process_inputs_for_la(code: str) -> dict[str, Any]:
             within_hist[y] = round(w / n, 4)
     note("within_20_weeks_history.*", "source", "plans issued within 20 weeks / plans issued")
 
-    growth = 0.0
-    if len(years) > 1 and received[first] > 0:
-        growth = float(
-            np.clip((received[last] / received[first]) ** (1 / (last - first)) - 1, -0.1, 0.2)
-        )
-    note(
-        "requests_growth",
-        "derived",
-        f"average growth of requests {first}-{last} (held in [-10%, 20%])",
-    )
 
     def team(kind: str, per_month: float, history: dict[int, float]) -> dict[str, Any]:
         tp = CASES_PER_FTE[kind]
@@ -352,7 +342,6 @@ def process_inputs_for_la(code: str) -> dict[str, Any]:
     section: dict[str, Any] = {
         "first_year": first,
         "requests_history": received,
-        "requests_growth": round(growth, 4),
         "refusal_share": refusal,
         "refusal_history": refusal_hist,
         "withdrawn_share": withdrawn,
