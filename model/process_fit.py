@@ -252,7 +252,6 @@ def process_inputs_for_la(code: str) -> dict[str, Any]:
             within_hist[y] = round(w / n, 4)
     note("within_20_weeks_history.*", "source", "plans issued within 20 weeks / plans issued")
 
-
     def team(kind: str, per_month: float, history: dict[int, float]) -> dict[str, Any]:
         tp = CASES_PER_FTE[kind]
         note(
