@@ -145,9 +145,14 @@ VIEWS = (
 
 def _idle(d) -> bool:
     """The page has finished a rerun: no spinner, no 'running' status."""
-    busy = d.find_elements(By.CSS_SELECTOR, '[data-testid="stSpinner"]') or [
-        e for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]') if e.text
-    ]
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        busy = d.find_elements(By.CSS_SELECTOR, '[data-testid="stSpinner"]') or [
+            e for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]') if e.text
+        ]
+    except StaleElementReferenceException:  # re-rendered while we read it: still busy
+        return False
     return not busy
 
 
