@@ -131,14 +131,22 @@ def is_year(column: str) -> bool:
     )
 
 
-def format_gbp(value: Any) -> str:
-    """£ with thousands separators (whole pounds); £m for millions: ``£162.6m``, ``£12,345``."""
+def _amount(value: Any) -> float | str:
+    """The value as a finite number, or the text shown in its place ("–", "unlimited")."""
     try:
         v = float(value)
     except (TypeError, ValueError):
         return "–"
     if not math.isfinite(v):
         return "–" if math.isnan(v) else ("unlimited" if v > 0 else "-unlimited")
+    return v
+
+
+def format_gbp(value: Any) -> str:
+    """£ with thousands separators (whole pounds); £m for millions: ``£162.6m``, ``£12,345``."""
+    v = _amount(value)
+    if isinstance(v, str):
+        return v
     if abs(v) >= 1e6:
         return f"{'-' if v < 0 else ''}£{abs(v) / 1e6:,.1f}m"
     return f"{'-' if v < 0 else ''}£{abs(v):,.0f}"
@@ -146,12 +154,9 @@ def format_gbp(value: Any) -> str:
 
 def pounds(value: Any) -> str:
     """Whole pounds with thousands separators, the sign before the £: ``-£51,611,003``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(v):
-        return "–" if math.isnan(v) else ("unlimited" if v > 0 else "-unlimited")
+    v = _amount(value)
+    if isinstance(v, str):
+        return v
     return f"{'-' if round(v) < 0 else ''}£{abs(v):,.0f}"
 
 
