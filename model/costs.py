@@ -22,12 +22,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .domain import (
+    by_phase_need,
+    capacity_array,
+    distances_km,
+    financial_years,
+    fy_label,
+    fy_weights,
+    price_index,
+    suitability,
+)
 from .scenario import PHASES, Scenario
 
 if TYPE_CHECKING:
     from .placements import PlacementPlan
 
-EARTH_RADIUS_KM = 6371.0088
 COST_COLUMNS = [
     "year",
     "financial_year",
@@ -41,61 +50,6 @@ COST_COLUMNS = [
 ]
 
 
-# --------------------------------------------------------------------------- geography
-
-
-def distances_km(scn: Scenario) -> pd.DataFrame:
-    """One-way travel distance (km) from home locality (rows) to provider locality (columns).
-
-    From ``geography.distances_km`` when given; otherwise great-circle distance between the
-    localities' coordinates x ``road_factor``, with ``within_locality_km`` on the diagonal.
-    """
-    g = scn.geography
-    ids = scn.locality_ids
-    if g.distances_km is not None:
-        d = np.array([[g.distances_km[i][j] for j in ids] for i in ids], dtype=float)
-    else:
-        lat = np.radians([loc.lat for loc in g.localities])
-        lon = np.radians([loc.lon for loc in g.localities])
-        dlat = lat[:, None] - lat[None, :]
-        dlon = lon[:, None] - lon[None, :]
-        h = (
-            np.sin(dlat / 2) ** 2
-            + np.cos(lat)[:, None] * np.cos(lat)[None, :] * np.sin(dlon / 2) ** 2
-        )
-        d = 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))) * g.road_factor
-        np.fill_diagonal(d, g.within_locality_km)
-    return pd.DataFrame(d, index=pd.Index(ids, name="locality"), columns=ids)
-
-
-# --------------------------------------------------------------------------- time and prices
-
-
-def financial_years(scn: Scenario) -> list[int]:
-    """Financial years reported: base_year .. base_year + horizon_years - 1 (by starting year)."""
-    return scn.years[:-1]
-
-
-def fy_label(fy: int) -> str:
-    """2024 -> '2024-25'."""
-    return f"{fy}-{(fy + 1) % 100:02d}"
-
-
-def fy_weights(n_years: int) -> np.ndarray:
-    """[F, T] weights turning academic-year amounts into financial years (5/12 of label F, 7/12 of F+1)."""
-    w = np.zeros((n_years - 1, n_years))
-    idx = np.arange(n_years - 1)
-    w[idx, idx] = 5 / 12
-    w[idx, idx + 1] = 7 / 12
-    return w
-
-
-def price_index(scn: Scenario) -> np.ndarray:
-    """[T] price factor for each academic year: priced at the financial year it starts in."""
-    years = np.asarray(scn.years)
-    return (1.0 + scn.costs.inflation) ** (years - 1 - scn.meta.price_base_year)
-
-
 # --------------------------------------------------------------------------- unit costs
 
 
@@ -105,10 +59,8 @@ def band_cost_factor(scn: Scenario) -> np.ndarray:
     Assumes the children in setting s are drawn from the bands s can meet, in proportion to the
     scenario's band shares (used when a plan does not carry its own band composition).
     """
-    from .placements import _by_phase_need, suitability
-
     bands = list(scn.bands)
-    shares = _by_phase_need(scn.placements.band_shares, list(scn.demand.needs), bands)  # [N, P, B]
+    shares = by_phase_need(scn.placements.band_shares, list(scn.demand.needs), bands)  # [N, P, B]
     mult = np.array([scn.costs.band_multiplier.get(b, 1.0) for b in bands])
     w = shares[:, :, None, :] * suitability(scn).transpose(1, 2, 0)[None]  # [N, P, S, B]
     tot = w.sum(-1)
@@ -142,8 +94,6 @@ def place_funding(scn: Scenario) -> np.ndarray:
 def commissioned_places(scn: Scenario, extra: np.ndarray | None = None) -> np.ndarray:
     """[T, S, L] places commissioned (existing grown, open pipeline, ``extra`` builds), before
     max_occupancy; zero for settings without a capacity limit (funded per pupil instead)."""
-    from .placements import capacity_array
-
     cap = capacity_array(scn, extra) / scn.capacity.max_occupancy
     return np.where(np.isinf(cap), 0.0, cap)
 
