@@ -29,7 +29,7 @@ Which model value a history year is compared with:
 - later years are compared with the deterministic projection itself (so the reported error at
   Devon's 2025 is the projection's own error);
 - earlier years are back-cast: ``total[t-1] = (total[t] - new[t]) / (1 - mean cessation)`` with the
-  base-year age/need/locality mix (``model.demand.backcast_totals``); detail rows there use that mix.
+  base-year age/need/locality mix (``model.cohort.backcast_totals``); detail rows there use that mix.
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from .demand import (
+from .cohort import (
     DemandInputs,
     Params,
     backcast_totals,
     equilibrium_level,
     project,
 )
-from .io import Problem, ScenarioError
+from .errors import Problem, ScenarioError
 from .pooling import PooledPrior, pooled_prior
 from .scenario import MAX_AGE, Scenario
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .demand import prepare, span_years
+from .errors import ScenarioError
 from .scenario import MAX_PLACES, Scenario
 
 # Expected new plans in one year across the whole LA: ten times every EHCP in England. Above it the
@@ -20,11 +22,8 @@ MAX_NEW_PLANS_PER_YEAR = 10 * MAX_PLACES
 def demand_size_problems(scn: Scenario) -> list[tuple[str, str]]:
     """(key.path, message) for demand inputs whose combination is absurd (or the stage's own rule
     problems, reported with their key path); empty when the demand stage can run on them."""
-    from .demand import _span, prepare
-    from .io import ScenarioError
-
     try:
-        inputs = prepare(scn, _span(scn))
+        inputs = prepare(scn, span_years(scn))
     except ScenarioError as e:
         return [(p.path, p.message) for p in e.problems]
     growth = max(scn.demand.growth, 0.0)

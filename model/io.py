@@ -26,6 +26,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .checks import demand_size_problems
+from .errors import Problem, ScenarioError
 from .scenario import Scenario, nested_model
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -39,33 +41,6 @@ MAX_PATH_BYTES = (
 DEFAULT_NAME = "devon"
 _EMBEDDED_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SCENARIO_FILE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}\.ya?ml$")
-
-
-class ScenarioError(Exception):
-    """Bad input: one or more ``FILE: key.path: message`` problems. The CLI exits 2 on it."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{_one_line(self.path)}: " if self.path else ""
-        file = self.file if len(self.file) <= 300 else f"{self.file[:140]}...{self.file[-140:]}"
-        return f"{_one_line(file)}: {where}{_one_line(self.message)}"
-
-
-def _one_line(text: str) -> str:
-    """Escape control characters (a key may contain a newline) so every problem stays one line."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 @dataclass
@@ -631,8 +606,6 @@ def validate_mapping(data: dict[str, Any], file: str, origin: _Origin | None = N
         raise ScenarioError(_unique_problems(problems)) from None
     if problems:
         raise ScenarioError(problems)
-    from .checks import demand_size_problems
-
     late = [_guarded(file, path, msg, origin) for path, msg in demand_size_problems(scenario)]
     if late:
         raise ScenarioError(_unique_problems(late))

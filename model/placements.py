@@ -30,7 +30,7 @@ from .domain import (
     planned_settings,
     suitability,
 )
-from .io import Problem, ScenarioError
+from .errors import Problem, ScenarioError
 from .scenario import AGES, PHASES, Scenario
 
 # Why a child needs a new place in year t (PlacementDemand.entrants_by_kind, last axis).

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .io import Problem, ScenarioError
+from .errors import Problem, ScenarioError
 from .scenario import Process, ProcessTeam, Scenario
 
 AGES = 25  # open cases by whole months since the request: 0..23, and 24 = two years or more

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from model import cohort
 from model import demand as dm
 from model.calibrate import OBS_REL_SD, Target, _Model, calibrate, history_targets
 from model.io import default_scenario_path, read_yaml_file, validate_mapping
@@ -50,7 +51,7 @@ def synthetic(
 
 
 def fit(scn: Scenario) -> Any:
-    return calibrate(scn, dm.prepare(scn, dm._span(scn)))
+    return calibrate(scn, dm.prepare(scn, dm.span_years(scn)))
 
 
 def test_recovers_known_parameters_from_synthetic_history() -> None:
@@ -113,7 +114,7 @@ def test_backcast_inverts_the_aggregate_flow() -> None:
     scn = scenario(calibration={"enabled": False})
     inp = dm.prepare(scn, [2022, 2023, 2024, 2025])
     p = dm.Params(1.0, 0.10, 1.0)
-    tot = dm.backcast_totals(inp, p, 8873.0)
+    tot = cohort.backcast_totals(inp, p, 8873.0)
     q = inp.cessation(p)
     new = inp.new_mean(p).sum(axis=(1, 2, 3))
     qbar = (q[2] * inp.split).sum()
@@ -148,7 +149,7 @@ def test_missing_base_year_level_is_fitted_or_equilibrium() -> None:
     assert run.calibration.start_source == "equilibrium"
     assert run.calibration.rmse_pct is None
     inp = dm.prepare(scenario(), [2024])
-    assert run.stock[0].sum() == pytest.approx(dm.equilibrium_level(inp, dm.Params(1, 0.10, 1)))
+    assert run.stock[0].sum() == pytest.approx(cohort.equilibrium_level(inp, dm.Params(1, 0.10, 1)))
 
 
 def test_devon_fit_stays_near_the_given_rates() -> None:
@@ -224,7 +225,7 @@ def test_flow_of_calendar_year_is_the_flow_into_the_next_january() -> None:
         {"year": 2024, "flow": "ceased", "plans": 500},
     ]
     scn = scenario(flow_history=flows, calibration={"enabled": False})
-    inp = dm.prepare(scn, dm._span(scn))
+    inp = dm.prepare(scn, dm.span_years(scn))
     res = calibrate(scn, inp)
     t = res.targets
     new = inp.new_mean(res.params)
