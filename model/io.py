@@ -26,7 +26,6 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .checks import demand_size_problems
 from .errors import Problem, ScenarioError
 from .scenario import Scenario, nested_model
 
@@ -606,6 +605,10 @@ def validate_mapping(data: dict[str, Any], file: str, origin: _Origin | None = N
         raise ScenarioError(_unique_problems(problems)) from None
     if problems:
         raise ScenarioError(problems)
+    # imported here, not at the top: the demand stage's imports (numba, scipy) take a second or
+    # two, which reading and writing files should not pay
+    from .checks import demand_size_problems
+
     late = [_guarded(file, path, msg, origin) for path, msg in demand_size_problems(scenario)]
     if late:
         raise ScenarioError(_unique_problems(late))
