@@ -171,10 +171,6 @@ def flow_targets(scn: Scenario) -> list[Target]:
     return out
 
 
-def target_years(targets: list[Target]) -> list[int]:
-    return sorted({t.year for t in targets})
-
-
 def _mask(inputs: DemandInputs, tg: Target) -> np.ndarray:
     """Weights [A, N, L] selecting the cells a target counts."""
     A, N, L = inputs.split.shape

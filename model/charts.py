@@ -2,8 +2,7 @@
 
 Every function takes the DataFrame exactly as the engine writes it (the columns of DESIGN.md's output
 contract). A table that is absent, empty or lacks a needed column raises ``ChartDataError`` with a
-sentence a person can read; reports print that sentence as a note instead of the chart, and the app can
-show ``note_figure(str(err))``. A ``scenario`` column, where present, overlays several scenarios.
+sentence a person can read; reports print that sentence as a note instead of the chart. A ``scenario`` column, where present, overlays several scenarios.
 """
 
 from __future__ import annotations
@@ -83,16 +82,6 @@ def require(df: pd.DataFrame | None, columns: Iterable[str], table: str) -> pd.D
     if df.empty:
         raise ChartDataError(f"The {table} table has no rows.")
     return df
-
-
-def note_figure(message: str, height: int = 260) -> go.Figure:
-    """A blank figure carrying a message, for places where a chart cannot be drawn."""
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_layout(
-        template=TEMPLATE, height=height, xaxis={"visible": False}, yaxis={"visible": False}
-    )
-    return fig
 
 
 def setting_colours(settings: Sequence[str]) -> dict[str, str]:
@@ -691,7 +680,7 @@ def sweep_chart(
     return fig
 
 
-# --------------------------------------------------------------------------- app additions (issue 7)
+# --------------------------------------------------------------------------- charts the app adds
 # Added by the app engineer: the build plan on a locality chart, drawn on plain longitude/latitude
 # axes so it needs no map tiles and works offline.
 

@@ -13,7 +13,7 @@ import sys
 from . import __version__
 from .io import ScenarioError, load_scenario
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 class _Parser(argparse.ArgumentParser):

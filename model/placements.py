@@ -72,7 +72,6 @@ class PlacementDemand:
     mover_rate: np.ndarray  # [N, P] annual share of in-place children whose placement breaks down
     overflow: np.ndarray  # [P] setting index children go to when capacity is full (-1: none)
     capacity_limited: np.ndarray  # [S] bool
-    legacy_overflow_places: float = 0.0  # base-year children moved to overflow: home capacity full
     # [N, S] bool: setting s takes need n (need designations); None = every setting takes every need
     serves_need: np.ndarray | None = None
     # [S] bool: the optimiser plans placements here (False: EHE, NEET, awaiting provision, ...)
@@ -352,9 +351,6 @@ def _demand_batch(
         "serves_need": need_served(scn),
         "planned": planned_settings(scn),
         "capacity_limited": limited,
-        "legacy_overflow_places": excess[..., [p for p, s in enumerate(ovf) if s >= 0]].sum(
-            axis=(1, 2, 3)
-        ),
     }
 
 
@@ -384,7 +380,6 @@ def placement_demand(scn: Scenario, stock: np.ndarray, new: np.ndarray) -> Place
         mover_rate=arr["mover_rate"],
         overflow=arr["overflow"],
         capacity_limited=arr["capacity_limited"],
-        legacy_overflow_places=float(arr["legacy_overflow_places"][0]),
         serves_need=arr["serves_need"],
         planned=arr["planned"],
         overflow_chain=arr["overflow_chain"],

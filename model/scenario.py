@@ -57,8 +57,6 @@ def P(default: Any = ..., description: str = "", unit: str = "-", **kw: Any) -> 
     return Field(default, description=description, json_schema_extra={"unit": unit}, **kw)
 
 
-Share = float  # a number in [0, 1]; checked by ``P(..., ge=0, le=1)`` where declared
-
 # Bounded number types, each named by its unit. Every float in the schema is finite (``Strict``
 # refuses NaN and infinity); these bounds keep values physically sensible so that no input can
 # overflow a stage, stall a solver on absurd coefficients or make a run allocate without limit.

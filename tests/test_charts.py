@@ -352,11 +352,6 @@ def test_comparison_and_sweep_charts() -> None:
         charts.sweep_chart(empty, "demand.growth")
 
 
-def test_note_figure_carries_the_message() -> None:
-    fig = charts.note_figure("No builds in this run.")
-    assert fig.layout.annotations[0].text == "No builds in this run."
-
-
 def test_custom_settings_get_distinct_fallback_colours() -> None:
     colours = charts.setting_colours(["special", "hospital_school", "farm_school"])
     assert colours["special"] == charts.SETTING_COLOURS["special"]

@@ -55,7 +55,6 @@ class LPInputs:
     limited: np.ndarray  # [S] bool: capacity limited
     independent: np.ndarray  # [S] bool: not state funded (counts towards max_independent_share)
     mainstream: np.ndarray  # [S] bool: counts towards KPI 14 (min_mainstream_share)
-    distance_km: np.ndarray  # [L, L'] typical one-way journey
     reachable: np.ndarray  # [L, L'] bool: within policy.max_travel_km
     nearest: (
         np.ndarray
@@ -259,7 +258,6 @@ def prepare_inputs(
         limited=limited,
         independent=np.array([not x.state_funded for x in st], bool),
         mainstream=np.array([x.counts_as_mainstream for x in st], bool),
-        distance_km=dist,
         reachable=reach,
         nearest=nearest,
         unit_cost_gbp=np.array([costs.unit_cost_gbp[s] for s in settings], float),
