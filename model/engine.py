@@ -1,34 +1,47 @@
 """One Python API over the whole pipeline: the CLI, the batch runner and the app all call ``run_scenario``.
 
-Stages (each a plain function in its own module): demand -> placements (unmitigated) -> sufficiency LP
-(optimised) -> costs -> finance. ``write_outputs`` is the only writer and is atomic.
+``run_scenario`` is the only place that sequences the stages, each a plain function in its own
+module returning a typed result: process -> demand -> placements (unmitigated) -> sufficiency LP
+(optimised) -> Monte Carlo paths (shared by finance and the robustness check) -> costs and finance
+of each variant -> saving. The tables and summary.json are assembled here from those results;
+no stage writes into another's output. ``write_outputs`` is the only writer and is atomic.
 """
 
 from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import __version__
+from .alerts import RunWarning, limit_warnings
+from .costs import builds_capacity
+from .demand import run_demand
+from .finance import variant_tables
 from .io import ResolvedScenario, atomic_folder, non_finite_paths, write_json
+from .montecarlo import run_paths
+from .placements import market_limit_warnings, run_placements
+from .process import pipeline_for
+from .reports import write_reports
+from .results import TABLE_ORDER, Results, StageResults
 from .stages import report_stage
+from .sufficiency import optimise_scenario, saving
+from .sufficiency.robust import plan_pattern, robustness_summary
 
-# Output tables in the order people read them; each is written as <name>.csv (or .parquet).
-TABLE_ORDER = (
-    "demand",
-    "demand_flows",
-    "placements",
-    "sufficiency",
-    "builds",
-    "costs",
-    "finance",
-    "process",
-)
+__all__ = [
+    "TABLE_ORDER",
+    "BLANK_WHERE_NOT_APPLICABLE",
+    "NonFiniteOutput",
+    "Results",
+    "StageResults",
+    "check_finite",
+    "run_scenario",
+    "write_outputs",
+]
 
 # The stage that produces each table, for messages about values that are not finite.
 TABLE_STAGE = {
@@ -76,8 +89,6 @@ def check_finite(results: Results) -> None:
 
     Infinity is never allowed; NaN only in the columns documented as blank where not applicable.
     """
-    import numpy as np
-
     for name, df in results.tables.items():
         numeric = df.select_dtypes(include="number")
         if numeric.empty:
@@ -95,19 +106,6 @@ def check_finite(results: Results) -> None:
     bad = non_finite_paths(results.summary)
     if bad:
         raise NonFiniteOutput(f"summary.json: {bad[0]} is not a finite number")
-
-
-@dataclass
-class Results:
-    """Everything one scenario run produced: tidy tables, headline summary, optional LP export."""
-
-    resolved: ResolvedScenario
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
-    mps_text: str | None = None
-    artefacts: dict[str, Any] = field(
-        default_factory=dict
-    )  # in-memory stage results for the app and reports
 
 
 def run_scenario(
@@ -129,8 +127,83 @@ def run_scenario(
     seed = scn.run.seed if seed is None else seed
     solver = solver or scn.run.solver
     t0 = time.perf_counter()
-    res = Results(resolved=resolved)
-    res.summary = {
+    # statutory process: requests -> assessments -> plans issued by month, ahead of demand; the
+    # plans it issues become the cohort model's joiners (only when the scenario has the section)
+    pipeline = pipeline_for(scn, paths, seed, resolved.source)
+    # demand: EHCP stock by year x age x need x locality, calibrated, with Monte Carlo paths
+    if demand is None:
+        report_stage(f"demand: {paths} Monte Carlo paths")
+        demand = run_demand(scn, paths, seed, source=resolved.source, pipeline=pipeline)
+    # placements: who needs a place when, and the unmitigated forecast (today's mix, pipeline only)
+    report_stage("placements, costs and finance (unmitigated)")
+    placed = run_placements(scn, demand.stock, demand.new)
+    # sufficiency LP: the optimised plan and builds (its robustness is checked on the paths below)
+    report_stage("optimiser")
+    suff = optimise_scenario(
+        scn, demand, placed.demand, solver, export_lp, robust=False, before=placed.unmitigated
+    )
+    # Monte Carlo paths, run once for the finance bands of both variants and the robustness check
+    t_paths = time.perf_counter()
+    runs = run_paths(
+        scn,
+        demand,
+        builds_capacity(scn, suff.builds),
+        plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds),
+    )
+    paths_seconds = round(time.perf_counter() - t_paths, 3)
+    # costs and finance of each variant
+    unmit = variant_tables(
+        scn,
+        placed.unmitigated,
+        None,
+        demand,
+        path_spend=runs.unmitigated_hnb_spend if runs is not None else None,
+    )
+    opt = variant_tables(
+        scn,
+        suff.plan,
+        suff.builds,
+        demand,
+        path_spend=runs.with_builds_hnb_spend if runs is not None else None,
+    )
+    # the saving: both variants' costs, and the LP re-solved without builds for its causes
+    costs = pd.concat([unmit.costs, opt.costs], ignore_index=True)
+    saved = saving(scn, placed.demand, costs, placed.unmitigated, suff, solver)
+    stages = StageResults(pipeline, demand, placed, suff, runs, unmit, opt, saved)
+    res = Results(resolved=resolved, stages=stages, mps_text=suff.mps_text)
+    res.tables = _tables(stages)
+    res.summary = _summary(resolved, stages, paths, seed, paths_seconds)
+    res.artefacts = _artefacts(stages)
+    res.summary["run_seconds"] = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def _tables(st: StageResults) -> dict[str, pd.DataFrame]:
+    """The output tables from the stages' results (written in TABLE_ORDER)."""
+    tables: dict[str, pd.DataFrame] = {}
+    if st.process is not None:
+        tables.update(st.process.tables())
+    tables.update(st.demand.tables())
+    for name in ("placements", "costs", "finance"):
+        tables[name] = pd.concat(
+            [getattr(st.unmitigated, name), getattr(st.optimised, name)], ignore_index=True
+        )
+    tables["sufficiency"] = st.sufficiency.sufficiency
+    tables["builds"] = st.sufficiency.builds
+    if st.process is not None:
+        # when the backlog's costs land: plans issued after 20 weeks in each financial year
+        late = st.process.by_financial_year("plans_issued_over_20_weeks")
+        fin = tables["finance"]
+        fin["backlog_plans_issued"] = fin["financial_year"].map(late)
+    return tables
+
+
+def _summary(
+    resolved: ResolvedScenario, st: StageResults, paths: int, seed: int, paths_seconds: float
+) -> dict[str, Any]:
+    """summary.json from the stages' results (keys documented in the README)."""
+    scn = resolved.scenario
+    summary: dict[str, Any] = {
         "scenario": scn.meta.name,
         "slug": resolved.slug,
         "source": resolved.source,
@@ -144,61 +217,52 @@ def run_scenario(
         "horizon_years": scn.meta.horizon_years,
         "year_convention": "year = January census year (2025 = academic year 2024/25); "
         "financial_year = starting calendar year (2024 = April 2024 to March 2025)",
-        "warnings": [],  # model.alerts: every stage appends what people must not miss
     }
-    # --- stage blocks: each engine issue adds its stage here --------------------------------
-    # demand (issue 3): EHCP stock by year x age x need x locality, calibrated, with MC paths
-    from .demand import run_demand
-
-    # statutory process: requests -> assessments -> plans issued by month, ahead of demand; the
-    # plans it issues become the cohort model's joiners (only when the scenario has the section)
-    from .process import pipeline_for
-
-    pipeline = pipeline_for(scn, paths, seed, resolved.source)
-    if pipeline is not None:
-        res.tables.update(pipeline.tables())
-        res.summary["process"] = pipeline.headline()
-        res.artefacts["process"] = pipeline
-    if demand is None:
-        report_stage(f"demand: {paths} Monte Carlo paths")
-        demand = run_demand(scn, paths, seed, source=resolved.source, pipeline=pipeline)
-    res.tables.update(demand.tables())
-    res.summary["demand"] = demand.headline()
-    res.artefacts["demand"] = demand
-    # placements, costs and finance (issue 4): the unmitigated variant (today's mix, pipeline only)
-    from .finance import add_variant, variant_tables
-    from .placements import placement_demand, unmitigated
-
-    report_stage("placements, costs and finance (unmitigated)")
-    pdemand = placement_demand(scn, demand.stock, demand.new)
-    plan_u = unmitigated(scn, pdemand)
-    result_u = variant_tables(scn, plan_u, None, demand)
-    add_variant(res.tables, res.summary, result_u)
-    res.artefacts["unmitigated_path_hnb_spend"] = result_u.path_hnb_spend
-    res.artefacts["placement_demand"] = pdemand
-    res.artefacts["unmitigated"] = plan_u
-    # sufficiency LP (issue 5): the optimised variant through costs and finance; sufficiency.csv,
-    # builds.csv, summary["optimisation"], the saving in summary["headlines"], model.mps
-    from .sufficiency import add_optimised_variant
-
-    report_stage("optimiser")
-    add_optimised_variant(res, scn, demand, pdemand, plan_u, solver=solver, export_lp=export_lp)
-    # placements beyond what a provider market holds are allowed but reported
-    from .placements import market_limit_warnings
-
-    for plan in (plan_u, res.artefacts["sufficiency"].plan):
-        res.summary.setdefault("warnings", []).extend(market_limit_warnings(scn, plan))
-    if pipeline is not None and "finance" in res.tables:
-        # when the backlog's costs land: plans issued after 20 weeks in each financial year
-        late = pipeline.by_financial_year("plans_issued_over_20_weeks")
-        fin = res.tables["finance"]
-        fin["backlog_plans_issued"] = fin["financial_year"].map(late)
+    if st.process is not None:
+        summary["process"] = st.process.headline()
+    summary["demand"] = st.demand.headline()
+    variants = (st.unmitigated, st.optimised)
+    summary["finance"] = {v.variant: v.headline for v in variants}
+    headlines: dict[str, Any] = {
+        f"general_fund_exposure_horizon_{v.variant}_gbp": v.headline[
+            "general_fund_exposure_horizon_gbp"
+        ]
+        for v in variants
+    }
+    robustness = robustness_summary(st.paths, st.sufficiency.model.inputs.years[-1])
+    if st.paths is not None:
+        robustness["seconds"] = paths_seconds  # the shared paths run (finance bands included)
+    opt = {**st.sufficiency.summary, "robustness": robustness, **st.saving.summary()}
+    summary["optimisation"] = opt
+    for key in ("saving_gbp", "places_built", "independent_place_years_avoided"):
+        headlines[key] = opt[key]
+    summary["headlines"] = headlines
+    # what people must not miss, in stage order (model.alerts)
+    warnings: list[RunWarning | dict[str, object]] = [
+        *st.unmitigated.warnings,
+        *st.optimised.warnings,
+        *limit_warnings(opt),
+        *st.placements.warnings,
+        *market_limit_warnings(scn, st.sufficiency.plan),
+    ]
+    summary["warnings"] = [w.to_dict() if isinstance(w, RunWarning) else w for w in warnings]
     # The public contract (DESIGN.md) names these at the top level of summary.json.
-    opt = res.summary.get("optimisation", {})
     for key in ("solver", "status", "objective_gbp", "build_seconds", "solve_seconds"):
-        res.summary[key] = opt.get(key)
-    res.summary["run_seconds"] = round(time.perf_counter() - t0, 3)
-    return res
+        summary[key] = opt.get(key)
+    return summary
+
+
+def _artefacts(st: StageResults) -> dict[str, Any]:
+    """The stage results the app, the batch runner and the reports read, by name."""
+    out: dict[str, Any] = {}
+    if st.process is not None:
+        out["process"] = st.process
+    out["demand"] = st.demand
+    out["unmitigated_path_hnb_spend"] = st.unmitigated.path_hnb_spend
+    out["placement_demand"] = st.placements.demand
+    out["unmitigated"] = st.placements.unmitigated
+    out["sufficiency"] = st.sufficiency
+    return out
 
 
 def write_outputs(
@@ -226,10 +290,8 @@ def write_outputs(
                 df.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
         if results.mps_text is not None:
             (tmp / "model.mps").write_text(results.mps_text, encoding="utf-8")
-        if reports:  # people-facing reports (issue 6): model.reports never raises
+        if reports:  # people-facing reports: model.reports never raises
             report_stage("reports")
-            from .reports import write_reports
-
             report_warnings = write_reports(
                 results, tmp, full_workbook=reports == "full", table_format=fmt
             )

@@ -20,26 +20,18 @@ import numpy as np
 import pandas as pd
 
 from .alerts import RunWarning, add_warning, fy_span
-from .costs import (
-    builds_capacity,
-    cost_table,
-    financial_years,
-    fy_label,
-    other_hnb_spend,
-    placement_spend_fy,
+from .costs import builds_capacity, cost_table
+from .domain import financial_years, fy_label
+from .montecarlo import (
+    MAX_FINANCE_PATHS,
+    n_paths,
+    path_hnb_spend,
+    path_indices,
+    path_sample,
 )
-from .placements import (
-    PlacementPlan,
-    _demand_batch,
-    allocate,
-    capacity_array,
-    desired_unmitigated,
-    spill_pairs,
-)
+from .placements import PlacementPlan
 from .scenario import Scenario
 
-MAX_FINANCE_PATHS = 200  # Monte Carlo paths run through placements and finance (evenly subsampled)
-PATH_CHUNK = 25  # paths allocated at once (bounds memory: 25 x T x L x L x N x P x S floats)
 QUANTILES = {"p10": 0.10, "p50": 0.50, "p90": 0.90}
 PLACEMENT_LINES = ("placements", "vacant_places")  # HNB cost lines counted as placement spend
 
@@ -223,66 +215,6 @@ def finance_table(
     return pd.concat(frames, ignore_index=True)
 
 
-# --------------------------------------------------------------------------- Monte Carlo
-
-
-def path_indices(n_paths: int, max_paths: int = MAX_FINANCE_PATHS) -> np.ndarray:
-    """Paths used for finance bands: all of them, or ``max_paths`` evenly spaced (paths are i.i.d.)."""
-    if n_paths <= max_paths:
-        return np.arange(n_paths)
-    return np.unique(np.linspace(0, n_paths - 1, max_paths).round().astype(int))
-
-
-def derive_path_new(path_stock: np.ndarray, stock: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """New plans per path when the demand stage gives only path stocks: each path's survivors follow
-    the deterministic survival ratio of its cell, so its extra stock shows up as extra new plans."""
-    P, T = path_stock.shape[:2]
-    out = np.zeros(path_stock.shape, dtype=float)
-    out[:, :, 0] = path_stock[:, :, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        prev = stock[:-1, :-1]
-        r = np.where(
-            prev > 0,
-            np.clip((stock[1:, 1:] - new[1:, 1:]) / np.where(prev > 0, prev, 1.0), 0, 1),
-            0.0,
-        )
-    out[:, 1:, 1:] = np.maximum(path_stock[:, 1:, 1:] - path_stock[:, :-1, :-1] * r[None], 0.0)
-    out[:, 0] = 0.0
-    return out
-
-
-def path_hnb_spend(
-    scn: Scenario,
-    path_stock: np.ndarray,
-    path_new: np.ndarray,
-    extra_capacity: np.ndarray | None = None,
-    chunk: int = PATH_CHUNK,
-) -> np.ndarray:
-    """[P, F] HNB spend per Monte Carlo path on the unmitigated pattern (capacity and overflow kept).
-
-    Vectorised over paths in chunks; ``extra_capacity`` [T, S, L] adds places (e.g. the LP's builds).
-    """
-    cap = capacity_array(scn, extra_capacity)
-    pairs = spill_pairs(scn)
-    other = other_hnb_spend(scn)
-    out = []
-    for lo in range(0, path_stock.shape[0], chunk):
-        arr = _demand_batch(scn, path_stock[lo : lo + chunk], path_new[lo : lo + chunk])
-        places, _, _ = allocate(
-            desired_unmitigated(arr),
-            arr["persistence"],
-            arr["legacy"],
-            cap,
-            arr["overflow"],
-            pairs,
-            arr["overflow_chain"],
-            arr["serves_need"],
-            arr["chain_ok"],
-        )
-        out.append(placement_spend_fy(scn, places, extra_capacity) + other[None])
-    return np.concatenate(out, axis=0)
-
-
 # --------------------------------------------------------------------------- one variant, end to end
 
 
@@ -297,6 +229,7 @@ class VariantResult:
     headline: dict[str, Any] = field(default_factory=dict)
     # Monte Carlo HNB spend [paths, financial years] (the paths ``path_indices`` keeps), if run.
     path_hnb_spend: np.ndarray | None = None
+    warnings: list[RunWarning] = field(default_factory=list)  # for summary.json's warnings
 
 
 def headline(finance: pd.DataFrame) -> dict[str, Any]:
@@ -374,40 +307,44 @@ def variant_tables(
     builds: pd.DataFrame | None = None,
     demand: Any = None,
     max_paths: int = MAX_FINANCE_PATHS,
+    path_spend: np.ndarray | None = None,
 ) -> VariantResult:
-    """placements, costs and finance tables plus headline figures for one plan.
+    """The costs and finance stages for one plan: placements, costs and finance tables, headline
+    figures and warnings.
 
     ``demand`` is the DemandResult (stock, new, path_stock, optional path_new); with more than one
     path the finance table gets Monte Carlo bands. For the unmitigated variant each path runs the
     unmitigated allocation. For another variant (the LP's plan, fixed across paths) a path's spend
     is the plan's own spend plus that path's deviation from the deterministic spend of an
-    unmitigated allocation with the plan's builds added as capacity.
+    unmitigated allocation with the plan's builds added as capacity. ``path_spend`` [P, F]: that
+    per-path spend on the unmitigated pattern (with the builds) when already run
+    (``model.montecarlo.run_paths``, as the engine does); None runs it here.
     """
     costs = cost_table(scn, plan, builds)
     paths = None
-    spend = None
-    if demand is not None and getattr(demand, "path_stock", None) is not None:
-        ps = np.asarray(demand.path_stock)
-        if ps.shape[0] > 1:
-            idx = path_indices(ps.shape[0], max_paths)
-            ps = ps[idx].astype(float)
-            pn = getattr(demand, "path_new", None)
-            pn = (
-                np.asarray(pn)[idx].astype(float)
-                if pn is not None
-                else derive_path_new(ps, np.asarray(demand.stock), np.asarray(demand.new))
+    spend = path_spend
+    extra = builds_capacity(scn, builds)
+    if spend is None and n_paths(demand):
+        ps, pn = path_sample(demand, path_indices(n_paths(demand), max_paths))
+        spend = path_hnb_spend(scn, ps, pn, extra)
+    if spend is not None:
+        if plan.variant != "unmitigated":
+            det = path_hnb_spend(
+                scn, np.asarray(demand.stock)[None], np.asarray(demand.new)[None], extra
             )
-            extra = builds_capacity(scn, builds)
-            spend = path_hnb_spend(scn, ps, pn, extra)
-            if plan.variant != "unmitigated":
-                det = path_hnb_spend(
-                    scn, np.asarray(demand.stock)[None], np.asarray(demand.new)[None], extra
-                )
-                own = costs[costs["funding_source"] == "hnb"].groupby("year")["cost_gbp"].sum()
-                spend = own.reindex(financial_years(scn)).to_numpy()[None] + (spend - det)
-            paths = {plan.variant: spend}
+            own = costs[costs["funding_source"] == "hnb"].groupby("year")["cost_gbp"].sum()
+            spend = own.reindex(financial_years(scn)).to_numpy()[None] + (spend - det)
+        paths = {plan.variant: spend}
     fin = finance_table(scn, costs, paths)
-    return VariantResult(plan.variant, plan.table(), costs, fin, headline(fin), spend)
+    return VariantResult(
+        plan.variant,
+        plan.table(),
+        costs,
+        fin,
+        headline(fin),
+        spend,
+        finance_warnings(plan.variant, fin),
+    )
 
 
 def add_variant(

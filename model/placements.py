@@ -588,3 +588,24 @@ def market_limit_warnings(scn: Scenario, plan: PlacementPlan) -> list[dict[str, 
             }
         )
     return out
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+@dataclass
+class PlacementsResult:
+    """The placement stage: who needs a place when, where today's pattern puts them, and the
+    provider markets that pattern fills beyond what they hold."""
+
+    demand: PlacementDemand
+    unmitigated: PlacementPlan
+    warnings: list[dict[str, object]] = field(default_factory=list)
+
+
+def run_placements(scn: Scenario, stock: np.ndarray, new: np.ndarray) -> PlacementsResult:
+    """Placement demand from the demand stage's stock and new plans [T, A, N, L], and the
+    unmitigated forecast (today's mix, committed capacity)."""
+    pdemand = placement_demand(scn, stock, new)
+    plan = unmitigated(scn, pdemand)
+    return PlacementsResult(pdemand, plan, market_limit_warnings(scn, plan))

@@ -19,11 +19,11 @@ import pandas as pd
 
 from . import charts, labels
 from .alerts import warnings_table
+from .results import TABLE_ORDER, Results
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
-    from .engine import Results
 
 DISCLAIMER = (
     "Illustrative model output. Figures depend on the scenario's assumptions (listed below); "
@@ -496,8 +496,6 @@ def _growth_used(summary: Mapping[str, Any], typed: float) -> Any:
 
 
 def _absent_tables(results: Results) -> list[str]:
-    from .engine import TABLE_ORDER
-
     return [t for t in TABLE_ORDER if results.tables.get(t) is None]
 
 
@@ -909,8 +907,6 @@ SUMMARY_SHEETS: tuple[Callable[[Any, Results, dict[str, Any], labels.Labels], No
 
 def table_files(results: Results, fmt: str = "csv") -> list[str]:
     """The table files a run's folder holds (what the workbook points to)."""
-    from .engine import TABLE_ORDER
-
     return [f"{t}.{fmt}" for t in TABLE_ORDER if results.tables.get(t) is not None]
 
 
@@ -944,8 +940,6 @@ def write_tables_xlsx(results: Results, path: Path) -> list[str]:
     """``tables.xlsx`` (``--full-workbook``): every tidy table as a sheet, written row by row in
     xlsxwriter's constant-memory mode (flat memory whatever the table size)."""
     import xlsxwriter
-
-    from .engine import TABLE_ORDER
 
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "nan_inf_to_errors": True})
     try:

@@ -15,15 +15,13 @@ from model.finance import (
     VariantResult,
     add_variant,
     deficit_paths,
-    derive_path_new,
     finance_table,
     headline,
     hnb_allocation,
     override_in_force,
-    path_hnb_spend,
-    path_indices,
     variant_tables,
 )
+from model.montecarlo import derive_path_new, path_hnb_spend, path_indices
 from model.placements import placement_demand, unmitigated
 
 

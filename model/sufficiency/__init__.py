@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..alerts import add_warning, limit_warnings
+from ..costs import cost_table
 from ..placements import PlacementDemand, PlacementPlan, placement_demand
 from ..placements import unmitigated as unmitigated_plan
 from ..scenario import Scenario
@@ -45,7 +45,16 @@ from .readback import (
     unmet_in_place,
 )
 from .robust import evaluate_paths, plan_stock
-from .solve import MIP_REL_GAP, Solution, highs_available, solve_cbc, solve_highs
+from .saving import CAUSES, saving_by_cause
+from .solve import (
+    MIP_REL_GAP,
+    Solution,
+    _run_highs,
+    highs_available,
+    highs_model,
+    solve_cbc,
+    solve_highs,
+)
 
 __all__ = [
     "SufficiencyModel",
@@ -56,6 +65,8 @@ __all__ = [
     "optimise",
     "optimise_scenario",
     "compare_variants",
+    "saving",
+    "SavingResult",
     "warm_start",
 ]
 
@@ -169,9 +180,7 @@ def structure_key(lp: LinearModel) -> str:
 
 def _solve_highs_warm(lp: LinearModel, time_limit: float | None, store: dict[str, Any]) -> Solution:
     """An LP solve with HiGHS from a stored basis where one fits; keeps the new optimal basis."""
-    import highspy
-
-    from .solve import _run_highs, highs_model
+    import highspy  # optional: only when HiGHS is installed
 
     t0 = time.perf_counter()
     key = structure_key(lp)
@@ -405,9 +414,6 @@ def saving_breakdown(
 
     The routing-only plan is the central LP re-solved with every build fixed at zero.
     """
-    from ..costs import cost_table
-    from .saving import CAUSES, saving_by_cause
-
     if suff.allocation.build_places.any():
         zero = np.zeros_like(suff.allocation.build_places)
         routing_only = optimise(scn, pdemand, solver, fixed_builds=zero, before=unmitigated).plan
@@ -437,42 +443,29 @@ def saving_breakdown(
     }
 
 
-def add_optimised_variant(
-    results: Any,
+@dataclass
+class SavingResult:
+    """What the optimised plan saves against the unmitigated one (summary.json's optimisation)."""
+
+    comparison: dict[str, Any]  # compare_variants: totals, saving, independent places avoided
+    by_cause: dict[str, Any]  # saving_breakdown: by cause (routing, builds, post16) and source
+    places_built: float
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.comparison, **self.by_cause, "places_built": self.places_built}
+
+
+def saving(
     scn: Scenario,
-    demand: Any,
     pdemand: PlacementDemand,
+    costs: pd.DataFrame,
     unmitigated: PlacementPlan,
+    suff: SufficiencyResult,
     solver: str | None = None,
-    export_lp: bool = False,
-) -> SufficiencyResult:
-    """The engine's sufficiency block: optimise, then costs and finance for variant "optimised".
-
-    Appends the optimised rows to placements/costs/finance (via the finance stage's helpers), adds
-    the sufficiency and builds tables, summary["optimisation"] (with the saving against the
-    unmitigated variant, also in summary["headlines"]) and the MPS text when asked.
-    """
-    from ..finance import add_variant, variant_tables
-
-    suff = optimise_scenario(scn, demand, pdemand, solver, export_lp, before=unmitigated)
-    results.tables["sufficiency"] = suff.sufficiency
-    results.tables["builds"] = suff.builds
-    add_variant(
-        results.tables, results.summary, variant_tables(scn, suff.plan, suff.builds, demand)
+) -> SavingResult:
+    """The saving stage: both variants' costs.csv rows in, the saving and its causes out."""
+    return SavingResult(
+        compare_variants(scn, costs, unmitigated, suff.plan),
+        saving_breakdown(scn, pdemand, costs, unmitigated, suff, solver),
+        round(float(suff.builds["places"].sum()), 6),
     )
-    suff.summary.update(compare_variants(scn, results.tables["costs"], unmitigated, suff.plan))
-    suff.summary.update(
-        saving_breakdown(scn, pdemand, results.tables["costs"], unmitigated, suff, solver)
-    )
-    suff.summary["places_built"] = round(float(suff.builds["places"].sum()), 6)
-    results.summary["optimisation"] = suff.summary
-    for w in limit_warnings(suff.summary):
-        add_warning(results.summary, w)
-    headlines = results.summary.setdefault("headlines", {})
-    headlines["saving_gbp"] = suff.summary["saving_gbp"]
-    headlines["places_built"] = suff.summary["places_built"]
-    headlines["independent_place_years_avoided"] = suff.summary["independent_place_years_avoided"]
-    if suff.mps_text is not None:
-        results.mps_text = suff.mps_text
-    results.artefacts["sufficiency"] = suff
-    return suff

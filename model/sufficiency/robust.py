@@ -13,24 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..costs import builds_capital, fy_weights, placement_spend_fy, transport_cost_per_place
-from ..finance import derive_path_new, path_indices
-from ..placements import (
-    _demand_batch,
-    allocate,
-    capacity_array,
-    carried_entrants,
-    desired_unmitigated,
-    planned_fraction,
-    spill_pairs,
-)
+from ..costs import builds_capital
+from ..montecarlo import MAX_ROBUST_PATHS, PathRuns, PlanPattern, derive_path_new, run_paths
 from ..scenario import Scenario
 from .formulation import child_cost, need_available
 from .inputs import LPInputs
 from .readback import Allocation
-
-MAX_ROBUST_PATHS = 100  # paths evaluated (evenly spaced; paths are i.i.d.)
-CHUNK = 25  # paths allocated at once (memory: 25 x T x L x L x N x P x S floats)
 
 
 def plan_stock(
@@ -104,6 +92,54 @@ def entrant_pattern(d: LPInputs, a: Allocation) -> tuple[np.ndarray, np.ndarray]
     return share, unmet
 
 
+def plan_pattern(scn: Scenario, d: LPInputs, a: Allocation, builds: Any) -> PlanPattern:
+    """The optimised plan as the Monte Carlo paths follow it: entrant pattern, builds open by year
+    (after their lead times), independent settings and the builds' capital."""
+    share, unmet_share = entrant_pattern(d, a)
+    extra = np.zeros_like(a.build_places)
+    T = len(d.years)
+    for s in range(len(d.settings)):  # settings only: builds open from year_decided + lead
+        lag = int(d.lead_time_years[s])
+        if lag < T:
+            extra[lag:, s] = np.cumsum(a.build_places[:, s], axis=0)[: T - lag]
+    capital = float(builds_capital(scn, builds)["cost_gbp"].sum()) if len(builds) else 0.0
+    return PlanPattern(share, unmet_share, d.first_decision, extra, d.independent, capital)
+
+
+def robustness_summary(runs: PathRuns | None, last_year: int) -> dict[str, Any]:
+    """summary.json's ``optimisation.robustness`` from the paths' results."""
+    r = runs.robust if runs is not None else None
+    if r is None:
+        return {"paths_evaluated": 0, "note": "needs Monte Carlo paths (run.paths > 1)"}
+    saving = r.unmitigated_cost_gbp - r.plan_cost_gbp
+    unmet_v = r.unplaced_last
+
+    def q(v: np.ndarray) -> dict[str, float]:
+        p10, p50, p90 = np.quantile(v, [0.1, 0.5, 0.9])
+        return {
+            "p10": round(float(p10), 1),
+            "p50": round(float(p50), 1),
+            "p90": round(float(p90), 1),
+        }
+
+    last = int(last_year)
+    return {
+        "paths_evaluated": int(len(r.paths)),
+        "method": "fixed build plan; each path's entrants follow the optimised pattern by band, "
+        "limited by committed + new places, spilling to the nearest spare place then to the "
+        "overflow setting (the placement stage's allocation); unmitigated pattern on the same "
+        "path for the saving",
+        "total_cost_gbp": q(r.plan_cost_gbp),
+        "saving_vs_unmitigated_gbp": {
+            **q(saving),
+            "share_of_paths_positive": float((saving > 0).mean()),
+        },
+        f"unplaced_children_{last}": {**q(unmet_v), "max": round(float(unmet_v.max()), 1)},
+        f"independent_places_{last}": q(r.independent_last),
+        f"independent_places_{last}_unmitigated": q(r.independent_unmitigated_last),
+    }
+
+
 def evaluate_paths(
     scn: Scenario,
     demand: Any,
@@ -115,101 +151,18 @@ def evaluate_paths(
     """Cost and unplaced children of the fixed build plan across Monte Carlo paths.
 
     For each path (up to ``max_paths``, evenly spaced): entrants by band follow the optimised
-    pattern (today's pattern before the first decision year, as in the plan itself); places are limited by committed capacity plus the plan's builds; children who do not
-    fit spill to the nearest spare place or go to the overflow setting, as in the unmitigated
-    allocation. Cost = HNB placements + transport (both by financial year, summed) + capital of the
-    builds. The unmitigated pattern on the same path gives the saving.
+    pattern (today's pattern before the first decision year, as in the plan itself); places are
+    limited by committed capacity plus the plan's builds; children who do not fit spill to the
+    nearest spare place or go to the overflow setting, as in the unmitigated allocation. Cost =
+    HNB placements + transport (both by financial year, summed) + capital of the builds. The
+    unmitigated pattern on the same path gives the saving. (The engine runs the same through
+    ``model.montecarlo.run_paths`` together with the finance bands.)
     """
-    ps = getattr(demand, "path_stock", None)
-    if ps is None or np.asarray(ps).shape[0] <= 1:
-        return {"paths_evaluated": 0, "note": "needs Monte Carlo paths (run.paths > 1)"}
-    idx = path_indices(np.asarray(ps).shape[0], max_paths)
-    ps = np.asarray(ps)[idx].astype(float)
-    pn = getattr(demand, "path_new", None)
-    pn = (
-        np.asarray(pn)[idx].astype(float)
-        if pn is not None
-        else derive_path_new(ps, np.asarray(demand.stock, float), np.asarray(demand.new, float))
+    runs = run_paths(
+        scn,
+        demand,
+        pattern=plan_pattern(scn, d, a, builds),
+        finance=False,
+        max_robust_paths=max_paths,
     )
-    share, unmet_share = entrant_pattern(d, a)
-    f = d.first_decision
-    extra = np.zeros_like(a.build_places)
-    T = len(d.years)
-    for s in range(len(d.settings)):  # settings only: builds open from year_decided + lead
-        lag = int(d.lead_time_years[s])
-        if lag < T:
-            extra[lag:, s] = np.cumsum(a.build_places[:, s], axis=0)[: T - lag]
-    cap_plan = capacity_array(scn, extra)
-    cap_now = capacity_array(scn)
-    pairs = spill_pairs(scn)
-    tr = transport_cost_per_place(scn)  # [T, L, L', S]
-    W = fy_weights(T)
-    capital = float(builds_capital(scn, builds)["cost_gbp"].sum()) if len(builds) else 0.0
-    cost_plan, cost_now, unmet_last, indep_last, indep_now_last = [], [], [], [], []
-    indep = d.independent
-    for lo in range(0, ps.shape[0], CHUNK):
-        arr = _demand_batch(scn, ps[lo : lo + CHUNK], pn[lo : lo + CHUNK])
-        ent = arr["entrants"]  # [K, T, L, N, P, B]
-        # plans carried where nobody plans (EHE, NEET, ...) stay there; the rest follow the plan
-        carried = carried_entrants(arr, arr["planned"])
-        keep = planned_fraction(ent, carried)[..., None]
-        desired = np.einsum("ktlnpb,tlnpbs->ktlnps", ent * keep, share) + carried
-        left = np.einsum("ktlnpb,tlnpb->ktlnp", ent * keep, unmet_share)
-        # before the first decision year nothing is decided: today's pattern, as unmitigated
-        desired[:, :f] = desired_unmitigated(arr)[:, :f]
-        left[:, :f] = 0.0
-        pers = arr["persistence"]
-        chain, serves, ok = arr["overflow_chain"], arr["serves_need"], arr["chain_ok"]
-        places, _, unmet = allocate(
-            desired, pers, arr["legacy"], cap_plan, arr["overflow"], pairs, chain, serves, ok
-        )
-        waiting = np.einsum("ketlnp,kelnp->kt", pers, left + unmet)
-        base, _, _ = allocate(
-            desired_unmitigated(arr),
-            pers,
-            arr["legacy"],
-            cap_now,
-            arr["overflow"],
-            pairs,
-            chain,
-            serves,
-            ok,
-        )
-        for out, pl, ext in ((cost_plan, places, extra), (cost_now, base, None)):
-            hnb = placement_spend_fy(scn, pl, ext).sum(-1)
-            trans = np.einsum("ktlmnps,tlms->kt", pl, tr) @ W.sum(0)
-            out.append(hnb + trans)
-        unmet_last.append(waiting[:, -1])
-        indep_last.append(places[:, -1][..., indep].sum(axis=(1, 2, 3, 4, 5)))
-        indep_now_last.append(base[:, -1][..., indep].sum(axis=(1, 2, 3, 4, 5)))
-    plan_cost = np.concatenate(cost_plan) + capital
-    now_cost = np.concatenate(cost_now)
-    saving = now_cost - plan_cost
-    unmet_v = np.concatenate(unmet_last)
-    ind_v = np.concatenate(indep_last)
-    ind_now = np.concatenate(indep_now_last)
-
-    def q(v: np.ndarray) -> dict[str, float]:
-        p10, p50, p90 = np.quantile(v, [0.1, 0.5, 0.9])
-        return {
-            "p10": round(float(p10), 1),
-            "p50": round(float(p50), 1),
-            "p90": round(float(p90), 1),
-        }
-
-    last = int(d.years[-1])
-    return {
-        "paths_evaluated": int(ps.shape[0]),
-        "method": "fixed build plan; each path's entrants follow the optimised pattern by band, "
-        "limited by committed + new places, spilling to the nearest spare place then to the "
-        "overflow setting (the placement stage's allocation); unmitigated pattern on the same "
-        "path for the saving",
-        "total_cost_gbp": q(plan_cost),
-        "saving_vs_unmitigated_gbp": {
-            **q(saving),
-            "share_of_paths_positive": float((saving > 0).mean()),
-        },
-        f"unplaced_children_{last}": {**q(unmet_v), "max": round(float(unmet_v.max()), 1)},
-        f"independent_places_{last}": q(ind_v),
-        f"independent_places_{last}_unmitigated": q(ind_now),
-    }
+    return robustness_summary(runs, d.years[-1])

@@ -1,0 +1,338 @@
+"""Monte Carlo demand paths through the placement allocation, run once and shared.
+
+Two stages read the same paths: finance (P10/P50/P90 of HNB spend, on the unmitigated pattern, with
+committed capacity and again with the optimiser's builds added) and the robustness check of the
+fixed build plan (the optimised pattern, and the unmitigated pattern beside it for the saving).
+``run_paths`` goes through the paths once, a chunk at a time: each chunk's placement demand
+(``placements._demand_batch``) is computed once and handed to every allocation that needs it, and
+the unmitigated allocation with committed capacity runs once for both the finance bands and the
+robustness baseline. Results are per path, so they do not depend on how paths are grouped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .costs import (
+    fy_weights,
+    other_hnb_spend,
+    placement_spend_fy,
+    transport_cost_per_place,
+)
+from .placements import (
+    _demand_batch,
+    allocate,
+    capacity_array,
+    carried_entrants,
+    desired_unmitigated,
+    planned_fraction,
+    spill_pairs,
+)
+from .scenario import Scenario
+
+MAX_FINANCE_PATHS = 200  # Monte Carlo paths run through placements and finance (evenly subsampled)
+MAX_ROBUST_PATHS = 100  # paths the robustness check evaluates (evenly spaced; paths are i.i.d.)
+PATH_CHUNK = 25  # paths allocated at once (bounds memory: 25 x T x L x L x N x P x S floats)
+# _demand_batch arrays with a leading path axis (the rest are the same for every path)
+PER_PATH = ("entrants", "persistence", "legacy", "entrants_by_kind", "stock")
+
+
+def path_indices(n_paths: int, max_paths: int = MAX_FINANCE_PATHS) -> np.ndarray:
+    """Paths used for finance bands: all of them, or ``max_paths`` evenly spaced (paths are i.i.d.)."""
+    if n_paths <= max_paths:
+        return np.arange(n_paths)
+    return np.unique(np.linspace(0, n_paths - 1, max_paths).round().astype(int))
+
+
+def derive_path_new(path_stock: np.ndarray, stock: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """New plans per path when the demand stage gives only path stocks: each path's survivors follow
+    the deterministic survival ratio of its cell, so its extra stock shows up as extra new plans."""
+    P, T = path_stock.shape[:2]
+    out = np.zeros(path_stock.shape, dtype=float)
+    out[:, :, 0] = path_stock[:, :, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prev = stock[:-1, :-1]
+        r = np.where(
+            prev > 0,
+            np.clip((stock[1:, 1:] - new[1:, 1:]) / np.where(prev > 0, prev, 1.0), 0, 1),
+            0.0,
+        )
+    out[:, 1:, 1:] = np.maximum(path_stock[:, 1:, 1:] - path_stock[:, :-1, :-1] * r[None], 0.0)
+    out[:, 0] = 0.0
+    return out
+
+
+def n_paths(demand: Any) -> int:
+    """Monte Carlo paths a DemandResult carries (0 when it has none beyond the central forecast)."""
+    ps = getattr(demand, "path_stock", None)
+    n = 0 if ps is None else int(np.asarray(ps).shape[0])
+    return n if n > 1 else 0
+
+
+def path_sample(demand: Any, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stock and new plans [K, T, A, N, L] (float) of the paths ``idx`` of a DemandResult."""
+    ps = np.asarray(demand.path_stock)[idx].astype(float)
+    pn = getattr(demand, "path_new", None)
+    pn = (
+        np.asarray(pn)[idx].astype(float)
+        if pn is not None
+        else derive_path_new(ps, np.asarray(demand.stock, float), np.asarray(demand.new, float))
+    )
+    return ps, pn
+
+
+def _allocate_unmitigated(arr: dict[str, Any], cap: np.ndarray, pairs: list) -> np.ndarray:
+    """Places [K, T, L, L', N, P, S] of today's pattern within capacity ``cap`` (overflow kept)."""
+    places, _, _ = allocate(
+        desired_unmitigated(arr),
+        arr["persistence"],
+        arr["legacy"],
+        cap,
+        arr["overflow"],
+        pairs,
+        arr["overflow_chain"],
+        arr["serves_need"],
+        arr["chain_ok"],
+    )
+    return places
+
+
+def path_hnb_spend(
+    scn: Scenario,
+    path_stock: np.ndarray,
+    path_new: np.ndarray,
+    extra_capacity: np.ndarray | None = None,
+    chunk: int = PATH_CHUNK,
+) -> np.ndarray:
+    """[P, F] HNB spend per Monte Carlo path on the unmitigated pattern (capacity and overflow kept).
+
+    Vectorised over paths in chunks; ``extra_capacity`` [T, S, L] adds places (e.g. the LP's builds).
+    """
+    cap = capacity_array(scn, extra_capacity)
+    pairs = spill_pairs(scn)
+    other = other_hnb_spend(scn)
+    out = []
+    for lo in range(0, path_stock.shape[0], chunk):
+        arr = _demand_batch(scn, path_stock[lo : lo + chunk], path_new[lo : lo + chunk])
+        places = _allocate_unmitigated(arr, cap, pairs)
+        out.append(placement_spend_fy(scn, places, extra_capacity) + other[None])
+    return np.concatenate(out, axis=0)
+
+
+# --------------------------------------------------------------------------- the shared run
+
+
+@dataclass
+class PlanPattern:
+    """What the optimised plan does with a path's entrants (from the LP's solution).
+
+    share [T, L, N, P, B, S] and unmet_share [T, L, N, P, B]: where each band's entrants go;
+    build_places [T, S, L] places the builds add from their opening year.
+    """
+
+    share: np.ndarray
+    unmet_share: np.ndarray
+    first_decision: int  # year index from which placements follow the plan
+    build_places: np.ndarray
+    independent: np.ndarray  # [S] bool: settings counted as independent places
+    capital_gbp: float  # capital of the builds (added to every path's cost)
+
+
+@dataclass
+class RobustPaths:
+    """The fixed build plan across Monte Carlo paths, one value per path evaluated."""
+
+    paths: np.ndarray  # path indices
+    plan_cost_gbp: np.ndarray  # HNB placements + transport + capital, optimised pattern
+    unmitigated_cost_gbp: np.ndarray  # HNB placements + transport, unmitigated pattern
+    unplaced_last: np.ndarray  # children without a place in the last year
+    independent_last: np.ndarray  # independent places in the last year, optimised pattern
+    independent_unmitigated_last: np.ndarray  # the same, unmitigated pattern
+
+
+@dataclass
+class PathRuns:
+    """The Monte Carlo paths' results that finance and the robustness check report."""
+
+    finance_paths: np.ndarray  # path indices of the finance bands
+    unmitigated_hnb_spend: np.ndarray | None  # [P, F] committed capacity, today's pattern
+    with_builds_hnb_spend: np.ndarray | None  # [P, F] today's pattern with the builds added
+    robust: RobustPaths | None
+
+
+def _take(arr: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """The paths ``rows`` of a demand batch (arrays shared by all paths kept as they are)."""
+    return {k: (v[rows] if k in PER_PATH else v) for k, v in arr.items()}
+
+
+def _join(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Demand batches of different paths as one batch (paths in order)."""
+    if len(parts) == 1:
+        return parts[0]
+    out = dict(parts[0])
+    for k in PER_PATH:
+        out[k] = np.concatenate([p[k] for p in parts], axis=0)
+    return out
+
+
+def _split(arr: dict[str, Any], n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first ``n`` paths of a batch, and the rest."""
+    return _take(arr, np.arange(n)), _take(arr, np.arange(n, arr["entrants"].shape[0]))
+
+
+def _batches(
+    scn: Scenario, ps: np.ndarray, pn: np.ndarray, chunk: int
+) -> Iterator[tuple[slice, dict[str, Any]]]:
+    for lo in range(0, ps.shape[0], chunk):
+        rows = slice(lo, lo + chunk)
+        yield rows, _demand_batch(scn, ps[rows], pn[rows])
+
+
+def run_paths(
+    scn: Scenario,
+    demand: Any,
+    builds_capacity: np.ndarray | None = None,
+    pattern: PlanPattern | None = None,
+    finance: bool = True,
+    max_finance_paths: int = MAX_FINANCE_PATHS,
+    max_robust_paths: int = MAX_ROBUST_PATHS,
+    chunk: int = PATH_CHUNK,
+) -> PathRuns | None:
+    """Run the Monte Carlo paths through the placement allocation once for every consumer.
+
+    ``finance``: HNB spend per path on the unmitigated pattern with committed capacity and, when
+    ``builds_capacity`` [T, S, L] is given, with those places added (``path_hnb_spend``).
+    ``pattern``: the optimised plan's pattern for the robustness check (``RobustPaths``).
+    None when the demand has no Monte Carlo paths.
+    """
+    n = n_paths(demand)
+    if not n:
+        return None
+    fin_idx = path_indices(n, max_finance_paths) if finance else np.arange(0)
+    rob_idx = path_indices(n, max_robust_paths) if pattern is not None else np.arange(0)
+    union = np.union1d(fin_idx, rob_idx)
+    ps, pn = path_sample(demand, union)
+    in_fin = np.isin(union, fin_idx)
+    in_rob = np.isin(union, rob_idx)
+    cap_now = capacity_array(scn)
+    pairs = spill_pairs(scn)
+    other = other_hnb_spend(scn)
+    F = len(scn.years) - 1
+    spend_now = np.zeros((len(union), F))
+    spend_builds = np.zeros((len(union), F)) if builds_capacity is not None else None
+    cap_builds = capacity_array(scn, builds_capacity) if builds_capacity is not None else None
+    robust = _RobustRun(scn, pattern, chunk) if pattern is not None else None
+    for rows, arr in _batches(scn, ps, pn, chunk):
+        # today's pattern within committed capacity: the unmitigated finance bands and the
+        # robustness check's baseline, from one allocation
+        base = _allocate_unmitigated(arr, cap_now, pairs)
+        spend_now[rows] = placement_spend_fy(scn, base, None)
+        if robust is not None:
+            robust.baseline(base[in_rob[rows]], spend_now[rows][in_rob[rows]])
+        if spend_builds is not None:
+            fin_rows = in_fin[rows]
+            sub = arr if fin_rows.all() else _take(arr, fin_rows)
+            places = _allocate_unmitigated(sub, cap_builds, pairs)
+            spend_builds[rows][fin_rows] = placement_spend_fy(scn, places, builds_capacity)
+        if robust is not None:
+            robust.add(_take(arr, in_rob[rows]) if not in_rob[rows].all() else arr)
+    if robust is not None:
+        robust.flush(final=True)
+    return PathRuns(
+        finance_paths=fin_idx,
+        unmitigated_hnb_spend=(spend_now[in_fin] + other[None]) if finance else None,
+        with_builds_hnb_spend=(
+            spend_builds[in_fin] + other[None] if spend_builds is not None else None
+        ),
+        robust=robust.result(union[in_rob]) if robust is not None else None,
+    )
+
+
+class _RobustRun:
+    """The robustness check's allocations, in chunks of the paths it evaluates (in path order)."""
+
+    def __init__(self, scn: Scenario, pattern: PlanPattern, chunk: int):
+        self.scn, self.pattern, self.chunk = scn, pattern, chunk
+        self.cap_plan = capacity_array(scn, pattern.build_places)
+        self.pairs = spill_pairs(scn)
+        self.tr = transport_cost_per_place(scn)  # [T, L, L', S]
+        self.w = fy_weights(len(scn.years)).sum(0)
+        self.pending: list[dict[str, Any]] = []
+        self.cost_plan: list[np.ndarray] = []
+        self.cost_now: list[np.ndarray] = []
+        self.unmet_last: list[np.ndarray] = []
+        self.indep_last: list[np.ndarray] = []
+        self.indep_now_last: list[np.ndarray] = []
+
+    def _cost(self, places: np.ndarray, hnb_fy: np.ndarray) -> np.ndarray:
+        """HNB placements + transport per path, summed over the reported financial years."""
+        trans = np.einsum("ktlmnps,tlms->kt", places, self.tr) @ self.w
+        return hnb_fy.sum(-1) + trans
+
+    def baseline(self, base: np.ndarray, hnb_fy: np.ndarray) -> None:
+        """The unmitigated pattern on these paths (places and HNB spend by financial year)."""
+        if base.shape[0]:
+            self.cost_now.append(self._cost(base, hnb_fy))
+            indep = self.pattern.independent
+            self.indep_now_last.append(base[:, -1][..., indep].sum(axis=(1, 2, 3, 4, 5)))
+
+    def add(self, arr: dict[str, Any]) -> None:
+        if arr["entrants"].shape[0]:
+            self.pending.append(arr)
+            self.flush()
+
+    def flush(self, final: bool = False) -> None:
+        while self.pending:
+            have = sum(p["entrants"].shape[0] for p in self.pending)
+            if have < self.chunk and not final:
+                return
+            batch = _join(self.pending)
+            self.pending = []
+            if batch["entrants"].shape[0] > self.chunk:
+                batch, rest = _split(batch, self.chunk)
+                self.pending = [rest]
+            self._evaluate(batch)
+
+    def _evaluate(self, arr: dict[str, Any]) -> None:
+        pt = self.pattern
+        f = pt.first_decision
+        ent = arr["entrants"]  # [K, T, L, N, P, B]
+        # plans carried where nobody plans (EHE, NEET, ...) stay there; the rest follow the plan
+        carried = carried_entrants(arr, arr["planned"])
+        keep = planned_fraction(ent, carried)[..., None]
+        desired = np.einsum("ktlnpb,tlnpbs->ktlnps", ent * keep, pt.share) + carried
+        left = np.einsum("ktlnpb,tlnpb->ktlnp", ent * keep, pt.unmet_share)
+        # before the first decision year nothing is decided: today's pattern, as unmitigated
+        desired[:, :f] = desired_unmitigated(arr)[:, :f]
+        left[:, :f] = 0.0
+        pers = arr["persistence"]
+        places, _, unmet = allocate(
+            desired,
+            pers,
+            arr["legacy"],
+            self.cap_plan,
+            arr["overflow"],
+            self.pairs,
+            arr["overflow_chain"],
+            arr["serves_need"],
+            arr["chain_ok"],
+        )
+        waiting = np.einsum("ketlnp,kelnp->kt", pers, left + unmet)
+        hnb = placement_spend_fy(self.scn, places, pt.build_places)
+        self.cost_plan.append(self._cost(places, hnb))
+        self.unmet_last.append(waiting[:, -1])
+        self.indep_last.append(places[:, -1][..., pt.independent].sum(axis=(1, 2, 3, 4, 5)))
+
+    def result(self, paths: np.ndarray) -> RobustPaths:
+        return RobustPaths(
+            paths=paths,
+            plan_cost_gbp=np.concatenate(self.cost_plan) + self.pattern.capital_gbp,
+            unmitigated_cost_gbp=np.concatenate(self.cost_now),
+            unplaced_last=np.concatenate(self.unmet_last),
+            independent_last=np.concatenate(self.indep_last),
+            independent_unmitigated_last=np.concatenate(self.indep_now_last),
+        )
