@@ -11,7 +11,6 @@ robustness baseline. Results are per path, so they do not depend on how paths ar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,7 +164,7 @@ class PathRuns:
 
 
 def _take(arr: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
-    """The paths ``rows`` of a demand batch (arrays shared by all paths kept as they are)."""
+    """The paths ``rows`` (a mask or indices) of a demand batch (shared arrays kept as they are)."""
     return {k: (v[rows] if k in PER_PATH else v) for k, v in arr.items()}
 
 
@@ -179,17 +178,29 @@ def _join(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _split(arr: dict[str, Any], n: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The first ``n`` paths of a batch, and the rest."""
-    return _take(arr, np.arange(n)), _take(arr, np.arange(n, arr["entrants"].shape[0]))
+class _Queue:
+    """Paths waiting to be allocated together, in the order they came, ``chunk`` at a time: the
+    same groups of paths as a run over these paths alone would allocate."""
 
+    def __init__(self, chunk: int, run: Any):
+        self.chunk, self.run = chunk, run
+        self.pos: list[np.ndarray] = []
+        self.arr: list[dict[str, Any]] = []
 
-def _batches(
-    scn: Scenario, ps: np.ndarray, pn: np.ndarray, chunk: int
-) -> Iterator[tuple[slice, dict[str, Any]]]:
-    for lo in range(0, ps.shape[0], chunk):
-        rows = slice(lo, lo + chunk)
-        yield rows, _demand_batch(scn, ps[rows], pn[rows])
+    def add(self, pos: np.ndarray, arr: dict[str, Any]) -> None:
+        if len(pos):
+            self.pos.append(pos)
+            self.arr.append(arr)
+            self.drain(final=False)
+
+    def drain(self, final: bool) -> None:
+        while self.pos and (final or sum(len(p) for p in self.pos) >= self.chunk):
+            pos, arr = np.concatenate(self.pos), _join(self.arr)
+            n = min(self.chunk, len(pos))
+            self.pos, self.arr = (
+                ([pos[n:]], [_take(arr, np.arange(n, len(pos)))]) if n < len(pos) else ([], [])
+            )
+            self.run(pos[:n], _take(arr, np.arange(n)) if n < len(pos) else arr)
 
 
 def run_paths(
@@ -206,8 +217,11 @@ def run_paths(
 
     ``finance``: HNB spend per path on the unmitigated pattern with committed capacity and, when
     ``builds_capacity`` [T, S, L] is given, with those places added (``path_hnb_spend``).
-    ``pattern``: the optimised plan's pattern for the robustness check (``RobustPaths``).
-    None when the demand has no Monte Carlo paths.
+    ``pattern``: the optimised plan's pattern for the robustness check (``RobustPaths``), whose
+    baseline (the unmitigated pattern, committed capacity) is the finance bands' allocation on
+    the paths both use. Paths go through in order, and each allocation sees the same groups of
+    ``chunk`` paths as it would alone, so every figure equals a separate run's. None when the
+    demand has no Monte Carlo paths.
     """
     n = n_paths(demand)
     if not n:
@@ -223,81 +237,90 @@ def run_paths(
     other = other_hnb_spend(scn)
     F = len(scn.years) - 1
     spend_now = np.zeros((len(union), F))
-    spend_builds = np.zeros((len(union), F)) if builds_capacity is not None else None
+    spend_builds = np.zeros((len(union), F))
     cap_builds = capacity_array(scn, builds_capacity) if builds_capacity is not None else None
-    robust = _RobustRun(scn, pattern, chunk) if pattern is not None else None
-    for rows, arr in _batches(scn, ps, pn, chunk):
-        # today's pattern within committed capacity: the unmitigated finance bands and the
-        # robustness check's baseline, from one allocation
-        base = _allocate_unmitigated(arr, cap_now, pairs)
-        spend_now[rows] = placement_spend_fy(scn, base, None)
+    robust = _RobustRun(scn, pattern, len(rob_idx), chunk) if pattern is not None else None
+    # batches end after every ``chunk``-th finance path: each holds one finance chunk exactly
+    fin_rows = np.flatnonzero(in_fin)
+    ends = [
+        int(fin_rows[min(lo + chunk, len(fin_rows)) - 1]) + 1
+        for lo in range(0, len(fin_rows), chunk)
+    ]
+    if not ends:
+        ends = list(range(chunk, len(union), chunk))
+    ends = [e for e in ends if e < len(union)] + [len(union)]
+    start = 0
+    for end in ends:
+        rows = np.arange(start, end)
+        start = end
+        arr = _demand_batch(scn, ps[rows], pn[rows])
+        f, r = in_fin[rows], in_rob[rows]
+        rob_pos = np.searchsorted(rob_idx, union[rows])
+        if f.any():
+            sub = arr if f.all() else _take(arr, f)
+            # today's pattern within committed capacity: the unmitigated finance bands and the
+            # robustness check's baseline, from one allocation
+            base = _allocate_unmitigated(sub, cap_now, pairs)
+            spend_now[rows[f]] = placement_spend_fy(scn, base, None)
+            if robust is not None:
+                both = r[f]
+                robust.baseline(rob_pos[f][both], base[both], spend_now[rows[f]][both])
+            if cap_builds is not None:
+                places = _allocate_unmitigated(sub, cap_builds, pairs)
+                spend_builds[rows[f]] = placement_spend_fy(scn, places, builds_capacity)
         if robust is not None:
-            robust.baseline(base[in_rob[rows]], spend_now[rows][in_rob[rows]])
-        if spend_builds is not None:
-            fin_rows = in_fin[rows]
-            sub = arr if fin_rows.all() else _take(arr, fin_rows)
-            places = _allocate_unmitigated(sub, cap_builds, pairs)
-            spend_builds[rows][fin_rows] = placement_spend_fy(scn, places, builds_capacity)
-        if robust is not None:
-            robust.add(_take(arr, in_rob[rows]) if not in_rob[rows].all() else arr)
+            only = r & ~f  # robustness paths the finance bands do not use
+            robust.baseline_queue.add(rob_pos[only], _take(arr, only))
+            robust.plan_queue.add(rob_pos[r], arr if r.all() else _take(arr, r))
     if robust is not None:
-        robust.flush(final=True)
+        robust.baseline_queue.drain(final=True)
+        robust.plan_queue.drain(final=True)
     return PathRuns(
         finance_paths=fin_idx,
         unmitigated_hnb_spend=(spend_now[in_fin] + other[None]) if finance else None,
         with_builds_hnb_spend=(
-            spend_builds[in_fin] + other[None] if spend_builds is not None else None
+            spend_builds[in_fin] + other[None] if finance and cap_builds is not None else None
         ),
-        robust=robust.result(union[in_rob]) if robust is not None else None,
+        robust=robust.result(rob_idx) if robust is not None else None,
     )
 
 
 class _RobustRun:
-    """The robustness check's allocations, in chunks of the paths it evaluates (in path order)."""
+    """The robustness check's allocations and per-path figures (by position in its paths)."""
 
-    def __init__(self, scn: Scenario, pattern: PlanPattern, chunk: int):
-        self.scn, self.pattern, self.chunk = scn, pattern, chunk
+    def __init__(self, scn: Scenario, pattern: PlanPattern, n: int, chunk: int):
+        self.scn, self.pattern = scn, pattern
+        self.cap_now = capacity_array(scn)
         self.cap_plan = capacity_array(scn, pattern.build_places)
         self.pairs = spill_pairs(scn)
         self.tr = transport_cost_per_place(scn)  # [T, L, L', S]
         self.w = fy_weights(len(scn.years)).sum(0)
-        self.pending: list[dict[str, Any]] = []
-        self.cost_plan: list[np.ndarray] = []
-        self.cost_now: list[np.ndarray] = []
-        self.unmet_last: list[np.ndarray] = []
-        self.indep_last: list[np.ndarray] = []
-        self.indep_now_last: list[np.ndarray] = []
+        self.cost_plan, self.cost_now = np.zeros(n), np.zeros(n)
+        self.unmet_last, self.indep_last, self.indep_now_last = (
+            np.zeros(n),
+            np.zeros(n),
+            np.zeros(n),
+        )
+        self.plan_queue = _Queue(chunk, self._evaluate)
+        self.baseline_queue = _Queue(chunk, self._baseline_alone)
 
     def _cost(self, places: np.ndarray, hnb_fy: np.ndarray) -> np.ndarray:
         """HNB placements + transport per path, summed over the reported financial years."""
         trans = np.einsum("ktlmnps,tlms->kt", places, self.tr) @ self.w
         return hnb_fy.sum(-1) + trans
 
-    def baseline(self, base: np.ndarray, hnb_fy: np.ndarray) -> None:
+    def baseline(self, pos: np.ndarray, base: np.ndarray, hnb_fy: np.ndarray) -> None:
         """The unmitigated pattern on these paths (places and HNB spend by financial year)."""
-        if base.shape[0]:
-            self.cost_now.append(self._cost(base, hnb_fy))
-            indep = self.pattern.independent
-            self.indep_now_last.append(base[:, -1][..., indep].sum(axis=(1, 2, 3, 4, 5)))
+        if len(pos):
+            self.cost_now[pos] = self._cost(base, hnb_fy)
+            ind = self.pattern.independent
+            self.indep_now_last[pos] = base[:, -1][..., ind].sum(axis=(1, 2, 3, 4, 5))
 
-    def add(self, arr: dict[str, Any]) -> None:
-        if arr["entrants"].shape[0]:
-            self.pending.append(arr)
-            self.flush()
+    def _baseline_alone(self, pos: np.ndarray, arr: dict[str, Any]) -> None:
+        base = _allocate_unmitigated(arr, self.cap_now, self.pairs)
+        self.baseline(pos, base, placement_spend_fy(self.scn, base, None))
 
-    def flush(self, final: bool = False) -> None:
-        while self.pending:
-            have = sum(p["entrants"].shape[0] for p in self.pending)
-            if have < self.chunk and not final:
-                return
-            batch = _join(self.pending)
-            self.pending = []
-            if batch["entrants"].shape[0] > self.chunk:
-                batch, rest = _split(batch, self.chunk)
-                self.pending = [rest]
-            self._evaluate(batch)
-
-    def _evaluate(self, arr: dict[str, Any]) -> None:
+    def _evaluate(self, pos: np.ndarray, arr: dict[str, Any]) -> None:
         pt = self.pattern
         f = pt.first_decision
         ent = arr["entrants"]  # [K, T, L, N, P, B]
@@ -323,16 +346,16 @@ class _RobustRun:
         )
         waiting = np.einsum("ketlnp,kelnp->kt", pers, left + unmet)
         hnb = placement_spend_fy(self.scn, places, pt.build_places)
-        self.cost_plan.append(self._cost(places, hnb))
-        self.unmet_last.append(waiting[:, -1])
-        self.indep_last.append(places[:, -1][..., pt.independent].sum(axis=(1, 2, 3, 4, 5)))
+        self.cost_plan[pos] = self._cost(places, hnb)
+        self.unmet_last[pos] = waiting[:, -1]
+        self.indep_last[pos] = places[:, -1][..., pt.independent].sum(axis=(1, 2, 3, 4, 5))
 
     def result(self, paths: np.ndarray) -> RobustPaths:
         return RobustPaths(
             paths=paths,
-            plan_cost_gbp=np.concatenate(self.cost_plan) + self.pattern.capital_gbp,
-            unmitigated_cost_gbp=np.concatenate(self.cost_now),
-            unplaced_last=np.concatenate(self.unmet_last),
-            independent_last=np.concatenate(self.indep_last),
-            independent_unmitigated_last=np.concatenate(self.indep_now_last),
+            plan_cost_gbp=self.cost_plan + self.pattern.capital_gbp,
+            unmitigated_cost_gbp=self.cost_now,
+            unplaced_last=self.unmet_last,
+            independent_last=self.indep_last,
+            independent_unmitigated_last=self.indep_now_last,
         )

@@ -1,0 +1,243 @@
+"""The layering DESIGN.md asks for: no import circles among model modules, stages that never
+import the engine or the writers, one low domain module, and typed stage results."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+import model
+from model.costs import builds_capacity, fy_weights, placement_spend_fy, transport_cost_per_place
+from model.montecarlo import path_hnb_spend, path_indices, path_sample, run_paths
+from model.placements import (
+    _demand_batch,
+    allocate,
+    capacity_array,
+    carried_entrants,
+    desired_unmitigated,
+    planned_fraction,
+    spill_pairs,
+)
+from model.results import StageResults
+from model.sufficiency.robust import plan_pattern
+
+ROOT = Path(model.__file__).parent
+# the modules that sequence stages, write outputs or face users: no stage may import them
+UPPER = {"model.engine", "model.reports", "model.charts", "model.batch", "model.cli", "app"}
+STAGES = (
+    "model.process",
+    "model.demand",
+    "model.calibrate",
+    "model.cohort",
+    "model.placements",
+    "model.montecarlo",
+    "model.costs",
+    "model.finance",
+    "model.sufficiency",
+)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports() -> dict[str, set[str]]:
+    """Every model module's imports of other model modules, at any depth of its code (module
+    level, inside functions and under TYPE_CHECKING alike)."""
+    files = {_module_name(p): p for p in ROOT.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    prefix = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    prefix = node.module or ""
+                targets = [prefix] + [f"{prefix}.{a.name}" for a in node.names]
+            else:
+                continue
+            deps.update(t for t in targets if t in files and t != name)
+        graph[name] = deps
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle, or None when the graph is acyclic (depth-first search)."""
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    stack: list[str] = []
+
+    def visit(v: str) -> list[str] | None:
+        state[v] = 1
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if state.get(w) == 1:
+                return stack[stack.index(w) :] + [w]
+            if w not in state and (found := visit(w)):
+                return found
+        stack.pop()
+        state[v] = 2
+        return None
+
+    for v in sorted(graph):
+        if v not in state and (found := visit(v)):
+            return found
+    return None
+
+
+def test_model_modules_import_one_another_without_a_circle() -> None:
+    graph = _imports()
+    assert len(graph) > 20  # the parse found the package
+    cycle = _cycle(graph)
+    assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_check_finds_a_circle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_stages_never_import_the_engine_or_the_writers() -> None:
+    graph = _imports()
+    for name, deps in graph.items():
+        if name.startswith(STAGES):
+            assert not deps & UPPER, f"{name} imports {sorted(deps & UPPER)}"
+
+
+def test_the_domain_module_imports_no_stage() -> None:
+    graph = _imports()
+    for low in ("model.domain", "model.errors", "model.cohort", "model.scenario"):
+        stages = {d for d in graph[low] if d.startswith(STAGES) or d in UPPER}
+        assert not stages, f"{low} imports {sorted(stages)}"
+
+
+def test_no_stage_reaches_into_another_stages_private_helpers() -> None:
+    """``_by_phase_need`` was shared between costs and placements; helpers stages share are public
+    now, in model.domain. (Within the sufficiency package its modules share theirs; the Monte
+    Carlo runner is the placement stage's batch form, so it uses ``_demand_batch``.)"""
+    for path in ROOT.rglob("*.py"):
+        name = _module_name(path)
+        if not name.startswith(STAGES):
+            continue
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and package != "model":
+                continue  # a module of the same package (model.sufficiency)
+            if isinstance(node, ast.ImportFrom) and node.level:
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                private = [p for p in private if p not in ("_demand_batch", "__version__")]
+                assert not private, f"{name} imports private {private} from {node.module}"
+
+
+def test_run_scenario_returns_typed_stage_results(devon_run) -> None:
+    st = devon_run.stages
+    assert isinstance(st, StageResults)
+    for f in dataclasses.fields(st):
+        value = getattr(st, f.name)
+        assert dataclasses.is_dataclass(value) and not isinstance(value, type), f.name
+    # the tables and summary.json are assembled from them
+    assert devon_run.tables["builds"] is st.sufficiency.builds
+    assert devon_run.summary["finance"]["optimised"] == st.optimised.headline
+    assert devon_run.summary["optimisation"]["saving_gbp"] == st.saving.comparison["saving_gbp"]
+    assert devon_run.artefacts["unmitigated"] is st.placements.unmitigated
+
+
+# --------------------------------------------------------------------------- shared Monte Carlo paths
+
+
+def _robust_reference(scn, demand, pattern, max_paths, chunk):
+    """The robustness check as it ran before the paths were shared: its own paths, in its own
+    chunks, with its own unmitigated allocation."""
+    idx = path_indices(np.asarray(demand.path_stock).shape[0], max_paths)
+    ps, pn = path_sample(demand, idx)
+    cap_plan, cap_now, pairs = capacity_array(scn, pattern.build_places), capacity_array(scn), None
+    pairs = spill_pairs(scn)
+    tr, w = transport_cost_per_place(scn), fy_weights(len(scn.years)).sum(0)
+    out: dict[str, list] = {k: [] for k in ("plan", "now", "unmet", "ind", "ind_now")}
+    for lo in range(0, ps.shape[0], chunk):
+        arr = _demand_batch(scn, ps[lo : lo + chunk], pn[lo : lo + chunk])
+        ent = arr["entrants"]
+        carried = carried_entrants(arr, arr["planned"])
+        keep = planned_fraction(ent, carried)[..., None]
+        desired = np.einsum("ktlnpb,tlnpbs->ktlnps", ent * keep, pattern.share) + carried
+        left = np.einsum("ktlnpb,tlnpb->ktlnp", ent * keep, pattern.unmet_share)
+        f = pattern.first_decision
+        desired[:, :f] = desired_unmitigated(arr)[:, :f]
+        left[:, :f] = 0.0
+        common = (
+            arr["overflow"],
+            pairs,
+            arr["overflow_chain"],
+            arr["serves_need"],
+            arr["chain_ok"],
+        )
+        pers = arr["persistence"]
+        places, _, unmet = allocate(desired, pers, arr["legacy"], cap_plan, *common)
+        base, _, _ = allocate(desired_unmitigated(arr), pers, arr["legacy"], cap_now, *common)
+        for key, pl, ext in (("plan", places, pattern.build_places), ("now", base, None)):
+            hnb = placement_spend_fy(scn, pl, ext).sum(-1)
+            out[key].append(hnb + np.einsum("ktlmnps,tlms->kt", pl, tr) @ w)
+        out["unmet"].append(np.einsum("ketlnp,kelnp->kt", pers, left + unmet)[:, -1])
+        ind = pattern.independent
+        out["ind"].append(places[:, -1][..., ind].sum(axis=(1, 2, 3, 4, 5)))
+        out["ind_now"].append(base[:, -1][..., ind].sum(axis=(1, 2, 3, 4, 5)))
+    got = {k: np.concatenate(v) for k, v in out.items()}
+    got["plan"] = got["plan"] + pattern.capital_gbp
+    return idx, got
+
+
+def test_shared_paths_give_the_figures_separate_runs_gave(devon_run) -> None:
+    """One pass over the paths (each chunk's placement demand once, the unmitigated allocation
+    once) equals the finance bands and the robustness check run each on its own paths; with
+    path sets that overlap only in part and chunks that cut across them."""
+    scn = devon_run.resolved.scenario
+    demand = devon_run.stages.demand
+    suff = devon_run.stages.sufficiency
+    extra = builds_capacity(scn, suff.builds)
+    pattern = plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds)
+    runs = run_paths(scn, demand, extra, pattern, max_finance_paths=12, max_robust_paths=7, chunk=5)
+    assert runs is not None and runs.robust is not None
+    fin = path_indices(np.asarray(demand.path_stock).shape[0], 12)
+    ps, pn = path_sample(demand, fin)
+    np.testing.assert_array_equal(runs.finance_paths, fin)
+    np.testing.assert_array_equal(runs.unmitigated_hnb_spend, path_hnb_spend(scn, ps, pn, chunk=5))
+    np.testing.assert_array_equal(
+        runs.with_builds_hnb_spend, path_hnb_spend(scn, ps, pn, extra, chunk=5)
+    )
+    idx, ref = _robust_reference(scn, demand, pattern, 7, 5)
+    r = runs.robust
+    np.testing.assert_array_equal(r.paths, idx)
+    np.testing.assert_array_equal(r.plan_cost_gbp, ref["plan"])
+    np.testing.assert_array_equal(r.unplaced_last, ref["unmet"])
+    np.testing.assert_array_equal(r.independent_last, ref["ind"])
+    # the baseline is the finance bands' allocation, grouped with the finance paths: the same
+    # figures up to the last bit of a sum (BLAS may add a block of paths in another order)
+    np.testing.assert_allclose(r.unmitigated_cost_gbp, ref["now"], rtol=1e-12)
+    np.testing.assert_allclose(r.independent_unmitigated_last, ref["ind_now"], rtol=1e-12)
+    # the robustness check on its own (as ``evaluate_paths`` runs it) is the reference exactly
+    alone = run_paths(scn, demand, pattern=pattern, finance=False, max_robust_paths=7, chunk=5)
+    assert alone is not None and alone.robust is not None
+    np.testing.assert_array_equal(alone.robust.unmitigated_cost_gbp, ref["now"])
+    np.testing.assert_array_equal(alone.robust.plan_cost_gbp, ref["plan"])
+
+
+def test_the_run_reports_the_shared_paths_in_both_variants_bands(devon_run) -> None:
+    """The unmitigated finance bands come from the same per-path spend as the artefact the batch
+    runner reads, over every path of a 20-path run."""
+    st = devon_run.stages
+    assert st.paths is not None
+    np.testing.assert_array_equal(st.unmitigated.path_hnb_spend, st.paths.unmitigated_hnb_spend)
+    fin = devon_run.tables["finance"]
+    u = fin[fin["variant"] == "unmitigated"]
+    np.testing.assert_allclose(
+        u["hnb_spend_gbp_p50"], np.quantile(st.paths.unmitigated_hnb_spend, 0.5, axis=0)
+    )
+    assert devon_run.summary["optimisation"]["robustness"]["paths_evaluated"] == 20
