@@ -408,7 +408,7 @@ def _run_loaded(
 def horizon_paths(results: Any) -> dict[str, list[float]]:
     """Plans at the horizon and unmitigated HNB spend over the forecast, one value per Monte
     Carlo path (the paths finance keeps), for totals across scenarios; {} with one path."""
-    from .finance import path_indices
+    from .montecarlo import path_indices
 
     demand = results.artefacts.get("demand")
     ps = getattr(demand, "path_stock", None)
