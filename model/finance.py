@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .alerts import RunWarning, add_warning, fy_span
+from .alerts import RunWarning, fy_span
 from .costs import builds_capacity, cost_table
 from .domain import financial_years, fy_label
 from .montecarlo import (
@@ -345,23 +345,6 @@ def variant_tables(
         spend,
         finance_warnings(plan.variant, fin),
     )
-
-
-def add_variant(
-    tables: dict[str, pd.DataFrame], summary: dict[str, Any], result: VariantResult
-) -> None:
-    """Append one variant's rows to the run's tables and its headline to summary['finance']."""
-    for name in ("placements", "costs", "finance"):
-        new = getattr(result, name)
-        old = tables.get(name)
-        tables[name] = new if old is None else pd.concat([old, new], ignore_index=True)
-    summary.setdefault("finance", {})[result.variant] = result.headline
-    h = result.headline
-    summary.setdefault("headlines", {})[f"general_fund_exposure_horizon_{result.variant}_gbp"] = h[
-        "general_fund_exposure_horizon_gbp"
-    ]
-    for w in finance_warnings(result.variant, result.finance):
-        add_warning(summary, w)
 
 
 def finance_warnings(variant: str, finance: pd.DataFrame) -> list[RunWarning]:

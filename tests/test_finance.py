@@ -12,10 +12,9 @@ from test_placements import synthetic_stock_flow, tiny, tiny_demand, tiny_mappin
 
 from model.costs import cost_table, other_hnb_spend
 from model.finance import (
-    VariantResult,
-    add_variant,
     deficit_paths,
     finance_table,
+    finance_warnings,
     headline,
     hnb_allocation,
     override_in_force,
@@ -162,16 +161,13 @@ def test_optimised_variant_slots_in_beside_unmitigated() -> None:
     scn, plan, costs = tiny_run()
     stock, new = tiny_demand()
     demand = SimpleNamespace(stock=stock, new=new, path_stock=np.stack([stock, stock * 1.1]))
-    tables: dict[str, pd.DataFrame] = {}
-    summary: dict = {}
-    add_variant(tables, summary, variant_tables(scn, plan, None, demand))
-    opt = dataclasses.replace(plan, variant="optimised")
-    add_variant(tables, summary, variant_tables(scn, opt, None, demand))
-    fin = tables["finance"].set_index(["variant", "financial_year"])
+    unmit = variant_tables(scn, plan, None, demand)
+    opt = variant_tables(scn, dataclasses.replace(plan, variant="optimised"), None, demand)
+    fin = pd.concat([unmit.finance, opt.finance]).set_index(["variant", "financial_year"])
     for col in ("hnb_spend_gbp", "cumulative_deficit_gbp", "cumulative_deficit_gbp_p90"):
         np.testing.assert_allclose(fin.loc["optimised", col], fin.loc["unmitigated", col])
-    assert set(tables["placements"]["variant"]) == {"unmitigated", "optimised"}
-    assert set(summary["finance"]) == {"unmitigated", "optimised"}
+    assert set(opt.placements["variant"]) == {"optimised"}
+    assert opt.headline["hnb_spend_gbp"] == unmit.headline["hnb_spend_gbp"]
 
 
 # --------------------------------------------------------------------------- levers (Devon default)
@@ -362,9 +358,8 @@ def test_general_fund_exposure_above_reserves_is_a_warning_with_size_and_years()
     scn = _deficit_scenario(statutory_override_end=2025, general_fund_reserves_gbp=1e6)
     _, plan, costs = tiny_run()
     fin = finance_table(scn, costs)
-    summary: dict = {}
-    add_variant({}, summary, VariantResult("unmitigated", plan.table(), costs, fin, headline(fin)))
-    (w,) = [w for w in summary["warnings"] if w["kind"] == "general_fund_exposure"]
+    warnings = [w.to_dict() for w in finance_warnings("unmitigated", fin)]
+    (w,) = [w for w in warnings if w["kind"] == "general_fund_exposure"]
     f = fin.set_index("financial_year")
     over = f.index[f["general_fund_exposure_gbp"] > 1e6].tolist()
     assert over and min(over) == 2026 and w["years"] == over
