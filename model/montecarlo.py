@@ -160,6 +160,7 @@ class PathRuns:
     finance_paths: np.ndarray  # path indices of the finance bands
     unmitigated_hnb_spend: np.ndarray | None  # [P, F] committed capacity, today's pattern
     with_builds_hnb_spend: np.ndarray | None  # [P, F] today's pattern with the builds added
+    # (the same array as unmitigated_hnb_spend when there are no builds)
     robust: RobustPaths | None
 
 
@@ -275,12 +276,13 @@ def run_paths(
     if robust is not None:
         robust.baseline_queue.drain(final=True)
         robust.plan_queue.drain(final=True)
+    now = spend_now[in_fin] + other[None] if finance else None
+    # without builds, today's pattern with the builds added is the same allocation as without
+    with_builds = now if cap_builds is None else spend_builds[in_fin] + other[None]
     return PathRuns(
         finance_paths=fin_idx,
-        unmitigated_hnb_spend=(spend_now[in_fin] + other[None]) if finance else None,
-        with_builds_hnb_spend=(
-            spend_builds[in_fin] + other[None] if finance and cap_builds is not None else None
-        ),
+        unmitigated_hnb_spend=now,
+        with_builds_hnb_spend=with_builds if finance else None,
         robust=robust.result(rob_idx) if robust is not None else None,
     )
 

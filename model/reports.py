@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import charts, labels
 from .alerts import warnings_table
+from .io import atomic_write
 from .results import TABLE_ORDER, Results
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -1377,8 +1378,6 @@ def _html_writer(results: Results, path: Path) -> list[str]:
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write via a temporary sibling and rename, so a reader never sees half a file."""
-    from .io import atomic_write
-
     atomic_write(path, write)
 
 

@@ -241,3 +241,13 @@ def test_the_run_reports_the_shared_paths_in_both_variants_bands(devon_run) -> N
         u["hnb_spend_gbp_p50"], np.quantile(st.paths.unmitigated_hnb_spend, 0.5, axis=0)
     )
     assert devon_run.summary["optimisation"]["robustness"]["paths_evaluated"] == 20
+
+
+def test_without_builds_the_optimised_bands_reuse_the_unmitigated_allocation(devon_run) -> None:
+    scn = devon_run.resolved.scenario
+    demand = devon_run.stages.demand
+    runs = run_paths(scn, demand, None, None, max_finance_paths=6, chunk=4)
+    assert runs is not None and runs.robust is None
+    assert runs.with_builds_hnb_spend is runs.unmitigated_hnb_spend
+    ps, pn = path_sample(demand, runs.finance_paths)
+    np.testing.assert_array_equal(runs.unmitigated_hnb_spend, path_hnb_spend(scn, ps, pn, chunk=4))
