@@ -335,8 +335,8 @@ def test_movers_into_a_setting_no_band_lists_are_carried_in_both_variants() -> N
 def test_identity_and_capacity_hold_on_noisy_monte_carlo_paths() -> None:
     """Poisson-noisy demand paths: places still equal plans and capacity still binds, per path."""
     from model.demand import run_demand
-    from model.finance import derive_path_new
     from model.io import load_scenario
+    from model.montecarlo import derive_path_new
     from model.placements import _demand_batch, allocate, desired_unmitigated, spill_pairs
 
     scn = load_scenario(None).scenario
