@@ -278,6 +278,7 @@ def path_hnb_spend(
             arr["overflow_chain"],
             arr["serves_need"],
             arr["chain_ok"],
+            entrants=False,
         )
         out.append(placement_spend_fy(scn, places, extra_capacity) + other[None])
     return np.concatenate(out, axis=0)

@@ -12,6 +12,7 @@ Terms are defined in docs/decisions/0003-placements-and-finance.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -525,7 +526,8 @@ def allocate(
     chain: np.ndarray | None = None,
     serves: np.ndarray | None = None,
     chain_ok: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    entrants: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Place entrants year by year on a fixed pattern, limited by capacity (batched over paths K).
 
     desired [K, T, L, N, P, S]: entrants wanting each setting; persistence [K, T, T2, L, N, P];
@@ -538,81 +540,42 @@ def allocate(
     spare places at home first (pro rata when short), then spare places elsewhere nearest first;
     those left try the phase's chain the same way, and whoever is still left goes to the phase's
     overflow setting at home (or is unmet where there is none).
-    Returns places in place, entrant placements [K, T, L, L', N, P, S] and unmet [K, T, L, N, P].
+    Returns places in place, entrant placements [K, T, L, L', N, P, S] (None unless ``entrants``)
+    and unmet [K, T, L, N, P]. Runs compiled (``placement_kernel``, decision 0008).
     """
+    from .placement_kernel import allocate_paths  # numba: imported when an allocation runs
+
     K, T, L, N, P, S = desired.shape
-    cap = np.broadcast_to(capacity, (K, *capacity.shape[-3:]))  # [K, T, S, L']
-    limited = ~np.isinf(cap[0, 0, :, 0])  # [S]
-    diag = np.arange(L)
+    cap = np.broadcast_to(np.asarray(capacity, float), (K, *np.shape(capacity)[-3:]))
+    limited = ~np.isinf(cap[0, 0, :, 0])  # [S] settings with a capacity limit
+    pair_arr = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     chain = np.full((P, 0), -1) if chain is None else np.asarray(chain)
     serves = np.ones((N, S), bool) if serves is None else np.asarray(serves, bool)
     chain_ok = np.ones((S, S), bool) if chain_ok is None else np.asarray(chain_ok, bool)
-    alloc = np.zeros((K, T, L, L, N, P, S))
     places = np.zeros((K, T, L, L, N, P, S))
+    alloc = np.zeros((K if entrants else 0, T, L, L, N, P, S))
     unmet = np.zeros((K, T, L, N, P))
 
-    def fill(want: np.ndarray, spare: np.ndarray, new: np.ndarray) -> np.ndarray:
-        """Fill spare places at home (pro rata when short), then elsewhere nearest first;
-        adds the placements to ``new`` and takes them from ``spare``; returns what is left."""
-        home_want = want.sum(axis=(2, 3)).transpose(0, 2, 1)  # [K, S, L]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frac = np.where(home_want > spare, spare / np.where(home_want > 0, home_want, 1.0), 1.0)
-        frac[:, ~limited] = 1.0
-        home = want * frac.transpose(0, 2, 1)[:, :, None, None, :]
-        new[:, diag, diag] += home
-        spare -= home.sum(axis=(2, 3)).transpose(0, 2, 1)
-        residual = want - home
-        residual[..., ~limited] = 0.0
-        if residual.any():
-            for i, j in pairs:
-                need_ij = residual[:, i].sum(axis=(1, 2))  # [K, S]
-                take = np.minimum(need_ij, spare[:, :, j])
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    f = np.where(need_ij > 0, take / np.where(need_ij > 0, need_ij, 1.0), 0.0)
-                moved = residual[:, i] * f[:, None, None, :]
-                new[:, i, j] += moved
-                residual[:, i] -= moved
-                spare[:, :, j] -= take
-        return residual
+    def c(a: Any, dtype: Any = float) -> np.ndarray:
+        # one compiled signature: C-ordered, writable (a broadcast view is read-only) arrays
+        return np.require(a, dtype, ["C", "W"])
 
-    for t in range(T):
-        inplace = np.zeros((K, L, L, N, P, S))
-        inplace[:, diag, diag] = legacy[:, t]
-        if t > 0:
-            inplace += np.einsum("kelmnps,kelnp->klmnps", alloc[:, :t], persistence[:, :t, t])
-        occupied = inplace.sum(axis=(1, 3, 4)).transpose(0, 2, 1)  # [K, S, L']
-        spare = np.maximum(cap[:, t] - occupied, 0.0)  # [K, S, L']; inf where unlimited
-        new = np.zeros((K, L, L, N, P, S))
-        # 1-2. the wanted setting: spare places at home, then in other localities nearest first
-        resid = fill(desired[:, t].copy(), spare, new)  # [K, L, N, P, S] by wanted setting
-        # 3. the phase's overflow chain, in order: each setting takes the needs it is designated
-        # for, from wanted settings whose bands it can meet
-        for c in range(chain.shape[1]):
-            elig = np.zeros((K, L, N, P, S))  # residual (by wanted setting) this step may take
-            want = np.zeros((K, L, N, P, S))
-            for p in range(P):
-                cs = chain[p, c]
-                if cs >= 0:
-                    elig[..., p, :] = resid[..., p, :] * chain_ok[:, cs] * serves[:, cs][:, None]
-                    want[..., p, cs] = elig[..., p, :].sum(-1)
-            if want.any():
-                asked = want.sum(-1)
-                placed = asked - fill(want, spare, new).sum(-1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    share = np.where(asked > 0, placed / np.where(asked > 0, asked, 1.0), 0.0)
-                resid = resid - elig * share[..., None]
-        left = resid.sum(-1)  # [K, L, N, P]
-        # 4. overflow at home
-        to_overflow = np.zeros((K, L, N, P, S))
-        for p in range(P):
-            if overflow[p] >= 0:
-                to_overflow[..., p, overflow[p]] = left[..., p]
-            else:
-                unmet[:, t, :, :, p] = left[..., p]
-        new[:, diag, diag] += to_overflow
-        alloc[:, t] = new
-        places[:, t] = inplace + new
-    return places, alloc, unmet
+    allocate_paths(
+        c(desired),
+        c(np.broadcast_to(persistence, (K, *np.shape(persistence)[1:]))),
+        c(np.broadcast_to(legacy, (K, *np.shape(legacy)[1:]))),
+        c(cap),
+        c(limited, bool),
+        c(overflow, np.int64),
+        c(pair_arr, np.int64),
+        c(chain, np.int64),
+        c(serves, bool),
+        c(chain_ok, bool),
+        places,
+        alloc,
+        unmet,
+    )
+    return places, alloc if entrants else None, unmet
 
 
 def desired_unmitigated(arr: dict[str, np.ndarray]) -> np.ndarray:

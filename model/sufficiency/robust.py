@@ -161,7 +161,16 @@ def evaluate_paths(
         pers = arr["persistence"]
         chain, serves, ok = arr["overflow_chain"], arr["serves_need"], arr["chain_ok"]
         places, _, unmet = allocate(
-            desired, pers, arr["legacy"], cap_plan, arr["overflow"], pairs, chain, serves, ok
+            desired,
+            pers,
+            arr["legacy"],
+            cap_plan,
+            arr["overflow"],
+            pairs,
+            chain,
+            serves,
+            ok,
+            entrants=False,
         )
         waiting = np.einsum("ketlnp,kelnp->kt", pers, left + unmet)
         base, _, _ = allocate(
@@ -174,6 +183,7 @@ def evaluate_paths(
             chain,
             serves,
             ok,
+            entrants=False,
         )
         for out, pl, ext in ((cost_plan, places, extra), (cost_now, base, None)):
             hnb = placement_spend_fy(scn, pl, ext).sum(-1)
