@@ -12,12 +12,23 @@ Imported only when an allocation runs: importing numba costs about 0.4 s, which 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _fill(
+def _compiled(fn: Callable[..., Any]) -> Any:
+    """``fn`` compiled (nogil, numpy's float semantics), cached on disk where there is somewhere
+    writable to cache it, else compiled in every process."""
+    try:
+        return njit(cache=True, nogil=True, error_model="numpy")(fn)
+    except RuntimeError:
+        return njit(nogil=True, error_model="numpy")(fn)
+
+
+def _fill_cells(
     want: np.ndarray,
     spare: np.ndarray,
     new: np.ndarray,
@@ -72,8 +83,10 @@ def _fill(
             used[i, j] = True
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def allocate_paths(
+_fill = _compiled(_fill_cells)
+
+
+def _allocate_paths(
     desired: np.ndarray,
     persistence: np.ndarray,
     legacy: np.ndarray,
@@ -203,3 +216,6 @@ def allocate_paths(
                                 pl[lo, m, n, p, s] += new[lo, m, n, p, s]
             if keep:
                 alloc[k, t] = new
+
+
+allocate_paths = _compiled(_allocate_paths)
