@@ -34,12 +34,12 @@ from .placements import (
     allocate,
     capacity_array,
     desired_unmitigated,
+    path_chunk,
     spill_pairs,
 )
 from .scenario import Scenario
 
 MAX_FINANCE_PATHS = 200  # Monte Carlo paths run through placements and finance (evenly subsampled)
-PATH_CHUNK = 25  # paths allocated at once (bounds memory: 25 x T x L x L x N x P x S floats)
 QUANTILES = {"p10": 0.10, "p50": 0.50, "p90": 0.90}
 PLACEMENT_LINES = ("placements", "vacant_places")  # HNB cost lines counted as placement spend
 
@@ -256,12 +256,14 @@ def path_hnb_spend(
     path_stock: np.ndarray,
     path_new: np.ndarray,
     extra_capacity: np.ndarray | None = None,
-    chunk: int = PATH_CHUNK,
+    chunk: int | None = None,
 ) -> np.ndarray:
     """[P, F] HNB spend per Monte Carlo path on the unmitigated pattern (capacity and overflow kept).
 
-    Vectorised over paths in chunks; ``extra_capacity`` [T, S, L] adds places (e.g. the LP's builds).
+    In chunks of paths (``path_chunk`` unless given); ``extra_capacity`` [T, S, L] adds places
+    (e.g. the LP's builds).
     """
+    chunk = chunk or path_chunk(scn)
     cap = capacity_array(scn, extra_capacity)
     pairs = spill_pairs(scn)
     other = other_hnb_spend(scn)

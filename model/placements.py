@@ -500,20 +500,47 @@ def placement_demand(scn: Scenario, stock: np.ndarray, new: np.ndarray) -> Place
 # --------------------------------------------------------------------------- unmitigated forecast
 
 
+def provider_mask(scn: Scenario, dist: np.ndarray) -> np.ndarray:
+    """[L, L'] provider localities a home locality may use at all: home and, where
+    ``policy.max_provider_localities`` is set, only that many nearest in all (ties keep locality
+    order). The travel limit is applied separately (it may be soft)."""
+    L = dist.shape[0]
+    keep = scn.policy.max_provider_localities
+    if keep is None or keep >= L:
+        return np.ones((L, L), bool)
+    d = np.where(np.eye(L, dtype=bool), -np.inf, dist)  # home first
+    order = np.argsort(d, axis=1, kind="stable")[:, :keep]
+    mask = np.zeros((L, L), bool)
+    np.put_along_axis(mask, order, True, axis=1)
+    return mask
+
+
 def spill_pairs(scn: Scenario) -> list[tuple[int, int]]:
     """(home, provider) locality pairs a child may be placed across, nearest first.
 
-    Only pairs within policy.max_travel_km (when set); ties keep locality order.
+    Only pairs within policy.max_travel_km (when set) and among the home's
+    policy.max_provider_localities nearest (when set); ties keep locality order.
     """
     from .costs import distances_km
 
     d = distances_km(scn).to_numpy()
-    L = d.shape[0]
     limit = scn.policy.max_travel_km
-    pairs = [
-        (i, j) for i in range(L) for j in range(L) if i != j and (limit is None or d[i, j] <= limit)
-    ]
-    return sorted(pairs, key=lambda ij: (d[ij], ij))
+    ok = provider_mask(scn, d) & ~np.eye(d.shape[0], dtype=bool)
+    if limit is not None:
+        ok &= d <= limit
+    i, j = np.nonzero(ok)
+    return sorted(zip(i.tolist(), j.tolist(), strict=True), key=lambda ij: (d[ij], ij))
+
+
+PATH_CHUNK_BYTES = 2**28  # 256 MB: one placement array [K, T, L, L', N, P, S] for a batch of paths
+
+
+def path_chunk(scn: Scenario, most: int = 25) -> int:
+    """Monte Carlo paths allocated at once: ``most``, or fewer so one float64 placement array
+    stays within PATH_CHUNK_BYTES (an LA with dozens of localities runs a path or two at a time)."""
+    cells = len(scn.years) * len(scn.locality_ids) ** 2 * len(scn.demand.needs)
+    per_path = 8 * cells * len(PHASES) * len(scn.setting_ids)
+    return int(max(1, min(most, PATH_CHUNK_BYTES // per_path)))
 
 
 def allocate(

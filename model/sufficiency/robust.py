@@ -21,6 +21,7 @@ from ..placements import (
     capacity_array,
     carried_entrants,
     desired_unmitigated,
+    path_chunk,
     planned_fraction,
     spill_pairs,
 )
@@ -30,7 +31,6 @@ from .inputs import LPInputs
 from .readback import Allocation
 
 MAX_ROBUST_PATHS = 100  # paths evaluated (evenly spaced; paths are i.i.d.)
-CHUNK = 25  # paths allocated at once (memory: 25 x T x L x L x N x P x S floats)
 
 
 def plan_stock(
@@ -147,8 +147,9 @@ def evaluate_paths(
     capital = float(builds_capital(scn, builds)["cost_gbp"].sum()) if len(builds) else 0.0
     cost_plan, cost_now, unmet_last, indep_last, indep_now_last = [], [], [], [], []
     indep = d.independent
-    for lo in range(0, ps.shape[0], CHUNK):
-        arr = _demand_batch(scn, ps[lo : lo + CHUNK], pn[lo : lo + CHUNK])
+    chunk = path_chunk(scn)  # paths allocated at once, within a memory budget
+    for lo in range(0, ps.shape[0], chunk):
+        arr = _demand_batch(scn, ps[lo : lo + chunk], pn[lo : lo + chunk])
         ent = arr["entrants"]  # [K, T, L, N, P, B]
         # plans carried where nobody plans (EHE, NEET, ...) stay there; the rest follow the plan
         carried = carried_entrants(arr, arr["planned"])
