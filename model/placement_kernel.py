@@ -107,15 +107,15 @@ def _allocate_paths(
     (shape [0, ...]) skips writing entrant placements, which most callers do not need."""
     K, T, L, N, P, S = desired.shape
     C = chain.shape[1]
-    spare = np.empty((S, L))
-    resid = np.empty((L, N, P, S))
-    want = np.empty((L, N, P, S))
-    elig = np.empty((L, N, P, S))
-    asked = np.empty((L, N, P))
-    occupied = np.empty((S, L))
+    spare = np.zeros((S, L))
+    resid = np.zeros((L, N, P, S))
+    want = np.zeros((L, N, P, S))
+    elig = np.zeros((L, N, P, S))
+    asked = np.zeros((L, N, P))
+    occupied = np.zeros((S, L))
     used = np.zeros((T, L, L), dtype=np.bool_)  # pairs (home, provider) placed into, by year
     ever = np.zeros((L, L), dtype=np.bool_)  # pairs with anyone in place so far
-    hist = np.empty((T, L, L, N, P, S))  # this path's entrant placements by year
+    hist = np.zeros((T, L, L, N, P, S))  # this path's entrant placements by year
     keep = alloc.shape[0] == K
     for k in range(K):
         used[:] = False
@@ -161,6 +161,7 @@ def _allocate_paths(
             for c in range(C):
                 want[:] = 0.0
                 elig[:] = 0.0
+                asked[:] = 0.0
                 any_want = False
                 for p in range(P):
                     cs = chain[p, c]
