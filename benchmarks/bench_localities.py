@@ -95,7 +95,11 @@ def scenario(n_localities: int) -> Any:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     sizes = [int(a) for a in (argv or [])] or list(SIZES)
-    print(describe())
+    m = describe()
+    print(
+        f"CPU: {m['cpu']}, {m['available_cpus']} usable; numpy {m['numpy']}, numba "
+        f"{m.get('numba', '?')}; thread settings: {m['env'] or 'none set'}"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} (other work slows every figure)")
     run_scenario(scenario(8))  # warm-up: compiled kernels and caches loaded once
     secs: dict[int, float] = {}

@@ -41,13 +41,18 @@ def _load_kernel() -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    print(describe())
+    m = describe()
+    print(
+        f"CPU: {m['cpu']}, {m['available_cpus']} usable; numpy {m['numpy']}, numba "
+        f"{m.get('numba', '?')}; thread settings: {m['env'] or 'none set'}"
+    )
     print(f"load average {os.getloadavg()[0]:.2f} (other work slows every figure)")
     print(f"allocation kernel loaded in {_load_kernel():.2f} s (not in the ratio)")
     resolved = load_scenario(None)
     marks: list[tuple[str, float]] = []
     with listening(lambda text: marks.append((text, time.perf_counter()))):
         t0 = time.perf_counter()
+        marks.append(("before the first stage report (statutory process)", t0))
         res = run_scenario(resolved)
         t_run = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
