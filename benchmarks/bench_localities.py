@@ -13,7 +13,6 @@ Run: ``python -m benchmarks localities [8 16 32 64]``.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import yaml  # noqa: E402
 
 from model.engine import run_scenario  # noqa: E402
 from model.io import default_scenario_path, load_scenario_text  # noqa: E402
-from model.machine import describe  # noqa: E402
+from model.machine import one_line  # noqa: E402
 
 TARGET = 5.0
 SIZES = (8, 16, 32, 64)
@@ -95,12 +94,7 @@ def scenario(n_localities: int) -> Any:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     sizes = [int(a) for a in (argv or [])] or list(SIZES)
-    m = describe()
-    print(
-        f"CPU: {m['cpu']}, {m['available_cpus']} usable; numpy {m['numpy']}, numba "
-        f"{m.get('numba', '?')}; thread settings: {m['env'] or 'none set'}"
-    )
-    print(f"load average {os.getloadavg()[0]:.2f} (other work slows every figure)")
+    print(one_line())
     run_scenario(scenario(8))  # warm-up: compiled kernels and caches loaded once
     secs: dict[int, float] = {}
     for n in sizes:

@@ -11,7 +11,6 @@ Run: ``python -m benchmarks run``.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from model.engine import run_scenario, write_outputs  # noqa: E402
 from model.io import load_scenario  # noqa: E402
-from model.machine import describe  # noqa: E402
+from model.machine import one_line  # noqa: E402
 from model.stages import listening  # noqa: E402
 
 TARGET = 2.0
@@ -41,12 +40,7 @@ def _load_kernel() -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    m = describe()
-    print(
-        f"CPU: {m['cpu']}, {m['available_cpus']} usable; numpy {m['numpy']}, numba "
-        f"{m.get('numba', '?')}; thread settings: {m['env'] or 'none set'}"
-    )
-    print(f"load average {os.getloadavg()[0]:.2f} (other work slows every figure)")
+    print(one_line())
     print(f"allocation kernel loaded in {_load_kernel():.2f} s (not in the ratio)")
     resolved = load_scenario(None)
     marks: list[tuple[str, float]] = []
