@@ -364,19 +364,20 @@ def _cohorts(
         surv = stock[:, t, 1:] - new[:, t, 1:]  # survivors now at ages 1..25
         with np.errstate(invalid="ignore", divide="ignore"):
             r = np.where(prev_tot > _TINY, np.clip(surv / prev_tot, 0.0, 1.0), 0.0)
-        shifted = np.zeros_like(cur)
-        shifted[:, :, 1:] = cur[:, :, :-1] * r[:, None]
+        # only cohorts entered by year t exist in year t: work on those (half the work on average)
+        shifted = np.zeros((K, t + 1, A, N, L))
+        shifted[:, :t, 1:] = cur[:, :t, :-1] * r[:, None]
         surv_tot = shifted.sum(1)  # [K, A, N, L]
         keep = shifted * (~transfer) * (1.0 - m_age[:, :, None])
         movers = surv_tot * (~transfer) * m_age[:, :, None]
         transfers = surv_tot * transfer
         entrants = stock[:, t] - keep.sum(1)
         keep[:, t] = entrants
-        cur = keep
+        cur[:, : t + 1] = keep
         kinds[:, t, ..., 0] = entrants - transfers - movers
         kinds[:, t, ..., 1] = transfers
         kinds[:, t, ..., 2] = movers
-        inplace[:, :, t] = phase_sum(cur, 2)
+        inplace[:, : t + 1, t] = phase_sum(keep, 2)
     return kinds, inplace
 
 
