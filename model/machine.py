@@ -101,3 +101,15 @@ def describe() -> dict[str, Any]:
     except ImportError:
         pass
     return out
+
+
+def one_line() -> str:
+    """``describe`` in one line, for the head of a benchmark's output."""
+    m = describe()
+    env = ", ".join(f"{k}={v}" for k, v in m["env"].items()) or "none set"
+    return (
+        f"CPU: {m['cpu']} ({', '.join(m['cpu_flags']) or 'no listed flags'}), "
+        f"{m['available_cpus']} usable; numpy {m['numpy']}, numba {m.get('numba', 'absent')}; "
+        f"thread settings: {env}; load average {os.getloadavg()[0]:.2f} (other work slows every "
+        "figure)"
+    )

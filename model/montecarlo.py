@@ -28,6 +28,7 @@ from .placements import (
     capacity_array,
     carried_entrants,
     desired_unmitigated,
+    path_chunk,
     planned_fraction,
     spill_pairs,
 )
@@ -35,7 +36,6 @@ from .scenario import Scenario
 
 MAX_FINANCE_PATHS = 200  # Monte Carlo paths run through placements and finance (evenly subsampled)
 MAX_ROBUST_PATHS = 100  # paths the robustness check evaluates (evenly spaced; paths are i.i.d.)
-PATH_CHUNK = 25  # paths allocated at once (bounds memory: 25 x T x L x L x N x P x S floats)
 # _demand_batch arrays with a leading path axis (the rest are the same for every path)
 PER_PATH = ("entrants", "persistence", "legacy", "entrants_by_kind", "stock")
 
@@ -96,6 +96,7 @@ def _allocate_unmitigated(arr: dict[str, Any], cap: np.ndarray, pairs: list) -> 
         arr["overflow_chain"],
         arr["serves_need"],
         arr["chain_ok"],
+        entrants=False,
     )
     return places
 
@@ -105,12 +106,14 @@ def path_hnb_spend(
     path_stock: np.ndarray,
     path_new: np.ndarray,
     extra_capacity: np.ndarray | None = None,
-    chunk: int = PATH_CHUNK,
+    chunk: int | None = None,
 ) -> np.ndarray:
     """[P, F] HNB spend per Monte Carlo path on the unmitigated pattern (capacity and overflow kept).
 
-    Vectorised over paths in chunks; ``extra_capacity`` [T, S, L] adds places (e.g. the LP's builds).
+    In chunks of paths (``path_chunk`` unless given); ``extra_capacity`` [T, S, L] adds places
+    (e.g. the LP's builds).
     """
+    chunk = chunk or path_chunk(scn)
     cap = capacity_array(scn, extra_capacity)
     pairs = spill_pairs(scn)
     other = other_hnb_spend(scn)
@@ -212,7 +215,7 @@ def run_paths(
     finance: bool = True,
     max_finance_paths: int = MAX_FINANCE_PATHS,
     max_robust_paths: int = MAX_ROBUST_PATHS,
-    chunk: int = PATH_CHUNK,
+    chunk: int | None = None,
 ) -> PathRuns | None:
     """Run the Monte Carlo paths through the placement allocation once for every consumer.
 
@@ -222,8 +225,9 @@ def run_paths(
     baseline (the unmitigated pattern, committed capacity) is the finance bands' allocation on
     the paths both use. Paths go through in order, and each allocation sees the same groups of
     ``chunk`` paths as it would alone, so every figure equals a separate run's. None when the
-    demand has no Monte Carlo paths.
+    demand has no Monte Carlo paths. ``chunk``: paths allocated at once (``path_chunk`` unless given).
     """
+    chunk = chunk or path_chunk(scn)
     n = n_paths(demand)
     if not n:
         return None
@@ -345,6 +349,7 @@ class _RobustRun:
             arr["overflow_chain"],
             arr["serves_need"],
             arr["chain_ok"],
+            entrants=False,
         )
         waiting = np.einsum("ketlnp,kelnp->kt", pers, left + unmet)
         hnb = placement_spend_fy(self.scn, places, pt.build_places)

@@ -12,6 +12,7 @@ Terms are defined in docs/decisions/0003-placements-and-finance.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -257,19 +258,20 @@ def _cohorts(
         surv = stock[:, t, 1:] - new[:, t, 1:]  # survivors now at ages 1..25
         with np.errstate(invalid="ignore", divide="ignore"):
             r = np.where(prev_tot > _TINY, np.clip(surv / prev_tot, 0.0, 1.0), 0.0)
-        shifted = np.zeros_like(cur)
-        shifted[:, :, 1:] = cur[:, :, :-1] * r[:, None]
+        # only cohorts entered by year t exist in year t: work on those (half the work on average)
+        shifted = np.zeros((K, t + 1, A, N, L))
+        shifted[:, :t, 1:] = cur[:, :t, :-1] * r[:, None]
         surv_tot = shifted.sum(1)  # [K, A, N, L]
         keep = shifted * (~transfer) * (1.0 - m_age[:, :, None])
         movers = surv_tot * (~transfer) * m_age[:, :, None]
         transfers = surv_tot * transfer
         entrants = stock[:, t] - keep.sum(1)
         keep[:, t] = entrants
-        cur = keep
+        cur[:, : t + 1] = keep
         kinds[:, t, ..., 0] = entrants - transfers - movers
         kinds[:, t, ..., 1] = transfers
         kinds[:, t, ..., 2] = movers
-        inplace[:, :, t] = phase_sum(cur, 2)
+        inplace[:, : t + 1, t] = phase_sum(keep, 2)
     return kinds, inplace
 
 
@@ -389,18 +391,45 @@ def placement_demand(scn: Scenario, stock: np.ndarray, new: np.ndarray) -> Place
 # --------------------------------------------------------------------------- unmitigated forecast
 
 
+def provider_mask(scn: Scenario, dist: np.ndarray) -> np.ndarray:
+    """[L, L'] provider localities a home locality may use at all: home and, where
+    ``policy.max_provider_localities`` is set, only that many nearest in all (ties keep locality
+    order). The travel limit is applied separately (it may be soft)."""
+    L = dist.shape[0]
+    keep = scn.policy.max_provider_localities
+    if keep is None or keep >= L:
+        return np.ones((L, L), bool)
+    d = np.where(np.eye(L, dtype=bool), -np.inf, dist)  # home first
+    order = np.argsort(d, axis=1, kind="stable")[:, :keep]
+    mask = np.zeros((L, L), bool)
+    np.put_along_axis(mask, order, True, axis=1)
+    return mask
+
+
 def spill_pairs(scn: Scenario) -> list[tuple[int, int]]:
     """(home, provider) locality pairs a child may be placed across, nearest first.
 
-    Only pairs within policy.max_travel_km (when set); ties keep locality order.
+    Only pairs within policy.max_travel_km (when set) and among the home's
+    policy.max_provider_localities nearest (when set); ties keep locality order.
     """
     d = distances_km(scn).to_numpy()
-    L = d.shape[0]
     limit = scn.policy.max_travel_km
-    pairs = [
-        (i, j) for i in range(L) for j in range(L) if i != j and (limit is None or d[i, j] <= limit)
-    ]
-    return sorted(pairs, key=lambda ij: (d[ij], ij))
+    ok = provider_mask(scn, d) & ~np.eye(d.shape[0], dtype=bool)
+    if limit is not None:
+        ok &= d <= limit
+    i, j = np.nonzero(ok)
+    return sorted(zip(i.tolist(), j.tolist(), strict=True), key=lambda ij: (d[ij], ij))
+
+
+PATH_CHUNK_BYTES = 2**28  # 256 MB: one placement array [K, T, L, L', N, P, S] for a batch of paths
+
+
+def path_chunk(scn: Scenario, most: int = 25) -> int:
+    """Monte Carlo paths allocated at once: ``most``, or fewer so one float64 placement array
+    stays within PATH_CHUNK_BYTES (an LA with dozens of localities runs a path or two at a time)."""
+    cells = len(scn.years) * len(scn.locality_ids) ** 2 * len(scn.demand.needs)
+    per_path = 8 * cells * len(PHASES) * len(scn.setting_ids)
+    return int(max(1, min(most, PATH_CHUNK_BYTES // per_path)))
 
 
 def allocate(
@@ -413,7 +442,8 @@ def allocate(
     chain: np.ndarray | None = None,
     serves: np.ndarray | None = None,
     chain_ok: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    entrants: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Place entrants year by year on a fixed pattern, limited by capacity (batched over paths K).
 
     desired [K, T, L, N, P, S]: entrants wanting each setting; persistence [K, T, T2, L, N, P];
@@ -426,81 +456,42 @@ def allocate(
     spare places at home first (pro rata when short), then spare places elsewhere nearest first;
     those left try the phase's chain the same way, and whoever is still left goes to the phase's
     overflow setting at home (or is unmet where there is none).
-    Returns places in place, entrant placements [K, T, L, L', N, P, S] and unmet [K, T, L, N, P].
+    Returns places in place, entrant placements [K, T, L, L', N, P, S] (None unless ``entrants``)
+    and unmet [K, T, L, N, P]. Runs compiled (``placement_kernel``, decision 0008).
     """
+    from .placement_kernel import allocate_paths  # numba: imported when an allocation runs
+
     K, T, L, N, P, S = desired.shape
-    cap = np.broadcast_to(capacity, (K, *capacity.shape[-3:]))  # [K, T, S, L']
-    limited = ~np.isinf(cap[0, 0, :, 0])  # [S]
-    diag = np.arange(L)
+    cap = np.broadcast_to(np.asarray(capacity, float), (K, *np.shape(capacity)[-3:]))
+    limited = ~np.isinf(cap[0, 0, :, 0])  # [S] settings with a capacity limit
+    pair_arr = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     chain = np.full((P, 0), -1) if chain is None else np.asarray(chain)
     serves = np.ones((N, S), bool) if serves is None else np.asarray(serves, bool)
     chain_ok = np.ones((S, S), bool) if chain_ok is None else np.asarray(chain_ok, bool)
-    alloc = np.zeros((K, T, L, L, N, P, S))
     places = np.zeros((K, T, L, L, N, P, S))
+    alloc = np.zeros((K if entrants else 0, T, L, L, N, P, S))
     unmet = np.zeros((K, T, L, N, P))
 
-    def fill(want: np.ndarray, spare: np.ndarray, new: np.ndarray) -> np.ndarray:
-        """Fill spare places at home (pro rata when short), then elsewhere nearest first;
-        adds the placements to ``new`` and takes them from ``spare``; returns what is left."""
-        home_want = want.sum(axis=(2, 3)).transpose(0, 2, 1)  # [K, S, L]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frac = np.where(home_want > spare, spare / np.where(home_want > 0, home_want, 1.0), 1.0)
-        frac[:, ~limited] = 1.0
-        home = want * frac.transpose(0, 2, 1)[:, :, None, None, :]
-        new[:, diag, diag] += home
-        spare -= home.sum(axis=(2, 3)).transpose(0, 2, 1)
-        residual = want - home
-        residual[..., ~limited] = 0.0
-        if residual.any():
-            for i, j in pairs:
-                need_ij = residual[:, i].sum(axis=(1, 2))  # [K, S]
-                take = np.minimum(need_ij, spare[:, :, j])
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    f = np.where(need_ij > 0, take / np.where(need_ij > 0, need_ij, 1.0), 0.0)
-                moved = residual[:, i] * f[:, None, None, :]
-                new[:, i, j] += moved
-                residual[:, i] -= moved
-                spare[:, :, j] -= take
-        return residual
+    def c(a: Any, dtype: Any = float) -> np.ndarray:
+        # one compiled signature: C-ordered, writable (a broadcast view is read-only) arrays
+        return np.require(a, dtype, ["C", "W"])
 
-    for t in range(T):
-        inplace = np.zeros((K, L, L, N, P, S))
-        inplace[:, diag, diag] = legacy[:, t]
-        if t > 0:
-            inplace += np.einsum("kelmnps,kelnp->klmnps", alloc[:, :t], persistence[:, :t, t])
-        occupied = inplace.sum(axis=(1, 3, 4)).transpose(0, 2, 1)  # [K, S, L']
-        spare = np.maximum(cap[:, t] - occupied, 0.0)  # [K, S, L']; inf where unlimited
-        new = np.zeros((K, L, L, N, P, S))
-        # 1-2. the wanted setting: spare places at home, then in other localities nearest first
-        resid = fill(desired[:, t].copy(), spare, new)  # [K, L, N, P, S] by wanted setting
-        # 3. the phase's overflow chain, in order: each setting takes the needs it is designated
-        # for, from wanted settings whose bands it can meet
-        for c in range(chain.shape[1]):
-            elig = np.zeros((K, L, N, P, S))  # residual (by wanted setting) this step may take
-            want = np.zeros((K, L, N, P, S))
-            for p in range(P):
-                cs = chain[p, c]
-                if cs >= 0:
-                    elig[..., p, :] = resid[..., p, :] * chain_ok[:, cs] * serves[:, cs][:, None]
-                    want[..., p, cs] = elig[..., p, :].sum(-1)
-            if want.any():
-                asked = want.sum(-1)
-                placed = asked - fill(want, spare, new).sum(-1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    share = np.where(asked > 0, placed / np.where(asked > 0, asked, 1.0), 0.0)
-                resid = resid - elig * share[..., None]
-        left = resid.sum(-1)  # [K, L, N, P]
-        # 4. overflow at home
-        to_overflow = np.zeros((K, L, N, P, S))
-        for p in range(P):
-            if overflow[p] >= 0:
-                to_overflow[..., p, overflow[p]] = left[..., p]
-            else:
-                unmet[:, t, :, :, p] = left[..., p]
-        new[:, diag, diag] += to_overflow
-        alloc[:, t] = new
-        places[:, t] = inplace + new
-    return places, alloc, unmet
+    allocate_paths(
+        c(desired),
+        c(np.broadcast_to(persistence, (K, *np.shape(persistence)[1:]))),
+        c(np.broadcast_to(legacy, (K, *np.shape(legacy)[1:]))),
+        c(cap),
+        c(limited, bool),
+        c(overflow, np.int64),
+        c(pair_arr, np.int64),
+        c(chain, np.int64),
+        c(serves, bool),
+        c(chain_ok, bool),
+        places,
+        alloc,
+        unmet,
+    )
+    return places, alloc if entrants else None, unmet
 
 
 def desired_unmitigated(arr: dict[str, np.ndarray]) -> np.ndarray:

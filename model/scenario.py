@@ -69,13 +69,13 @@ MAX_FACTOR = 100.0  # multipliers (cost, prevalence); lever factors have their o
 MAX_LEVER_FACTOR = 10.0  # a lever that multiplies a rate more than tenfold is a typo
 MAX_LEAD_TIME_YEARS = 15
 MAX_BUILD_UNIT_PLACES = 2000
-MAX_LOCALITIES = 50
+MAX_LOCALITIES = 100  # a county by school planning area has a few dozen
 MAX_KEYS = 40  # needs, settings, bands
 MAX_ROWS = 2000  # list sections: history detail, pipeline, levers, backlog, inclusion shifts
 MAX_MODEL_CELLS = 5e8  # paths x years x ages x needs x localities: about 2 GB of float32 per array
 # years x home x provider localities x needs x phases x settings: the placement arrays (Devon
-# 2.5e5; fifty Devon-like localities 1e7)
-MAX_PLACEMENT_CELLS = 2e7
+# 3.8e5; 64 Devon-like localities 2.4e7, about 200 MB per path, allocated a path at a time)
+MAX_PLACEMENT_CELLS = 5e7
 
 Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
 Money = Annotated[float, Field(ge=-MAX_MONEY_GBP, le=MAX_MONEY_GBP)]  # signed: deficits, balances
@@ -849,6 +849,14 @@ class Policy(Strict):
     )
     max_travel_km: float | None = P(
         None, "Longest one-way journey a placement may need", "km", gt=0, le=MAX_KM
+    )
+    max_provider_localities: int | None = P(
+        None,
+        "Localities a child may be placed in: home and the nearest others, this many in all "
+        "(an LA modelled by planning area keeps the model linear in localities); none = all",
+        "localities",
+        ge=1,
+        le=MAX_LOCALITIES,
     )
     discount_rate: float = P(
         0.035, "Annual discount rate (HM Treasury Green Book)", "share per year", ge=0, le=0.5

@@ -513,3 +513,57 @@ def test_overflow_chain_takes_only_children_it_can_meet() -> None:
     got = plan.places[1, 0, :, :, p16, :].sum(axis=0)  # [need, setting] for home a in 2025
     np.testing.assert_allclose(got[:, S["fe"]], [0, 0])
     np.testing.assert_allclose(got[:, S["independent"]], [8, 8])
+
+
+def test_provider_limit_keeps_home_and_the_nearest_only() -> None:
+    """Three localities in a line (a-b 10 km, b-c 10 km, a-c 20 km): with two providers each, a
+    may use a and b, c may use c and b, b its nearer neighbour a (tie broken by order)."""
+    from model.placements import provider_mask, spill_pairs
+
+    m = tiny_mapping()
+    m["geography"]["localities"].append({"id": "c", "name": "C"})
+    m["geography"]["distances_km"] = {
+        "a": {"a": 5, "b": 10, "c": 20},
+        "b": {"a": 10, "b": 5, "c": 10},
+        "c": {"a": 20, "b": 10, "c": 5},
+    }
+    m["population"]["base_0_25"]["c"] = 1000
+    m["policy"] = {"max_provider_localities": 2}
+    scn = tiny(m)
+    d = np.array([[5, 10, 20], [10, 5, 10], [20, 10, 5]], float)
+    mask = provider_mask(scn, d)
+    assert mask.tolist() == [[True, True, False], [True, True, False], [False, True, True]]
+    assert sorted(spill_pairs(scn)) == [(0, 1), (1, 0), (2, 1)]
+    m["policy"] = {}
+    assert len(spill_pairs(tiny(m))) == 6  # no limit: every pair
+
+
+def test_provider_limit_of_one_keeps_children_at_home_in_the_lp() -> None:
+    """tiny: a's child would take b's spare place; with one provider locality (home) the LP
+    cannot route across, so a's children stay at a (or overflow) and nothing is placed a -> b."""
+    from model.sufficiency import optimise
+
+    m = tiny_mapping()
+    stock, new = tiny_demand()
+    free = tiny(m)
+    assert unmitigated(free, placement_demand(free, stock, new)).places[:, 0, 1].sum() > 0
+    m["policy"] = {"max_provider_localities": 1}
+    scn = tiny(m)
+    pdem = placement_demand(scn, stock, new)
+    plan = unmitigated(scn, pdem)
+    assert plan.places[:, 0, 1].sum() == 0  # nobody from a placed at b
+    after = optimise(scn, pdem, before=plan).plan
+    assert after.places[:, 0, 1].sum() == pytest.approx(0.0, abs=1e-9)
+    assert after.places[:, 1, 0].sum() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_path_chunk_keeps_a_placement_batch_within_its_memory_budget() -> None:
+    """Devon (8 localities) batches 25 paths; a 64-locality LA one path at a time."""
+    from model.io import load_scenario
+    from model.placements import PATH_CHUNK_BYTES, path_chunk
+
+    scn = load_scenario(None).scenario
+    assert path_chunk(scn) == 25
+    cells = len(scn.years) * len(scn.demand.needs) * len(PHASES) * len(scn.setting_ids)
+    per_path_64 = 8 * cells * 64**2
+    assert PATH_CHUNK_BYTES // per_path_64 <= 1  # so path_chunk gives 1 for 64 localities

@@ -21,7 +21,7 @@ from ..costs import (
     price_index,
     transport_cost_per_place,
 )
-from ..placements import carried_entrants, planned_fraction
+from ..placements import carried_entrants, planned_fraction, provider_mask
 from ..scenario import PHASES, Scenario
 
 if TYPE_CHECKING:
@@ -208,6 +208,7 @@ def prepare_inputs(
     if modes.max_travel_km == "soft":  # any journey allowed; beyond the limit at a penalty
         travel_penalty = np.where(reach, 0.0, soft_penalty)
         reach = np.ones((L, L), bool)
+    reach &= provider_mask(scn, dist)  # home and its nearest providers only, where limited
     # Unlimited settings are placed at the nearest provider locality (normally home): with no
     # capacity to run out of, a longer journey only adds transport cost.
     nearest = np.argmin(np.where(np.eye(L, dtype=bool), dist - 1e-9, dist), axis=1)
