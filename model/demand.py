@@ -555,6 +555,7 @@ def draw_paths(
     rng: np.random.Generator,
     calibration: Any = None,
     years: int = 0,
+    seed: int | None = None,
 ) -> PathDraws:
     """Draw each path's growth, incidence and cessation (a path keeps them for the whole horizon).
 
@@ -565,6 +566,11 @@ def draw_paths(
     pooled ``new_plans_cv``); parameters not fitted, or all with ``given``, use growth_sd (normal) and
     incidence_cv / cessation_cv (lognormal, mean 1). Zero spreads give every path the calibrated
     values. Growth draws are floored at -0.99.
+
+    With a learned growth each of the ``years`` years also adds the pooled ``national_growth_sd``
+    shock to its growth, kept in the level afterwards (``pooling.national_factors``, part of
+    ``year_factor``): a national shock, drawn from ``seed`` alone so that every LA run with the
+    same seed shares it (from ``rng`` without a seed).
     """
     unc = scn.demand.uncertainty
     z = rng.standard_normal((3, paths))
@@ -596,11 +602,23 @@ def draw_paths(
                 cessation = params.cessation * np.exp(dx[i])
         prior = getattr(calibration, "prior", None)
         if prior is not None and years > 1:
-            # an LA's new plans swing from year to year beyond counting noise (new_plans_cv)
-            cv = prior.new_plans_cv
+            # an LA's new plans swing from year to year beyond counting noise: a part that lasts
+            # one year and a part that persists (a random walk in the level); both are zero-mean
+            # in the log, as estimated, so the median path is the fitted one
+            cv, walk = prior.new_plans_transient_cv, prior.new_plans_walk_sd
             z_year = rng.standard_normal((paths, years))
-            year_factor = np.exp(cv * z_year - cv * cv / 2.0)
+            year_factor = np.exp(cv * z_year)
             year_factor[:, 0] = 1.0
+            if walk > 0:
+                z_walk = rng.standard_normal((paths, years))
+                z_walk[:, 0] = 0.0
+                year_factor *= np.exp(walk * np.cumsum(z_walk, axis=1))
+            if "growth" in names and prior.national_growth_sd > 0:
+                # the national rate's own year-to-year swing, common to every LA
+                from .pooling import national_factors
+
+                nat_seed = int(rng.integers(2**63)) if seed is None else seed
+                year_factor *= national_factors(prior.national_growth_sd, paths, years, nat_seed)
         if prior is not None:  # the pooled prior's spread of the future around the fit
             extra = prior.path_spread()
             zz = rng.standard_normal((3, paths))
@@ -955,7 +973,13 @@ def run_demand(
     if paths > 1:
         ss_draws, ss_noise = np.random.SeedSequence(seed).spawn(2)
         draws = draw_paths(
-            cal.params, scn, paths, np.random.default_rng(ss_draws), cal, len(inputs.years)
+            cal.params,
+            scn,
+            paths,
+            np.random.default_rng(ss_draws),
+            cal,
+            len(inputs.years),
+            seed=seed,
         )
         path_stock, path_phase = simulate_paths(
             inputs,
