@@ -603,22 +603,11 @@ def draw_paths(
         prior = getattr(calibration, "prior", None)
         if prior is not None and years > 1:
             # an LA's new plans swing from year to year beyond counting noise: a part that lasts
-            # one year and a part that persists (a random walk in the level); both are zero-mean
-            # in the log, as estimated, so the median path is the fitted one
-            cv, walk = prior.new_plans_transient_cv, prior.new_plans_walk_sd
+            # one year, zero-mean in the log as estimated (the median path is the fitted one)
+            cv = prior.new_plans_transient_cv
             z_year = rng.standard_normal((paths, years))
             year_factor = np.exp(cv * z_year)
             year_factor[:, 0] = 1.0
-            if walk > 0:
-                z_walk = rng.standard_normal((paths, years))
-                z_walk[:, 0] = 0.0
-                year_factor *= np.exp(walk * np.cumsum(z_walk, axis=1))
-            if "growth" in names and prior.national_growth_sd > 0:
-                # the national rate's own year-to-year swing, common to every LA
-                from .pooling import national_factors
-
-                nat_seed = int(rng.integers(2**63)) if seed is None else seed
-                year_factor *= national_factors(prior.national_growth_sd, paths, years, nat_seed)
         if prior is not None:  # the pooled prior's spread of the future around the fit
             extra = prior.path_spread()
             zz = rng.standard_normal((3, paths))
@@ -628,6 +617,18 @@ def draw_paths(
                 incidence = incidence * np.exp(extra["incidence"] * zz[1])
             if "cessation" in names:
                 cessation = cessation * np.exp(extra["cessation"] * zz[2])
+        if year_factor is not None and prior.new_plans_walk_sd > 0:
+            # and a part that persists: a random walk in the level (drawn last, so the draws
+            # above are those of a prior without it)
+            z_walk = rng.standard_normal((paths, years))
+            z_walk[:, 0] = 0.0
+            year_factor *= np.exp(prior.new_plans_walk_sd * np.cumsum(z_walk, axis=1))
+        if year_factor is not None and "growth" in names and prior.national_growth_sd > 0:
+            # the national rate's own year-to-year swing, common to every LA
+            from .pooling import national_factors
+
+            nat_seed = int(rng.integers(2**63)) if seed is None else seed
+            year_factor *= national_factors(prior.national_growth_sd, paths, years, nat_seed)
     return PathDraws(
         incidence=incidence,
         growth=np.maximum(growth, -0.99),
