@@ -562,8 +562,10 @@ def draw_paths(
     With ``uncertainty.parameters: fitted`` and a calibration that fitted them, the fitted
     parameters are drawn jointly from its Laplace approximation (normal in log incidence, growth and
     log cessation), plus, with the pooled prior, its ``path_spread`` (the cross-LA spread of growth
-    and of net cessation, and a lognormal shock on each of the ``years`` years' new plans with the
-    pooled ``new_plans_cv``); parameters not fitted, or all with ``given``, use growth_sd (normal) and
+    and its centre's error, and of net cessation) and lognormal shocks on each of the ``years``
+    years' new plans: one-year (``new_plans_transient_cv``) and lasting, a random walk in the level
+    (``new_plans_walk_sd``), both zero-mean in the log; parameters not fitted, or all with
+    ``given``, use growth_sd (normal) and
     incidence_cv / cessation_cv (lognormal, mean 1). Zero spreads give every path the calibrated
     values. Growth draws are floored at -0.99.
 
