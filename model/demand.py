@@ -414,16 +414,24 @@ def draw_paths(
     rng: np.random.Generator,
     calibration: Any = None,
     years: int = 0,
+    seed: int | None = None,
 ) -> PathDraws:
     """Draw each path's growth, incidence and cessation (a path keeps them for the whole horizon).
 
     With ``uncertainty.parameters: fitted`` and a calibration that fitted them, the fitted
     parameters are drawn jointly from its Laplace approximation (normal in log incidence, growth and
     log cessation), plus, with the pooled prior, its ``path_spread`` (the cross-LA spread of growth
-    and of net cessation, and a lognormal shock on each of the ``years`` years' new plans with the
-    pooled ``new_plans_cv``); parameters not fitted, or all with ``given``, use growth_sd (normal) and
+    and its centre's error, and of net cessation) and lognormal shocks on each of the ``years``
+    years' new plans: one-year (``new_plans_transient_cv``) and lasting, a random walk in the level
+    (``new_plans_walk_sd``), both zero-mean in the log; parameters not fitted, or all with
+    ``given``, use growth_sd (normal) and
     incidence_cv / cessation_cv (lognormal, mean 1). Zero spreads give every path the calibrated
     values. Growth draws are floored at -0.99.
+
+    With a learned growth each of the ``years`` years also adds the pooled ``national_growth_sd``
+    shock to its growth, kept in the level afterwards (``pooling.national_factors``, part of
+    ``year_factor``): a national shock, drawn from ``seed`` alone so that every LA run with the
+    same seed shares it (from ``rng`` without a seed).
     """
     unc = scn.demand.uncertainty
     z = rng.standard_normal((3, paths))
@@ -455,10 +463,11 @@ def draw_paths(
                 cessation = params.cessation * np.exp(dx[i])
         prior = getattr(calibration, "prior", None)
         if prior is not None and years > 1:
-            # an LA's new plans swing from year to year beyond counting noise (new_plans_cv)
-            cv = prior.new_plans_cv
+            # an LA's new plans swing from year to year beyond counting noise: a part that lasts
+            # one year, zero-mean in the log as estimated (the median path is the fitted one)
+            cv = prior.new_plans_transient_cv
             z_year = rng.standard_normal((paths, years))
-            year_factor = np.exp(cv * z_year - cv * cv / 2.0)
+            year_factor = np.exp(cv * z_year)
             year_factor[:, 0] = 1.0
         if prior is not None:  # the pooled prior's spread of the future around the fit
             extra = prior.path_spread()
@@ -469,6 +478,18 @@ def draw_paths(
                 incidence = incidence * np.exp(extra["incidence"] * zz[1])
             if "cessation" in names:
                 cessation = cessation * np.exp(extra["cessation"] * zz[2])
+        if year_factor is not None and prior.new_plans_walk_sd > 0:
+            # and a part that persists: a random walk in the level (drawn last, so the draws
+            # above are those of a prior without it)
+            z_walk = rng.standard_normal((paths, years))
+            z_walk[:, 0] = 0.0
+            year_factor *= np.exp(prior.new_plans_walk_sd * np.cumsum(z_walk, axis=1))
+        if year_factor is not None and "growth" in names and prior.national_growth_sd > 0:
+            # the national rate's own year-to-year swing, common to every LA
+            from .pooling import national_factors
+
+            nat_seed = int(rng.integers(2**63)) if seed is None else seed
+            year_factor *= national_factors(prior.national_growth_sd, paths, years, nat_seed)
     return PathDraws(
         incidence=incidence,
         growth=np.maximum(growth, -0.99),
@@ -810,7 +831,13 @@ def run_demand(
     if paths > 1:
         ss_draws, ss_noise = np.random.SeedSequence(seed).spawn(2)
         draws = draw_paths(
-            cal.params, scn, paths, np.random.default_rng(ss_draws), cal, len(inputs.years)
+            cal.params,
+            scn,
+            paths,
+            np.random.default_rng(ss_draws),
+            cal,
+            len(inputs.years),
+            seed=seed,
         )
         path_stock, path_phase = simulate_paths(
             inputs,

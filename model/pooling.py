@@ -14,6 +14,14 @@ counts; national = the England row):
   (in steady growth inflow and stock grow alike; the stock is far less noisy than new plans,
   whose collection changed in 2023);
 - ``growth_sd``: spread between LAs of their own compound stock growth over the same years;
+- ``national_growth_sd``: how far a year's national growth of new plans strays from that centre,
+  the root mean square of England's annual log growth of new plans (calendar years before
+  ``as_of``) less ``log(1 + growth)``. A shock to it hits every LA at once (the 2023 move to
+  person-level SEN2 raised new plans nationally by 27% in one year), which ``growth_sd``, a
+  spread between LAs, cannot carry; 0 with a single year of flows (nothing to compare);
+- ``growth_centre_se``: the standard error of the centre itself, ``national_growth_sd`` over the
+  square root of the number of years it was measured on (the centre is an average of a series
+  that swings by that much a year);
 - ``net_cessation``: national plans leaving a year per plan the January before,
   ``(stock[t-1] + new[t-1] - stock[t]) / stock[t-1]`` (net of transfers in), averaged;
 - ``net_cessation_sd``: spread between LAs of the same rate averaged over their years, less the
@@ -24,6 +32,12 @@ counts; national = the England row):
   years before ``as_of``; TRANSFER_SHARE_DEFAULT before SEN2 published reasons, from 2022);
 - ``new_plans_cv``: year-to-year noise of an LA's new plans beyond counting noise (the spread of
   its annual log change around the national change, over sqrt 2);
+- ``new_plans_walk_sd``: the part of that swing that persists (a random walk in the level of an
+  LA's new plans), from the lag-one autocovariance of the same annual log changes: a one-year
+  swing that reverts gives consecutive changes a covariance of minus its variance, a lasting one
+  none, so ``transient^2 = -cov`` (between 0 and half the variance) and
+  ``walk^2 = var - 2 transient^2``; with a single change (origin 2021) it cannot be told apart and
+  the swing is taken as transient (walk 0), as before;
 - ``stock_rel_sd``: error of a January count one year on, given the flows (the spread of an LA's
   yearly net cessation around its own mean).
 
@@ -59,6 +73,8 @@ class PooledPrior:
     las: int
     growth: float
     growth_sd: float
+    national_growth_sd: float
+    growth_centre_se: float
     persistence: float
     long_run: float
     net_cessation: float
@@ -66,12 +82,15 @@ class PooledPrior:
     new_rate: float
     transfer_share: float
     new_plans_cv: float
+    new_plans_walk_sd: float
     stock_rel_sd: float
 
     def path_spread(self) -> dict[str, float]:
         """Spread each Monte Carlo path adds to the fitted parameters (the future is not the past).
 
-        growth: the cross-LA spread of growth (normal, share per year). incidence and cessation
+        growth: the cross-LA spread of growth and the standard error of its centre (normal, share
+        per year; the national shock of each year is drawn apart, ``national_factors``).
+        incidence and cessation
         (log-sds of their multipliers): the spread of an LA's yearly net flow around its own mean
         (``stock_rel_sd``, a share of the stock), kept for the whole path (backtests show errors
         growing in proportion to the horizon) and split evenly between joiners and leavers, so the
@@ -79,13 +98,37 @@ class PooledPrior:
         """
         half = self.stock_rel_sd / np.sqrt(2.0)
         return {
-            "growth": self.growth_sd,
+            "growth": float(np.hypot(self.growth_sd, self.growth_centre_se)),
             "incidence": half / max(self.new_rate, 1e-6),
             "cessation": half / max(self.net_cessation, 1e-6),
         }
 
+    @property
+    def new_plans_transient_cv(self) -> float:
+        """The part of ``new_plans_cv`` that lasts one year (the rest is ``new_plans_walk_sd``)."""
+        return float(np.sqrt(max(self.new_plans_cv**2 - self.new_plans_walk_sd**2 / 2.0, 0.0)))
+
     def summary(self) -> dict[str, Any]:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+NATIONAL_SPAWN_KEY = 29  # the national shock's own random stream (model.process uses 13)
+
+
+def national_factors(sd: float, paths: int, years: int, seed: int) -> np.ndarray:
+    """Multiplier [paths, years] of the new-plan rate from a national growth shock.
+
+    Column 0 is the base year (1); each later year adds a normal shock with sd ``sd`` to the log
+    growth of that year, kept in the level afterwards (a random walk in the log level, zero-mean
+    in the log as estimated, so the median path is unchanged). The draws depend only on ``seed`` and the path, year by year, so every LA run with
+    the same seed shares them (path p is one national future for all) and the demand and the
+    statutory pipeline see the same shock in the same unpublished year.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(NATIONAL_SPAWN_KEY,)))
+    z = rng.standard_normal((max(years - 1, 0), paths)).T  # year by year: a prefix is stable
+    out = np.ones((paths, max(years, 1)))
+    out[:, 1:] = np.exp(sd * np.cumsum(z, axis=1))
+    return out
 
 
 def _wide(panel: pd.DataFrame, measure: str, level: str, last_year: int) -> pd.DataFrame:
@@ -121,21 +164,31 @@ def estimate(panel: pd.DataFrame, as_of: int) -> PooledPrior:
     se = Se.reindex(columns=years).iloc[0].to_numpy(float)
     ne = Ne.reindex(columns=years[:-1]).iloc[0].to_numpy(float)
     k = len(years) - 1
+    growth = float((se[-1] / se[0]) ** (1.0 / k) - 1.0)
+    # national new-plan growth off the trend, year by year
+    dev = np.diff(np.log(np.where(ne > 0, ne, np.nan))) - np.log1p(growth)
+    dev = dev[np.isfinite(dev)]
+    national_sd = float(np.sqrt(np.mean(dev**2))) if dev.size else 0.0
     s = S.to_numpy(float, copy=True)
     n = N.to_numpy(float, copy=True)
     # new plans above half the stock are not plausible (a region's total filed on its LAs)
     n[n > 0.5 * s[:, :-1]] = np.nan
 
-    growth = float((se[-1] / se[0]) ** (1.0 / k) - 1.0)
     g_la = (s[:, -1] / s[:, 0]) ** (1.0 / k) - 1.0
     q = (s[:, :-1] + n - s[:, 1:]) / s[:, :-1]  # LA x transition
     q_nat = float(np.mean((se[:-1] + ne - se[1:]) / se[:-1]))
     q_la = np.nanmean(q, axis=1)
     q_dev = q - q_la[:, None]
     stock_rel_sd = float(np.sqrt(np.nanmean(q_dev**2) * k / max(k - 1, 1))) if k > 1 else 0.02
+    walk = 0.0
     if n.shape[1] >= 2:
         d = np.diff(np.log(n), axis=1) - np.diff(np.log(ne))[None, :]
-        cv = float(np.sqrt(np.nanmean(d**2) / 2.0))
+        var = float(np.nanmean(d**2))
+        cv = float(np.sqrt(var / 2.0))
+        if d.shape[1] >= 2:  # lag-one autocovariance of the changes, LA by LA
+            cov = float(np.nanmean(d[:, 1:] * d[:, :-1]))
+            transient2 = min(max(-cov, 0.0), var / 2.0)
+            walk = float(np.sqrt(var - 2.0 * transient2))
     else:
         cv = 0.15  # assumption with one year of flows: the spread seen with two or more
     return PooledPrior(
@@ -143,6 +196,8 @@ def estimate(panel: pd.DataFrame, as_of: int) -> PooledPrior:
         las=int(len(S)),
         growth=growth,
         growth_sd=float(np.std(g_la, ddof=1)),
+        national_growth_sd=national_sd,
+        growth_centre_se=float(national_sd / np.sqrt(dev.size)) if dev.size else 0.0,
         persistence=PERSISTENCE,
         long_run=LONG_RUN,
         net_cessation=q_nat,
@@ -157,6 +212,7 @@ def estimate(panel: pd.DataFrame, as_of: int) -> PooledPrior:
         new_rate=float(np.mean(ne / se[:-1])),
         transfer_share=_transfer_share(panel, as_of),
         new_plans_cv=cv,
+        new_plans_walk_sd=walk,
         stock_rel_sd=max(stock_rel_sd, 0.005),
     )
 

@@ -117,6 +117,18 @@ def requests_growth(scn: Scenario) -> tuple[GrowthPath, float]:
     return (prior.growth, persistence, long_run), prior.growth_sd
 
 
+def national_growth_sd(scn: Scenario) -> float:
+    """The pooled national growth shock's sd when requests follow the learned growth, else 0."""
+    from .calibrate import growth_source
+
+    pr = scn.process
+    if (pr is not None and pr.requests_growth is not None) or growth_source(scn) == "given":
+        return 0.0
+    from .pooling import pooled_prior
+
+    return pooled_prior(scn.meta.base_year).national_growth_sd
+
+
 def growth_index(
     years_on: np.ndarray, growth: float, persistence: float, long_run: float
 ) -> np.ndarray:
@@ -430,8 +442,9 @@ def request_factors(scn: Scenario, inp: ProcessInputs, paths: int, seed: int) ->
     """Per-path multipliers on requests [P, M]: the demand section's incidence and growth spread.
 
     Each path draws a level (lognormal, ``demand.uncertainty.incidence_cv``) and a growth shock
-    (the spread of ``requests_growth``) compounding from the first unpublished year; published
-    years are as published.
+    (the spread of ``requests_growth``) compounding from the first unpublished year, and, with the
+    learned growth, the national shock of each unpublished year (``pooling.national_factors``, the
+    same draws as the demand stage's); published years are as published.
     """
     unc = scn.demand.uncertainty
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(13,)))
@@ -442,6 +455,11 @@ def request_factors(scn: Scenario, inp: ProcessInputs, paths: int, seed: int) ->
     shock = np.maximum(1.0 + g + sd * z[1], 0.01) / (1.0 + g)
     k = np.maximum(inp.calendar_years - inp.last_history_year, 0)  # years past the published
     factor = level[:, None] * shock[:, None] ** k[None, :]
+    nat_sd = national_growth_sd(scn)
+    if nat_sd > 0:
+        from .pooling import national_factors
+
+        factor = factor * national_factors(nat_sd, paths, int(k.max()) + 1, seed)[:, k]
     return np.where(k[None, :] > 0, factor, 1.0)
 
 

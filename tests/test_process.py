@@ -166,3 +166,32 @@ def test_scenario_without_process_runs_as_before(
     res = run_scenario(load_scenario(write_yaml(devon_dict)))
     assert "process" not in res.tables and "process" not in res.summary
     assert "backlog_plans_issued" not in res.tables["finance"]
+
+
+def test_requests_carry_the_national_shock_the_demand_stage_draws(
+    devon: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Devon's requests follow the pooled growth, so each path also takes the national shock of
+    each unpublished year: the same draws (``pooling.national_factors`` from the run's seed) as
+    the demand stage, published years untouched."""
+    from dataclasses import replace
+
+    from model import pooling
+    from model import process as pm
+
+    inp = prepare(devon)
+    with_shock = pm.request_factors(devon, inp, 400, 11)
+    prior = pooling.pooled_prior(devon.meta.base_year)
+    assert prior.national_growth_sd > 0.03
+    monkeypatch.setattr(pooling, "pooled_prior", lambda as_of: replace(prior, national_growth_sd=0))
+    without = pm.request_factors(devon, inp, 400, 11)
+    k = np.maximum(inp.calendar_years - inp.last_history_year, 0)
+    nat = pooling.national_factors(prior.national_growth_sd, 400, int(k.max()) + 1, 11)
+    np.testing.assert_allclose(with_shock / without, np.where(k > 0, nat[:, k], 1.0), rtol=1e-9)
+    # a random walk in the log: the spread grows with the years ahead
+    last = np.log(nat[:, -1]).std()
+    assert last == pytest.approx(prior.national_growth_sd * np.sqrt(k.max()), rel=0.15)
+    # the same seed gives every LA the same national future; a prefix of years is stable
+    np.testing.assert_array_equal(
+        nat[:, :3], pooling.national_factors(prior.national_growth_sd, 400, 3, 11)
+    )
