@@ -23,8 +23,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check model tests benchmarks app.py
 	$(BIN)/ruff format --check model tests benchmarks app.py
 
+# the suite runs on 2 workers (pytest-xdist): the development and CI machines have 2 cores
+TEST_WORKERS ?= 2
+
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -135,7 +135,7 @@ def run_scenario(
         report_stage(f"demand: {paths} Monte Carlo paths")
         demand = run_demand(scn, paths, seed, source=resolved.source, pipeline=pipeline)
     # placements: who needs a place when, and the unmitigated forecast (today's mix, pipeline only)
-    report_stage("placements, costs and finance (unmitigated)")
+    report_stage("placements (unmitigated)")
     placed = run_placements(scn, demand.stock, demand.new)
     # sufficiency LP: the optimised plan and builds (its robustness is checked on the paths below)
     report_stage("optimiser")
@@ -143,6 +143,7 @@ def run_scenario(
         scn, demand, placed.demand, solver, export_lp, robust=False, before=placed.unmitigated
     )
     # Monte Carlo paths, run once for the finance bands of both variants and the robustness check
+    report_stage("Monte Carlo paths: finance bands and the robustness check")
     t_paths = time.perf_counter()
     runs = run_paths(
         scn,
@@ -152,6 +153,7 @@ def run_scenario(
     )
     paths_seconds = round(time.perf_counter() - t_paths, 3)
     # costs and finance of each variant
+    report_stage("costs and finance of both variants")
     unmit = variant_tables(
         scn,
         placed.unmitigated,
@@ -167,6 +169,7 @@ def run_scenario(
         path_spend=runs.with_builds_hnb_spend if runs is not None else None,
     )
     # the saving: both variants' costs, and the LP re-solved without builds for its causes
+    report_stage("the saving and its causes (the LP without builds)")
     costs = pd.concat([unmit.costs, opt.costs], ignore_index=True)
     saved = saving(scn, placed.demand, costs, placed.unmitigated, suff, solver)
     stages = StageResults(pipeline, demand, placed, suff, runs, unmit, opt, saved)
