@@ -808,22 +808,8 @@ def placements_view(res: Results) -> None:
     _chart(lambda: charts.placement_mix_chart(pl, share=share, labels=_names(res)))
 
 
-FINANCE_COLUMNS = (
-    "financial_year_label",
-    "variant",
-    "hnb_income_gbp",
-    "hnb_spend_gbp",
-    "in_year_balance_gbp",
-    "cumulative_deficit_gbp",
-    "cumulative_deficit_gbp_p10",
-    "cumulative_deficit_gbp_p50",
-    "cumulative_deficit_gbp_p90",
-    "plan_cumulative_deficit_gbp",
-    "gap_to_plan_gbp",
-    "prob_meet_plan",
-    "plans",
-    "avg_cost_per_plan_gbp",
-)
+# the workbook's Finance sheet, less the year code its label already says
+FINANCE_COLUMNS = tuple(c for c in reports.FINANCE_SHEET_COLUMNS if c != "financial_year")
 
 
 def finance_view(res: Results) -> None:

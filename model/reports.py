@@ -768,14 +768,14 @@ def finance_sheet(wb: Any, results: Results, fmt: dict[str, Any], names: labels.
     fin = results.tables.get("finance")
     if fin is None or fin.empty or "financial_year" not in fin:
         return
-    cols = [c for c in _FINANCE_SHEET_COLUMNS if c in fin.columns]
+    cols = [c for c in FINANCE_SHEET_COLUMNS if c in fin.columns]
     df = _named(fin.sort_values(["variant", "financial_year"])[cols], names)
     _frame_sheet(wb, "Finance", df, fmt, "High Needs Block and DSG deficit by financial year",
                  "Money at outturn prices; P10/P90 across Monte Carlo paths where the run has "
                  "them. Every column is in finance.csv.")  # fmt: skip
 
 
-_FINANCE_SHEET_COLUMNS = (
+FINANCE_SHEET_COLUMNS = (
     "financial_year",
     "financial_year_label",
     "variant",
