@@ -177,9 +177,17 @@ def placement_spend_fy(
     Uses the default band composition (for Monte Carlo paths of the unmitigated pattern) and adds
     the place funding of commissioned places left empty (``extra``: builds' places [T, S, L]).
     """
+    return provider_spend_fy(scn, places.sum(axis=-5), extra)
+
+
+def provider_spend_fy(
+    scn: Scenario, by_provider: np.ndarray, extra: np.ndarray | None = None
+) -> np.ndarray:
+    """``placement_spend_fy`` from places summed over home localities [..., T, L', N, P, S] (what
+    the Monte Carlo paths keep: ``placements.PathPlaces.by_provider``)."""
     uc = unit_cost_array(scn)[:, 0]  # [T, N, P, S] (identical across localities by default)
-    ay = np.einsum("...tlmnps,tnps->...t", places, uc)
-    occupied = np.einsum("...tlmnps->...tsm", places)
+    ay = np.einsum("...tmnps,tnps->...t", by_provider, uc)
+    occupied = np.einsum("...tmnps->...tsm", by_provider)
     ay = ay + vacant_place_cost(scn, occupied, extra)[1].sum(-1)
     return ay @ fy_weights(len(scn.years)).T
 

@@ -19,12 +19,13 @@ import numpy as np
 from .costs import (
     fy_weights,
     other_hnb_spend,
-    placement_spend_fy,
+    provider_spend_fy,
     transport_cost_per_place,
 )
 from .placements import (
+    PathPlaces,
     _demand_batch,
-    allocate,
+    allocate_totals,
     capacity_array,
     carried_entrants,
     desired_unmitigated,
@@ -84,9 +85,9 @@ def path_sample(demand: Any, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ps, pn
 
 
-def _allocate_unmitigated(arr: dict[str, Any], cap: np.ndarray, pairs: list) -> np.ndarray:
-    """Places [K, T, L, L', N, P, S] of today's pattern within capacity ``cap`` (overflow kept)."""
-    places, _, _ = allocate(
+def _allocate_unmitigated(arr: dict[str, Any], cap: np.ndarray, pairs: list) -> PathPlaces:
+    """Places of today's pattern within capacity ``cap`` (overflow kept), summed as paths need."""
+    return allocate_totals(
         desired_unmitigated(arr),
         arr["persistence"],
         arr["legacy"],
@@ -96,9 +97,7 @@ def _allocate_unmitigated(arr: dict[str, Any], cap: np.ndarray, pairs: list) -> 
         arr["overflow_chain"],
         arr["serves_need"],
         arr["chain_ok"],
-        entrants=False,
     )
-    return places
 
 
 def path_hnb_spend(
@@ -121,7 +120,7 @@ def path_hnb_spend(
     for lo in range(0, path_stock.shape[0], chunk):
         arr = _demand_batch(scn, path_stock[lo : lo + chunk], path_new[lo : lo + chunk])
         places = _allocate_unmitigated(arr, cap, pairs)
-        out.append(placement_spend_fy(scn, places, extra_capacity) + other[None])
+        out.append(provider_spend_fy(scn, places.by_provider, extra_capacity) + other[None])
     return np.concatenate(out, axis=0)
 
 
@@ -266,13 +265,13 @@ def run_paths(
             # today's pattern within committed capacity: the unmitigated finance bands and the
             # robustness check's baseline, from one allocation
             base = _allocate_unmitigated(sub, cap_now, pairs)
-            spend_now[rows[f]] = placement_spend_fy(scn, base, None)
+            spend_now[rows[f]] = provider_spend_fy(scn, base.by_provider, None)
             if robust is not None:
                 both = r[f]
-                robust.baseline(rob_pos[f][both], base[both], spend_now[rows[f]][both])
+                robust.baseline(rob_pos[f][both], base.take(both), spend_now[rows[f]][both])
             if cap_builds is not None:
                 places = _allocate_unmitigated(sub, cap_builds, pairs)
-                spend_builds[rows[f]] = placement_spend_fy(scn, places, builds_capacity)
+                spend_builds[rows[f]] = provider_spend_fy(scn, places.by_provider, builds_capacity)
         if robust is not None:
             only = r & ~f  # robustness paths the finance bands do not use
             robust.baseline_queue.add(rob_pos[only], _take(arr, only))
@@ -310,21 +309,21 @@ class _RobustRun:
         self.plan_queue = _Queue(chunk, self._evaluate)
         self.baseline_queue = _Queue(chunk, self._baseline_alone)
 
-    def _cost(self, places: np.ndarray, hnb_fy: np.ndarray) -> np.ndarray:
+    def _cost(self, places: PathPlaces, hnb_fy: np.ndarray) -> np.ndarray:
         """HNB placements + transport per path, summed over the reported financial years."""
-        trans = np.einsum("ktlmnps,tlms->kt", places, self.tr) @ self.w
+        trans = np.einsum("ktlms,tlms->kt", places.by_pair, self.tr) @ self.w
         return hnb_fy.sum(-1) + trans
 
-    def baseline(self, pos: np.ndarray, base: np.ndarray, hnb_fy: np.ndarray) -> None:
+    def baseline(self, pos: np.ndarray, base: PathPlaces, hnb_fy: np.ndarray) -> None:
         """The unmitigated pattern on these paths (places and HNB spend by financial year)."""
         if len(pos):
             self.cost_now[pos] = self._cost(base, hnb_fy)
             ind = self.pattern.independent
-            self.indep_now_last[pos] = base[:, -1][..., ind].sum(axis=(1, 2, 3, 4, 5))
+            self.indep_now_last[pos] = base.by_pair[:, -1][..., ind].sum(axis=(1, 2, 3))
 
     def _baseline_alone(self, pos: np.ndarray, arr: dict[str, Any]) -> None:
         base = _allocate_unmitigated(arr, self.cap_now, self.pairs)
-        self.baseline(pos, base, placement_spend_fy(self.scn, base, None))
+        self.baseline(pos, base, provider_spend_fy(self.scn, base.by_provider, None))
 
     def _evaluate(self, pos: np.ndarray, arr: dict[str, Any]) -> None:
         pt = self.pattern
@@ -339,7 +338,7 @@ class _RobustRun:
         desired[:, :f] = desired_unmitigated(arr)[:, :f]
         left[:, :f] = 0.0
         pers = arr["persistence"]
-        places, _, unmet = allocate(
+        places = allocate_totals(
             desired,
             pers,
             arr["legacy"],
@@ -349,13 +348,12 @@ class _RobustRun:
             arr["overflow_chain"],
             arr["serves_need"],
             arr["chain_ok"],
-            entrants=False,
         )
-        waiting = np.einsum("ketlnp,kelnp->kt", pers, left + unmet)
-        hnb = placement_spend_fy(self.scn, places, pt.build_places)
+        waiting = np.einsum("ketlnp,kelnp->kt", pers, left + places.unmet)
+        hnb = provider_spend_fy(self.scn, places.by_provider, pt.build_places)
         self.cost_plan[pos] = self._cost(places, hnb)
         self.unmet_last[pos] = waiting[:, -1]
-        self.indep_last[pos] = places[:, -1][..., pt.independent].sum(axis=(1, 2, 3, 4, 5))
+        self.indep_last[pos] = places.by_pair[:, -1][..., pt.independent].sum(axis=(1, 2, 3))
 
     def result(self, paths: np.ndarray) -> RobustPaths:
         return RobustPaths(

@@ -100,11 +100,18 @@ def _allocate_paths(
     places: np.ndarray,
     alloc: np.ndarray,
     unmet: np.ndarray,
+    by_provider: np.ndarray,
+    by_pair: np.ndarray,
 ) -> None:
-    """Write places, entrant placements [K, T, L, L', N, P, S] and unmet [K, T, L, N, P] (all
-    zero on entry) for each path k; arguments as ``placements.allocate`` (``cap`` [K, T, S, L'],
-    ``pairs`` [Q, 2], ``limited`` [S]: settings with a capacity limit). ``alloc`` with no paths
-    (shape [0, ...]) skips writing entrant placements, which most callers do not need."""
+    """Allocate each path k; arguments as ``placements.allocate`` (``cap`` [K, T, S, L'],
+    ``pairs`` [Q, 2], ``limited`` [S]: settings with a capacity limit). Outputs, all zero on
+    entry, each written only when it has K paths (shape [0, ...] skips it): places in use and
+    entrant placements [K, T, L, L', N, P, S]; places in use by provider [K, T, L', N, P, S] and by
+    (home, provider, setting) [K, T, L, L', S], which is all finance and the robustness check
+    need; unmet [K, T, L, N, P] always.
+
+    Work and memory per path grow with the (home, provider) pairs anyone is placed across, not
+    with every pair: scratch is cleared pair by pair, only where the last path used it."""
     K, T, L, N, P, S = desired.shape
     C = chain.shape[1]
     spare = np.zeros((S, L))
@@ -116,15 +123,30 @@ def _allocate_paths(
     used = np.zeros((T, L, L), dtype=np.bool_)  # pairs (home, provider) placed into, by year
     ever = np.zeros((L, L), dtype=np.bool_)  # pairs with anyone in place so far
     hist = np.zeros((T, L, L, N, P, S))  # this path's entrant placements by year
+    pl = np.zeros((L, L, N, P, S))  # this path's places in use in the current year
+    full = places.shape[0] == K
     keep = alloc.shape[0] == K
+    totals = by_provider.shape[0] == K
     for k in range(K):
-        used[:] = False
-        ever[:] = False
-        hist[:] = 0.0
+        # clear what the previous path left, pair by pair
         for t in range(T):
-            pl = places[k, t]
+            for lo in range(L):
+                for m in range(L):
+                    if used[t, lo, m]:
+                        hist[t, lo, m] = 0.0
+                        used[t, lo, m] = False
+        for lo in range(L):
+            for m in range(L):
+                if ever[lo, m]:
+                    pl[lo, m] = 0.0
+                    ever[lo, m] = False
+        for t in range(T):
             new = hist[t]
             # places still in use: legacy at home, plus earlier entrants still in their placement
+            for lo in range(L):
+                for m in range(L):
+                    if ever[lo, m]:
+                        pl[lo, m] = 0.0
             for lo in range(L):
                 used[t, lo, lo] = True
                 ever[lo, lo] = True
@@ -215,8 +237,21 @@ def _allocate_paths(
                         for p in range(P):
                             for s in range(S):
                                 pl[lo, m, n, p, s] += new[lo, m, n, p, s]
-            if keep:
-                alloc[k, t] = new
+            for lo in range(L):
+                for m in range(L):
+                    if not ever[lo, m]:
+                        continue
+                    if full:
+                        places[k, t, lo, m] = pl[lo, m]
+                    if keep and used[t, lo, m]:
+                        alloc[k, t, lo, m] = new[lo, m]
+                    if totals:
+                        for n in range(N):
+                            for p in range(P):
+                                for s in range(S):
+                                    v = pl[lo, m, n, p, s]
+                                    by_provider[k, t, m, n, p, s] += v
+                                    by_pair[k, t, lo, m, s] += v
 
 
 allocate_paths = _compiled(_allocate_paths)

@@ -459,8 +459,63 @@ def allocate(
     Returns places in place, entrant placements [K, T, L, L', N, P, S] (None unless ``entrants``)
     and unmet [K, T, L, N, P]. Runs compiled (``placement_kernel``, decision 0008).
     """
+    K, T, L, N, P, S = desired.shape
+    places = np.zeros((K, T, L, L, N, P, S))
+    alloc = np.zeros((K if entrants else 0, T, L, L, N, P, S))
+    unmet = np.zeros((K, T, L, N, P))
+    none = np.zeros((0, T, L, N, P, S))
+    _run_kernel(
+        (desired, persistence, legacy, capacity, overflow, pairs, chain, serves, chain_ok),
+        (places, alloc, unmet, none, np.zeros((0, T, L, L, S))),
+    )
+    return places, alloc if entrants else None, unmet
+
+
+@dataclass
+class PathPlaces:
+    """Places in use on a batch of Monte Carlo paths, in the two sums finance and the robustness
+    check read (the full [K, T, L, L', N, P, S] array is never built: it grows with localities²)."""
+
+    by_provider: np.ndarray  # [K, T, L', N, P, S] summed over home localities
+    by_pair: np.ndarray  # [K, T, L, L', S] summed over needs and phases
+    unmet: np.ndarray  # [K, T, L, N, P]
+
+    def take(self, rows: np.ndarray) -> PathPlaces:
+        """The paths ``rows`` (a mask or indices)."""
+        return PathPlaces(self.by_provider[rows], self.by_pair[rows], self.unmet[rows])
+
+
+def allocate_totals(
+    desired: np.ndarray,
+    persistence: np.ndarray,
+    legacy: np.ndarray,
+    capacity: np.ndarray,
+    overflow: np.ndarray,
+    pairs: list[tuple[int, int]],
+    chain: np.ndarray | None = None,
+    serves: np.ndarray | None = None,
+    chain_ok: np.ndarray | None = None,
+) -> PathPlaces:
+    """``allocate`` for many paths when only places by provider and by (home, provider, setting)
+    are needed: the same allocation, summed as it goes."""
+    K, T, L, N, P, S = desired.shape
+    out = PathPlaces(
+        np.zeros((K, T, L, N, P, S)), np.zeros((K, T, L, L, S)), np.zeros((K, T, L, N, P))
+    )
+    empty = np.zeros((0, T, L, L, N, P, S))
+    _run_kernel(
+        (desired, persistence, legacy, capacity, overflow, pairs, chain, serves, chain_ok),
+        (empty, empty, out.unmet, out.by_provider, out.by_pair),
+    )
+    return out
+
+
+def _run_kernel(inputs: tuple, outputs: tuple) -> None:
+    """Call the compiled allocation (``placement_kernel``) with ``allocate``'s inputs and the
+    kernel's five output arrays (places, entrant placements, unmet, by provider, by pair)."""
     from .placement_kernel import allocate_paths  # numba: imported when an allocation runs
 
+    desired, persistence, legacy, capacity, overflow, pairs, chain, serves, chain_ok = inputs
     K, T, L, N, P, S = desired.shape
     cap = np.broadcast_to(np.asarray(capacity, float), (K, *np.shape(capacity)[-3:]))
     limited = ~np.isinf(cap[0, 0, :, 0])  # [S] settings with a capacity limit
@@ -468,9 +523,6 @@ def allocate(
     chain = np.full((P, 0), -1) if chain is None else np.asarray(chain)
     serves = np.ones((N, S), bool) if serves is None else np.asarray(serves, bool)
     chain_ok = np.ones((S, S), bool) if chain_ok is None else np.asarray(chain_ok, bool)
-    places = np.zeros((K, T, L, L, N, P, S))
-    alloc = np.zeros((K if entrants else 0, T, L, L, N, P, S))
-    unmet = np.zeros((K, T, L, N, P))
 
     def c(a: Any, dtype: Any = float) -> np.ndarray:
         # one compiled signature: C-ordered, writable (a broadcast view is read-only) arrays
@@ -487,11 +539,8 @@ def allocate(
         c(chain, np.int64),
         c(serves, bool),
         c(chain_ok, bool),
-        places,
-        alloc,
-        unmet,
+        *outputs,
     )
-    return places, alloc if entrants else None, unmet
 
 
 def desired_unmitigated(arr: dict[str, np.ndarray]) -> np.ndarray:

@@ -182,3 +182,24 @@ def test_hand_worked_spill_then_overflow() -> None:
     assert places[0, 1, 0, 0, 0, 0, 0] == pytest.approx(5.0 + 4.0)  # 5 remaining + 4 new
     assert places[0, 1, 0, 1, 0, 0, 0] == pytest.approx(1.0)  # half of the 2 still in B
     assert unmet.sum() == 0.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_totals_are_the_sums_of_the_full_allocation(seed: int) -> None:
+    """``allocate_totals`` keeps only places by provider and by (home, provider, setting): they
+    equal the full places summed, path by path, though each path reuses the last one's scratch
+    (the first path here spills everywhere, the next ones far less)."""
+    from model.placements import allocate_totals
+
+    case = list(_random_case(seed))
+    case[0] = case[0].copy()
+    case[0][0] *= 5.0  # path 0 overfills every capacity: children spill across every pair
+    places, _, unmet = allocate(*case)
+    tot = allocate_totals(*case)
+    np.testing.assert_allclose(tot.by_provider, places.sum(axis=2), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(tot.by_pair, places.sum(axis=(4, 5)), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(tot.unmet, unmet, rtol=1e-12, atol=1e-9)
+    # and path by path alone: no path sees another's placements
+    for k in range(places.shape[0]):
+        one = allocate_totals(*[c[k : k + 1] if i < 3 else c for i, c in enumerate(case)])
+        np.testing.assert_allclose(one.by_pair[0], tot.by_pair[k], rtol=1e-12, atol=1e-9)
