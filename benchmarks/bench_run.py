@@ -2,7 +2,9 @@
 
 ratio = (``run_scenario`` on the embedded Devon default at its 200 paths, plus writing its tables,
 no reports) / (HiGHS's solve of the run's sufficiency LP, ``summary.solve_seconds``), both from the
-same run. Target: 2 or less. Also prints where the rest of the time goes (stage by stage, from the
+same run; printed for the first run in a fresh process (as ``sendplan run``: one-off loading and
+caches included) and for the same run repeated (as a batch worker or the app runs). Target: 2 or
+less. Also prints where the rest of the time goes (stage by stage, from the
 engine's stage reports), and the ratio against every HiGHS solve the run makes (the routing-only LP
 of the saving breakdown is a second solve). The compiled allocation kernel is loaded before the
 clock starts (its first compile is a one-off, cached on disk; printed separately).
@@ -43,35 +45,41 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(one_line())
     print(f"allocation kernel loaded in {_load_kernel():.2f} s (not in the ratio)")
     resolved = load_scenario(None)
-    marks: list[tuple[str, float]] = []
-    with listening(lambda text: marks.append((text, time.perf_counter()))):
-        t0 = time.perf_counter()
-        marks.append(("before the first stage report (statutory process)", t0))
-        res = run_scenario(resolved)
-        t_run = time.perf_counter() - t0
-    with tempfile.TemporaryDirectory() as tmp:
-        t1 = time.perf_counter()
-        write_outputs(res, Path(tmp), reports=False)
-        t_tables = time.perf_counter() - t1
-    opt = res.summary["optimisation"]
-    solve = float(opt["solve_seconds"])
-    whole = t_run + t_tables
-    ratio = whole / solve
-    print(f"Devon default, {res.summary['paths']} paths")
-    print(
-        f"whole run without reports: {whole:.2f} s (run_scenario {t_run:.2f} s + tables "
-        f"{t_tables:.2f} s); HiGHS solve of its LP: {solve:.2f} s "
-        f"({opt.get('variables', 0):,} variables, MIP gap {opt.get('mip_gap')})"
-    )
-    print(
-        f"ratio (whole run / LP solve): {ratio:.2f} (target {TARGET:g} or less: "
-        f"{'met' if ratio <= TARGET else 'not met'})"
-    )
-    ends = [t for _, t in marks[1:]] + [t0 + t_run]
-    print("stages (from the engine's stage reports):")
-    for (text, start), end in zip(marks, ends, strict=True):
-        print(f"  {end - start:6.2f} s  {text}")
-    return {"ratio": ratio, "run_s": whole, "solve_s": solve}
+    out: dict[str, float] = {}
+    for label in ("first run in a fresh process (as `sendplan run`)", "the same run repeated "
+                  "(a batch worker's or the app's next run)"):  # fmt: skip
+        marks: list[tuple[str, float]] = []
+        with listening(lambda text, marks=marks: marks.append((text, time.perf_counter()))):
+            t0 = time.perf_counter()
+            marks.append(("before the first stage report (statutory process)", t0))
+            res = run_scenario(resolved)
+            t_run = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory() as tmp:
+            t1 = time.perf_counter()
+            write_outputs(res, Path(tmp), reports=False)
+            t_tables = time.perf_counter() - t1
+        opt = res.summary["optimisation"]
+        solve = float(opt["solve_seconds"])
+        whole = t_run + t_tables
+        ratio = whole / solve
+        print(f"== {label}: Devon default, {res.summary['paths']} paths")
+        print(
+            f"whole run without reports: {whole:.2f} s (run_scenario {t_run:.2f} s + tables "
+            f"{t_tables:.2f} s); HiGHS solve of its LP: {solve:.2f} s "
+            f"({opt.get('variables', 0):,} variables, MIP gap {opt.get('mip_gap', 0):.4f})"
+        )
+        print(
+            f"ratio (whole run / LP solve): {ratio:.2f} (target {TARGET:g} or less: "
+            f"{'met' if ratio <= TARGET else 'not met'})"
+        )
+        ends = [t for _, t in marks[1:]] + [t0 + t_run]
+        print("stages (from the engine's stage reports; the saving's no-build LP runs on a second "
+              "thread beside the Monte Carlo paths):")  # fmt: skip
+        for (text, start), end in zip(marks, ends, strict=True):
+            print(f"  {end - start:6.2f} s  {text}")
+        key = "first" if not out else "repeat"
+        out.update({f"ratio_{key}": ratio, f"run_s_{key}": whole, f"solve_s_{key}": solve})
+    return out
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ no stage writes into another's output. ``write_outputs`` is the only writer and 
 
 from __future__ import annotations
 
+import contextvars
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from .process import pipeline_for
 from .reports import write_reports
 from .results import TABLE_ORDER, Results, StageResults
 from .stages import report_stage
-from .sufficiency import optimise_scenario, saving
+from .sufficiency import no_build_plan, optimise_scenario, saving
 from .sufficiency.robust import plan_pattern, robustness_summary
 
 __all__ = [
@@ -142,36 +144,50 @@ def run_scenario(
     suff = optimise_scenario(
         scn, demand, placed.demand, solver, export_lp, robust=False, before=placed.unmitigated
     )
-    # Monte Carlo paths, run once for the finance bands of both variants and the robustness check
-    report_stage("Monte Carlo paths: finance bands and the robustness check")
-    t_paths = time.perf_counter()
-    runs = run_paths(
-        scn,
-        demand,
-        builds_capacity(scn, suff.builds),
-        plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds),
-    )
-    paths_seconds = round(time.perf_counter() - t_paths, 3)
-    # costs and finance of each variant
-    report_stage("costs and finance of both variants")
-    unmit = variant_tables(
-        scn,
-        placed.unmitigated,
-        None,
-        demand,
-        path_spend=runs.unmitigated_hnb_spend if runs is not None else None,
-    )
-    opt = variant_tables(
-        scn,
-        suff.plan,
-        suff.builds,
-        demand,
-        path_spend=runs.with_builds_hnb_spend if runs is not None else None,
-    )
-    # the saving: both variants' costs, and the LP re-solved without builds for its causes
-    report_stage("the saving and its causes (the LP without builds)")
+    # the saving's no-build LP needs only the optimised plan: HiGHS solves it (and releases the GIL
+    # while it does) on a second thread while the Monte Carlo paths run here
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-no-build-lp") as pool:
+        no_build = pool.submit(
+            contextvars.copy_context().run,
+            no_build_plan,
+            scn,
+            placed.demand,
+            placed.unmitigated,
+            suff,
+            solver,
+        )
+        # Monte Carlo paths, run once for the finance bands of both variants and the robustness
+        # check
+        report_stage("Monte Carlo paths: finance bands and the robustness check")
+        t_paths = time.perf_counter()
+        runs = run_paths(
+            scn,
+            demand,
+            builds_capacity(scn, suff.builds),
+            plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds),
+        )
+        paths_seconds = round(time.perf_counter() - t_paths, 3)
+        # costs and finance of each variant
+        report_stage("costs and finance of both variants")
+        unmit = variant_tables(
+            scn,
+            placed.unmitigated,
+            None,
+            demand,
+            path_spend=runs.unmitigated_hnb_spend if runs is not None else None,
+        )
+        opt = variant_tables(
+            scn,
+            suff.plan,
+            suff.builds,
+            demand,
+            path_spend=runs.with_builds_hnb_spend if runs is not None else None,
+        )
+        report_stage("the saving and its causes (the LP without builds)")
+        routing_only = no_build.result()
+    # the saving: both variants' costs, and the plan without builds for its causes
     costs = pd.concat([unmit.costs, opt.costs], ignore_index=True)
-    saved = saving(scn, placed.demand, costs, placed.unmitigated, suff, solver)
+    saved = saving(scn, costs, placed.unmitigated, suff, routing_only)
     stages = StageResults(pipeline, demand, placed, suff, runs, unmit, opt, saved)
     res = Results(resolved=resolved, stages=stages, mps_text=suff.mps_text)
     res.tables = _tables(stages)

@@ -65,6 +65,7 @@ __all__ = [
     "optimise",
     "optimise_scenario",
     "compare_variants",
+    "no_build_plan",
     "saving",
     "SavingResult",
     "warm_start",
@@ -402,23 +403,30 @@ def compare_variants(
     }
 
 
-def saving_breakdown(
+def no_build_plan(
     scn: Scenario,
     pdemand: PlacementDemand,
-    costs: pd.DataFrame,
     unmitigated: PlacementPlan,
     suff: SufficiencyResult,
     solver: str | None = None,
-) -> dict[str, Any]:
-    """summary.json's saving by cause (routing, builds, post16) and by funding source.
+) -> PlacementPlan:
+    """The central LP re-solved with every build fixed at zero (the optimised plan itself when it
+    builds nothing): what better placement within committed places alone achieves."""
+    if not suff.allocation.build_places.any():
+        return suff.plan
+    zero = np.zeros_like(suff.allocation.build_places)
+    return optimise(scn, pdemand, solver, fixed_builds=zero, before=unmitigated).plan
 
-    The routing-only plan is the central LP re-solved with every build fixed at zero.
-    """
-    if suff.allocation.build_places.any():
-        zero = np.zeros_like(suff.allocation.build_places)
-        routing_only = optimise(scn, pdemand, solver, fixed_builds=zero, before=unmitigated).plan
-    else:
-        routing_only = suff.plan
+
+def saving_breakdown(
+    scn: Scenario,
+    costs: pd.DataFrame,
+    unmitigated: PlacementPlan,
+    suff: SufficiencyResult,
+    routing_only: PlacementPlan,
+) -> dict[str, Any]:
+    """summary.json's saving by cause (routing, builds, post16) and by funding source, against
+    ``routing_only`` (``no_build_plan``)."""
     table = saving_by_cause(
         scn,
         (unmitigated, costs[costs["variant"] == "unmitigated"]),
@@ -457,15 +465,15 @@ class SavingResult:
 
 def saving(
     scn: Scenario,
-    pdemand: PlacementDemand,
     costs: pd.DataFrame,
     unmitigated: PlacementPlan,
     suff: SufficiencyResult,
-    solver: str | None = None,
+    routing_only: PlacementPlan,
 ) -> SavingResult:
-    """The saving stage: both variants' costs.csv rows in, the saving and its causes out."""
+    """The saving stage: both variants' costs.csv rows and the no-build plan in, the saving and
+    its causes out."""
     return SavingResult(
         compare_variants(scn, costs, unmitigated, suff.plan),
-        saving_breakdown(scn, pdemand, costs, unmitigated, suff, solver),
+        saving_breakdown(scn, costs, unmitigated, suff, routing_only),
         round(float(suff.builds["places"].sum()), 6),
     )

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pulp
@@ -77,6 +79,15 @@ def new_highs() -> object:
     construction in a process, which would clutter `sendplan run` output and progress bars."""
     import highspy
 
+    with _STDOUT_LOCK:  # threads constructing at once would restore each other's stdout
+        return _quiet_highs(highspy)
+
+
+_STDOUT_LOCK = threading.Lock()
+
+
+def _quiet_highs(highspy: Any) -> object:
+    """``highspy.Highs()`` with the C-level stdout sent to the null device meanwhile."""
     sys.stdout.flush()
     try:
         saved = os.dup(1)
