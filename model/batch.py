@@ -682,8 +682,13 @@ class _Progress:
         self.done += 1
         self.failed += outcome.status != OK
         if self._progress is not None:
+            running = self._running()
             self._progress.update(
-                self._task, completed=self.done, running=self._running(), failed=self.failed
+                self._task,
+                completed=self.done,
+                running=running,
+                failed=self.failed,
+                **({} if running else {"stage": ""}),  # all done: no step to show
             )
 
     def stage(self, text: str) -> None:

@@ -158,7 +158,7 @@ def run_scenario(
         )
         # Monte Carlo paths, run once for the finance bands of both variants and the robustness
         # check
-        report_stage("Monte Carlo paths: finance bands and the robustness check")
+        report_stage("Monte Carlo paths (finance, robustness)")
         t_paths = time.perf_counter()
         runs = run_paths(
             scn,
@@ -168,7 +168,7 @@ def run_scenario(
         )
         paths_seconds = round(time.perf_counter() - t_paths, 3)
         # costs and finance of each variant
-        report_stage("costs and finance of both variants")
+        report_stage("costs and finance")
         unmit = variant_tables(
             scn,
             placed.unmitigated,
@@ -183,7 +183,7 @@ def run_scenario(
             demand,
             path_spend=runs.with_builds_hnb_spend if runs is not None else None,
         )
-        report_stage("the saving and its causes (the LP without builds)")
+        report_stage("saving by cause")
         routing_only = no_build.result()
     # the saving: both variants' costs, and the plan without builds for its causes
     costs = pd.concat([unmit.costs, opt.costs], ignore_index=True)
