@@ -5,6 +5,11 @@ module returning a typed result: process -> demand -> placements (unmitigated) -
 (optimised) -> Monte Carlo paths (shared by finance and the robustness check) -> costs and finance
 of each variant -> saving. The tables and summary.json are assembled here from those results;
 no stage writes into another's output. ``write_outputs`` is the only writer and is atomic.
+
+Two pieces of work that do not wait for their neighbours run on a second thread, while HiGHS (which
+releases the GIL) solves on the first: the plan-free part of the Monte Carlo paths beside the
+optimiser's LP, and the saving's no-build LP beside the rest of the paths. Every figure is the
+same as run one after the other (tests).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from .costs import builds_capacity
 from .demand import run_demand
 from .finance import variant_tables
 from .io import ResolvedScenario, atomic_folder, non_finite_paths, write_json
-from .montecarlo import run_paths
+from .montecarlo import path_batches, run_paths
 from .placements import market_limit_warnings, run_placements
 from .process import pipeline_for
 from .reports import write_reports
@@ -139,11 +144,16 @@ def run_scenario(
     # placements: who needs a place when, and the unmitigated forecast (today's mix, pipeline only)
     report_stage("placements (unmitigated)")
     placed = run_placements(scn, demand.stock, demand.new)
-    # sufficiency LP: the optimised plan and builds (its robustness is checked on the paths below)
-    report_stage("optimiser")
-    suff = optimise_scenario(
-        scn, demand, placed.demand, solver, export_lp, robust=False, before=placed.unmitigated
-    )
+    # sufficiency LP: the optimised plan and builds (its robustness is checked on the paths below).
+    # What no plan changes on the Monte Carlo paths (their placement demand, today's pattern within
+    # committed capacity) is computed on a second thread meanwhile: HiGHS releases the GIL.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-paths-ahead") as pool:
+        ahead = pool.submit(contextvars.copy_context().run, path_batches, scn, demand)
+        report_stage("optimiser")
+        suff = optimise_scenario(
+            scn, demand, placed.demand, solver, export_lp, robust=False, before=placed.unmitigated
+        )
+        batches = ahead.result()
     # the saving's no-build LP needs only the optimised plan: HiGHS solves it (and releases the GIL
     # while it does) on a second thread while the Monte Carlo paths run here
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-no-build-lp") as pool:
@@ -165,6 +175,7 @@ def run_scenario(
             demand,
             builds_capacity(scn, suff.builds),
             plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds),
+            ahead=batches,
         )
         paths_seconds = round(time.perf_counter() - t_paths, 3)
         # costs and finance of each variant

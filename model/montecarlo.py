@@ -33,10 +33,11 @@ from .placements import (
     planned_fraction,
     spill_pairs,
 )
-from .scenario import Scenario
+from .scenario import PHASES, Scenario
 
 MAX_FINANCE_PATHS = 200  # Monte Carlo paths run through placements and finance (evenly subsampled)
 MAX_ROBUST_PATHS = 100  # paths the robustness check evaluates (evenly spaced; paths are i.i.d.)
+AHEAD_BYTES = 2**29  # 512 MB: the most path_batches keeps of placement demand computed ahead
 # _demand_batch arrays with a leading path axis (the rest are the same for every path)
 PER_PATH = ("entrants", "persistence", "legacy", "entrants_by_kind", "stock")
 
@@ -206,6 +207,77 @@ class _Queue:
             self.run(pos[:n], _take(arr, np.arange(n)) if n < len(pos) else arr)
 
 
+@dataclass
+class PathBatches:
+    """The part of ``run_paths`` no plan changes, computed ahead (the engine runs it beside the
+    LP): each batch's placement demand and today's pattern within committed capacity."""
+
+    key: tuple[Any, ...]  # what the batches were cut for: paths, path sets and chunk
+    arrs: list[dict[str, Any]]  # _demand_batch of each batch of paths
+    bases: list[PathPlaces | None]  # today's allocation of its finance paths (None: none)
+    spend_now: list[np.ndarray | None]  # their HNB placement spend by financial year
+
+
+def _batches(
+    n: int, finance: bool, robust: bool, max_finance: int, max_robust: int, chunk: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Finance and robustness path indices, their union, and where each batch of the union ends:
+    after every ``chunk``-th finance path, so each batch holds one finance chunk exactly."""
+    fin_idx = path_indices(n, max_finance) if finance else np.arange(0)
+    rob_idx = path_indices(n, max_robust) if robust else np.arange(0)
+    union = np.union1d(fin_idx, rob_idx)
+    fin_rows = np.flatnonzero(np.isin(union, fin_idx))
+    ends = [
+        int(fin_rows[min(lo + chunk, len(fin_rows)) - 1]) + 1
+        for lo in range(0, len(fin_rows), chunk)
+    ]
+    if not ends:
+        ends = list(range(chunk, len(union), chunk))
+    return fin_idx, rob_idx, union, [e for e in ends if e < len(union)] + [len(union)]
+
+
+def path_batches(
+    scn: Scenario,
+    demand: Any,
+    finance: bool = True,
+    robust: bool = True,
+    max_finance_paths: int = MAX_FINANCE_PATHS,
+    max_robust_paths: int = MAX_ROBUST_PATHS,
+    chunk: int | None = None,
+) -> PathBatches | None:
+    """``run_paths``' plan-free work ahead of the plan: the batches it will cut, their placement
+    demand and today's allocation of the finance paths. None without paths, or when keeping them
+    would take more than AHEAD_BYTES (``run_paths`` then computes them as it goes)."""
+    chunk = chunk or path_chunk(scn)
+    n = n_paths(demand)
+    if not n:
+        return None
+    cells = len(scn.years) ** 2 * len(scn.locality_ids) * len(scn.demand.needs) * len(PHASES)
+    if 8 * 2 * cells * n > AHEAD_BYTES:  # persistence dominates a batch's arrays
+        return None
+    key = (n, finance, robust, max_finance_paths, max_robust_paths, chunk)
+    fin_idx, _, union, ends = _batches(n, *key[1:])
+    ps, pn = path_sample(demand, union)
+    in_fin = np.isin(union, fin_idx)
+    cap_now, pairs = capacity_array(scn), spill_pairs(scn)
+    out = PathBatches(key, [], [], [])
+    start = 0
+    for end in ends:
+        rows = np.arange(start, end)
+        start = end
+        arr = _demand_batch(scn, ps[rows], pn[rows])
+        f = in_fin[rows]
+        base = (
+            _allocate_unmitigated(arr if f.all() else _take(arr, f), cap_now, pairs)
+            if f.any()
+            else None
+        )
+        out.arrs.append(arr)
+        out.bases.append(base)
+        out.spend_now.append(None if base is None else provider_spend_fy(scn, base.by_provider))
+    return out
+
+
 def run_paths(
     scn: Scenario,
     demand: Any,
@@ -215,6 +287,7 @@ def run_paths(
     max_finance_paths: int = MAX_FINANCE_PATHS,
     max_robust_paths: int = MAX_ROBUST_PATHS,
     chunk: int | None = None,
+    ahead: PathBatches | None = None,
 ) -> PathRuns | None:
     """Run the Monte Carlo paths through the placement allocation once for every consumer.
 
@@ -225,15 +298,17 @@ def run_paths(
     the paths both use. Paths go through in order, and each allocation sees the same groups of
     ``chunk`` paths as it would alone, so every figure equals a separate run's. None when the
     demand has no Monte Carlo paths. ``chunk``: paths allocated at once (``path_chunk`` unless given).
+    ``ahead``: the plan-free part already computed (``path_batches`` with the same settings).
     """
     chunk = chunk or path_chunk(scn)
     n = n_paths(demand)
     if not n:
         return None
-    fin_idx = path_indices(n, max_finance_paths) if finance else np.arange(0)
-    rob_idx = path_indices(n, max_robust_paths) if pattern is not None else np.arange(0)
-    union = np.union1d(fin_idx, rob_idx)
-    ps, pn = path_sample(demand, union)
+    key = (n, finance, pattern is not None, max_finance_paths, max_robust_paths, chunk)
+    if ahead is not None and ahead.key != key:
+        ahead = None  # cut for other settings: compute as we go
+    fin_idx, rob_idx, union, ends = _batches(n, *key[1:])
+    ps, pn = path_sample(demand, union) if ahead is None else (None, None)
     in_fin = np.isin(union, fin_idx)
     in_rob = np.isin(union, rob_idx)
     cap_now = capacity_array(scn)
@@ -244,28 +319,22 @@ def run_paths(
     spend_builds = np.zeros((len(union), F))
     cap_builds = capacity_array(scn, builds_capacity) if builds_capacity is not None else None
     robust = _RobustRun(scn, pattern, len(rob_idx), chunk) if pattern is not None else None
-    # batches end after every ``chunk``-th finance path: each holds one finance chunk exactly
-    fin_rows = np.flatnonzero(in_fin)
-    ends = [
-        int(fin_rows[min(lo + chunk, len(fin_rows)) - 1]) + 1
-        for lo in range(0, len(fin_rows), chunk)
-    ]
-    if not ends:
-        ends = list(range(chunk, len(union), chunk))
-    ends = [e for e in ends if e < len(union)] + [len(union)]
     start = 0
-    for end in ends:
+    for i, end in enumerate(ends):
         rows = np.arange(start, end)
         start = end
-        arr = _demand_batch(scn, ps[rows], pn[rows])
+        arr = _demand_batch(scn, ps[rows], pn[rows]) if ahead is None else ahead.arrs[i]
         f, r = in_fin[rows], in_rob[rows]
         rob_pos = np.searchsorted(rob_idx, union[rows])
         if f.any():
             sub = arr if f.all() else _take(arr, f)
             # today's pattern within committed capacity: the unmitigated finance bands and the
             # robustness check's baseline, from one allocation
-            base = _allocate_unmitigated(sub, cap_now, pairs)
-            spend_now[rows[f]] = provider_spend_fy(scn, base.by_provider, None)
+            if ahead is None:
+                base = _allocate_unmitigated(sub, cap_now, pairs)
+                spend_now[rows[f]] = provider_spend_fy(scn, base.by_provider, None)
+            else:
+                base, spend_now[rows[f]] = ahead.bases[i], ahead.spend_now[i]
             if robust is not None:
                 both = r[f]
                 robust.baseline(rob_pos[f][both], base.take(both), spend_now[rows[f]][both])

@@ -11,7 +11,7 @@ import numpy as np
 
 import model
 from model.costs import builds_capacity, fy_weights, placement_spend_fy, transport_cost_per_place
-from model.montecarlo import path_hnb_spend, path_indices, path_sample, run_paths
+from model.montecarlo import path_batches, path_hnb_spend, path_indices, path_sample, run_paths
 from model.placements import (
     _demand_batch,
     allocate,
@@ -254,3 +254,27 @@ def test_without_builds_the_optimised_bands_reuse_the_unmitigated_allocation(dev
     assert runs.with_builds_hnb_spend is runs.unmitigated_hnb_spend
     ps, pn = path_sample(demand, runs.finance_paths)
     np.testing.assert_array_equal(runs.unmitigated_hnb_spend, path_hnb_spend(scn, ps, pn, chunk=4))
+
+
+def test_paths_computed_ahead_of_the_plan_give_the_same_figures(devon_run) -> None:
+    """The engine computes the plan-free part of the paths (placement demand, today's pattern)
+    beside the LP: the finance bands and the robustness check come out exactly as without it, and
+    batches cut for other settings are ignored rather than misused."""
+    scn = devon_run.resolved.scenario
+    demand = devon_run.stages.demand
+    suff = devon_run.stages.sufficiency
+    extra = builds_capacity(scn, suff.builds)
+    pattern = plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds)
+    kw = {"max_finance_paths": 12, "max_robust_paths": 7, "chunk": 5}
+    plain = run_paths(scn, demand, extra, pattern, **kw)
+    ahead = path_batches(scn, demand, **kw)
+    assert ahead is not None and len(ahead.arrs) == 3  # 12 finance paths in chunks of 5
+    for got in (
+        run_paths(scn, demand, extra, pattern, ahead=ahead, **kw),
+        run_paths(scn, demand, extra, pattern, ahead=path_batches(scn, demand, chunk=4), **kw),
+    ):
+        assert got is not None and plain is not None
+        np.testing.assert_array_equal(got.unmitigated_hnb_spend, plain.unmitigated_hnb_spend)
+        np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
+        for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
+            np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
