@@ -231,8 +231,12 @@ def cmd_data(args: argparse.Namespace) -> int:
     except (OSError, KeyError, ValueError) as e:
         print(f"{args.release}: not a readable SEN2 release folder ({e})", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from .pooling import PRIOR_FILE, write_priors
+
     path = sen2.write_panel(panel, args.out or sen2.PANEL_FILE)
     print(f"{path}: {len(panel):,} rows from {args.release}")
+    priors = write_priors(panel, path.with_name(PRIOR_FILE.name))
+    print(f"{priors}: the pooled prior at every origin, from the same panel")
     return EXIT_OK
 
 

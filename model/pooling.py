@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -233,9 +234,49 @@ def _transfer_share(panel: pd.DataFrame, as_of: int) -> float:
     return float(wide["ceased_by_reason"].sum() / wide["ceased_plans"].sum())
 
 
+PRIOR_FILE = Path(__file__).resolve().parent / "data" / "pooled_prior.csv"
+
+
+def priors_table(panel: pd.DataFrame) -> pd.DataFrame:
+    """The pooled prior at every origin the panel allows (one row per ``as_of``), as shipped in
+    PRIOR_FILE beside the panel by ``sendplan data build``."""
+    last = int(panel.loc[panel["measure"] == "plans", "year"].max())
+    return pd.DataFrame([asdict(estimate(panel, y)) for y in range(FIRST_YEAR + 1, last + 1)])
+
+
+def write_priors(panel: pd.DataFrame, path: Path | str = PRIOR_FILE) -> Path:
+    """Write ``priors_table`` as CSV (floats in full, so they read back exactly)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    priors_table(panel).to_csv(tmp, index=False, lineterminator="\n")
+    tmp.replace(path)
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped() -> dict[int, PooledPrior]:
+    """The priors shipped beside the panel, by ``as_of`` (empty if the file is missing)."""
+    if not PRIOR_FILE.is_file():
+        return {}
+    rows = pd.read_csv(PRIOR_FILE).to_dict("records")
+    fields = PooledPrior.__dataclass_fields__
+    return {
+        int(r["as_of"]): PooledPrior(
+            **{k: (int(v) if fields[k].type in ("int", int) else float(v)) for k, v in r.items()}
+        )
+        for r in rows
+    }
+
+
 @functools.lru_cache(maxsize=16)
 def pooled_prior(as_of: int) -> PooledPrior:
-    """The pooled prior from the shipped SEN2 panel, data up to January ``as_of`` (cached)."""
+    """The pooled prior from the shipped SEN2 panel, data up to January ``as_of`` (cached).
+
+    Read from PRIOR_FILE, computed from the same panel when it was built (a test checks they
+    agree): estimating it means reading the whole panel, most of a second per process."""
+    shipped = _shipped()
+    if shipped and as_of >= min(shipped):
+        return shipped[min(as_of, max(shipped))]
     from .sources import sen2
 
     return estimate(sen2.panel(), as_of)

@@ -103,6 +103,10 @@ def test_rebuild_from_the_release_gives_the_shipped_bytes(tmp_path: Path) -> Non
     out = tmp_path / "panel.csv.gz"
     assert main(["data", "build", "--release", str(RELEASE), "--out", str(out)]) == 0
     assert gzip.decompress(out.read_bytes()) == gzip.decompress(sen2.PANEL_FILE.read_bytes())
+    # the pooled priors beside it, from the same panel, are the shipped ones too
+    from model.pooling import PRIOR_FILE
+
+    assert (tmp_path / PRIOR_FILE.name).read_bytes() == PRIOR_FILE.read_bytes()
 
 
 def test_markers_become_missing_values_with_their_status(tmp_path: Path) -> None:
