@@ -1052,6 +1052,20 @@ def scenario_view(
 # --------------------------------------------------------------------------- page
 
 
+# The views (tabs), in order; the tests open and screenshot each of these.
+VIEWS = (
+    "EHCP demand",
+    "Statutory process",
+    "Placement mix",
+    "Deficit vs plan",
+    "Sufficiency",
+    "Build plan",
+    "Compare",
+    "Downloads",
+    "Scenario",
+)
+
+
 def main() -> None:
     st.set_page_config(page_title="sendplan", layout="wide")
     base, name = choose_scenario()
@@ -1109,19 +1123,19 @@ def main() -> None:
 
     # Lazy tabs: only the open view is drawn (a lever answers without drawing a dozen charts the
     # user is not looking at); switching view reruns from the cached run.
-    views: list[tuple[str, Callable[[], None]]] = [
-        ("EHCP demand", lambda: demand_view(res)),
-        ("Statutory process", lambda: process_view(res)),
-        ("Placement mix", lambda: placements_view(res)),
-        ("Deficit vs plan", lambda: finance_view(res)),
-        ("Sufficiency", lambda: sufficiency_view(res)),
-        ("Build plan", lambda: builds_view(res, edited)),
-        ("Compare", lambda: compare_view(res)),
-        ("Downloads", lambda: downloads_view(res, yaml_text, run_name)),
-        ("Scenario", lambda: scenario_view(base, edited, yaml_text, source_label(name))),
-    ]
-    tabs = st.tabs([v[0] for v in views], key="view", on_change="rerun")
-    for tab, (_, draw) in zip(tabs, views, strict=True):
+    draws: dict[str, Callable[[], None]] = {
+        "EHCP demand": lambda: demand_view(res),
+        "Statutory process": lambda: process_view(res),
+        "Placement mix": lambda: placements_view(res),
+        "Deficit vs plan": lambda: finance_view(res),
+        "Sufficiency": lambda: sufficiency_view(res),
+        "Build plan": lambda: builds_view(res, edited),
+        "Compare": lambda: compare_view(res),
+        "Downloads": lambda: downloads_view(res, yaml_text, run_name),
+        "Scenario": lambda: scenario_view(base, edited, yaml_text, source_label(name)),
+    }
+    tabs = st.tabs(list(VIEWS), key="view", on_change="rerun")
+    for tab, draw in zip(tabs, (draws[v] for v in VIEWS), strict=True):
         with tab:
             if tab.open is not False:
                 draw()

@@ -41,3 +41,18 @@ def devon_run() -> Any:
     from model.io import load_scenario
 
     return run_scenario(load_scenario(None), paths=20, export_lp=True)
+
+
+@pytest.fixture
+def app_module() -> Any:
+    """app.py freshly imported as a module: its page functions and constants (``main`` runs only
+    as ``__main__``, as streamlit and AppTest run it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "sendplan_app", Path(__file__).resolve().parents[1] / "app.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -6,7 +6,6 @@ the levers' starting values) so each test takes seconds; users start from the sc
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import math
@@ -76,19 +75,6 @@ def _run(at: AppTest) -> AppTest:
     return at
 
 
-VIEWS = (
-    "EHCP demand",
-    "Statutory process",
-    "Placement mix",
-    "Deficit vs plan",
-    "Sufficiency",
-    "Build plan",
-    "Compare",
-    "Downloads",
-    "Scenario",
-)
-
-
 def _view(at: AppTest, name: str) -> AppTest:
     """Open one view (tab): only the open view is drawn."""
     at.session_state["view"] = name
@@ -119,7 +105,7 @@ def _same(a: object, b: object) -> bool:
 # --------------------------------------------------------------------------- runs the default
 
 
-def test_app_runs_the_default_without_exceptions(default_app: AppTest) -> None:
+def test_app_runs_the_default_without_exceptions(default_app: AppTest, app_module) -> None:
     at = default_app
     _no_errors(at)
     labels = [m.label for m in at.metric]
@@ -152,7 +138,7 @@ def test_app_runs_the_default_without_exceptions(default_app: AppTest) -> None:
     assert data == base.resolved
     # Every view either draws or says why not (an info note), never a blank; only the open one
     # is drawn.
-    assert len(at.tabs) == len(VIEWS)
+    assert len(at.tabs) == len(app_module.VIEWS)
     assert at.session_state["view"] == "EHCP demand" and len(at.get("plotly_chart")) == 1
     # The build plan view breaks the saving down by cause and funding source.
     _view(at, "Build plan")
@@ -412,8 +398,7 @@ def test_switching_the_source_resets_every_lever_to_the_new_scenario(app: AppTes
     assert "delays" not in (yaml.safe_load(at.session_state["scenario_yaml"])["capacity"] or {})
 
 
-def test_headline_cards_share_one_basis_and_one_date(devon_run, small_run) -> None:
-    app_module = _import_app()
+def test_headline_cards_share_one_basis_and_one_date(devon_run, small_run, app_module) -> None:
     # Twenty paths over the whole horizon (to January 2034, past the plan's end in 2031-32).
     cards = app_module.card_figures(devon_run)
     assert cards["basis"] == "P50 of 20 paths"
@@ -455,14 +440,14 @@ def test_a_short_horizon_planning_above_p50_runs(app: AppTest) -> None:
 
 
 def test_every_table_and_chart_speaks_in_labels_and_formatted_numbers(
-    default_app: AppTest,
+    default_app: AppTest, app_module
 ) -> None:
     at = default_app
     _no_errors(at)
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
     frames, figs = [], []
-    for name in VIEWS:
+    for name in app_module.VIEWS:
         _view(at, name)
         _no_errors(at)
         frames += list(at.dataframe)
@@ -627,16 +612,7 @@ def test_build_locality_map_places_builds_at_their_locality() -> None:
 # --------------------------------------------------------------------------- download payloads
 
 
-def _import_app():
-    spec = importlib.util.spec_from_file_location("sendplan_app", APP)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)  # defines the page's functions; main() runs only as __main__
-    return module
-
-
-def test_csv_zip_and_xlsx_downloads_hold_the_run(small_run) -> None:
-    app_module = _import_app()
+def test_csv_zip_and_xlsx_downloads_hold_the_run(small_run, app_module) -> None:
     res = small_run
     resolved = res.resolved
     with zipfile.ZipFile(io.BytesIO(app_module._csv_zip(res))) as zf:
@@ -672,9 +648,8 @@ def test_a_cap_that_cannot_be_met_is_a_warning_with_its_size_and_years(app: AppT
 
 
 def test_an_unedited_run_kept_on_disk_reloads_the_same_and_only_for_the_same_code(
-    small_run, tmp_path, monkeypatch
+    small_run, tmp_path, monkeypatch, app_module
 ) -> None:
-    app_module = _import_app()
     monkeypatch.setattr(app_module, "APP_CACHE", tmp_path)
     sha = small_run.resolved.sha256
     app_module._from_disk.clear()

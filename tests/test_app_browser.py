@@ -131,18 +131,6 @@ def driver() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-VIEWS = (
-    "EHCP demand",
-    "Placement mix",
-    "Deficit vs plan",
-    "Sufficiency",
-    "Build plan",
-    "Compare",
-    "Downloads",
-    "Scenario",
-)
-
-
 def _idle(d) -> bool:
     """The page has finished a rerun: no spinner, no 'running' status."""
     from selenium.common.exceptions import StaleElementReferenceException
@@ -164,12 +152,12 @@ def _tab(driver, name: str):
     return tabs[found.index(name)]
 
 
-def _screenshot_each_view(driver, folder: Path) -> list[Path]:
+def _screenshot_each_view(driver, folder: Path, views: tuple[str, ...]) -> list[Path]:
     """Open every view (tab) in turn and save a screenshot of it; each view draws without error."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     shots = []
-    for k, name in enumerate(VIEWS):
+    for k, name in enumerate(views):
         _tab(driver, name).click()
         time.sleep(0.5)
         WebDriverWait(driver, 120, poll_frequency=0.5).until(_idle)
@@ -243,7 +231,9 @@ def _levers_reset_on_a_source_switch(driver) -> None:
     assert "growth" not in title, title  # the old scenario's 14% did not come back
 
 
-def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_path: Path) -> None:
+def test_app_shows_headline_cards_in_a_real_browser(
+    app_url: str, driver, tmp_path: Path, app_module
+) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(app_url)
@@ -274,9 +264,9 @@ def test_app_shows_headline_cards_in_a_real_browser(app_url: str, driver, tmp_pa
     assert driver.save_screenshot(str(shot))
     data = shot.read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 10_000
-    views = Path(os.environ.get("SENDPLAN_SCREENSHOTS") or tmp_path)  # keep them: set a folder
-    views.mkdir(parents=True, exist_ok=True)
-    _screenshot_each_view(driver, views)
+    shots = Path(os.environ.get("SENDPLAN_SCREENSHOTS") or tmp_path)  # keep them: set a folder
+    shots.mkdir(parents=True, exist_ok=True)
+    _screenshot_each_view(driver, shots, app_module.VIEWS)
     if not SCREENSHOT_TO:  # the README screenshot run leaves the levers alone
         _levers_reset_on_a_source_switch(driver)
     if SCREENSHOT_TO:
