@@ -961,6 +961,18 @@ def write_tables_xlsx(results: Results, path: Path) -> list[str]:
     return []
 
 
+def _place_chart(ws: Any, row: int, ch: Any, title: str, x_title: str, y_title: str) -> int:
+    """Title, axes (y in thousands separators), legend on top and size of a Charts sheet chart;
+    insert it at ``row`` and return the row below it."""
+    ch.set_title({"name": title})
+    ch.set_x_axis({"name": x_title})
+    ch.set_y_axis({"name": y_title, "num_format": "#,##0"})
+    ch.set_legend({"position": "top"})
+    ch.set_size({"width": 760, "height": 400})
+    ws.insert_chart(row, 0, ch)
+    return row + 21
+
+
 def _chart_sheet(
     wb: Any, charts_ws: Any, results: Results, fmt: dict[str, Any], names: labels.Labels
 ) -> None:
@@ -1003,13 +1015,10 @@ def _chart_sheet(
                     **style,
                 }
             )
-        ch.set_title({"name": "Cumulative DSG deficit vs Safety Valve plan"})
-        ch.set_x_axis({"name": "financial year (from April)"})
-        ch.set_y_axis({"name": "£m at 31 March (positive = deficit)", "num_format": "#,##0"})
-        ch.set_legend({"position": "top"})
-        ch.set_size({"width": 760, "height": 400})
-        charts_ws.insert_chart(chart_row, 0, ch)
-        chart_row += 21
+        chart_row = _place_chart(
+            charts_ws, chart_row, ch, "Cumulative DSG deficit vs Safety Valve plan",
+            "financial year (from April)", "£m at 31 March (positive = deficit)",
+        )  # fmt: skip
         row_at = last + 2
     else:
         charts_ws.write_string(chart_row, 0, "No finance table: no deficit chart.", fmt["italic"])
@@ -1051,13 +1060,14 @@ def _chart_sheet(
                         "gap": 40,
                     }
                 )
-            ch.set_title({"name": f"Placement mix, {variant}"})
-            ch.set_x_axis({"name": "January census year"})
-            ch.set_y_axis({"name": "places", "num_format": "#,##0"})
-            ch.set_legend({"position": "top"})
-            ch.set_size({"width": 760, "height": 400})
-            charts_ws.insert_chart(chart_row, 0, ch)
-            chart_row += 21
+            chart_row = _place_chart(
+                charts_ws,
+                chart_row,
+                ch,
+                f"Placement mix, {variant}",
+                "January census year",
+                "places",
+            )
             row_at = last + 2
     else:
         charts_ws.write_string(
