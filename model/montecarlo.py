@@ -11,6 +11,7 @@ robustness baseline. Results are per path, so they do not depend on how paths ar
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,12 +211,11 @@ class _Queue:
 @dataclass
 class PathBatches:
     """The part of ``run_paths`` no plan changes, computed ahead (the engine runs it beside the
-    LP): each batch's placement demand and today's pattern within committed capacity."""
+    LP): for each batch of paths, its placement demand and today's pattern within committed
+    capacity on its finance paths (places and HNB spend; None when it has none)."""
 
     key: tuple[Any, ...]  # what the batches were cut for: paths, path sets and chunk
-    arrs: list[dict[str, Any]]  # _demand_batch of each batch of paths
-    bases: list[PathPlaces | None]  # today's allocation of its finance paths (None: none)
-    spend_now: list[np.ndarray | None]  # their HNB placement spend by financial year
+    batches: list[tuple[dict[str, Any], PathPlaces | None, np.ndarray | None]]
 
 
 def _batches(
@@ -256,26 +256,29 @@ def path_batches(
     if 8 * 2 * cells * n > AHEAD_BYTES:  # persistence dominates a batch's arrays
         return None
     key = (n, finance, robust, max_finance_paths, max_robust_paths, chunk)
-    fin_idx, _, union, ends = _batches(n, *key[1:])
+    return PathBatches(key, list(_plan_free(scn, demand, key)))
+
+
+def _plan_free(
+    scn: Scenario, demand: Any, key: tuple[Any, ...]
+) -> Iterator[tuple[dict[str, Any], PathPlaces | None, np.ndarray | None]]:
+    """Batch by batch (as ``_batches`` cuts them for ``key``): the placement demand, and today's
+    pattern within committed capacity on the batch's finance paths with its HNB placement spend."""
+    fin_idx, _, union, ends = _batches(*key)
     ps, pn = path_sample(demand, union)
     in_fin = np.isin(union, fin_idx)
     cap_now, pairs = capacity_array(scn), spill_pairs(scn)
-    out = PathBatches(key, [], [], [])
     start = 0
     for end in ends:
         rows = np.arange(start, end)
         start = end
         arr = _demand_batch(scn, ps[rows], pn[rows])
         f = in_fin[rows]
-        base = (
-            _allocate_unmitigated(arr if f.all() else _take(arr, f), cap_now, pairs)
-            if f.any()
-            else None
-        )
-        out.arrs.append(arr)
-        out.bases.append(base)
-        out.spend_now.append(None if base is None else provider_spend_fy(scn, base.by_provider))
-    return out
+        if not f.any():
+            yield arr, None, None
+            continue
+        base = _allocate_unmitigated(arr if f.all() else _take(arr, f), cap_now, pairs)
+        yield arr, base, provider_spend_fy(scn, base.by_provider, None)
 
 
 def run_paths(
@@ -305,40 +308,35 @@ def run_paths(
     if not n:
         return None
     key = (n, finance, pattern is not None, max_finance_paths, max_robust_paths, chunk)
-    if ahead is not None and ahead.key != key:
-        ahead = None  # cut for other settings: compute as we go
-    fin_idx, rob_idx, union, ends = _batches(n, *key[1:])
-    ps, pn = path_sample(demand, union) if ahead is None else (None, None)
+    fin_idx, rob_idx, union, ends = _batches(*key)
+    # the plan-free work: computed ahead for these settings, or now, batch by batch
+    plan_free = (
+        ahead.batches if ahead is not None and ahead.key == key else _plan_free(scn, demand, key)
+    )
     in_fin = np.isin(union, fin_idx)
     in_rob = np.isin(union, rob_idx)
-    cap_now = capacity_array(scn)
-    pairs = spill_pairs(scn)
     other = other_hnb_spend(scn)
     F = len(scn.years) - 1
     spend_now = np.zeros((len(union), F))
     spend_builds = np.zeros((len(union), F))
     cap_builds = capacity_array(scn, builds_capacity) if builds_capacity is not None else None
+    pairs = spill_pairs(scn)
     robust = _RobustRun(scn, pattern, len(rob_idx), chunk) if pattern is not None else None
     start = 0
-    for i, end in enumerate(ends):
+    for end, (arr, base, spend) in zip(ends, plan_free, strict=True):
         rows = np.arange(start, end)
         start = end
-        arr = _demand_batch(scn, ps[rows], pn[rows]) if ahead is None else ahead.arrs[i]
         f, r = in_fin[rows], in_rob[rows]
         rob_pos = np.searchsorted(rob_idx, union[rows])
-        if f.any():
-            sub = arr if f.all() else _take(arr, f)
+        if base is not None:
             # today's pattern within committed capacity: the unmitigated finance bands and the
             # robustness check's baseline, from one allocation
-            if ahead is None:
-                base = _allocate_unmitigated(sub, cap_now, pairs)
-                spend_now[rows[f]] = provider_spend_fy(scn, base.by_provider, None)
-            else:
-                base, spend_now[rows[f]] = ahead.bases[i], ahead.spend_now[i]
+            spend_now[rows[f]] = spend
             if robust is not None:
                 both = r[f]
                 robust.baseline(rob_pos[f][both], base.take(both), spend_now[rows[f]][both])
             if cap_builds is not None:
+                sub = arr if f.all() else _take(arr, f)
                 places = _allocate_unmitigated(sub, cap_builds, pairs)
                 spend_builds[rows[f]] = provider_spend_fy(scn, places.by_provider, builds_capacity)
         if robust is not None:

@@ -268,7 +268,7 @@ def test_paths_computed_ahead_of_the_plan_give_the_same_figures(devon_run) -> No
     kw = {"max_finance_paths": 12, "max_robust_paths": 7, "chunk": 5}
     plain = run_paths(scn, demand, extra, pattern, **kw)
     ahead = path_batches(scn, demand, **kw)
-    assert ahead is not None and len(ahead.arrs) == 3  # 12 finance paths in chunks of 5
+    assert ahead is not None and len(ahead.batches) == 3  # 12 finance paths in chunks of 5
     for got in (
         run_paths(scn, demand, extra, pattern, ahead=ahead, **kw),
         run_paths(scn, demand, extra, pattern, ahead=path_batches(scn, demand, chunk=4), **kw),
