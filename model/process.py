@@ -265,13 +265,21 @@ def prepare(scn: Scenario, source: str = "scenario") -> ProcessInputs:
         withdrawn=withdrawn,
         issue=issue,
         review_capacity=team_capacity(pr.reviews.team, pr.first_year, months, last_hist, growth),
-        min_age=pr.min_months_to_issue,
-        complex_extra=pr.complex_extra_months,
-        complex_share=pr.complex_share,
-        priority_share=pr.priority_share,
-        open_decisions=pr.open_decisions_start,
-        open_assessments=pr.open_assessments_start,
+        **case_rules(pr),
     )
+
+
+def case_rules(pr: Process) -> dict[str, Any]:
+    """The ProcessInputs a scenario's process section gives as they are, in history and forecast
+    alike: how long a case takes, the complex and priority shares, the cases open at the start."""
+    return {
+        "min_age": pr.min_months_to_issue,
+        "complex_extra": pr.complex_extra_months,
+        "complex_share": pr.complex_share,
+        "priority_share": pr.priority_share,
+        "open_decisions": pr.open_decisions_start,
+        "open_assessments": pr.open_assessments_start,
+    }
 
 
 def serve_oldest_first(queue: np.ndarray, capacity: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .process import ProcessInputs, share_by_month, simulate, team_capacity
+from .process import ProcessInputs, case_rules, share_by_month, simulate, team_capacity
 from .scenario import Process
 from .sources import sen2
 
@@ -415,12 +415,7 @@ def history_inputs(pr: Process, last_year: int) -> ProcessInputs:
         withdrawn=np.full(months, pr.withdrawn_share),
         issue=share_by_month(cal, pr.issue_history, {}, pr.issue_share),
         review_capacity=np.zeros(months),
-        min_age=pr.min_months_to_issue,
-        complex_extra=pr.complex_extra_months,
-        complex_share=pr.complex_share,
-        priority_share=pr.priority_share,
-        open_decisions=pr.open_decisions_start,
-        open_assessments=pr.open_assessments_start,
+        **case_rules(pr),
     )
 
 
