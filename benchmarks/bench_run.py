@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             f"{'met' if ratio <= TARGET else 'not met'})"
         )
         ends = [t for _, t in marks[1:]] + [t0 + t_run]
-        print("stages (from the engine's stage reports; the saving's no-build LP runs on a second "
-              "thread beside the Monte Carlo paths):")  # fmt: skip
+        print("stages (from the engine's stage reports; the paths' plan-free part and the saving's "
+              "no-build LP run on a second thread beside the optimiser's LP):")  # fmt: skip
         for (text, start), end in zip(marks, ends, strict=True):
             print(f"  {end - start:6.2f} s  {text}")
         key = "first" if not out else "repeat"

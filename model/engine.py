@@ -6,10 +6,10 @@ module returning a typed result: process -> demand -> placements (unmitigated) -
 of each variant -> saving. The tables and summary.json are assembled here from those results;
 no stage writes into another's output. ``write_outputs`` is the only writer and is atomic.
 
-Two pieces of work that do not wait for their neighbours run on a second thread, while HiGHS (which
-releases the GIL) solves on the first: the plan-free part of the Monte Carlo paths beside the
-optimiser's LP, and the saving's no-build LP beside the rest of the paths. Every figure is the
-same as run one after the other (tests).
+Two pieces of work that need no plan run on a second thread while HiGHS (which releases the GIL)
+solves the optimiser's LP on the first: the plan-free part of the Monte Carlo paths, then the
+saving's no-build LP (its stage reports muted). Every figure is the same as run one after the
+other (tests).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .placements import market_limit_warnings, run_placements
 from .process import pipeline_for
 from .reports import write_reports
 from .results import TABLE_ORDER, Results, StageResults
-from .stages import report_stage
+from .stages import report_stage, unreported
 from .sufficiency import no_build_plan, optimise_scenario, saving
 from .sufficiency.robust import plan_pattern, robustness_summary
 
@@ -145,27 +145,25 @@ def run_scenario(
     report_stage("placements (unmitigated)")
     placed = run_placements(scn, demand.stock, demand.new)
     # sufficiency LP: the optimised plan and builds (its robustness is checked on the paths below).
-    # What no plan changes on the Monte Carlo paths (their placement demand, today's pattern within
-    # committed capacity) is computed on a second thread meanwhile: HiGHS releases the GIL.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-paths-ahead") as pool:
+    # Two pieces of work that need no plan run on a second thread meanwhile (HiGHS releases the
+    # GIL): what no plan changes on the Monte Carlo paths (their placement demand, today's pattern
+    # within committed capacity), then the saving's no-build LP.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-ahead") as pool:
         ahead = pool.submit(contextvars.copy_context().run, path_batches, scn, demand)
+        no_build = pool.submit(
+            contextvars.copy_context().run,
+            unreported,
+            no_build_plan,
+            scn,
+            placed.demand,
+            placed.unmitigated,
+            solver,
+        )
         report_stage("optimiser")
         suff = optimise_scenario(
             scn, demand, placed.demand, solver, export_lp, robust=False, before=placed.unmitigated
         )
         batches = ahead.result()
-    # the saving's no-build LP needs only the optimised plan: HiGHS solves it (and releases the GIL
-    # while it does) on a second thread while the Monte Carlo paths run here
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-no-build-lp") as pool:
-        no_build = pool.submit(
-            contextvars.copy_context().run,
-            no_build_plan,
-            scn,
-            placed.demand,
-            placed.unmitigated,
-            suff,
-            solver,
-        )
         # Monte Carlo paths, run once for the finance bands of both variants and the robustness
         # check
         report_stage("Monte Carlo paths (finance, robustness)")
@@ -195,7 +193,8 @@ def run_scenario(
             path_spend=runs.with_builds_hnb_spend if runs is not None else None,
         )
         report_stage("saving by cause")
-        routing_only = no_build.result()
+        # a plan that builds nothing is its own no-build plan
+        routing_only = no_build.result() if suff.allocation.build_places.any() else suff.plan
     # the saving: both variants' costs, and the plan without builds for its causes
     costs = pd.concat([unmit.costs, opt.costs], ignore_index=True)
     saved = saving(scn, costs, placed.unmitigated, suff, routing_only)

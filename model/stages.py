@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 _listener: Callable[[str], None] | None = None
+# work running beside the stage a user is watching (a second thread) reports nothing
+_muted: ContextVar[bool] = ContextVar("sendplan_stage_reports_muted", default=False)
 
 
 def report_stage(text: str) -> None:
     """Tell the listener (if any) what the run is doing now, e.g. "LP relaxation"."""
-    if _listener is not None:
+    if _listener is not None and not _muted.get():
         try:
             _listener(text)
         except Exception:  # a broken display must never fail a run
@@ -33,3 +36,13 @@ def listening(fn: Callable[[str], None] | None) -> Iterator[None]:
         yield
     finally:
         _listener = saved
+
+
+def unreported(fn: Callable[..., object], *args: object) -> object:
+    """``fn(*args)`` with its stage reports muted (in this context only: work on a second thread
+    must not overwrite the stage the display shows)."""
+    token = _muted.set(True)
+    try:
+        return fn(*args)
+    finally:
+        _muted.reset(token)

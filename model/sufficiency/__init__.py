@@ -407,15 +407,13 @@ def no_build_plan(
     scn: Scenario,
     pdemand: PlacementDemand,
     unmitigated: PlacementPlan,
-    suff: SufficiencyResult,
     solver: str | None = None,
 ) -> PlacementPlan:
-    """The central LP re-solved with every build fixed at zero (the optimised plan itself when it
-    builds nothing): what better placement within committed places alone achieves."""
-    if not suff.allocation.build_places.any():
-        return suff.plan
-    zero = np.zeros_like(suff.allocation.build_places)
-    return optimise(scn, pdemand, solver, fixed_builds=zero, before=unmitigated).plan
+    """The central LP re-solved with every build fixed at zero: what better placement within
+    committed places alone achieves. Needs nothing from the optimised plan, so the engine solves
+    it beside that plan's LP (where the plan builds nothing, the plan itself is the answer)."""
+    shape = (len(pdemand.years), len(pdemand.settings), len(pdemand.localities))
+    return optimise(scn, pdemand, solver, fixed_builds=np.zeros(shape), before=unmitigated).plan
 
 
 def saving_breakdown(

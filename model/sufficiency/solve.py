@@ -3,7 +3,7 @@
 Both return a ``Solution`` with column values and row duals in the same id order, so read-back
 does not care which solver ran. With whole-unit (integer) builds, HiGHS solves in four steps
 (decision 0004): the LP relaxation (a lower bound), whole units rounded from it (a feasible plan,
-re-solved from the relaxation's basis), branch and bound warm-started from that plan only while its
+re-solved with the builds fixed), branch and bound warm-started from that plan only while its
 gap to the bound exceeds ``policy.mip_gap``, and duals from the LP with the builds fixed (shadow
 prices). Every solve shares one time budget, ``run.time_limit_seconds``.
 """
@@ -254,11 +254,17 @@ class _Clock:
         return time.perf_counter() - self.t0
 
 
-def _fix_builds(h: object, icols: np.ndarray, units: np.ndarray, seconds: float | None) -> None:
-    """Pin the builds of an LP-relaxed HiGHS model at whole units; the next run starts from the
-    current basis (a warm start)."""
-    h.changeColsBounds(len(icols), icols.astype(np.int32), units, units)  # type: ignore[attr-defined]
-    h.setOptionValue("time_limit", float(seconds) if seconds is not None else np.inf)  # type: ignore[attr-defined]
+def _fixed_builds_model(
+    m: LinearModel, icols: np.ndarray, units: np.ndarray, seconds: float | None
+) -> object:
+    """The LP with the builds pinned at whole units, solved from scratch.
+
+    Not a warm start from the relaxation's basis: HiGHS solves a warm start on the whole model,
+    while from scratch its presolve first removes the pinned builds and the rows with one column
+    (about 60% of Devon's rows), which is faster at every size measured (decision 0004).
+    """
+    fixed = dict(zip(icols.tolist(), units.tolist(), strict=True))
+    return highs_model(m, seconds, relax=True, fixed=fixed)
 
 
 def _relative_gap(upper: float, lower: float) -> float:
@@ -282,9 +288,11 @@ def solve_highs(
     say = stage or (lambda _text: None)
     clock = _Clock(time_limit)
     icols = integer_columns(m)
-    if not len(icols):
+    _, lo, up, _ = m.column_arrays()
+    if not len(icols) or np.array_equal(lo[icols], up[icols]):
+        # no whole-unit decision left (none, or every build pinned): one LP solve
         say("solving the LP")
-        h = highs_model(m, clock.left())
+        h = highs_model(m, clock.left(), relax=True)
         status, obj, x, dual = _run_highs(h)
         return Solution(
             "highs", status, obj, x, dual, clock.seconds(), [], stages={"lp": clock.seconds()}
@@ -299,7 +307,7 @@ def solve_highs(
         return Solution("highs", status, np.nan, x_lp, dual, clock.seconds(), stages=stages)
     units = round_builds(m, x_lp)
     say("rounding the build plan to whole units")
-    _fix_builds(h, icols, units, clock.left())
+    h = _fixed_builds_model(m, icols, units, clock.left())
     st_r, obj_r, x_r, dual_r = _run_highs(h)
     stages["rounded"] = clock.seconds() - sum(stages.values())
     if st_r != "optimal":
@@ -335,7 +343,7 @@ def solve_highs(
     if st_b in ("optimal", "time_limit") and np.isfinite(obj_b) and obj_b < obj_r:
         better = np.round(x_b[icols])
         if not np.array_equal(better, units):
-            _fix_builds(h, icols, better, clock.left())
+            h = _fixed_builds_model(m, icols, better, clock.left())
             st_f, obj_f, x_f, dual_f = _run_highs(h)
             if st_f == "optimal":
                 x, obj, dual = x_f, obj_f, dual_f
