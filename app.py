@@ -4,7 +4,7 @@ Run with ``streamlit run app.py`` (or ``make app``). Every lever edits the scena
 re-validated through model.io, so the YAML the app offers for download is exactly what it ran and
 ``sendplan run FILE`` reproduces the view. The levers are one form applied with one button; the
 demand stage is cached on the sections it reads, so lever changes that do not touch demand re-run
-only placements, the LP (warm-started from the last basis) and finance. Only the open view is
+only placements, the LP and finance. Only the open view is
 drawn. An unedited scenario's results are kept on disk for the next server's first load.
 
 Environment variables (for quick starts and tests; users normally leave them unset):
@@ -49,7 +49,6 @@ from model.levers import (
     levers_from,
     name_edits,
 )
-from model.sufficiency import warm_start
 
 ROOT = Path(__file__).resolve().parent
 SCENARIO_DIR = ROOT / "scenarios"
@@ -94,22 +93,14 @@ def _demand_stage(key: str, _resolved: ResolvedScenario) -> Any:
     return run_demand(scn, scn.run.paths, scn.run.seed, source=_resolved.source, pipeline=pipeline)
 
 
-@st.cache_resource(show_spinner=False)
-def _lp_bases() -> dict[str, Any]:
-    """The last optimal LP basis of each LP structure, shared by every session of this server."""
-    return {}
-
-
 @st.cache_resource(max_entries=4, show_spinner=False)  # a run holds about 70 MB
 def _run(
     sha: str, name: str, _resolved: ResolvedScenario, _demand: Any, persist: bool = False
 ) -> Results:
     """Placements, the LP, costs and finance for one resolved scenario (keyed by its sha256 and
-    file name) on the cached demand stage; the same run_scenario the CLI calls, with the LP
-    warm-started from the last basis of the same structure (a cost or policy lever changes the
-    LP's numbers, not its shape). ``persist`` keeps the tables on disk for the next server."""
-    with warm_start(_lp_bases()):
-        res = run_scenario(_resolved, demand=_demand)
+    file name) on the cached demand stage; the same run_scenario the CLI calls. ``persist``
+    keeps the tables on disk for the next server."""
+    res = run_scenario(_resolved, demand=_demand)
     if persist:
         _to_disk(res)
     return res
@@ -1116,7 +1107,6 @@ def main() -> None:
     st.session_state["timings"] = {  # for the app benchmark
         "run_seconds": res.summary.get("run_seconds"),
         "solve_seconds": opt.get("solve_seconds"),
-        "warm_started": any("warm-started" in str(n) for n in opt.get("notes", [])),
     }
     headline_cards(cards)
     run_warnings(res)

@@ -858,32 +858,15 @@ def test_the_lp_respects_need_designations_and_carries_neet_plans() -> None:
     np.testing.assert_allclose(got[:, S["neet"]], [2, 2])
 
 
-def test_a_warm_started_lp_reaches_the_cold_optimum() -> None:
-    """The app re-solves after a cost lever from the last basis: same optimum as from scratch."""
-    from model.demand import run_demand
-    from model.io import load_scenario
-    from model.placements import placement_demand
-
-    def lp_for(special_cost: float):
-        scn = load_scenario(
-            None,
-            [
-                "meta.horizon_years=5",
-                "policy.integer_builds=false",  # the warm start is for a pure LP
-                f"costs.unit_cost_gbp.special={special_cost}",
-            ],
-        ).scenario
-        dem = run_demand(scn, 1, scn.run.seed)
-        return su.build(scn, placement_demand(scn, dem.stock, dem.new))
-
-    store: dict = {}
-    with su.warm_start(store):
-        first = su.solve(lp_for(25000.0))
-        assert first.ok and first.notes == [] and len(store) == 1  # nothing to start from yet
-        warm = su.solve(lp_for(32000.0))
-    cold = su.solve(lp_for(32000.0))
-    assert warm.notes == ["warm-started from the basis of the previous solve"]
-    assert warm.status == cold.status == "optimal"
-    assert warm.objective == pytest.approx(cold.objective, rel=1e-7)
-    assert warm.objective > first.objective  # dearer special places cost more
-    assert su.structure_key(lp_for(25000.0).lp) == su.structure_key(lp_for(32000.0).lp)
+def test_an_lp_with_every_build_pinned_is_one_solve() -> None:
+    """With every build pinned no decision is left in whole units: one LP solve, no rounding.
+    Pinned at the rounded plan of the test above (3 units of 4 places for 10 children), it costs
+    10 x 20,000 x W + 12 x 30,000 = 676,666.67, that plan's own cost."""
+    loose = scenario(mapping(integer_builds=True, mip_gap=0.1))
+    dem = demand(loose)
+    rounded = su.optimise(loose, dem)
+    assert rounded.builds["units"].tolist() == [3.0]
+    sol = su.solve(su.build(loose, dem, fixed_builds=rounded.allocation.build_places))
+    assert sol.status == "optimal" and list(sol.stages) == ["lp"] and sol.mip_gap is None
+    assert sol.objective == pytest.approx(10 * SPECIAL * W + 12 * CAPITAL)
+    assert sol.objective == pytest.approx(rounded.summary["objective_gbp"])
