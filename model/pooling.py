@@ -235,6 +235,7 @@ def _transfer_share(panel: pd.DataFrame, as_of: int) -> float:
 
 
 PRIOR_FILE = Path(__file__).resolve().parent / "data" / "pooled_prior.csv"
+FLOAT_FORMAT = "%.12g"  # what the shipped table keeps of each prior (and a test compares to)
 
 
 def priors_table(panel: pd.DataFrame) -> pd.DataFrame:
@@ -245,10 +246,11 @@ def priors_table(panel: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_priors(panel: pd.DataFrame, path: Path | str = PRIOR_FILE) -> Path:
-    """Write ``priors_table`` as CSV (floats in full, so they read back exactly)."""
+    """Write ``priors_table`` as CSV, floats to 12 significant digits: numpy's sums differ in the
+    last bit between CPUs (SIMD width), and the file must be the same whichever machine builds it."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    priors_table(panel).to_csv(tmp, index=False, lineterminator="\n")
+    priors_table(panel).to_csv(tmp, index=False, lineterminator="\n", float_format=FLOAT_FORMAT)
     tmp.replace(path)
     return path
 

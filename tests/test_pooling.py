@@ -11,14 +11,20 @@ from model.sources import sen2
 
 
 def test_shipped_priors_are_the_panels_own_estimates() -> None:
-    """Every origin the panel allows is shipped, and each equals a fresh estimate exactly (a
-    rebuilt panel with stale priors fails here)."""
+    """Every origin the panel allows is shipped, and each equals a fresh estimate to the 12
+    significant digits the table keeps (a rebuilt panel with stale priors fails here; the last
+    bits of numpy's sums differ between CPUs)."""
     shipped = pooling._shipped()
     panel = sen2.panel()
     last = int(panel.loc[panel["measure"] == "plans", "year"].max())
     assert sorted(shipped) == list(range(pooling.FIRST_YEAR + 1, last + 1))
     for as_of, prior in shipped.items():
-        assert asdict(prior) == asdict(pooling.estimate(panel, as_of)), as_of
+        fresh = asdict(pooling.estimate(panel, as_of))
+        kept = {
+            k: float(pooling.FLOAT_FORMAT % v) if isinstance(v, float) else v
+            for k, v in fresh.items()
+        }
+        assert asdict(prior) == kept, as_of
 
 
 def test_pooled_prior_reads_the_shipped_table_and_clamps_like_estimate() -> None:
