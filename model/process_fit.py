@@ -50,14 +50,25 @@ def _panel_by_area() -> dict[str, pd.DataFrame]:
 
 
 def _table(code: str, measure: str) -> pd.DataFrame:
-    """Published values of a measure by year (rows) and breakdown (columns), as ``sen2.table``."""
+    """Published values of a measure by year (rows) and breakdown (columns), as ``sen2.table``
+    (a copy: England's tables are kept for every LA's fit)."""
+    if code == sen2.ENGLAND_CODE:
+        return _england_table(measure).copy()
+    return _pivot(code, measure)
+
+
+def _pivot(code: str, measure: str) -> pd.DataFrame:
     rows = _panel_by_area().get(code)
     if rows is None:
         return pd.DataFrame()
     rows = rows[rows["measure"] == measure]
-    return rows.pivot_table(
-        index="year", columns="breakdown", values="value", aggfunc="first", dropna=False
-    ).sort_index()
+    # the first published value of each (year, breakdown), as pivot_table's "first" (faster)
+    return rows.groupby(["year", "breakdown"])["value"].first().unstack("breakdown").sort_index()
+
+
+@lru_cache(maxsize=8)
+def _england_table(measure: str) -> pd.DataFrame:
+    return _pivot(sen2.ENGLAND_CODE, measure)
 
 
 def _series(code: str, measure: str) -> pd.Series:
