@@ -581,7 +581,7 @@ class ProcessResult:
             "reviews_overdue": rows_of(p["reviews_overdue"], True),
         }
         for name, arr in series.items():
-            q = np.nanquantile(arr, [0.1, 0.5, 0.9], axis=0)
+            q = _nanquantile_columns(arr, [0.1, 0.5, 0.9])
             for tag, v in zip(("p10", "p50", "p90"), q, strict=True):
                 out[f"{name}_{tag}"] = v
         return out
@@ -711,3 +711,16 @@ def run_process(
         cessation_multiplier=cessation_multiplier(inp, pr, det, years),
         fit=fit_report(inp, pr, det),
     )
+
+
+def _nanquantile_columns(arr: np.ndarray, probs: list[float]) -> np.ndarray:
+    """``np.nanquantile(arr, probs, axis=0)``, the same values: columns with no NaN in one
+    vectorised call, only the others one by one (numpy's nanquantile goes column by column)."""
+    out = np.full((len(probs), arr.shape[1]), np.nan)
+    gap = np.isnan(arr).any(axis=0)
+    if (~gap).any():
+        out[:, ~gap] = np.quantile(arr[:, ~gap], probs, axis=0)
+    some = gap & ~np.isnan(arr).all(axis=0)  # a column of NaN only stays NaN
+    if some.any():
+        out[:, some] = np.nanquantile(arr[:, some], probs, axis=0)
+    return out
