@@ -12,6 +12,7 @@ robustness baseline. Results are per path, so they do not depend on how paths ar
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,6 +260,14 @@ def path_batches(
     return PathBatches(key, list(_plan_free(scn, demand, key)))
 
 
+def _rows(ends: list[int]) -> Iterator[np.ndarray]:
+    """The rows (positions in the union of path sets) of each batch, given where each ends."""
+    start = 0
+    for end in ends:
+        yield np.arange(start, end)
+        start = end
+
+
 def _plan_free(
     scn: Scenario, demand: Any, key: tuple[Any, ...]
 ) -> Iterator[tuple[dict[str, Any], PathPlaces | None, np.ndarray | None]]:
@@ -268,10 +277,7 @@ def _plan_free(
     ps, pn = path_sample(demand, union)
     in_fin = np.isin(union, fin_idx)
     cap_now, pairs = capacity_array(scn), spill_pairs(scn)
-    start = 0
-    for end in ends:
-        rows = np.arange(start, end)
-        start = end
+    for rows in _rows(ends):
         arr = _demand_batch(scn, ps[rows], pn[rows])
         f = in_fin[rows]
         if not f.any():
@@ -322,30 +328,45 @@ def run_paths(
     cap_builds = capacity_array(scn, builds_capacity) if builds_capacity is not None else None
     pairs = spill_pairs(scn)
     robust = _RobustRun(scn, pattern, len(rob_idx), chunk) if pattern is not None else None
-    start = 0
-    for end, (arr, base, spend) in zip(ends, plan_free, strict=True):
-        rows = np.arange(start, end)
-        start = end
-        f, r = in_fin[rows], in_rob[rows]
-        rob_pos = np.searchsorted(rob_idx, union[rows])
-        if base is not None:
-            # today's pattern within committed capacity: the unmitigated finance bands and the
-            # robustness check's baseline, from one allocation
-            spend_now[rows[f]] = spend
+
+    def add_builds(rows: np.ndarray, arr: dict[str, Any]) -> None:
+        # today's pattern with the builds added, on the batch's finance paths
+        f = in_fin[rows]
+        places = _allocate_unmitigated(arr if f.all() else _take(arr, f), cap_builds, pairs)
+        spend_builds[rows[f]] = provider_spend_fy(scn, places.by_provider, builds_capacity)
+
+    def builds_alone(batches: list[Any]) -> None:
+        for rows, (arr, base, _) in zip(_rows(ends), batches, strict=True):
+            if base is not None:
+                add_builds(rows, arr)
+
+    # With the batches computed ahead, the builds' allocations (finance) run on a second thread
+    # beside the robustness check's (the allocation kernel releases the GIL); each writes its own
+    # rows, so the figures are the same either way.
+    beside = ahead is not None and ahead.key == key and cap_builds is not None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-builds") as pool:
+        builds_done = pool.submit(builds_alone, plan_free) if beside else None
+        for rows, (arr, base, spend) in zip(_rows(ends), plan_free, strict=True):
+            f, r = in_fin[rows], in_rob[rows]
+            rob_pos = np.searchsorted(rob_idx, union[rows])
+            if base is not None:
+                # today's pattern within committed capacity: the unmitigated finance bands and
+                # the robustness check's baseline, from one allocation
+                spend_now[rows[f]] = spend
+                if robust is not None:
+                    both = r[f]
+                    robust.baseline(rob_pos[f][both], base.take(both), spend_now[rows[f]][both])
+                if cap_builds is not None and not beside:
+                    add_builds(rows, arr)
             if robust is not None:
-                both = r[f]
-                robust.baseline(rob_pos[f][both], base.take(both), spend_now[rows[f]][both])
-            if cap_builds is not None:
-                sub = arr if f.all() else _take(arr, f)
-                places = _allocate_unmitigated(sub, cap_builds, pairs)
-                spend_builds[rows[f]] = provider_spend_fy(scn, places.by_provider, builds_capacity)
+                only = r & ~f  # robustness paths the finance bands do not use
+                robust.baseline_queue.add(rob_pos[only], _take(arr, only))
+                robust.plan_queue.add(rob_pos[r], arr if r.all() else _take(arr, r))
         if robust is not None:
-            only = r & ~f  # robustness paths the finance bands do not use
-            robust.baseline_queue.add(rob_pos[only], _take(arr, only))
-            robust.plan_queue.add(rob_pos[r], arr if r.all() else _take(arr, r))
-    if robust is not None:
-        robust.baseline_queue.drain(final=True)
-        robust.plan_queue.drain(final=True)
+            robust.baseline_queue.drain(final=True)
+            robust.plan_queue.drain(final=True)
+        if builds_done is not None:
+            builds_done.result()
     now = spend_now[in_fin] + other[None] if finance else None
     # without builds, today's pattern with the builds added is the same allocation as without
     with_builds = now if cap_builds is None else spend_builds[in_fin] + other[None]
