@@ -150,14 +150,19 @@ def run_scenario(
     # within committed capacity), then the saving's no-build LP.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-ahead") as pool:
         ahead = pool.submit(contextvars.copy_context().run, path_batches, scn, demand)
-        no_build = pool.submit(
-            contextvars.copy_context().run,
-            unreported,
-            no_build_plan,
-            scn,
-            placed.demand,
-            placed.unmitigated,
-            solver,
+        # (not where nothing may be built: the plan is then its own no-build plan)
+        no_build = (
+            pool.submit(
+                contextvars.copy_context().run,
+                unreported,
+                no_build_plan,
+                scn,
+                placed.demand,
+                placed.unmitigated,
+                solver,
+            )
+            if scn.policy.buildable
+            else None
         )
         report_stage("optimiser")
         suff = optimise_scenario(
@@ -194,7 +199,8 @@ def run_scenario(
         )
         report_stage("saving by cause")
         # a plan that builds nothing is its own no-build plan
-        routing_only = no_build.result() if suff.allocation.build_places.any() else suff.plan
+        built = no_build is not None and suff.allocation.build_places.any()
+        routing_only = no_build.result() if built else suff.plan
     # the saving: both variants' costs, and the plan without builds for its causes
     costs = pd.concat([unmit.costs, opt.costs], ignore_index=True)
     saved = saving(scn, costs, placed.unmitigated, suff, routing_only)
