@@ -439,6 +439,7 @@ class _ChunkWork:
         self.bits = np.empty(width, dtype=np.int32)  # one path's uniforms x 2**24
         self.p_at = np.empty(width, dtype=np.float32)  # inverse-CDF steps taken on every draw
         self.cdf_at = np.empty(width, dtype=np.float32)
+        self.tail = np.empty(width, dtype=np.intp)  # draws that walk on past those steps
 
 
 class _Stream:
@@ -483,7 +484,7 @@ def _simulate_year(
     n_big = kern.year_step(
         mc.stock, mc.phase, t, p0, n_paths, mc.q[t], kc, mc.rate[t], nf, mc.backlog[t],
         has_backlog, mc.poisson, p_zero, stream.state, work.flows, work.big, work.big_mean,
-        work.mean, work.bits, work.p_at, work.cdf_at, _INV_K, _PHASE_LO, _PHASE_HI,
+        work.mean, work.bits, work.p_at, work.cdf_at, work.tail, _INV_K, _PHASE_LO, _PHASE_HI,
     )  # fmt: skip
     if n_big:
         draws = stream.poisson(work.big_mean[:n_big])

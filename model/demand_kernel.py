@@ -106,6 +106,7 @@ def _inverse_cdf(
     offset: int,
     p_at: np.ndarray,
     cdf_at: np.ndarray,
+    tail: np.ndarray,
 ) -> int:
     """Inverse-CDF Poisson draws (float32) for ``mean``; means above POISSON_DIRECT_MAX get 0 here
     and their index (+ ``offset``) and mean go in ``big``, ``big_mean`` from ``n_big`` on.
@@ -113,8 +114,9 @@ def _inverse_cdf(
     Uniform u = bits x 2**-24; X is the number of k with u > P(X <= k - 1), stepped with the float32
     recurrence p = p x mean x (1 / k), cdf = cdf + p (``inv[k]`` = 1 / k). A first branch-free pass
     (vectorised) takes POISSON_DENSE_STEPS steps on every draw, keeping p and cdf after them in
-    ``p_at``, ``cdf_at`` (scratch), and marks large means as if they had passed them all; a second
-    walks on from there (the same values a walk from 0 reaches) only where all were passed.
+    ``p_at``, ``cdf_at`` (scratch), and marks large means as if they had passed them all; the draws
+    that passed them all are listed in ``tail`` without branching (a branch per draw mispredicts
+    on the few), and only those walk on (from the values a walk from 0 reaches there).
     Returns the new count of large means.
     """
     m = mean.size
@@ -135,9 +137,12 @@ def _inverse_cdf(
         out[i] = x
         p_at[i] = p
         cdf_at[i] = cdf
+    n_tail = 0
     for i in range(m):
-        if out[i] != _DENSE:
-            continue
+        tail[n_tail] = i
+        n_tail += np.intp(out[i] == _DENSE)
+    for j in range(n_tail):
+        i = tail[j]
         lam = mean[i]
         if lam > _DIRECT_MAX:  # numpy's sampler, after the year's uniforms
             out[i] = 0.0
@@ -177,7 +182,8 @@ def draw_flat(
         w = raw[d >> 1]
         bits[d] = np.int32(w >> np.uint64(40)) if d & 1 else np.int32((w & _LOW32) >> np.uint64(8))
     p_at, cdf_at = np.empty(m, dtype=np.float32), np.empty(m, dtype=np.float32)
-    return _inverse_cdf(mean, p0, bits, out, inv, big, big_mean, 0, 0, p_at, cdf_at)
+    tail = np.empty(m, dtype=np.intp)
+    return _inverse_cdf(mean, p0, bits, out, inv, big, big_mean, 0, 0, p_at, cdf_at, tail)
 
 
 @njit
@@ -241,23 +247,19 @@ def _update_path(
     (prev - ceased) + new."""
     n_cells = prev.shape[1]
     for a in range(LEAVE + 1):
-        row = (LEAVE + a) * n_cells
-        if has_backlog:
-            for c in range(n_cells):
-                cur[a, c] = flows[row + c] + backlog_t[a, c]
-        else:
-            for c in range(n_cells):
-                cur[a, c] = flows[row + c]
-    for a in range(1, LEAVE + 1):
-        row = (a - 1) * n_cells
-        if cap:
-            for c in range(n_cells):
-                before = prev[a - 1, c]
-                ces = min(flows[row + c], before)  # no more leavers than plans
-                cur[a, c] = (before - ces) + cur[a, c]
-        else:
-            for c in range(n_cells):
-                cur[a, c] = (prev[a - 1, c] - flows[row + c]) + cur[a, c]
+        new_row, ces_row = (LEAVE + a) * n_cells, (a - 1) * n_cells
+        out, younger = cur[a], prev[a - 1]  # (a = 0: younger is unused)
+        for c in range(n_cells):
+            new = flows[new_row + c]
+            if has_backlog:
+                new = new + backlog_t[a, c]
+            if a > 0:
+                before = younger[c]
+                ces = flows[ces_row + c]
+                if cap and ces > before:  # no more leavers than plans
+                    ces = before
+                new = (before - ces) + new
+            out[c] = new
 
 
 @njit
@@ -320,6 +322,7 @@ def year_step(
     bits: np.ndarray,
     p_at: np.ndarray,
     cdf_at: np.ndarray,
+    tail: np.ndarray,
     inv: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
@@ -331,7 +334,7 @@ def year_step(
     ``state`` (advanced) with P(X = 0) in ``p0`` and are kept in ``flows`` [paths x 51 x C]; draws
     with means above POISSON_DIRECT_MAX are left at 0, their indices and means put in ``big`` and
     ``big_mean``, and the cells they touch computed again by ``fix_big``. Returns their count.
-    ``mean``, ``bits``, ``p_at``, ``cdf_at`` [51 x C] are scratch.
+    ``mean``, ``bits``, ``p_at``, ``cdf_at``, ``tail`` [51 x C] are scratch.
     """
     n_cells = stock.shape[3]
     width = (2 * LEAVE + 1) * n_cells
@@ -346,18 +349,9 @@ def year_step(
             word = _uniforms24(state, base, width, word, bits)
             fl = flows[base : base + width]
             n_big = _inverse_cdf(
-                mean,
-                p0[base : base + width],
-                bits,
-                fl,
-                inv,
-                big,
-                big_mean,
-                n_big,
-                base,
-                p_at,
-                cdf_at,
-            )
+                mean, p0[base : base + width], bits, fl, inv, big, big_mean, n_big, base,
+                p_at, cdf_at, tail,
+            )  # fmt: skip
             _update_path(prev, cur, flows[base : base + width], True, backlog_t, has_backlog)
         else:
             _update_path(prev, cur, mean, False, backlog_t, has_backlog)
