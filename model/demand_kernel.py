@@ -10,8 +10,8 @@ numpy's float32 exp (computed by the caller on ``neg_means``' output: numba's ex
 differently), the inverse CDF in the same float32 order, and means above POISSON_DIRECT_MAX
 left to numpy's ``Generator.poisson`` after the year's uniforms (``fix_big`` puts them in).
 
-Imported only when Poisson noise or Monte Carlo paths are run: importing numba costs about 0.4 s,
-which ``validate`` and ``init`` should not pay. Compiled kernels are cached on disk.
+Imported only when Monte Carlo paths run (``model.demand._kernels``): importing numba costs about
+0.4 s, which ``validate`` and ``init`` should not pay. Compiled kernels are cached on disk.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def _sfc64_next(s: np.ndarray) -> np.uint64:
 
 
 def sfc64_raw(state: np.ndarray, out: np.ndarray) -> None:
-    """``out.size`` raw words from SFC64 ``state`` (uint64[4], advanced): ``random_raw``'s values."""
+    """``out.size`` raw words from SFC64 ``state`` (uint64[4], advanced): ``random_raw``'s values
+    (the tests check the kernel's generator against numpy's with it)."""
     for i in range(out.size):
         out[i] = _sfc64_next(state)
 
@@ -248,7 +249,7 @@ def _update_path(
     n_cells = prev.shape[1]
     for a in range(LEAVE + 1):
         new_row, ces_row = (LEAVE + a) * n_cells, (a - 1) * n_cells
-        out, younger = cur[a], prev[a - 1]  # (a = 0: younger is unused)
+        out, younger = cur[a], prev[a - 1]  # at age 0 (prev[-1]) younger is not read
         for c in range(n_cells):
             new = flows[new_row + c]
             if has_backlog:
@@ -263,23 +264,15 @@ def _update_path(
 
 
 @njit
-def _phase_sum(
-    cur: np.ndarray,
-    ph_out: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    ph0: int,
-    ph1: int,
-    c0: int,
-    c1: int,
-) -> None:
-    """Sums of phases ph0..ph1-1 for cells c0..c1-1: ages lo..hi added in order, as numpy's sum
-    over that axis does (float32, so the order fixes the result)."""
-    for ph in range(ph0, ph1):
-        for c in range(c0, c1):
+def _phase_sum(cur: np.ndarray, ph_out: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """One path's phase sums [PH, C] of its stock [A, C]: ages lo..hi added in order, as numpy's
+    sum over that axis does (float32, so the order fixes the result)."""
+    n_cells = cur.shape[1]
+    for ph in range(lo.size):
+        for c in range(n_cells):
             ph_out[ph, c] = cur[lo[ph], c]
         for a in range(lo[ph] + 1, hi[ph] + 1):
-            for c in range(c0, c1):
+            for c in range(n_cells):
                 ph_out[ph, c] += cur[a, c]
 
 
@@ -293,11 +286,10 @@ def start_paths(
     hi: np.ndarray,
 ) -> None:
     """Base-year stock (the same on every path) and its phase sums for paths p_lo.."""
-    n_cells = stock.shape[3]
     for i in range(n_paths):
         cur = stock[p_lo + i, 0]
         cur[:, :] = start
-        _phase_sum(cur, phase[p_lo + i, 0], lo, hi, 0, lo.size, 0, n_cells)
+        _phase_sum(cur, phase[p_lo + i, 0], lo, hi)
 
 
 def year_step(
@@ -352,10 +344,10 @@ def year_step(
                 mean, p0[base : base + width], bits, fl, inv, big, big_mean, n_big, base,
                 p_at, cdf_at, tail,
             )  # fmt: skip
-            _update_path(prev, cur, flows[base : base + width], True, backlog_t, has_backlog)
+            _update_path(prev, cur, fl, True, backlog_t, has_backlog)
         else:
             _update_path(prev, cur, mean, False, backlog_t, has_backlog)
-        _phase_sum(cur, phase[p, t], lo, hi, 0, lo.size, 0, n_cells)
+        _phase_sum(cur, phase[p, t], lo, hi)
     return n_big
 
 
