@@ -471,26 +471,31 @@ def _simulate_year(
     at the plans there were, ageing and phase sums, path by path. Around it stays in numpy only
     what must match numpy bit for bit: P(X = 0) by its float32 exp, and its Poisson sampler for the
     few means above POISSON_DIRECT_MAX, drawn after the year's uniforms (``demand_kernel.fix_big``
-    then puts them in). With Poisson noise ``work.flows`` holds the year's draws afterwards.
+    then puts them in). With Poisson noise ``work.flows`` holds the year's draws afterwards, and
+    ``work.p0`` next year's negated means (so years run in order from t = 1).
     """
     kern = _kernels()
     n_paths = p1 - p0
     p_zero = work.p0[: n_paths * work.mean.size]
     kc, nf = mc.ces_factor[p0:p1], mc.new_factor[t, p0:p1]
+    has_next = t + 1 < mc.stock.shape[1]
+    tn = t + 1 if has_next else t
     if mc.poisson:
-        kern.neg_means(mc.stock, t, p0, n_paths, mc.q[t], kc, mc.rate[t], nf, p_zero)
+        if t == 1:  # later years' negated means come from the year before's step
+            kern.neg_means(mc.stock, t, p0, n_paths, mc.q[t], kc, mc.rate[t], nf, p_zero)
         np.exp(p_zero, out=p_zero)  # numpy's float32 exp: the draws depend on its rounding
     has_backlog = bool(mc.has_backlog[t])
     n_big = kern.year_step(
         mc.stock, mc.phase, t, p0, n_paths, mc.q[t], kc, mc.rate[t], nf, mc.backlog[t],
         has_backlog, mc.poisson, p_zero, stream.state, work.flows, work.big, work.big_mean,
         work.mean, work.bits, work.p_at, work.cdf_at, work.tail, _INV_K, _PHASE_LO, _PHASE_HI,
+        mc.q[tn], mc.rate[tn], mc.new_factor[tn, p0:p1], has_next,
     )  # fmt: skip
     if n_big:
         draws = stream.poisson(work.big_mean[:n_big])
         kern.fix_big(
             mc.stock, mc.phase, t, p0, work.big[:n_big], draws, work.flows, mc.backlog[t],
-            has_backlog, _PHASE_LO, _PHASE_HI, _PHASE_OF_AGE,
+            has_backlog, _PHASE_LO, _PHASE_HI, _PHASE_OF_AGE, p_zero, mc.q[tn], kc, has_next,
         )  # fmt: skip
 
 

@@ -212,6 +212,21 @@ def _path_means(
             mean[row + c] = rate_t[a, c] * nf
 
 
+@njit
+def _neg_path_means(
+    prev: np.ndarray,
+    q_t: np.ndarray,
+    kc: np.float32,
+    rate_t: np.ndarray,
+    nf: np.float32,
+    out: np.ndarray,
+) -> None:
+    """``_path_means`` negated, for numpy's exp (negation is exact: exp(out) = exp(-mean))."""
+    _path_means(prev, q_t, kc, rate_t, nf, out)
+    for k in range(out.size):
+        out[k] = -out[k]
+
+
 def neg_means(
     stock: np.ndarray,
     t: int,
@@ -224,13 +239,11 @@ def neg_means(
     out: np.ndarray,
 ) -> None:
     """-mean of every draw of paths p_lo.. in year ``t`` into ``out`` [paths x 51 x C], for the
-    caller's numpy exp (negation is exact, so exp(out) = numpy's exp(-mean))."""
+    caller's numpy exp (the first year's; ``year_step`` writes each next year's)."""
     width = (2 * LEAVE + 1) * stock.shape[3]
     for i in range(n_paths):
         blk = out[i * width : (i + 1) * width]
-        _path_means(stock[p_lo + i, t - 1], q_t, kc[i], rate_t, nf_t[i], blk)
-        for k in range(width):
-            blk[k] = -blk[k]
+        _neg_path_means(stock[p_lo + i, t - 1], q_t, kc[i], rate_t, nf_t[i], blk)
 
 
 @njit
@@ -318,6 +331,10 @@ def year_step(
     inv: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
+    q_next: np.ndarray,
+    rate_next: np.ndarray,
+    nf_next: np.ndarray,
+    has_next: bool,
 ) -> int:
     """Year ``t`` of paths p_lo..p_lo+n_paths-1: stock[:, t] and phase[:, t] from stock[:, t-1].
 
@@ -326,7 +343,10 @@ def year_step(
     ``state`` (advanced) with P(X = 0) in ``p0`` and are kept in ``flows`` [paths x 51 x C]; draws
     with means above POISSON_DIRECT_MAX are left at 0, their indices and means put in ``big`` and
     ``big_mean``, and the cells they touch computed again by ``fix_big``. Returns their count.
-    ``mean``, ``bits``, ``p_at``, ``cdf_at``, ``tail`` [51 x C] are scratch.
+    ``mean``, ``bits``, ``p_at``, ``cdf_at``, ``tail`` [51 x C] are scratch. With ``has_next``
+    (and Poisson noise), each path's block of ``p0`` is then overwritten with year t + 1's negated
+    means (rates ``q_next``, ``rate_next``, ``nf_next``) while its new stock is in cache, for the
+    caller's exp before the next call.
     """
     n_cells = stock.shape[3]
     width = (2 * LEAVE + 1) * n_cells
@@ -345,6 +365,8 @@ def year_step(
                 p_at, cdf_at, tail,
             )  # fmt: skip
             _update_path(prev, cur, fl, True, backlog_t, has_backlog)
+            if has_next:  # this path's P(X = 0) for this year are used: next year's go there
+                _neg_path_means(cur, q_next, kc[i], rate_next, nf_next[i], p0[base : base + width])
         else:
             _update_path(prev, cur, mean, False, backlog_t, has_backlog)
         _phase_sum(cur, phase[p, t], lo, hi)
@@ -364,9 +386,14 @@ def fix_big(
     lo: np.ndarray,
     hi: np.ndarray,
     phase_of_age: np.ndarray,
+    p0: np.ndarray,
+    q_next: np.ndarray,
+    kc: np.ndarray,
+    has_next: bool,
 ) -> None:
     """Put numpy's draws for the large means ``big`` in ``flows`` and recompute the stock cells
-    and phase sums they touch (a leaver at age a moves age a + 1, a joiner at a moves age a)."""
+    and phase sums they touch (a leaver at age a moves age a + 1, a joiner at a moves age a), and
+    with ``has_next`` next year's negated leaver mean at that cell in ``p0`` (``year_step``'s)."""
     n_cells = stock.shape[3]
     width = (2 * LEAVE + 1) * n_cells
     for k in range(big.size):
@@ -384,6 +411,11 @@ def fix_big(
             ces = min(flows[base + (a - 1) * n_cells + c], before)
             new = (before - ces) + new
         stock[p, t, a, c] = new
+        if has_next and a < LEAVE:
+            f = q_next[a, c] * kc[i]
+            if f > _ONE:
+                f = _ONE
+            p0[base + a * n_cells + c] = -(f * new)
         ph = phase_of_age[a]
         acc = stock[p, t, lo[ph], c]
         for b in range(lo[ph] + 1, hi[ph] + 1):
