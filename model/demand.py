@@ -40,6 +40,7 @@ from .cohort import (
 )
 from .errors import Problem, ScenarioError
 from .machine import available_cpus
+from .poisson import POISSON_MAX_STEPS
 from .scenario import MAX_AGE, PHASE_AGES, PHASES, Scenario
 
 PHASE_STARTS = np.array([lo for lo, _ in PHASE_AGES.values()])
@@ -47,9 +48,6 @@ PHASE_OF_AGE = np.array(
     [i for i, (lo, hi) in enumerate(PHASE_AGES.values()) for _ in range(lo, hi + 1)]
 )
 CHUNK_PATHS = 64  # paths simulated together: ~1.3 MB per float32 work array, in cache
-POISSON_DIRECT_MAX = 12.0  # means above this use numpy's Poisson sampler, below it the inverse CDF
-POISSON_DENSE_STEPS = 6  # inverse-CDF steps every draw takes before the few still going walk on
-POISSON_MAX_STEPS = 80  # float32 guard: P(X > 80 | mean <= 12) is below 1e-30
 
 
 def academic_year(year: int) -> str:

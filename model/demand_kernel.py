@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from .demand import POISSON_DENSE_STEPS, POISSON_DIRECT_MAX, POISSON_MAX_STEPS
+from .poisson import POISSON_DENSE_STEPS, POISSON_DIRECT_MAX, POISSON_MAX_STEPS
 from .scenario import MAX_AGE
 
 LEAVE = MAX_AGE  # leaver rows (ages 0-24) come first in a path's block of flows

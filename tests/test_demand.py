@@ -16,6 +16,7 @@ from scipy import stats
 from model import cohort
 from model import demand as dm
 from model.io import ScenarioError, default_scenario_path, read_yaml_file, validate_mapping
+from model.poisson import POISSON_DENSE_STEPS, POISSON_DIRECT_MAX, POISSON_MAX_STEPS
 from model.scenario import MAX_AGE, PHASE_AGES, PHASES, Scenario
 
 DEVON = read_yaml_file(default_scenario_path())
@@ -488,14 +489,14 @@ def _poisson_reference(lam: np.ndarray, rng: np.random.Generator, raw: bool = Fa
     cdf = np.exp(-lam)
     p = cdf.copy()
     x = np.zeros(lam.size, dtype=np.float32)
-    for k in range(1, dm.POISSON_MAX_STEPS + 2):
+    for k in range(1, POISSON_MAX_STEPS + 2):
         x += u > cdf  # X >= k
-        if k > dm.POISSON_MAX_STEPS:
+        if k > POISSON_MAX_STEPS:
             break
         p = p * lam
         p = p * np.float32(1.0 / k)
         cdf = cdf + p
-    big = np.flatnonzero(lam > dm.POISSON_DIRECT_MAX)
+    big = np.flatnonzero(lam > POISSON_DIRECT_MAX)
     x[big] = rng.poisson(lam[big].astype(np.float64))
     return x
 
@@ -509,7 +510,7 @@ def test_poisson_kernel_matches_a_numpy_reference_bit_for_bit() -> None:
     got = dm.poisson_f32(lam, got_rng)
     ref = _poisson_reference(lam, ref_rng)
     assert np.array_equal(got, ref)
-    assert got.max() > dm.POISSON_DENSE_STEPS  # the per-draw tail ran
+    assert got.max() > POISSON_DENSE_STEPS  # the per-draw tail ran
     assert got_rng.bit_generator.random_raw() == ref_rng.bit_generator.random_raw()
 
 
@@ -637,7 +638,7 @@ def test_year_step_matches_the_numpy_reference_bit_for_bit(
         assert np.array_equal(mc.stock[p0:p1, t, 0], new[:, 0])
         assert (drawn == np.round(drawn)).all() and drawn.min() >= 0
         assert (mc.stock[p0:p1, t, 1:] >= new[:, 1:]).all()  # no more leavers than plans
-        large += int((lam > dm.POISSON_DIRECT_MAX).sum())
+        large += int((lam > POISSON_DIRECT_MAX).sum())
         capped += int((drawn[:, :MAX_AGE] > prev[:, :MAX_AGE]).sum())
     if poisson:
         assert large > 0 and capped > 0  # numpy's sampler and the cap both ran
