@@ -39,12 +39,12 @@ def _best(fn, repeat: int) -> tuple[float, float, object]:
 
 
 def _kernel_cache_state() -> str:
-    """Whether numba's on-disk cache of the Poisson kernel exists before this run compiles it."""
+    """Whether numba's on-disk cache of the year-step kernel exists before this run compiles it."""
     from model import demand
 
     src = Path(demand.__file__)
     where = os.environ.get("NUMBA_CACHE_DIR") or str(src.parent / "__pycache__")
-    found = list(Path(where).rglob("demand._inverse_cdf*.nbi")) if Path(where).exists() else []
+    found = list(Path(where).rglob("demand_kernel.year_step*.nbi")) if Path(where).exists() else []
     writable = os.access(src.parent, os.W_OK) or bool(os.environ.get("NUMBA_CACHE_DIR"))
     state = "cached" if found else "not cached yet (compiled in this run)"
     return f"{state}; cache folder {where} ({'writable' if writable else 'read-only'})"
@@ -66,13 +66,13 @@ def _print_machine(threads: int | None, cache: str, warm: float) -> None:
     )
     env = ", ".join(f"{k}={v}" for k, v in m["env"].items()) or "none set"
     print(f"thread and BLAS settings: {env}")
-    kernel = demand._KERNEL
+    kernel = getattr(demand._KERNELS, "year_step", None)
     stats = getattr(kernel, "stats", None)
     hits = f"{sum(stats.cache_hits.values())} cache hit(s), " if stats else ""
     misses = f"{sum(stats.cache_misses.values())} miss(es) (compiled)" if stats else ""
     print(
         f"numba {m.get('numba', '?')} (threading layer {m.get('numba_threading_layer')}; the "
-        f"kernel is single-threaded per call, threads come from the path chunks): kernel "
+        f"year-step kernel is single-threaded per call, threads come from the path chunks): kernel "
         f"{cache}; this process: {hits}{misses}; first 200-path run with imports {warm:.2f} s"
     )
 

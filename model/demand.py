@@ -40,6 +40,7 @@ from .cohort import (
 )
 from .errors import Problem, ScenarioError
 from .machine import available_cpus
+from .poisson import POISSON_MAX_STEPS
 from .scenario import MAX_AGE, PHASE_AGES, PHASES, Scenario
 
 PHASE_STARTS = np.array([lo for lo, _ in PHASE_AGES.values()])
@@ -47,10 +48,6 @@ PHASE_OF_AGE = np.array(
     [i for i, (lo, hi) in enumerate(PHASE_AGES.values()) for _ in range(lo, hi + 1)]
 )
 CHUNK_PATHS = 64  # paths simulated together: ~1.3 MB per float32 work array, in cache
-POISSON_DIRECT_MAX = 12.0  # means above this use numpy's Poisson sampler, below it the inverse CDF
-POISSON_DENSE_STEPS = 6  # inverse-CDF steps every draw takes before the few still going walk on
-POISSON_RAW_PIECE = 16384  # raw 64-bit words per call: small blocks, reused memory
-POISSON_MAX_STEPS = 80  # float32 guard: P(X > 80 | mean <= 12) is below 1e-30
 
 
 def academic_year(year: int) -> str:
@@ -258,141 +255,50 @@ def with_joiners(
 # --------------------------------------------------------------------------- Monte Carlo
 
 
-def _inverse_cdf(
-    lam: np.ndarray,
-    p0: np.ndarray,
-    bits: np.ndarray,
-    out: np.ndarray,
-    big: np.ndarray,
-    n_big: int,
-    offset: int,
-    inv: np.ndarray,
-) -> int:
-    """Inverse-CDF Poisson draws for ``lam`` [m] (float32), compiled by ``_kernel``.
+_KERNELS: Any = None
+_KERNELS_LOCK = threading.Lock()
 
-    ``p0`` = exp(-lam) (float32, from numpy, so the values match its exp exactly); ``bits`` [>= m]
-    the generator's raw output as uint32: draw i uses the top 24 bits of ``bits[i]`` x 2**-24.
-    Each step is the float32 recurrence p = p x mean x (1 / k), cdf = cdf + p (``inv[k]`` = 1 / k).
-    A first pass takes POISSON_DENSE_STEPS steps on every draw without branching (the CDF never
-    falls, so counting the steps with u > cdf gives min(X, POISSON_DENSE_STEPS)); a second pass
-    walks on, one draw at a time, only where that count is reached. Means above
-    POISSON_DIRECT_MAX get 0 here and their index (+ ``offset``) goes in ``big`` from ``n_big``
-    on; returns the new count.
+
+def _kernels() -> Any:
+    """``model.demand_kernel`` (the compiled year step), imported on first use.
+
+    Importing numba costs about 0.4 s and compiling the kernels about 2 s once, then they load
+    from numba's disk cache; ``validate`` and ``init`` never pay either.
     """
-    m = lam.size
-    scale = np.float32(2.0**-24)
-    shift = np.uint32(8)
-    for i in range(m):
-        u = np.float32(bits[i] >> shift) * scale
-        mean = lam[i]
-        cdf = p0[i]
-        p = cdf * mean
-        x = np.int32(u > cdf)
-        cdf = cdf + p
-        for k in range(2, POISSON_DENSE_STEPS + 1):
-            x += np.int32(u > cdf)
-            p = p * mean
-            p = p * inv[k]
-            cdf = cdf + p
-        out[i] = x
-    dense = np.float32(POISSON_DENSE_STEPS)
-    direct_max = np.float32(POISSON_DIRECT_MAX)
-    for i in range(m):
-        mean = lam[i]
-        if mean > direct_max:
-            out[i] = 0.0
-            big[n_big] = offset + i
-            n_big += 1
-        elif out[i] == dense:  # X >= POISSON_DENSE_STEPS: walk on from the start
-            u = np.float32(bits[i] >> shift) * scale
-            cdf = p0[i]
-            p = cdf
-            x = 0
-            while u > cdf:  # X > x
-                x += 1
-                if x > POISSON_MAX_STEPS:
-                    break
-                p = p * mean
-                p = p * inv[x]
-                cdf = cdf + p
-            out[i] = x
-    return n_big
+    global _KERNELS
+    with _KERNELS_LOCK:
+        if _KERNELS is None:
+            from . import demand_kernel
 
-
-_KERNEL: Any = None
-_KERNEL_LOCK = threading.Lock()
-
-
-def _kernel() -> Any:
-    """``_inverse_cdf`` compiled with numba (nogil: the chunk threads run it in parallel).
-
-    Imported and compiled on first use, about 0.7 s, then cached on disk (numba's cache: loading
-    it and importing numba add about 0.4 s to a process that draws Poisson noise).
-    """
-    global _KERNEL
-    with _KERNEL_LOCK:
-        if _KERNEL is None:
-            from numba import njit
-
-            try:
-                _KERNEL = njit(cache=True, nogil=True)(_inverse_cdf)
-            except RuntimeError:  # nowhere writable to cache it: compile in every process
-                _KERNEL = njit(nogil=True)(_inverse_cdf)
-    return _KERNEL
+            _KERNELS = demand_kernel
+    return _KERNELS
 
 
 # 1 / k in float32 (1 / 1 exactly 1), as the steps multiply by it
 _INV_K = np.array([0.0] + [1.0 / k for k in range(1, POISSON_MAX_STEPS + 1)], dtype=np.float32)
-
-
-class PoissonSampler:
-    """Exact Poisson draws for float32 arrays of means, reusing its work buffers between calls.
-
-    Inverse CDF on one float32 uniform per draw: X is the number of k with u > P(X <= k - 1).
-    The uniforms are the top 24 bits of each 32-bit half of the generator's raw 64-bit output,
-    times 2**-24: exactly the values (and stream) of ``Generator.random(dtype=np.float32)`` on
-    SFC64; the raw words are taken POISSON_RAW_PIECE at a time so scratch memory stays small.
-    P(X = 0) = exp(-mean) comes from numpy's float32 exp over the whole array; the steps
-    (p = p x mean x 1/k, cdf += p, in float32, at most POISSON_MAX_STEPS) run per draw in a
-    numba kernel (``_inverse_cdf``, nogil), bit-identical to the earlier all-numpy version.
-    Means above POISSON_DIRECT_MAX use numpy's sampler, after all the uniforms are taken.
-    Same generator state => same draws.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.p0 = np.empty(size, dtype=np.float32)
-        self.big = np.empty(size, dtype=np.intp)
-        self.kernel = _kernel()
-
-    def __call__(self, lam: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
-        """Write draws with means ``lam`` into ``out`` (both contiguous float32, same shape).
-
-        ``lam`` is left unchanged; ``out`` must not share memory with it.
-        """
-        flat, x = lam.reshape(-1), out.reshape(-1)
-        n = flat.size
-        if n > self.p0.size:
-            self.__init__(n)  # grow the buffers
-        p0 = self.p0[:n]
-        np.negative(flat, out=p0)
-        np.exp(p0, out=p0)  # P(X = 0)
-        raw = rng.bit_generator.random_raw
-        n_big = 0
-        for i in range(0, n, 2 * POISSON_RAW_PIECE):
-            j = min(i + 2 * POISSON_RAW_PIECE, n)
-            bits = raw((j - i + 1) // 2).view(np.uint32)
-            n_big = self.kernel(flat[i:j], p0[i:j], bits, x[i:j], self.big, n_big, i, _INV_K)
-        if n_big:
-            big = self.big[:n_big]
-            x[big] = rng.poisson(flat.take(big).astype(np.float64))
-        return out
+_PHASE_LO = np.array([lo for lo, _ in PHASE_AGES.values()], dtype=np.intp)
+_PHASE_HI = np.array([hi for _, hi in PHASE_AGES.values()], dtype=np.intp)
 
 
 def poisson_f32(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Exact Poisson draws (float32 counts) with means ``lam``; ``lam`` is left unchanged."""
+    """Exact Poisson draws (float32 counts) with means ``lam``; ``lam`` is left unchanged.
+
+    Inverse CDF on one float32 uniform per draw: X is the number of k with u > P(X <= k - 1).
+    The uniforms are the top 24 bits of each 32-bit half of the generator's raw 64-bit output,
+    times 2**-24 (on SFC64 exactly ``Generator.random(dtype=np.float32)``); P(X = 0) = exp(-mean)
+    is numpy's float32 exp; the steps (p = p x mean x 1/k, cdf += p, in float32, at most
+    POISSON_MAX_STEPS) run in the compiled kernel the Monte Carlo uses. Means above
+    POISSON_DIRECT_MAX use numpy's sampler, after all the uniforms are taken.
+    """
     lam32 = np.array(lam, dtype=np.float32, copy=True, order="C")
-    out = np.empty_like(lam32)
-    return PoissonSampler(lam32.size)(lam32, rng, out)
+    flat = lam32.reshape(-1)
+    out = np.empty_like(flat)
+    raw = rng.bit_generator.random_raw((flat.size + 1) // 2)
+    big, big_mean = np.empty(flat.size, dtype=np.intp), np.empty(flat.size)
+    n_big = _kernels().draw_flat(flat, np.exp(-flat), raw, out, _INV_K, big, big_mean)
+    if n_big:
+        out[big[:n_big]] = rng.poisson(big_mean[:n_big])
+    return out.reshape(lam32.shape)
 
 
 @dataclass
@@ -502,65 +408,147 @@ def draw_paths(
 
 @dataclass
 class _MonteCarlo:
-    """Shared read-only state of one Monte Carlo run (float32 copies of the rates)."""
+    """Shared read-only state of one Monte Carlo run (float32 copies of the rates, cells
+    flattened: C = needs x localities)."""
 
-    rate: np.ndarray  # [T, A, N, L] new plans a year at incidence 1, growth 0
-    q: np.ndarray  # [T, 25, N, L] cessation rates below age 25 at multiplier 1
-    q_max: np.ndarray  # [T] largest of q
-    backlog: np.ndarray  # [T, A, N, L]
+    rate: np.ndarray  # [T, A, C] new plans a year at incidence 1, growth 0
+    q: np.ndarray  # [T, 25, C] cessation rates below age 25 at multiplier 1
+    backlog: np.ndarray  # [T, A, C]
     has_backlog: np.ndarray  # [T] bool
-    new_factor: np.ndarray  # [P, T] incidence x (1 + growth)^exp per path
+    new_factor: np.ndarray  # [T, P] incidence x (1 + growth)^exp per path
     ces_factor: np.ndarray  # [P] cessation multiplier per path
-    start: np.ndarray  # [A, N, L]
+    start: np.ndarray  # [A, C]
     poisson: bool
-    stock: np.ndarray  # [P, T, A, N, L] output
-    phase: np.ndarray  # [P, T, PH, N, L] output: stock summed over each phase's ages
+    stock: np.ndarray  # [P, T, A, C] output
+    phase: np.ndarray  # [P, T, PH, C] output: stock summed over each phase's ages
+
+
+class _ChunkWork:
+    """One thread's scratch for ``_simulate_chunk``, reused from chunk to chunk."""
+
+    def __init__(self, n_cells: int) -> None:
+        width = (2 * MAX_AGE + 1) * n_cells  # a path's leavers (0-24) and joiners (0-25)
+        size = CHUNK_PATHS * width
+        self.p0 = np.empty(size, dtype=np.float32)  # P(X = 0) of each draw
+        self.flows = np.empty(size, dtype=np.float32)  # the draws
+        self.big = np.empty(size, dtype=np.intp)  # draws left to numpy's sampler
+        self.big_mean = np.empty(size, dtype=np.float64)
+        self.mean = np.empty(width, dtype=np.float32)  # one path's means
+        self.bits = np.empty(width, dtype=np.int32)  # one path's uniforms x 2**24
+        self.p_at = np.empty(width, dtype=np.float32)  # inverse-CDF steps taken on every draw
+        self.cdf_at = np.empty(width, dtype=np.float32)
+        self.tail = np.empty(width, dtype=np.intp)  # draws that walk on past those steps
+
+
+class _Stream:
+    """A chunk's SFC64 generator, stepped in the kernel on a copy of its state (``state``) and by
+    numpy's Poisson sampler, one stream: the state is handed over each way between them."""
+
+    def __init__(self, seed: np.random.SeedSequence) -> None:
+        self.rng = np.random.Generator(np.random.SFC64(seed))
+        self._sfc = self.rng.bit_generator.state
+        self.state = np.array(self._sfc["state"]["state"], dtype=np.uint64)
+
+    def poisson(self, means: np.ndarray) -> np.ndarray:
+        """numpy's Poisson draws (int64) from where the kernel left the stream."""
+        bitgen = self.rng.bit_generator
+        self._sfc["state"]["state"] = self.state
+        bitgen.state = self._sfc
+        draws = self.rng.poisson(means)
+        self._sfc = bitgen.state
+        self.state[:] = self._sfc["state"]["state"]
+        return draws
+
+
+def _simulate_year(
+    mc: _MonteCarlo, t: int, p0: int, p1: int, stream: _Stream, work: _ChunkWork
+) -> None:
+    """Year ``t`` of paths p0..p1-1: ``mc.stock[p0:p1, t]`` and its phase sums from year t - 1.
+
+    One compiled call over the chunk (``demand_kernel.year_step``): means, draws, leavers capped
+    at the plans there were, ageing and phase sums, path by path. Around it stays in numpy only
+    what must match numpy bit for bit: P(X = 0) by its float32 exp, and its Poisson sampler for the
+    few means above POISSON_DIRECT_MAX, drawn after the year's uniforms (``demand_kernel.fix_big``
+    then puts them in). With Poisson noise ``work.flows`` holds the year's draws afterwards, and
+    ``work.p0`` next year's negated means (so years run in order from t = 1).
+    """
+    kern = _kernels()
+    n_paths = p1 - p0
+    p_zero = work.p0[: n_paths * work.mean.size]
+    kc, nf = mc.ces_factor[p0:p1], mc.new_factor[t, p0:p1]
+    has_next = t + 1 < mc.stock.shape[1]
+    tn = t + 1 if has_next else t
+    if mc.poisson:
+        if t == 1:  # later years' negated means come from the year before's step
+            kern.neg_means(mc.stock, t, p0, n_paths, mc.q[t], kc, mc.rate[t], nf, p_zero)
+        np.exp(p_zero, out=p_zero)  # numpy's float32 exp: the draws depend on its rounding
+    has_backlog = bool(mc.has_backlog[t])
+    n_big = kern.year_step(
+        mc.stock, mc.phase, t, p0, n_paths, mc.q[t], kc, mc.rate[t], nf, mc.backlog[t],
+        has_backlog, mc.poisson, p_zero, stream.state, work.flows, work.big, work.big_mean,
+        work.mean, work.bits, work.p_at, work.cdf_at, work.tail, _INV_K, _PHASE_LO, _PHASE_HI,
+        mc.q[tn], mc.rate[tn], mc.new_factor[tn, p0:p1], has_next,
+    )  # fmt: skip
+    if n_big:
+        draws = stream.poisson(work.big_mean[:n_big])
+        kern.fix_big(
+            mc.stock, mc.phase, t, p0, work.big[:n_big], draws, work.flows, mc.backlog[t],
+            has_backlog, _PHASE_LO, _PHASE_HI, _PHASE_OF_AGE, p_zero, mc.q[tn], kc, has_next,
+        )  # fmt: skip
 
 
 def _simulate_chunk(
-    mc: _MonteCarlo,
-    p0: int,
-    p1: int,
-    seed: np.random.SeedSequence,
-    sampler: PoissonSampler | None,
-    work: np.ndarray,
+    mc: _MonteCarlo, p0: int, p1: int, seed: np.random.SeedSequence, work: _ChunkWork
 ) -> None:
-    """Simulate paths p0..p1-1 into ``mc.stock`` and ``mc.phase`` (float32, in place).
+    """Simulate paths p0..p1-1 into ``mc.stock`` and ``mc.phase`` (float32, in place), from the
+    base-year stock, with their own generator from ``seed``."""
+    stream = _Stream(seed)
+    _kernels().start_paths(mc.stock, mc.phase, p0, p1 - p0, mc.start, _PHASE_LO, _PHASE_HI)
+    for t in range(1, mc.stock.shape[1]):
+        _simulate_year(mc, t, p0, p1, stream, work)
 
-    Leavers (ages 0-24; everyone aged 25 leaves, not drawn) and joiners (ages 0-25) share one
-    buffer of means ``lam`` [paths, 25 + 26, N, L] so each year needs one Poisson call; ``work``
-    [2, CHUNK_PATHS, 25 + 26, N, L] float32 holds it and the flows, reused from chunk to chunk.
-    """
-    rng = np.random.Generator(np.random.SFC64(seed))
-    stock = mc.stock[p0:p1]
-    n_paths, T = stock.shape[0], stock.shape[1]
-    lam = work[0, :n_paths]
-    lam_c, lam_n = lam[:, :MAX_AGE], lam[:, MAX_AGE:]
-    flows = work[1, :n_paths] if sampler is not None else lam
-    ces, new = flows[:, :MAX_AGE], flows[:, MAX_AGE:]
-    kc = mc.ces_factor[p0:p1, None, None, None]
-    kc_max = float(kc.max())
-    stock[:, 0] = mc.start
-    for t in range(1, T):
-        prev = stock[:, t - 1]
-        # leavers: plans aged a in January t-1 that end before January t
-        np.multiply(mc.q[t][None], kc, out=lam_c)
-        if mc.q_max[t] * kc_max > 1.0:
-            np.minimum(lam_c, 1.0, out=lam_c)
-        lam_c *= prev[:, :MAX_AGE]
-        # joiners: rate x this path's incidence and growth (+ the backlog, not drawn)
-        np.multiply(mc.rate[t][None], mc.new_factor[p0:p1, t, None, None, None], out=lam_n)
-        if sampler is not None:
-            sampler(lam, rng, flows)
-            np.minimum(ces, prev[:, :MAX_AGE], out=ces)  # no more leavers than plans
-        if mc.has_backlog[t]:
-            new += mc.backlog[t]
-        cur = stock[:, t]
-        np.subtract(prev[:, :MAX_AGE], ces, out=cur[:, 1:])
-        cur[:, 1:] += new[:, 1:]
-        cur[:, 0] = new[:, 0]
-    for i, (lo, hi) in enumerate(PHASE_AGES.values()):
-        np.sum(stock[:, :, lo : hi + 1], axis=2, out=mc.phase[p0:p1, :, i])
+
+_PHASE_OF_AGE = PHASE_OF_AGE.astype(np.intp)
+
+
+def _monte_carlo(
+    inputs: DemandInputs,
+    draws: PathDraws,
+    start: np.ndarray,
+    poisson: bool,
+    joiners: np.ndarray | None,
+) -> _MonteCarlo:
+    """The float32 rates, per-path factors and empty outputs ``simulate_paths`` works on."""
+    P, T = draws.incidence.size, len(inputs.years)
+    cell = inputs.rate.shape[1:]
+    n_cells = int(np.prod(cell[1:]))
+    new_factor = draws.incidence[:, None] * growth_factor(
+        draws.growth, inputs.growth_exp, draws.persistence, draws.long_run
+    )
+    rate, backlog = inputs.rate, inputs.backlog
+    if joiners is not None:
+        total = backlog.reshape(T, -1).sum(axis=1)
+        rate = backlog / np.where(total > 0, total, 1.0)[:, None, None, None]
+        backlog, new_factor = np.zeros_like(backlog), np.asarray(joiners, dtype=float)
+    elif draws.year_factor is not None:
+        # yearly new-plan shocks; the pipeline's joiners carry their own spread
+        new_factor = new_factor * draws.year_factor
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a.reshape(a.shape[:2] + (n_cells,)), dtype=np.float32)
+
+    return _MonteCarlo(
+        rate=flat(rate),
+        q=flat(inputs.q[:, :MAX_AGE]),
+        backlog=flat(backlog),
+        has_backlog=backlog.reshape(T, -1).any(axis=1),
+        new_factor=np.ascontiguousarray(new_factor.astype(np.float32).T),
+        ces_factor=draws.cessation.astype(np.float32),
+        start=start.reshape(cell[0], n_cells).astype(np.float32),
+        poisson=poisson,
+        stock=np.empty((P, T, cell[0], n_cells), dtype=np.float32),
+        phase=np.empty((P, T, len(PHASES), n_cells), dtype=np.float32),
+    )
 
 
 def simulate_paths(
@@ -582,50 +570,25 @@ def simulate_paths(
     """
     if inputs.base_index != 0:
         raise ValueError("simulate_paths needs inputs that start at the base year")
-    P, T = draws.incidence.size, len(inputs.years)
-    cell = inputs.rate.shape[1:]
-    new_factor = draws.incidence[:, None] * growth_factor(
-        draws.growth, inputs.growth_exp, draws.persistence, draws.long_run
-    )
-    rate, backlog = inputs.rate, inputs.backlog
-    if joiners is not None:
-        total = backlog.reshape(T, -1).sum(axis=1)
-        rate = backlog / np.where(total > 0, total, 1.0)[:, None, None, None]
-        backlog, new_factor = np.zeros_like(backlog), np.asarray(joiners, dtype=float)
-    elif draws.year_factor is not None:
-        # yearly new-plan shocks; the pipeline's joiners carry their own spread
-        new_factor = new_factor * draws.year_factor
-    mc = _MonteCarlo(
-        rate=rate.astype(np.float32),
-        q=np.ascontiguousarray(inputs.q[:, :MAX_AGE], dtype=np.float32),
-        q_max=inputs.q[:, :MAX_AGE].reshape(T, -1).max(axis=1),
-        backlog=backlog.astype(np.float32),
-        has_backlog=backlog.reshape(T, -1).any(axis=1),
-        new_factor=new_factor.astype(np.float32),
-        ces_factor=draws.cessation.astype(np.float32),
-        start=start.astype(np.float32),
-        poisson=poisson,
-        stock=np.empty((P, T) + cell, dtype=np.float32),
-        phase=np.empty((P, T, len(PHASES)) + cell[1:], dtype=np.float32),
-    )
+    mc = _monte_carlo(inputs, draws, start, poisson, joiners)
+    (P, T), cell = mc.stock.shape[:2], inputs.rate.shape[1:]
+    n_cells = mc.stock.shape[3]
     bounds = [(p0, min(p0 + CHUNK_PATHS, P)) for p0 in range(0, P, CHUNK_PATHS)]
     seeds = seed.spawn(len(bounds))
     # Threads for the CPUs the process may really use (a container's quota, not the host's count).
     n_threads = max(1, min(threads or available_cpus(), len(bounds)))
-    size = CHUNK_PATHS * (MAX_AGE + cell[0]) * int(np.prod(cell[1:]))
 
     def worker(w: int) -> None:
-        sampler = PoissonSampler(size) if poisson else None
-        work = np.empty((2, CHUNK_PATHS, MAX_AGE + cell[0]) + cell[1:], dtype=np.float32)
+        work = _ChunkWork(n_cells)
         for i in range(w, len(bounds), n_threads):
-            _simulate_chunk(mc, *bounds[i], seeds[i], sampler, work)
+            _simulate_chunk(mc, *bounds[i], seeds[i], work)
 
     if n_threads == 1:
         worker(0)
     else:
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
             list(pool.map(worker, range(n_threads)))
-    return mc.stock, mc.phase
+    return mc.stock.reshape((P, T) + cell), mc.phase.reshape((P, T, len(PHASES)) + cell[1:])
 
 
 # --------------------------------------------------------------------------- results

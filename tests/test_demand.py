@@ -4,6 +4,7 @@ the exact Poisson sampler, and the Devon default against the January 2025 SEN2 c
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from scipy import stats
 from model import cohort
 from model import demand as dm
 from model.io import ScenarioError, default_scenario_path, read_yaml_file, validate_mapping
+from model.poisson import POISSON_DENSE_STEPS, POISSON_DIRECT_MAX, POISSON_MAX_STEPS
 from model.scenario import MAX_AGE, PHASE_AGES, PHASES, Scenario
 
 DEVON = read_yaml_file(default_scenario_path())
@@ -472,20 +474,29 @@ def test_poisson_sampler_mixed_means_and_reproducible() -> None:
     assert dm.poisson_f32(np.zeros(10, np.float32), np.random.default_rng(0)).sum() == 0
 
 
-def _poisson_reference(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Plain numpy inverse CDF with the sampler's float32 recurrence, every draw to the end."""
-    u = rng.random(lam.size, dtype=np.float32)  # on SFC64: the same uniforms as the raw bits
+def _poisson_reference(lam: np.ndarray, rng: np.random.Generator, raw: bool = False) -> np.ndarray:
+    """Plain numpy inverse CDF with the sampler's float32 recurrence, every draw to the end.
+
+    The uniforms: ``Generator.random`` (float32), or with ``raw`` the top 24 bits of each half of
+    ``random_raw``'s words, as the year step takes them (the same values on SFC64; an odd count
+    leaves the generator in a different state, as the last word's high half goes unused).
+    """
+    if raw:
+        bits = rng.bit_generator.random_raw((lam.size + 1) // 2).view(np.uint32)[: lam.size]
+        u = (bits >> np.uint32(8)).astype(np.float32) * np.float32(2.0**-24)
+    else:
+        u = rng.random(lam.size, dtype=np.float32)  # on SFC64: the same uniforms as the raw bits
     cdf = np.exp(-lam)
     p = cdf.copy()
     x = np.zeros(lam.size, dtype=np.float32)
-    for k in range(1, dm.POISSON_MAX_STEPS + 2):
+    for k in range(1, POISSON_MAX_STEPS + 2):
         x += u > cdf  # X >= k
-        if k > dm.POISSON_MAX_STEPS:
+        if k > POISSON_MAX_STEPS:
             break
         p = p * lam
         p = p * np.float32(1.0 / k)
         cdf = cdf + p
-    big = np.flatnonzero(lam > dm.POISSON_DIRECT_MAX)
+    big = np.flatnonzero(lam > POISSON_DIRECT_MAX)
     x[big] = rng.poisson(lam[big].astype(np.float64))
     return x
 
@@ -499,8 +510,152 @@ def test_poisson_kernel_matches_a_numpy_reference_bit_for_bit() -> None:
     got = dm.poisson_f32(lam, got_rng)
     ref = _poisson_reference(lam, ref_rng)
     assert np.array_equal(got, ref)
-    assert got.max() > dm.POISSON_DENSE_STEPS  # the per-draw tail ran
+    assert got.max() > POISSON_DENSE_STEPS  # the per-draw tail ran
     assert got_rng.bit_generator.random_raw() == ref_rng.bit_generator.random_raw()
+
+
+# --------------------------------------------------------------------------- compiled year step
+
+
+def _small_inputs(n_needs: int = 3, n_locs: int = 5) -> tuple[cohort.DemandInputs, np.ndarray]:
+    """Devon's inputs on its projection years cut to n_needs x n_locs cells (15: odd, so a path's
+    draws start on either half of a raw word), joiner rates x 30 and a base stock of 9,000 so some
+    means pass POISSON_DIRECT_MAX, a backlog year, and cessation 0.95 at 18 so cessation x the
+    path's multiplier passes 1 (capped)."""
+    scn = scenario(backlog=[{"year": 2026, "plans": 300}])
+    inp = dm.prepare(scn, scn.years)
+
+    def cut(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a[..., :n_needs, :n_locs])
+
+    q = cut(inp.q)
+    q[:, 18] = 0.95
+    inp = dataclasses.replace(
+        inp,
+        needs=inp.needs[:n_needs],
+        localities=inp.localities[:n_locs],
+        population=inp.population[..., :n_locs],
+        rate=cut(inp.rate) * 30.0,
+        q=q,
+        backlog=cut(inp.backlog),
+        split=cut(inp.split),
+        new_split=cut(inp.new_split),
+    )
+    return inp, 9000.0 * inp.split / inp.split.sum()
+
+
+def _small_draws(paths: int) -> dm.PathDraws:
+    r = np.random.default_rng(paths)
+    return dm.PathDraws(
+        incidence=r.lognormal(0.0, 0.2, paths),
+        growth=r.normal(0.05, 0.03, paths),
+        cessation=r.lognormal(0.0, 0.3, paths),
+    )
+
+
+def _reference_year(
+    mc: Any, t: int, p0: int, p1: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Year ``t`` of paths p0..p1-1 in plain numpy, the code the compiled step replaced: the stock
+    [n, A, C], the draws (or means) [n, 25 + 26, C] and the means, from ``mc.stock[p0:p1, t - 1]``."""
+    prev = mc.stock[p0:p1, t - 1]
+    kc = mc.ces_factor[p0:p1, None, None]
+    lam_c = np.minimum(mc.q[t][None] * kc, np.float32(1.0)) * prev[:, :MAX_AGE]
+    lam_n = mc.rate[t][None] * mc.new_factor[t, p0:p1, None, None]
+    lam = np.concatenate([lam_c, lam_n], axis=1)
+    if mc.poisson:
+        flows = _poisson_reference(lam.reshape(-1), rng, raw=True).reshape(lam.shape)
+        ces = np.minimum(flows[:, :MAX_AGE], prev[:, :MAX_AGE])
+    else:
+        flows, ces = lam, lam_c
+    new = flows[:, MAX_AGE:]
+    if mc.has_backlog[t]:
+        new = new + mc.backlog[t]
+    cur = np.empty_like(prev)
+    cur[:, 0] = new[:, 0]
+    cur[:, 1:] = (prev[:, :MAX_AGE] - ces) + new[:, 1:]
+    return cur, flows, lam
+
+
+def _reference_phase(stock: np.ndarray) -> np.ndarray:
+    """Phase sums [..., PH, C] of stock [..., A, C], numpy's sum over each phase's ages."""
+    return np.stack([stock[..., lo : hi + 1, :].sum(axis=-2) for lo, hi in PHASE_AGES.values()], -2)
+
+
+def _reference_paths(
+    inputs: cohort.DemandInputs, draws: dm.PathDraws, start: np.ndarray, poisson: bool, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``simulate_paths`` in plain numpy: chunk by chunk, year by year (stock, phase flattened)."""
+    mc = dm._monte_carlo(inputs, draws, start, poisson, None)
+    P, T = mc.stock.shape[:2]
+    bounds = [(p0, min(p0 + dm.CHUNK_PATHS, P)) for p0 in range(0, P, dm.CHUNK_PATHS)]
+    for (p0, p1), ss in zip(bounds, np.random.SeedSequence(seed).spawn(len(bounds)), strict=True):
+        rng = np.random.Generator(np.random.SFC64(ss))
+        mc.stock[p0:p1, 0] = mc.start
+        for t in range(1, T):
+            mc.stock[p0:p1, t] = _reference_year(mc, t, p0, p1, rng)[0]
+    return mc.stock, _reference_phase(mc.stock)
+
+
+def test_kernel_sfc64_is_numpys_stream() -> None:
+    rng = np.random.Generator(np.random.SFC64(21))
+    state = np.array(rng.bit_generator.state["state"]["state"], dtype=np.uint64)
+    got = np.empty(1001, dtype=np.uint64)
+    dm._kernels().sfc64_raw(state, got)
+    assert np.array_equal(got, rng.bit_generator.random_raw(1001))
+    assert np.array_equal(state, rng.bit_generator.state["state"]["state"])
+
+
+@pytest.mark.parametrize("poisson", [True, False])
+@pytest.mark.parametrize("chunk", [(0, 64), (64, 67)])
+def test_year_step_matches_the_numpy_reference_bit_for_bit(
+    poisson: bool, chunk: tuple[int, int]
+) -> None:
+    """Each year of one chunk (64 paths; 3 paths, an odd count of draws) against plain numpy from
+    the same stock a year earlier, with the stock-flow identity and leavers within the stock."""
+    inputs, start = _small_inputs()
+    mc = dm._monte_carlo(inputs, _small_draws(67), start, poisson, None)
+    p0, p1 = chunk
+    ss = np.random.SeedSequence(4)
+    stream, ref_rng = dm._Stream(ss), np.random.Generator(np.random.SFC64(ss))
+    work = dm._ChunkWork(mc.stock.shape[3])
+    mc.stock[p0:p1, 0] = mc.start
+    large = capped = 0
+    for t in range(1, mc.stock.shape[1]):
+        cur, flows, lam = _reference_year(mc, t, p0, p1, ref_rng)
+        dm._simulate_year(mc, t, p0, p1, stream, work)
+        assert np.array_equal(mc.stock[p0:p1, t], cur)
+        assert np.array_equal(mc.phase[p0:p1, t], _reference_phase(cur))
+        if not poisson:
+            continue
+        drawn = work.flows[: flows.size].reshape(flows.shape)
+        assert np.array_equal(drawn, flows)
+        # stock[t, a + 1] = stock[t - 1, a] - ceased[a] + new[a + 1], stock[t, 0] = new[0]
+        prev = mc.stock[p0:p1, t - 1]
+        ceased = np.minimum(drawn[:, :MAX_AGE], prev[:, :MAX_AGE])
+        new = drawn[:, MAX_AGE:] + mc.backlog[t]
+        assert np.array_equal(mc.stock[p0:p1, t, 1:], (prev[:, :MAX_AGE] - ceased) + new[:, 1:])
+        assert np.array_equal(mc.stock[p0:p1, t, 0], new[:, 0])
+        assert (drawn == np.round(drawn)).all() and drawn.min() >= 0
+        assert (mc.stock[p0:p1, t, 1:] >= new[:, 1:]).all()  # no more leavers than plans
+        large += int((lam > POISSON_DIRECT_MAX).sum())
+        capped += int((drawn[:, :MAX_AGE] > prev[:, :MAX_AGE]).sum())
+    if poisson:
+        assert large > 0 and capped > 0  # numpy's sampler and the cap both ran
+        assert np.array_equal(stream.state, ref_rng.bit_generator.state["state"]["state"])
+
+
+@pytest.mark.parametrize("poisson", [True, False])
+def test_paths_match_the_numpy_reference_whatever_the_threads(poisson: bool) -> None:
+    inputs, start = _small_inputs()
+    draws = _small_draws(131)  # three chunks, the last of 3 paths
+    ref_stock, ref_phase = _reference_paths(inputs, draws, start, poisson, 8)
+    for threads in (1, 2):
+        stock, phase = dm.simulate_paths(
+            inputs, draws, start, poisson=poisson, seed=np.random.SeedSequence(8), threads=threads
+        )
+        assert np.array_equal(stock.reshape(ref_stock.shape), ref_stock)
+        assert np.array_equal(phase.reshape(ref_phase.shape), ref_phase)
 
 
 # --------------------------------------------------------------------------- bad input
