@@ -421,15 +421,23 @@ def spill_pairs(scn: Scenario) -> list[tuple[int, int]]:
     return sorted(zip(i.tolist(), j.tolist(), strict=True), key=lambda ij: (d[ij], ij))
 
 
-PATH_CHUNK_BYTES = 2**28  # 256 MB: one placement array [K, T, L, L', N, P, S] for a batch of paths
+PATH_CHUNK_BYTES = 2**28  # 256 MB: what one batch of Monte Carlo paths holds per path, in all
+
+
+def path_bytes(scn: Scenario) -> int:
+    """Bytes one Monte Carlo path holds in a batch (float64): its persistence and one copy
+    [T, T, L, N, P], about three arrays over (year, provider, need, phase, setting) (demand, places
+    by provider) and places by (year, home, provider, setting). Full placements by pair are never
+    kept for paths (``PathPlaces``); the allocation's own scratch is per call, not per path."""
+    T, L = len(scn.years), len(scn.locality_ids)
+    N, P, S = len(scn.demand.needs), len(PHASES), len(scn.setting_ids)
+    return 8 * (2 * T * T * L * N * P + 3 * T * L * N * P * S + T * L * L * S)
 
 
 def path_chunk(scn: Scenario, most: int = 25) -> int:
-    """Monte Carlo paths allocated at once: ``most``, or fewer so one float64 placement array
-    stays within PATH_CHUNK_BYTES (an LA with dozens of localities runs a path or two at a time)."""
-    cells = len(scn.years) * len(scn.locality_ids) ** 2 * len(scn.demand.needs)
-    per_path = 8 * cells * len(PHASES) * len(scn.setting_ids)
-    return int(max(1, min(most, PATH_CHUNK_BYTES // per_path)))
+    """Monte Carlo paths allocated at once: ``most``, or fewer so a batch stays within
+    PATH_CHUNK_BYTES (an LA with 64 localities runs a dozen paths at a time)."""
+    return int(max(1, min(most, PATH_CHUNK_BYTES // path_bytes(scn))))
 
 
 def allocate(

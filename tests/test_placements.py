@@ -557,13 +557,16 @@ def test_provider_limit_of_one_keeps_children_at_home_in_the_lp() -> None:
     assert after.places[:, 1, 0].sum() == pytest.approx(0.0, abs=1e-9)
 
 
-def test_path_chunk_keeps_a_placement_batch_within_its_memory_budget() -> None:
-    """Devon (8 localities) batches 25 paths; a 64-locality LA one path at a time."""
+def test_path_chunk_keeps_a_batch_of_paths_within_its_memory_budget() -> None:
+    """Devon (8 localities) batches 25 paths; 64 localities a dozen: a path then holds
+    8 x (2 x 11 x 11 x 64 x 12 x 5 + 3 x 11 x 64 x 12 x 5 x 9 + 11 x 64 x 64 x 9) bytes = 19.8 MB,
+    and 13 of them fit in 256 MB (one at a time, as when the full placement array was kept per
+    path, made 200 batches of one and most of a 64-locality run's time)."""
     from model.io import load_scenario
-    from model.placements import PATH_CHUNK_BYTES, path_chunk
+    from model.placements import PATH_CHUNK_BYTES, path_bytes, path_chunk
 
     scn = load_scenario(None).scenario
     assert path_chunk(scn) == 25
-    cells = len(scn.years) * len(scn.demand.needs) * len(PHASES) * len(scn.setting_ids)
-    per_path_64 = 8 * cells * 64**2
-    assert PATH_CHUNK_BYTES // per_path_64 <= 1  # so path_chunk gives 1 for 64 localities
+    assert path_bytes(scn) == 8 * (2 * 11 * 11 * 8 * 12 * 5 + 3 * 11 * 8 * 12 * 5 * 9 + 11 * 64 * 9)
+    per_path_64 = 8 * (2 * 11 * 11 * 64 * 12 * 5 + 3 * 11 * 64 * 12 * 5 * 9 + 11 * 64 * 64 * 9)
+    assert PATH_CHUNK_BYTES // per_path_64 == 13
