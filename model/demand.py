@@ -276,8 +276,9 @@ def _kernels() -> Any:
 
 # 1 / k in float32 (1 / 1 exactly 1), as the steps multiply by it
 _INV_K = np.array([0.0] + [1.0 / k for k in range(1, POISSON_MAX_STEPS + 1)], dtype=np.float32)
-_PHASE_LO = np.array([lo for lo, _ in PHASE_AGES.values()], dtype=np.intp)
+_PHASE_LO = PHASE_STARTS.astype(np.intp)
 _PHASE_HI = np.array([hi for _, hi in PHASE_AGES.values()], dtype=np.intp)
+_PHASE_OF_AGE = PHASE_OF_AGE.astype(np.intp)
 
 
 def poisson_f32(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -506,9 +507,6 @@ def _simulate_chunk(
     _kernels().start_paths(mc.stock, mc.phase, p0, p1 - p0, mc.start, _PHASE_LO, _PHASE_HI)
     for t in range(1, mc.stock.shape[1]):
         _simulate_year(mc, t, p0, p1, stream, work)
-
-
-_PHASE_OF_AGE = PHASE_OF_AGE.astype(np.intp)
 
 
 def _monte_carlo(

@@ -30,6 +30,7 @@ _SCALE = np.float32(2.0**-24)
 _DIRECT_MAX = np.float32(POISSON_DIRECT_MAX)
 _DENSE = np.float32(POISSON_DENSE_STEPS)
 _ONE = np.float32(1.0)
+_ZERO = np.float32(0.0)
 _LOW32 = np.uint64(0xFFFFFFFF)
 
 
@@ -187,6 +188,35 @@ def draw_flat(
     return _inverse_cdf(mean, p0, bits, out, inv, big, big_mean, 0, 0, p_at, cdf_at, tail)
 
 
+@njit(inline="always")
+def _leave_rate(q: np.float32, kc: np.float32) -> np.float32:
+    """A cell's leaving rate on a path: its cessation rate x the path's multiplier, at most 1 (a
+    cessation lever can push it past 1)."""
+    f = q * kc
+    return _ONE if f > _ONE else f
+
+
+@njit(inline="always")
+def _cell_stock(
+    a: int,
+    before: np.float32,
+    ces: np.float32,
+    cap: bool,
+    joiners: np.float32,
+    backlog: np.float32,
+    has_backlog: bool,
+) -> np.float32:
+    """Plans aged ``a`` this January: joiners (+ backlog) plus, above age 0, the ``before`` plans a
+    year younger a year earlier less their ``ces`` leavers (capped at ``before`` when drawn).
+    Same float32 order as numpy's (prev - ceased) + new."""
+    new = joiners + backlog if has_backlog else joiners
+    if a == 0:
+        return new
+    if cap and ces > before:  # no more leavers than plans
+        ces = before
+    return (before - ces) + new
+
+
 @njit
 def _path_means(
     prev: np.ndarray,
@@ -202,10 +232,7 @@ def _path_means(
     for a in range(LEAVE):
         row = a * n_cells
         for c in range(n_cells):
-            f = q_t[a, c] * kc
-            if f > _ONE:  # a cessation lever can push a rate past 1
-                f = _ONE
-            mean[row + c] = f * prev[a, c]
+            mean[row + c] = _leave_rate(q_t[a, c], kc) * prev[a, c]
     for a in range(LEAVE + 1):
         row = (LEAVE + a) * n_cells
         for c in range(n_cells):
@@ -264,16 +291,11 @@ def _update_path(
         new_row, ces_row = (LEAVE + a) * n_cells, (a - 1) * n_cells
         out, younger = cur[a], prev[a - 1]  # at age 0 (prev[-1]) younger is not read
         for c in range(n_cells):
-            new = flows[new_row + c]
-            if has_backlog:
-                new = new + backlog_t[a, c]
-            if a > 0:
-                before = younger[c]
-                ces = flows[ces_row + c]
-                if cap and ces > before:  # no more leavers than plans
-                    ces = before
-                new = (before - ces) + new
-            out[c] = new
+            before = younger[c] if a > 0 else _ZERO
+            ces = flows[ces_row + c] if a > 0 else _ZERO
+            out[c] = _cell_stock(
+                a, before, ces, cap, flows[new_row + c], backlog_t[a, c], has_backlog
+            )
 
 
 @njit
@@ -403,19 +425,15 @@ def fix_big(
         row, c = r // n_cells, r % n_cells
         a = row + 1 if row < LEAVE else row - LEAVE
         p, base = p_lo + i, i * width
-        new = flows[base + (LEAVE + a) * n_cells + c]
-        if has_backlog:
-            new = new + backlog_t[a, c]
-        if a > 0:
-            before = stock[p, t - 1, a - 1, c]
-            ces = min(flows[base + (a - 1) * n_cells + c], before)
-            new = (before - ces) + new
+        before = stock[p, t - 1, a - 1, c] if a > 0 else _ZERO
+        ces = flows[base + (a - 1) * n_cells + c] if a > 0 else _ZERO
+        new = _cell_stock(
+            a, before, ces, True, flows[base + (LEAVE + a) * n_cells + c], backlog_t[a, c],
+            has_backlog,
+        )  # fmt: skip
         stock[p, t, a, c] = new
         if has_next and a < LEAVE:
-            f = q_next[a, c] * kc[i]
-            if f > _ONE:
-                f = _ONE
-            p0[base + a * n_cells + c] = -(f * new)
+            p0[base + a * n_cells + c] = -(_leave_rate(q_next[a, c], kc[i]) * new)
         ph = phase_of_age[a]
         acc = stock[p, t, lo[ph], c]
         for b in range(lo[ph] + 1, hi[ph] + 1):
