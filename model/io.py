@@ -52,11 +52,12 @@ class ResolvedScenario:
     resolved: dict[str, Any]
     overrides: list[str] = field(default_factory=list)
 
-    @property
+    # Written once: the resolved mapping is what ran, and no caller changes it afterwards.
+    @functools.cached_property
     def resolved_yaml(self) -> str:
         return dump_yaml(self.resolved)
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.resolved_yaml.encode()).hexdigest()
 
@@ -64,7 +65,12 @@ class ResolvedScenario:
 # --------------------------------------------------------------------------- safe YAML
 
 
-class _SafeLoader(yaml.SafeLoader):
+# libyaml's C parser where PyYAML was built with it (about ten times faster on a scenario),
+# otherwise the pure-Python one; both build the same nodes for the guards below.
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SafeLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     """Safe loader that rejects duplicate keys and alias bombs."""
 
 
@@ -774,6 +780,7 @@ def load_scenario_text(
     data = parse_yaml_text(text, name)
     if not isinstance(data, dict):
         raise ScenarioError([Problem(name, "", "a scenario must be a YAML mapping")])
+    as_written = copy.deepcopy(data)  # the file's own layer, before extends is merged in
     layers: list[_Layer] = []
     parent = data.pop("extends", None)
     if parent is not None:
@@ -789,7 +796,7 @@ def load_scenario_text(
             parent_path, parent_file, (Path(name),), only_in=only_in, layers=layers
         )
         data = deep_merge(base, data, name)
-    layers.append(_Layer(name, parse_yaml_text(text, name)))
+    layers.append(_Layer(name, as_written))
     data = resolve_markers(apply_overrides(data, list(overrides or []), name))
     origin = _Origin(name, layers, _override_layer(list(overrides or [])))
     scenario = validate_mapping(data, name, origin)
