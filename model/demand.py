@@ -633,6 +633,9 @@ class DemandResult:
     seed: int
     params: Params
     calibration: Any  # model.calibrate.CalibrationResult
+    # the statutory pipeline whose plans joined (model.process.ProcessResult; None without one):
+    # kept so a caller reusing this stage does not run the pipeline again
+    pipeline: Any = field(default=None, repr=False)
     _quantiles: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -826,4 +829,5 @@ def run_demand(
         seed=seed,
         params=cal.params,
         calibration=cal,
+        pipeline=pipeline,
     )

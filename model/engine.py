@@ -127,7 +127,8 @@ def run_scenario(
     """Run every stage for one validated scenario and return its tables and summary (writes nothing).
 
     ``demand``: a DemandResult already computed for this scenario's demand inputs with the same
-    paths and seed (the app caches that stage); None runs the demand stage here, as the CLI does.
+    paths and seed (the app caches that stage), with its statutory pipeline if it ran one; None
+    runs the demand stage here, as the CLI does.
     """
     scn = resolved.scenario
     paths = scn.run.paths if paths is None else paths
@@ -136,7 +137,12 @@ def run_scenario(
     t0 = time.perf_counter()
     # statutory process: requests -> assessments -> plans issued by month, ahead of demand; the
     # plans it issues become the cohort model's joiners (only when the scenario has the section)
-    pipeline = pipeline_for(scn, paths, seed, resolved.source)
+    # (a demand stage given here ran it already: the same paths and seed)
+    pipeline = (
+        demand.pipeline
+        if demand is not None and demand.pipeline is not None
+        else pipeline_for(scn, paths, seed, resolved.source)
+    )
     # demand: EHCP stock by year x age x need x locality, calibrated, with Monte Carlo paths
     if demand is None:
         report_stage(f"demand: {paths} Monte Carlo paths")
