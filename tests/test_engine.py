@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from model import engine
@@ -82,3 +83,28 @@ def test_a_stage_writing_nan_exits_1_with_one_line(tmp_path: Path, monkeypatch, 
         "finance.hnb_spend_gbp"
     ]
     assert not (tmp_path / "devon").exists()
+
+
+def test_a_demand_stage_passed_in_gives_the_same_run_without_rerunning_its_pipeline(
+    results, monkeypatch
+) -> None:
+    """The app's path: the demand stage (with its statutory pipeline) computed once, then the
+    engine on it, gives every table of the CLI's run, and the pipeline is not run again."""
+    from model.demand import run_demand
+    from model.process import pipeline_for
+
+    resolved = load_scenario(None, ["meta.horizon_years=3"])
+    scn = resolved.scenario
+    assert scn.process is not None  # the default has a statutory pipeline
+    pipeline = pipeline_for(scn, 2, scn.run.seed, resolved.source)
+    demand = run_demand(scn, 2, scn.run.seed, source=resolved.source, pipeline=pipeline)
+    assert demand.pipeline is pipeline
+
+    def again(*_args: object) -> None:
+        raise AssertionError("the statutory pipeline ran twice")
+
+    monkeypatch.setattr(engine, "pipeline_for", again)
+    cached = run_scenario(resolved, paths=2, demand=demand)
+    assert cached.tables.keys() == results.tables.keys()
+    for name, df in results.tables.items():
+        pd.testing.assert_frame_equal(cached.tables[name], df, check_exact=True, obj=name)
