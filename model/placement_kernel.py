@@ -1,4 +1,4 @@
-"""The placement stage's year-by-year allocation, compiled with numba (decision 0008).
+"""The placement stage's loops, compiled with numba (decision 0008): the allocation and the cohorts.
 
 ``placements.allocate`` places entrants on a fixed pattern, limited by capacity, for a batch of
 Monte Carlo paths. Each year depends on the last (places still in use leave less spare), and spare
@@ -6,8 +6,18 @@ places are consumed nearest locality first, so the work is a sequence of small d
 numpy calls it spent most of a run in interpreter overhead. Here the same steps run compiled, one
 path at a time (paths are independent), with the same arithmetic per cell.
 
-Imported only when an allocation runs: importing numba costs about 0.4 s, which ``validate`` and
-``init`` should not pay. Compiled kernels are cached on disk (numba's cache).
+``placements._cohorts`` splits each path's stock into placement cohorts by entry year, year by
+year: as numpy over a batch of paths that was a dozen temporaries over [paths, cohorts, ages,
+needs, localities] a year plus phase sums. ``cohort_paths`` does it one path at a time, in place,
+bit for bit the numpy code's results (every Monte Carlo figure depends on them), so every addition
+comes in numpy's order: a sum over cohorts starts from 0.0 and adds them in entry order (numpy's
+reduction over a non-last axis), and a phase sum is the phase's first age plus the sum, in order,
+of the others (``np.add.reduceat`` along ages: the first element, then the rest as one pairwise
+sum, which adds in order while there are fewer than 8).
+
+Imported only when placement demand or an allocation is computed: importing numba costs about
+0.4 s, which ``validate`` and ``init`` should not pay. Compiled kernels are cached on disk (numba's
+cache).
 """
 
 from __future__ import annotations
@@ -255,3 +265,128 @@ def _allocate_paths(
 
 
 allocate_paths = _compiled(_allocate_paths)
+
+
+# --------------------------------------------------------------------------- cohorts
+
+
+def _phase_sums(x: np.ndarray, out: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """``out`` [P, C] = phase sums of ``x`` [A, C] (ages lo[p]..hi[p]), as ``np.add.reduceat``
+    adds them: the first age, plus the others summed in order."""
+    C = x.shape[1]
+    for p in range(lo.size):
+        a0, a1 = lo[p], hi[p]
+        if a1 == a0:
+            for c in range(C):
+                out[p, c] = x[a0, c]
+            continue
+        for c in range(C):
+            out[p, c] = x[a0 + 1, c]
+        for a in range(a0 + 2, a1 + 1):
+            for c in range(C):
+                out[p, c] += x[a, c]
+        for c in range(C):
+            out[p, c] = x[a0, c] + out[p, c]
+
+
+_phase = _compiled(_phase_sums)
+
+
+def _cohort_paths(
+    stock: np.ndarray,
+    new: np.ndarray,
+    m_age: np.ndarray,
+    stay: np.ndarray,
+    moves: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    tiny: float,
+    kinds: np.ndarray,
+    inplace: np.ndarray,
+    persistence: np.ndarray,
+    stock_phase: np.ndarray,
+) -> None:
+    """Placement cohorts of each path k; C = needs x localities, P phases (ages lo[p]..hi[p]).
+
+    stock, new [K, T, A, C]; m_age [A, C] mover rate by age (0 at transfer ages); stay [A] 1.0
+    where a survivor keeps a placement by age (0.0 at transfer ages), ``moves`` [A] its opposite.
+    Outputs, zero on entry: entrants by kind (new, transfer, mover) [K, T, P, C, 3]; in place
+    [K, E, T, P, C] (cohort entered in year e, still placed in year t); persistence [K, E, T, P, C]
+    (in place / entered, 1 on the diagonal, 0 before entry); the stock's phase sums [K, T, P, C].
+    """
+    K, T, A, C = stock.shape
+    cur = np.zeros((T, A, C))  # every cohort entered so far, last year
+    nxt = np.zeros((T, A, C))  # the same, this year
+    rate = np.zeros((A, C))  # survival from (t-1, a) to (t, a+1)
+    surv = np.zeros((A, C))  # survivors of all cohorts, by age
+    kept = np.zeros((A, C))  # survivors still in their placement, all cohorts
+    by_age = np.zeros((A, C * 3))  # this year's entrants by age and kind
+    no_move = np.zeros((A, C))  # share of survivors who do not break down
+    for a in range(A):
+        for c in range(C):
+            no_move[a, c] = 1.0 - m_age[a, c]
+    for k in range(K):
+        cur[0] = stock[k, 0]
+        _phase(cur[0], inplace[k, 0, 0], lo, hi)
+        _phase(stock[k, 0], stock_phase[k, 0], lo, hi)
+        for t in range(1, T):
+            for a in range(A - 1):
+                for c in range(C):
+                    prev = stock[k, t - 1, a, c]
+                    r = 0.0
+                    if prev > tiny:
+                        r = (stock[k, t, a + 1, c] - new[k, t, a + 1, c]) / prev
+                        if r < 0.0:
+                            r = 0.0
+                        elif r > 1.0:
+                            r = 1.0
+                    rate[a, c] = r
+            surv[:] = 0.0
+            kept[:] = 0.0
+            # cohorts entered before t age one year, added up in entry order
+            for e in range(t):
+                was, now = cur[e], nxt[e]
+                for a in range(1, A):
+                    s_a = stay[a]
+                    for c in range(C):
+                        sh = was[a - 1, c] * rate[a - 1, c]
+                        surv[a, c] += sh
+                        kp = sh * s_a * no_move[a, c]
+                        kept[a, c] += kp
+                        now[a, c] = kp
+                for c in range(C):  # nobody ages into age 0
+                    kp = 0.0 * stay[0] * no_move[0, c]
+                    surv[0, c] += 0.0
+                    kept[0, c] += kp
+                    now[0, c] = kp
+            # the cohort entering now has no survivors yet: zeros, added as numpy's sums did
+            for a in range(A):
+                for c in range(C):
+                    surv[a, c] += 0.0
+                    kept[a, c] += 0.0 * stay[a] * no_move[a, c]
+            for a in range(A):
+                for c in range(C):
+                    entrants = stock[k, t, a, c] - kept[a, c]
+                    movers = surv[a, c] * stay[a] * m_age[a, c]
+                    transfers = surv[a, c] * moves[a]
+                    by_age[a, 3 * c] = entrants - transfers - movers
+                    by_age[a, 3 * c + 1] = transfers
+                    by_age[a, 3 * c + 2] = movers
+                    nxt[t, a, c] = entrants
+            cur, nxt = nxt, cur
+            for e in range(t + 1):
+                _phase(cur[e], inplace[k, e, t], lo, hi)
+            _phase(by_age, kinds[k, t].reshape((lo.size, C * 3)), lo, hi)
+            _phase(stock[k, t], stock_phase[k, t], lo, hi)
+        for e in range(T):
+            for t in range(e, T):
+                for p in range(lo.size):
+                    for c in range(C):
+                        entered = inplace[k, e, e, p, c]
+                        if t == e:
+                            persistence[k, e, t, p, c] = 1.0
+                        elif entered > tiny:
+                            persistence[k, e, t, p, c] = inplace[k, e, t, p, c] / entered
+
+
+cohort_paths = _compiled(_cohort_paths)

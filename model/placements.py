@@ -27,17 +27,19 @@ from .domain import (
     need_served,
     overflow_chain,
     overflow_settings,
-    phase_sum,
     planned_settings,
     suitability,
 )
 from .errors import Problem, ScenarioError
-from .scenario import AGES, PHASES, Scenario
+from .scenario import AGES, PHASE_AGES, PHASES, Scenario
 
 # Why a child needs a new place in year t (PlacementDemand.entrants_by_kind, last axis).
 ENTRANT_KINDS = ("new", "transfer", "mover")
 
 _TINY = 1e-12
+# first and last age of each phase (the cohort kernel's phase sums)
+_PHASE_LO = np.array([lo for lo, _ in PHASE_AGES.values()], dtype=np.int64)
+_PHASE_HI = np.array([hi for _, hi in PHASE_AGES.values()], dtype=np.int64)
 
 
 @dataclass
@@ -233,46 +235,46 @@ def inclusion_shares(scn: Scenario) -> np.ndarray:
 
 def _cohorts(
     stock: np.ndarray, new: np.ndarray, mover_rate: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split the stock into placement cohorts by entry year, exactly.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split the stock into placement cohorts by entry year, exactly, summed over phase ages.
 
     stock, new: [K, T, A, N, L] (K = paths). mover_rate: [N, P].
-    Returns kinds [K, T, A, N, L, 3] (new, transfer, mover entrants) and in-place [K, E, T, P, N, L]
-    (cohort entered in year e, still in its placement in year t; e = 0 is the base-year legacy).
+    Returns entrants by kind [K, T, P, N, L, 3] (new, transfer, mover), in place [K, E, T, P, N, L]
+    (cohort entered in year e, still in its placement in year t; e = 0 is the base-year legacy),
+    persistence [K, E, T, P, N, L] (in place / entered: 1 on the diagonal, 0 before entry) and
+    the stock [K, T, P, N, L].
 
     Survivors into (t, a) are stock[t, a] - new[t, a]; every cohort at (t-1, a-1) survives at the
     same rate r. At a transfer age all survivors need a new place; otherwise a share ``mover_rate``
     breaks down and needs one. Entrants are whatever the stock holds beyond the cohorts still in
     place, so sum over cohorts == stock holds by construction, even for noisy Monte Carlo paths.
+    Runs compiled (``placement_kernel.cohort_paths``), path by path, adding in numpy's order (the
+    results are the earlier numpy code's, bit for bit; tests keep that code as the oracle).
     """
+    from .placement_kernel import cohort_paths  # numba: imported with placement demand
+
     K, T, A, N, L = stock.shape
+    P, C = len(PHASES), N * L
     m_age = mover_rate[:, AGE_PHASE].T * ~IS_TRANSFER_AGE[:, None]  # [A, N]
-    transfer = IS_TRANSFER_AGE[:, None, None]
-    kinds = np.zeros((K, T, A, N, L, 3))
-    inplace = np.zeros((K, T, T, len(PHASES), N, L))
-    cur = np.zeros((K, T, A, N, L))  # cohort e at the current year
-    cur[:, 0] = stock[:, 0]
-    inplace[:, :, 0] = phase_sum(cur, 2)
-    for t in range(1, T):
-        prev_tot = stock[:, t - 1, :-1]  # [K, A-1, N, L] at ages 0..24
-        surv = stock[:, t, 1:] - new[:, t, 1:]  # survivors now at ages 1..25
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where(prev_tot > _TINY, np.clip(surv / prev_tot, 0.0, 1.0), 0.0)
-        # only cohorts entered by year t exist in year t: work on those (half the work on average)
-        shifted = np.zeros((K, t + 1, A, N, L))
-        shifted[:, :t, 1:] = cur[:, :t, :-1] * r[:, None]
-        surv_tot = shifted.sum(1)  # [K, A, N, L]
-        keep = shifted * (~transfer) * (1.0 - m_age[:, :, None])
-        movers = surv_tot * (~transfer) * m_age[:, :, None]
-        transfers = surv_tot * transfer
-        entrants = stock[:, t] - keep.sum(1)
-        keep[:, t] = entrants
-        cur[:, : t + 1] = keep
-        kinds[:, t, ..., 0] = entrants - transfers - movers
-        kinds[:, t, ..., 1] = transfers
-        kinds[:, t, ..., 2] = movers
-        inplace[:, : t + 1, t] = phase_sum(keep, 2)
-    return kinds, inplace
+    kinds = np.zeros((K, T, P, N, L, 3))
+    inplace = np.zeros((K, T, T, P, N, L))
+    persistence = np.zeros((K, T, T, P, N, L))
+    stock_p = np.zeros((K, T, P, N, L))
+    cohort_paths(
+        np.ascontiguousarray(stock).reshape(K, T, A, C),
+        np.ascontiguousarray(new).reshape(K, T, A, C),
+        np.ascontiguousarray(np.repeat(m_age, L, axis=1)),  # [A, C], C = (need, locality)
+        (~IS_TRANSFER_AGE).astype(float),
+        IS_TRANSFER_AGE.astype(float),
+        _PHASE_LO,
+        _PHASE_HI,
+        _TINY,
+        kinds.reshape(K, T, P, C, 3),
+        inplace.reshape(K, T, T, P, C),
+        persistence.reshape(K, T, T, P, C),
+        stock_p.reshape(K, T, P, C),
+    )
+    return kinds, inplace, persistence, stock_p
 
 
 def _demand_batch(
@@ -293,18 +295,14 @@ def _demand_batch(
     band_shares = by_phase_need(scn.placements.band_shares, needs, bands)
     suitable = suitability(scn)
     m_rate, m_dest, m_band = _mover_arrays(scn, mix, band_shares, suitable)
-    kinds, inplace = _cohorts(stock, new, m_rate)
-
+    kinds, inplace, pers, stock_p = _cohorts(stock, new, m_rate)
+    # The views below keep the memory order [..., P, N, L] these arrays always had: sums taken
+    # over them later (the robustness check's einsum) add in an order that follows it.
     # Entrants by home locality, need, phase, kind: [K, T, L, N, P, 3]
-    by_kind = phase_sum(kinds, 2).transpose(0, 1, 4, 3, 2, 5)
+    by_kind = kinds.transpose(0, 1, 4, 3, 2, 5)
     # Persistence [K, E, T, L, N, P]: in place / entered (1 on the diagonal by definition).
     inpl = inplace.transpose(0, 1, 2, 5, 4, 3)  # [K, E, T, L, N, P]
-    entered = np.einsum("kEElnp->kElnp", inpl)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pers = np.where(entered[:, :, None] > _TINY, inpl / entered[:, :, None], 0.0)
-    eye = np.eye(T, dtype=bool)[None, :, :, None, None, None]
-    pers = np.where(eye, 1.0, pers)
-    pers = np.where(np.tri(T, dtype=bool).T[None, :, :, None, None, None], pers, 0.0)
+    pers = pers.transpose(0, 1, 2, 5, 4, 3)
 
     # Bands: new plans and transfers by band_shares; movers by their conditional band; then the
     # KPI 14 inclusion shifts of the year.
@@ -340,7 +338,7 @@ def _demand_batch(
         "persistence": pers,
         "legacy": legacy,
         "entrants_by_kind": by_kind,
-        "stock": phase_sum(stock, 2).transpose(0, 1, 4, 3, 2),
+        "stock": stock_p.transpose(0, 1, 4, 3, 2),
         "suitable": suitable,
         "capacity": cap,
         "mix": mix,

@@ -570,3 +570,163 @@ def test_path_chunk_keeps_a_batch_of_paths_within_its_memory_budget() -> None:
     assert path_bytes(scn) == 8 * (2 * 11 * 11 * 8 * 12 * 5 + 3 * 11 * 8 * 12 * 5 * 9 + 11 * 64 * 9)
     per_path_64 = 8 * (2 * 11 * 11 * 64 * 12 * 5 + 3 * 11 * 64 * 12 * 5 * 9 + 11 * 64 * 64 * 9)
     assert PATH_CHUNK_BYTES // per_path_64 == 13
+
+
+# --------------------------------------------------------------------------- compiled cohorts
+
+
+def reference_cohorts(
+    stock: np.ndarray, new: np.ndarray, mover_rate: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The numpy cohorts the kernel replaced (``placements._cohorts`` and the phase sums and
+    persistence ``_demand_batch`` took of it), step for step: the oracle, same four arrays."""
+    from model.domain import AGE_PHASE, IS_TRANSFER_AGE, phase_sum
+    from model.placements import _TINY
+
+    K, T, A, N, L = stock.shape
+    m_age = mover_rate[:, AGE_PHASE].T * ~IS_TRANSFER_AGE[:, None]  # [A, N]
+    transfer = IS_TRANSFER_AGE[:, None, None]
+    kinds = np.zeros((K, T, A, N, L, 3))
+    inplace = np.zeros((K, T, T, len(PHASES), N, L))
+    cur = np.zeros((K, T, A, N, L))  # cohort e at the current year
+    cur[:, 0] = stock[:, 0]
+    inplace[:, :, 0] = phase_sum(cur, 2)
+    for t in range(1, T):
+        prev_tot = stock[:, t - 1, :-1]  # [K, A-1, N, L] at ages 0..24
+        surv = stock[:, t, 1:] - new[:, t, 1:]  # survivors now at ages 1..25
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(prev_tot > _TINY, np.clip(surv / prev_tot, 0.0, 1.0), 0.0)
+        shifted = np.zeros((K, t + 1, A, N, L))
+        shifted[:, :t, 1:] = cur[:, :t, :-1] * r[:, None]
+        surv_tot = shifted.sum(1)  # [K, A, N, L]
+        keep = shifted * (~transfer) * (1.0 - m_age[:, :, None])
+        movers = surv_tot * (~transfer) * m_age[:, :, None]
+        transfers = surv_tot * transfer
+        entrants = stock[:, t] - keep.sum(1)
+        keep[:, t] = entrants
+        cur[:, : t + 1] = keep
+        kinds[:, t, ..., 0] = entrants - transfers - movers
+        kinds[:, t, ..., 1] = transfers
+        kinds[:, t, ..., 2] = movers
+        inplace[:, : t + 1, t] = phase_sum(keep, 2)
+    inpl = inplace.transpose(0, 1, 2, 5, 4, 3)  # [K, E, T, L, N, P]
+    entered = np.einsum("kEElnp->kElnp", inpl)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pers = np.where(entered[:, :, None] > _TINY, inpl / entered[:, :, None], 0.0)
+    eye = np.eye(T, dtype=bool)[None, :, :, None, None, None]
+    pers = np.where(eye, 1.0, pers)
+    pers = np.where(np.tri(T, dtype=bool).T[None, :, :, None, None, None], pers, 0.0)
+    return phase_sum(kinds, 2), inplace, pers.transpose(0, 1, 2, 5, 4, 3), phase_sum(stock, 2)
+
+
+def assert_same_bits(got: np.ndarray, want: np.ndarray) -> None:
+    """Exactly equal, signed zeros included (every Monte Carlo figure is built on these)."""
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def devon_mover_rate(scn: Scenario) -> np.ndarray:
+    """The Devon default's mover (placement breakdown) rates [N, P], as ``_demand_batch`` uses."""
+    from model.domain import by_phase_need, suitability
+    from model.placements import _mover_arrays
+
+    needs, bands = list(scn.demand.needs), list(scn.bands)
+    mix = by_phase_need(scn.placements.mix, needs, scn.setting_ids)
+    shares = by_phase_need(scn.placements.band_shares, needs, bands)
+    return _mover_arrays(scn, mix, shares, suitability(scn))[0]
+
+
+@pytest.fixture(scope="module")
+def devon_paths() -> tuple[Scenario, Any, np.ndarray, np.ndarray]:
+    """50 Monte Carlo paths of the Devon default, as the Monte Carlo runner samples them."""
+    from model.demand import run_demand
+    from model.io import load_scenario
+    from model.montecarlo import path_sample
+
+    scn = load_scenario(None).scenario
+    dem = run_demand(scn, 50, scn.run.seed)
+    ps, pn = path_sample(dem, np.arange(50))
+    return scn, dem, ps, pn
+
+
+def test_phases_are_short_enough_for_the_kernels_phase_sums() -> None:
+    """numpy's reduceat adds a phase's ages after the first in order only while there are fewer
+    than 8 of them (then it sums pairwise); the kernel's phase sums assume that."""
+    from model.scenario import PHASE_AGES
+
+    assert max(hi - lo for lo, hi in PHASE_AGES.values()) < 8
+
+
+def test_compiled_cohorts_equal_numpy_on_devon_monte_carlo_paths(devon_paths) -> None:
+    """A batch of 25 paths, one path alone and the central forecast: every array bit for bit."""
+    from model.placements import _cohorts
+
+    scn, dem, ps, pn = devon_paths
+    m_rate = devon_mover_rate(scn)
+    assert m_rate.max() > 0  # breakdowns happen in the Devon default
+    central = (np.asarray(dem.stock, float)[None], np.asarray(dem.new, float)[None])
+    for stock, new in [(ps[:25], pn[:25]), (ps[37:38], pn[37:38]), central]:
+        got = _cohorts(stock, new, m_rate)
+        for g, w in zip(got, reference_cohorts(stock, new, m_rate), strict=True):
+            assert_same_bits(g, w)
+        assert got[0][:, 1:, ..., 2].sum() > 0  # some placements break down
+
+
+def test_demand_batch_with_compiled_cohorts_is_unchanged(devon_paths, monkeypatch) -> None:
+    """What the Monte Carlo runner reads from a batch: the same values, shapes and memory layout
+    (later sums over these arrays add in an order that follows the layout)."""
+    import model.placements as placements
+
+    scn, _, ps, pn = devon_paths
+    got = placements._demand_batch(scn, ps[25:50], pn[25:50])
+    monkeypatch.setattr(placements, "_cohorts", reference_cohorts)
+    want = placements._demand_batch(scn, ps[25:50], pn[25:50])
+    assert got.keys() == want.keys()
+    for key, w in want.items():
+        if isinstance(w, np.ndarray):
+            assert_same_bits(got[key], w)
+            assert got[key].strides == w.strides, key
+
+
+def test_cohorts_hold_the_stock_and_entrants_on_noisy_paths(devon_paths) -> None:
+    """Sum over cohorts == stock in every year, and each year's entrants by kind add up to the
+    cohort entering that year (up to rounding), on Poisson-noisy paths."""
+    from model.placements import _cohorts
+
+    scn, _, ps, pn = devon_paths
+    kinds, inplace, pers, stock_p = _cohorts(ps[:25], pn[:25], devon_mover_rate(scn))
+    np.testing.assert_allclose(inplace.sum(1), stock_p, rtol=1e-12, atol=1e-9)
+    T = stock_p.shape[1]
+    entering = inplace[:, np.arange(T), np.arange(T)]  # [K, T, P, N, L]
+    np.testing.assert_allclose(kinds.sum(-1)[:, 1:], entering[:, 1:], rtol=1e-12, atol=1e-9)
+    assert (pers[:, np.arange(T), np.arange(T)] == 1).all()
+    assert (pers >= -1e-12).all() and (pers <= 1 + 1e-12).all()  # shares, up to rounding
+
+
+@pytest.mark.parametrize("K, N, L, seed", [(1, 1, 1, 0), (1, 3, 2, 1), (4, 2, 3, 2), (9, 1, 4, 3)])
+def test_compiled_cohorts_equal_numpy_on_random_stock(K: int, N: int, L: int, seed: int) -> None:
+    """Random stock and new plans of mixed magnitudes: empty cells, cells below the survival
+    guard, more new plans than stock (negative survivors), survival above 1, signed zeros, and
+    mover rates from 0 to 1."""
+    from model.domain import phase_sum
+    from model.placements import _TINY, _cohorts
+    from model.scenario import PHASE_AGES
+
+    rng = np.random.default_rng(seed)
+    T, A = 6, 26
+    shape = (K, T, A, N, L)
+    stock = rng.uniform(0, 50, shape) * 10.0 ** rng.integers(-3, 4, shape)
+    stock[rng.random(shape) < 0.15] = 0.0
+    stock[rng.random(shape) < 0.05] = -0.0
+    stock[rng.random(shape) < 0.05] = _TINY * rng.uniform(0.1, 1.0)
+    new = stock * rng.uniform(0, 1.3, shape)
+    new[rng.random(shape) < 0.2] = 0.0
+    mover_rate = rng.uniform(0, 0.4, (N, len(PHASES)))
+    mover_rate[0, :2] = [0.0, 1.0]  # no breakdowns; every placement breaks down
+    got = _cohorts(stock, new, mover_rate)
+    for g, w in zip(got, reference_cohorts(stock, new, mover_rate), strict=True):
+        assert_same_bits(g, w)
+    # the data do tell orders of addition apart: ages summed in order give other bits
+    in_order = np.stack([stock[:, :, lo : hi + 1].sum(2) for lo, hi in PHASE_AGES.values()], 2)
+    assert not np.array_equal(in_order, phase_sum(stock, 2))
