@@ -418,12 +418,13 @@ class _RobustRun:
         f = pt.first_decision
         ent = arr["entrants"]  # [K, T, L, N, P, B]
         # plans carried where nobody plans (EHE, NEET, ...) stay there; the rest follow the plan
-        carried = carried_entrants(arr, arr["planned"])
+        today = desired_unmitigated(arr)
+        carried = carried_entrants(arr, arr["planned"], today)
         keep = planned_fraction(ent, carried)[..., None]
         desired = np.einsum("ktlnpb,tlnpbs->ktlnps", ent * keep, pt.share) + carried
         left = np.einsum("ktlnpb,tlnpb->ktlnp", ent * keep, pt.unmet_share)
         # before the first decision year nothing is decided: today's pattern, as unmitigated
-        desired[:, :f] = desired_unmitigated(arr)[:, :f]
+        desired[:, :f] = today[:, :f]
         left[:, :f] = 0.0
         pers = arr["persistence"]
         places = allocate_totals(

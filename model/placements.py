@@ -124,10 +124,11 @@ class PlacementPlan:
             | (self.entrant_places > min_places if self.entrant_places is not None else False)
         )
         years = np.asarray(self.years)[idx[0]]
+        academic = np.asarray([f"{y - 1}/{y % 100:02d}" for y in self.years])  # once per year
         df = pd.DataFrame(
             {
                 "year": years,
-                "academic_year": [f"{y - 1}/{y % 100:02d}" for y in years],
+                "academic_year": academic[idx[0]],
                 "locality": np.asarray(self.localities)[idx[1]],
                 "provider_locality": np.asarray(self.localities)[idx[2]],
                 "need": np.asarray(self.needs)[idx[3]],
@@ -558,10 +559,14 @@ def desired_unmitigated(arr: dict[str, np.ndarray]) -> np.ndarray:
     ][..., None] * arr["mover_destination"][None, None, None]
 
 
-def carried_entrants(arr: dict[str, np.ndarray], planned: np.ndarray) -> np.ndarray:
+def carried_entrants(
+    arr: dict[str, np.ndarray], planned: np.ndarray, today: np.ndarray | None = None
+) -> np.ndarray:
     """[K, T, L, N, P, S] entrants carried in settings nobody plans (EHE, NEET, awaiting
-    provision: ``planned`` False) on today's pattern; both variants keep them there."""
-    return desired_unmitigated(arr) * ~np.asarray(planned, bool)
+    provision: ``planned`` False) on today's pattern; both variants keep them there.
+    ``today``: ``desired_unmitigated(arr)`` if the caller has it already."""
+    today = desired_unmitigated(arr) if today is None else today
+    return today * ~np.asarray(planned, bool)
 
 
 def planned_fraction(entrants: np.ndarray, carried: np.ndarray) -> np.ndarray:
