@@ -186,12 +186,19 @@ def limit_warnings(opt: Mapping[str, Any]) -> list[RunWarning]:
         )
     gap, target = opt.get("mip_gap"), opt.get("mip_gap_target")
     if gap is not None and target is not None and float(gap) > float(target) + 1e-9:
+        searched = "branch_and_bound" in (opt.get("solve_stages_seconds") or {})
+        why = (
+            "the solver stopped at its time limit"
+            if searched
+            else "branch and bound was not started, as it could not have got past re-solving the "
+            "LP relaxation within its time limit"
+        )
         out.append(
             RunWarning(
                 "mip_gap",
                 f"The whole-unit build plan is proven within {float(gap):.2%} of the cheapest "
-                f"possible, short of policy.mip_gap ({float(target):.2%}): the solver stopped at "
-                "its time limit; raise policy.mip_time_limit_seconds for a tighter plan.",
+                f"possible, short of policy.mip_gap ({float(target):.2%}): {why}; raise "
+                "policy.mip_time_limit_seconds for a tighter plan.",
                 float(gap),
                 (),
             )

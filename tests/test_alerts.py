@@ -45,9 +45,17 @@ def test_warnings_round_trip_through_the_summary() -> None:
 
 
 def test_a_build_plan_short_of_its_gap_is_a_warning() -> None:
-    opt = {"mip_gap": 0.012, "mip_gap_target": 0.01}
+    opt = {
+        "mip_gap": 0.012,
+        "mip_gap_target": 0.01,
+        "solve_stages_seconds": {"branch_and_bound": 30},
+    }
     (w,) = limit_warnings(opt)
     assert w.kind == "mip_gap" and "1.20%" in w.message and "1.00%" in w.message
+    assert "stopped at its time limit" in w.message
+    opt["solve_stages_seconds"] = {"relaxation": 20.0, "rounded": 15.0}  # no search was started
+    (w,) = limit_warnings(opt)
+    assert "branch and bound was not started" in w.message
     assert limit_warnings({"mip_gap": 0.004, "mip_gap_target": 0.01}) == []
 
 

@@ -786,6 +786,33 @@ def test_whole_unit_solve_reports_its_steps_and_stops_at_the_gap() -> None:
     assert res.builds["units"].tolist() == [2.0]
 
 
+def test_branch_and_bound_is_not_started_when_its_root_could_not_finish(monkeypatch) -> None:
+    """The case above at a 0.1% gap, with branch and bound's root (HiGHS re-solving the
+    relaxation) taken to need more time than the limit leaves: it is not started, the rounded plan
+    (3 units, 676,666.67, 8.9% above the bound) stands as time_limit with its gap, and the warning
+    says branch and bound did not run and which setting would let it."""
+    import importlib
+
+    from model.alerts import limit_warnings
+
+    # the module, not the package's solve() function of the same name
+    solve_mod = importlib.import_module("model.sufficiency.solve")
+    monkeypatch.setattr(solve_mod, "ROOT_FACTOR", 1e9)  # any relaxation is now "too slow"
+    tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
+    res = su.optimise(tight, demand(tight))
+    opt = res.summary
+    assert "branch_and_bound" not in opt["solve_stages_seconds"]
+    assert opt["status"] == "time_limit"
+    assert opt["objective_gbp"] == pytest.approx(10 * SPECIAL * W + 12 * CAPITAL)
+    bound = 10 * (SPECIAL * W + CAPITAL)
+    assert opt["mip_gap"] == pytest.approx((opt["objective_gbp"] - bound) / opt["objective_gbp"])
+    assert res.builds["units"].tolist() == [3.0]
+    assert any(n.startswith("branch and bound not started") for n in opt["notes"])
+    (w,) = [w for w in limit_warnings(opt) if w.kind == "mip_gap"]
+    assert "branch and bound was not started" in w.message
+    assert "policy.mip_time_limit_seconds" in w.message
+
+
 @pytest.mark.parametrize("integer", [False, True])
 def test_the_time_limit_stops_every_solve(integer: bool) -> None:
     """run.time_limit_seconds bounds all the optimiser's solves together: with no time at all no
