@@ -11,8 +11,9 @@ robustness baseline. Results are per path, so they do not depend on how paths ar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ from .scenario import PHASES, Scenario
 
 MAX_FINANCE_PATHS = 200  # Monte Carlo paths run through placements and finance (evenly subsampled)
 MAX_ROBUST_PATHS = 100  # paths the robustness check evaluates (evenly spaced; paths are i.i.d.)
+MAX_PENDING = 2  # tasks waiting for run_paths' second thread when nothing was computed ahead
 AHEAD_BYTES = 2**29  # 512 MB: the most path_batches keeps of placement demand computed ahead
 # _demand_batch arrays with a leading path axis (the rest are the same for every path)
 PER_PATH = ("entrants", "persistence", "legacy", "entrants_by_kind", "stock")
@@ -340,12 +342,24 @@ def run_paths(
             if base is not None:
                 add_builds(rows, arr)
 
-    # With the batches computed ahead, the builds' allocations (finance) run on a second thread
-    # beside the robustness check's (the allocation kernel releases the GIL); each writes its own
-    # rows, so the figures are the same either way.
+    # A second thread shares the work (the allocation kernel releases the GIL); each task writes
+    # its own rows, so the figures are the same either way. With the batches computed ahead, it
+    # takes the builds' allocations (finance) all at once, beside the robustness check's. Without,
+    # this thread cuts each batch and allocates today's pattern, and the second takes the batch's
+    # builds' allocations and the robustness check's, at most MAX_PENDING tasks waiting, so only a
+    # few batches are held at once (the memory path_batches would not keep).
     beside = ahead is not None and ahead.key == key and cap_builds is not None
+    pending: deque[Future[None]] = deque()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-builds") as pool:
+
+        def offload(fn: Callable[..., None], *args: Any) -> None:
+            if len(pending) >= MAX_PENDING:
+                pending.popleft().result()
+            pending.append(pool.submit(fn, *args))
+
         builds_done = pool.submit(builds_alone, plan_free) if beside else None
+        if robust is not None and not beside:
+            robust.plan_queue.run = lambda pos, arr: offload(robust._evaluate, pos, arr)
         for rows, (arr, base, spend) in zip(_rows(ends), plan_free, strict=True):
             f, r = in_fin[rows], in_rob[rows]
             rob_pos = np.searchsorted(rob_idx, union[rows])
@@ -357,7 +371,7 @@ def run_paths(
                     both = r[f]
                     robust.baseline(rob_pos[f][both], base.take(both), spend_now[rows[f]][both])
                 if cap_builds is not None and not beside:
-                    add_builds(rows, arr)
+                    offload(add_builds, rows, arr)
             if robust is not None:
                 only = r & ~f  # robustness paths the finance bands do not use
                 robust.baseline_queue.add(rob_pos[only], _take(arr, only))
@@ -365,8 +379,9 @@ def run_paths(
         if robust is not None:
             robust.baseline_queue.drain(final=True)
             robust.plan_queue.drain(final=True)
-        if builds_done is not None:
-            builds_done.result()
+        for done in (builds_done, *pending):
+            if done is not None:
+                done.result()
     now = spend_now[in_fin] + other[None] if finance else None
     # without builds, today's pattern with the builds added is the same allocation as without
     with_builds = now if cap_builds is None else spend_builds[in_fin] + other[None]
