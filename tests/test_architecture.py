@@ -278,3 +278,24 @@ def test_paths_computed_ahead_of_the_plan_give_the_same_figures(devon_run) -> No
         np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
         for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
             np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
+
+
+def test_paths_are_computed_ahead_when_the_paths_they_sample_fit(devon_run, monkeypatch) -> None:
+    """The memory guard counts the paths the finance bands and the check sample, not every path:
+    a many-path run keeps only those, so it is computed ahead whenever they fit in AHEAD_BYTES."""
+    from model import montecarlo
+    from model.scenario import PHASES
+
+    scn = devon_run.resolved.scenario
+    demand = devon_run.stages.demand
+    n = np.asarray(demand.path_stock).shape[0]
+    kw = {"max_finance_paths": 6, "max_robust_paths": 3, "chunk": 4}
+    kept = len(np.union1d(path_indices(n, 6), path_indices(n, 3)))
+    assert kept < n
+    cells = len(scn.years) ** 2 * len(scn.locality_ids) * len(scn.demand.needs) * len(PHASES)
+    need = 8 * montecarlo.AHEAD_VALUES_PER_CELL * cells * kept
+    monkeypatch.setattr(montecarlo, "AHEAD_BYTES", need)  # too little for every path
+    ahead = path_batches(scn, demand, **kw)
+    assert ahead is not None and sum(len(b[0]["entrants"]) for b in ahead.batches) == kept
+    monkeypatch.setattr(montecarlo, "AHEAD_BYTES", need - 1)
+    assert path_batches(scn, demand, **kw) is None
