@@ -4,7 +4,7 @@ Both return a ``Solution`` with column values and row duals in the same id order
 does not care which solver ran. With whole-unit (integer) builds, HiGHS solves in four steps
 (decision 0004): the LP relaxation (a lower bound), whole units rounded from it (a feasible plan,
 re-solved with the builds fixed), branch and bound warm-started from that plan only while its
-gap to the bound exceeds ``policy.mip_gap``, and duals from the LP with the builds fixed (shadow
+gap to the bound exceeds ``policy.mip_gap`` (and time allows it past its root), and duals from the LP with the builds fixed (shadow
 prices). Every solve shares one time budget, ``run.time_limit_seconds``.
 """
 
@@ -286,9 +286,10 @@ def solve_highs(
     """Solve with HiGHS within ``time_limit`` seconds in all.
 
     A model with integer columns (whole-unit builds) is solved to ``mip_gap`` (relative to the LP
-    relaxation or the branch-and-bound bound): the relaxation, a rounded whole-unit plan warm-
-    started from its basis, then branch and bound from that plan for at most ``mip_time_limit``
-    seconds only if the rounded plan is not yet within the gap. ``stage`` hears each step's name.
+    relaxation or the branch-and-bound bound): the relaxation, a rounded whole-unit plan re-
+    solved with its builds fixed, then branch and bound from that plan for at most
+    ``mip_time_limit`` seconds only if the rounded plan is not yet within the gap and that leaves
+    it ROOT_FACTOR times the relaxation's seconds. ``stage`` hears each step's name.
     """
     say = stage or (lambda _text: None)
     clock = _Clock(time_limit)
@@ -329,16 +330,13 @@ def solve_highs(
             "highs", "optimal", obj_r, x_r, dual_r, clock.seconds(), notes, gap, bound, stages
         )
     seconds = clock.left(mip_time_limit)
-    if seconds is not None and seconds < MIN_SECONDS:
-        notes.append("no time left for branch and bound: the rounded plan stands")
-        return Solution(
-            "highs", "time_limit", obj_r, x_r, dual_r, clock.seconds(), notes, gap, bound, stages
-        )
     need = ROOT_FACTOR * stages["relaxation"]
-    if seconds is not None and seconds < need:
-        # it could not get past its root in time: nothing to gain but the wait
+    if seconds is not None and seconds < max(MIN_SECONDS, need):
         notes.append(
-            f"branch and bound not started: its root alone (HiGHS's MIP presolve and the "
+            "no time left for branch and bound: the rounded plan stands"
+            if seconds < MIN_SECONDS
+            # it could not get past its root in time: nothing to gain but the wait
+            else f"branch and bound not started: its root alone (HiGHS's MIP presolve and the "
             f"relaxation again) takes about 2.3 times the relaxation's {stages['relaxation']:.1f} "
             f"s, too long for the {seconds:.1f} s left; with {need:.0f} s or more "
             "(policy.mip_time_limit_seconds) it runs. The rounded plan stands"
