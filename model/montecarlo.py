@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -334,7 +335,6 @@ def run_paths(
     spend_builds = np.zeros((len(union), F))
     cap_builds = capacity_array(scn, builds_capacity) if builds_capacity is not None else None
     pairs = spill_pairs(scn)
-    robust = _RobustRun(scn, pattern, len(rob_idx), chunk) if pattern is not None else None
 
     def add_builds(rows: np.ndarray, arr: dict[str, Any]) -> None:
         # today's pattern with the builds added, on the batch's finance paths
@@ -363,8 +363,11 @@ def run_paths(
             pending.append(pool.submit(fn, *args))
 
         builds_done = pool.submit(builds_alone, plan_free) if beside else None
-        if robust is not None and not beside:
-            robust.plan_queue.run = lambda pos, arr: offload(robust._evaluate, pos, arr)
+        robust = (
+            _RobustRun(scn, pattern, len(rob_idx), chunk, via=None if beside else offload)
+            if pattern is not None
+            else None
+        )
         for rows, (arr, base, spend) in zip(_rows(ends), plan_free, strict=True):
             f, r = in_fin[rows], in_rob[rows]
             rob_pos = np.searchsorted(rob_idx, union[rows])
@@ -401,7 +404,15 @@ def run_paths(
 class _RobustRun:
     """The robustness check's allocations and per-path figures (by position in its paths)."""
 
-    def __init__(self, scn: Scenario, pattern: PlanPattern, n: int, chunk: int):
+    def __init__(
+        self,
+        scn: Scenario,
+        pattern: PlanPattern,
+        n: int,
+        chunk: int,
+        via: Callable[..., None] | None = None,
+    ):
+        """``via(fn, *args)``: how the plan's allocations run (another thread's queue), if not here."""
         self.scn, self.pattern = scn, pattern
         self.cap_now = capacity_array(scn)
         self.cap_plan = capacity_array(scn, pattern.build_places)
@@ -414,7 +425,9 @@ class _RobustRun:
             np.zeros(n),
             np.zeros(n),
         )
-        self.plan_queue = _Queue(chunk, self._evaluate)
+        self.plan_queue = _Queue(
+            chunk, self._evaluate if via is None else partial(via, self._evaluate)
+        )
         self.baseline_queue = _Queue(chunk, self._baseline_alone)
 
     def _cost(self, places: PathPlaces, hnb_fy: np.ndarray) -> np.ndarray:
