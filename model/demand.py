@@ -38,21 +38,16 @@ from .cohort import (
     growth_factor,
     project,
 )
+from .domain import PHASE_LAST_AGES, PHASE_STARTS, academic_year
 from .errors import Problem, ScenarioError
 from .machine import available_cpus
 from .poisson import POISSON_MAX_STEPS
 from .scenario import MAX_AGE, PHASE_AGES, PHASES, Scenario
 
-PHASE_STARTS = np.array([lo for lo, _ in PHASE_AGES.values()])
 PHASE_OF_AGE = np.array(
     [i for i, (lo, hi) in enumerate(PHASE_AGES.values()) for _ in range(lo, hi + 1)]
 )
 CHUNK_PATHS = 64  # paths simulated together: ~1.3 MB per float32 work array, in cache
-
-
-def academic_year(year: int) -> str:
-    """Label of the academic year whose January census is ``year``: 2025 -> '2024/25'."""
-    return f"{year - 1}/{year % 100:02d}"
 
 
 # --------------------------------------------------------------------------- inputs
@@ -277,7 +272,7 @@ def _kernels() -> Any:
 # 1 / k in float32 (1 / 1 exactly 1), as the steps multiply by it
 _INV_K = np.array([0.0] + [1.0 / k for k in range(1, POISSON_MAX_STEPS + 1)], dtype=np.float32)
 _PHASE_LO = PHASE_STARTS.astype(np.intp)
-_PHASE_HI = np.array([hi for _, hi in PHASE_AGES.values()], dtype=np.intp)
+_PHASE_HI = PHASE_LAST_AGES.astype(np.intp)
 _PHASE_OF_AGE = PHASE_OF_AGE.astype(np.intp)
 
 

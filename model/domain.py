@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .scenario import AGES, PHASES, TRANSFER_AGES, Scenario, phase_of_age
+from .scenario import AGES, PHASE_AGES, PHASES, TRANSFER_AGES, Scenario, phase_of_age
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -18,6 +18,7 @@ EARTH_RADIUS_KM = 6371.0088
 AGE_PHASE = np.array([PHASES.index(phase_of_age(a)) for a in AGES])
 IS_TRANSFER_AGE = np.array([a in TRANSFER_AGES for a in AGES])
 PHASE_STARTS = np.array(TRANSFER_AGES)  # phases are contiguous age ranges starting here
+PHASE_LAST_AGES = np.array([hi for _, hi in PHASE_AGES.values()])  # ... and ending here
 
 
 def phase_sum(x: np.ndarray, axis: int) -> np.ndarray:
@@ -169,6 +170,11 @@ def distances_km(scn: Scenario) -> pd.DataFrame:
 def financial_years(scn: Scenario) -> list[int]:
     """Financial years reported: base_year .. base_year + horizon_years - 1 (by starting year)."""
     return scn.years[:-1]
+
+
+def academic_year(year: int) -> str:
+    """Label of the academic year whose January census is ``year``: 2025 -> '2024/25'."""
+    return f"{year - 1}/{year % 100:02d}"
 
 
 def fy_label(fy: int) -> str:

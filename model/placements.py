@@ -20,6 +20,9 @@ import pandas as pd
 from .domain import (
     AGE_PHASE,
     IS_TRANSFER_AGE,
+    PHASE_LAST_AGES,
+    PHASE_STARTS,
+    academic_year,
     by_phase_need,
     capacity_array,
     chain_suitable,
@@ -31,15 +34,12 @@ from .domain import (
     suitability,
 )
 from .errors import Problem, ScenarioError
-from .scenario import AGES, PHASE_AGES, PHASES, Scenario
+from .scenario import AGES, PHASES, Scenario
 
 # Why a child needs a new place in year t (PlacementDemand.entrants_by_kind, last axis).
 ENTRANT_KINDS = ("new", "transfer", "mover")
 
 _TINY = 1e-12
-# first and last age of each phase (the cohort kernel's phase sums)
-_PHASE_LO = np.array([lo for lo, _ in PHASE_AGES.values()], dtype=np.int64)
-_PHASE_HI = np.array([hi for _, hi in PHASE_AGES.values()], dtype=np.int64)
 
 
 @dataclass
@@ -124,7 +124,7 @@ class PlacementPlan:
             | (self.entrant_places > min_places if self.entrant_places is not None else False)
         )
         years = np.asarray(self.years)[idx[0]]
-        academic = np.asarray([f"{y - 1}/{y % 100:02d}" for y in self.years])  # once per year
+        academic = np.asarray([academic_year(y) for y in self.years])  # once per year
         df = pd.DataFrame(
             {
                 "year": years,
@@ -267,8 +267,8 @@ def _cohorts(
         np.ascontiguousarray(np.repeat(m_age, L, axis=1)),  # [A, C], C = (need, locality)
         (~IS_TRANSFER_AGE).astype(float),
         IS_TRANSFER_AGE.astype(float),
-        _PHASE_LO,
-        _PHASE_HI,
+        PHASE_STARTS,
+        PHASE_LAST_AGES,
         _TINY,
         kinds.reshape(K, T, P, C, 3),
         inplace.reshape(K, T, T, P, C),

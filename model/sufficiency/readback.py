@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..domain import academic_year
 from ..placements import PlacementPlan
 from .formulation import _persistence
 from .inputs import LPInputs
@@ -195,7 +196,7 @@ def sufficiency_table(
     return pd.DataFrame(
         {
             "year": years[t],
-            "academic_year": [f"{y - 1}/{y % 100:02d}" for y in years[t]],
+            "academic_year": [academic_year(int(y)) for y in years[t]],
             "provider_locality": np.asarray(d.localities, dtype=object)[k],
             "setting": np.asarray(d.settings, dtype=object)[s],
             "demand_places": demand,
