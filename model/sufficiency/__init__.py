@@ -198,6 +198,7 @@ def read_back(
         "mip_gap": sol.mip_gap,
         "mip_gap_target": scn.policy.mip_gap if d.integer_builds else None,
         "lp_bound_gbp": sol.lp_bound,
+        "best_bound_gbp": sol.best_bound,
         "solve_stages_seconds": {k: round(v, 4) for k, v in sol.stages.items()},
         "time_limit_seconds": scn.run.time_limit_seconds,
         "notes": list(sol.notes),
@@ -313,6 +314,7 @@ _LP_KEYS = (
     "nonzeros",
     "mip_gap",
     "lp_bound_gbp",
+    "best_bound_gbp",
     "solve_stages_seconds",
     "notes",
 )

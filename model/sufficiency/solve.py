@@ -49,6 +49,9 @@ class Solution:
     mip_gap: float | None = None
     lp_bound: float | None = None  # integer builds: the LP relaxation's objective
     stages: dict[str, float] = field(default_factory=dict)  # seconds per solve step
+    # integer builds: the best proven lower bound (relaxation, whole-unit Lagrangian bound or
+    # branch and bound); mip_gap is measured against it
+    best_bound: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,6 +79,7 @@ def _highs_status(h: object) -> str:
         S.kUnboundedOrInfeasible: "infeasible",
         S.kUnbounded: "unbounded",
         S.kModelEmpty: "optimal",
+        S.kInterrupt: "interrupted",  # stopped by our callback with a plan in hand
     }.get(st, "error")
 
 
@@ -179,7 +183,9 @@ def _run_highs(h: object) -> tuple[str, float, np.ndarray, np.ndarray]:
         np.asarray(sol.row_dual, float) if sol.dual_valid else np.full(len(sol.row_value), np.nan)
     )
     # a stopped solve counts only with a feasible point (a MIP incumbent; simplex rarely has one)
-    feasible = status == "optimal" or (status == "time_limit" and info.primal_solution_status == 2)
+    feasible = status == "optimal" or (
+        status in ("time_limit", "interrupted") and info.primal_solution_status == 2
+    )
     if status == "time_limit" and not feasible:
         status = "time_limit_no_solution"
     obj = info.objective_function_value if feasible else np.nan
@@ -192,6 +198,16 @@ def integer_columns(m: LinearModel) -> np.ndarray:
     )
 
 
+def _pure_mask(m: LinearModel, icols: np.ndarray) -> np.ndarray:
+    """[rows] bool: the row's every coefficient is on an integer column."""
+    is_int = np.zeros(m.n_cols, bool)
+    is_int[icols] = True
+    pattern = (m.csr() != 0).astype(np.int64)
+    on_int = pattern @ is_int.astype(np.int64)
+    on_cont = pattern @ (~is_int).astype(np.int64)
+    return (on_cont == 0) & (on_int > 0)
+
+
 def pure_integer_rows(m: LinearModel) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
     """Rows whose every coefficient is on an integer column (build limits, capital budget).
 
@@ -201,15 +217,88 @@ def pure_integer_rows(m: LinearModel) -> tuple[sp.csr_matrix, np.ndarray, np.nda
     keeps these rows within bounds gives a feasible plan.
     """
     icols = integer_columns(m)
-    a = m.csr()
-    is_int = np.zeros(m.n_cols, bool)
-    is_int[icols] = True
-    pattern = (a != 0).astype(np.int64)
-    on_int = pattern @ is_int.astype(np.int64)
-    on_cont = pattern @ (~is_int).astype(np.int64)
-    pure = (on_cont == 0) & (on_int > 0)
+    pure = _pure_mask(m, icols)
     rlo, rup = m.row_bounds()
-    return a[pure][:, icols].tocsr(), rlo[pure], rup[pure], icols
+    return m.csr()[pure][:, icols].tocsr(), rlo[pure], rup[pure], icols
+
+
+# A reduced cost this far on the wrong side of zero counts as zero: HiGHS's own dual feasibility
+# tolerance is 1e-7 on its scaled model; the Devon LPs show at most 4e-10 GBP per unit of a column.
+DUAL_TOLERANCE = 1e-6
+
+
+def whole_unit_bound(
+    m: LinearModel, dual: np.ndarray, seconds: float | None = None
+) -> float | None:
+    """A lower bound on every whole-unit plan's objective from LP row duals (Lagrangian).
+
+    Every row but the build-only ones (build limits, capital budget) is priced at ``dual``; what
+    is left splits into the placement columns, each at the cheaper end of its bounds at its
+    reduced cost, and a small integer program over the builds alone: whole units, within the
+    build-only rows, at their reduced costs. Weak duality makes the sum a bound on the whole-unit
+    optimum for any duals of the right signs. With the relaxation's duals it is never below the
+    relaxation's objective, and above it by what whole units cost under the build limits and the
+    budget (the relaxation spends a budget on fractions of a school; whole units cannot). None
+    when the duals give no finite bound or the builds' program is not solved within ``seconds``
+    to a finite bound (decision 0004).
+    """
+    import highspy
+
+    icols = integer_columns(m)
+    if not len(icols) or not np.isfinite(dual).all():
+        return None
+    cost, lo, up, _ = m.column_arrays()
+    rlo, rup = m.row_bounds()
+    pure = _pure_mask(m, icols)
+    # duals of the right sign only: >= rows (no upper bound) price >= 0, <= rows <= 0
+    y = np.where(pure, 0.0, np.asarray(dual, float))
+    y = np.where(np.isposinf(rup), np.maximum(y, 0.0), y)
+    y = np.where(np.isneginf(rlo), np.minimum(y, 0.0), y)
+    side = np.where(y > 0, rlo, rup)
+    rows = float(np.sum(np.where(y != 0, y * np.where(y != 0, side, 0.0), 0.0)))
+    d = cost - m.csr().T @ y
+    cont = np.ones(m.n_cols, bool)
+    cont[icols] = False
+    dc = d[cont]
+    dc = np.where(np.abs(dc) <= DUAL_TOLERANCE, 0.0, dc)
+    end = np.where(dc > 0, lo[cont], up[cont])
+    if not np.isfinite(end[dc != 0]).all():
+        return None
+    columns = float(np.sum(dc[dc != 0] * end[dc != 0]))
+    a, blo, bup = m.csr()[pure][:, icols].tocsr(), rlo[pure], rup[pure]
+    db = d[icols]
+    if not a.shape[0]:  # no build-only rows: each build at the cheaper end of its bounds
+        end = np.where(db > 0, lo[icols], up[icols])
+        if not np.isfinite(end[db != 0]).all():
+            return None
+        return rows + columns + float(np.sum(db[db != 0] * end[db != 0]))
+    h = new_highs()
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    if seconds is not None:
+        h.setOptionValue("time_limit", float(max(seconds, MIN_SECONDS)))
+    h.passModel(
+        len(icols),
+        a.shape[0],
+        int(a.nnz),
+        int(highspy.MatrixFormat.kRowwise),
+        int(highspy.ObjSense.kMinimize),
+        0.0,
+        db,
+        _inf(lo[icols]),
+        _inf(up[icols]),
+        _inf(blo),
+        _inf(bup),
+        a.indptr[:-1].astype(np.int32),
+        a.indices.astype(np.int32),
+        a.data,
+        np.full(len(icols), int(highspy.HighsVarType.kInteger), np.int32),
+    )
+    h.run()  # type: ignore[attr-defined]
+    if _highs_status(h) not in ("optimal", "time_limit"):
+        return None
+    # its proven bound, not its best plan: a bound even when stopped short
+    total = rows + columns + float(h.getInfo().mip_dual_bound)  # type: ignore[attr-defined]
+    return total if np.isfinite(total) else None
 
 
 def round_builds(m: LinearModel, x: np.ndarray) -> np.ndarray:
@@ -305,7 +394,7 @@ def solve_highs(
     stages: dict[str, float] = {}
     say("LP relaxation of the build plan")
     h = highs_model(m, clock.left(), relax=True)
-    status, bound, x_lp, dual = _run_highs(h)
+    status, lp_bound, x_lp, dual = _run_highs(h)
     stages["relaxation"] = clock.seconds()
     if status != "optimal":
         status = "time_limit_no_solution" if status.startswith("time_limit") else status
@@ -318,16 +407,39 @@ def solve_highs(
     if st_r != "optimal":
         status = "time_limit_no_solution" if st_r.startswith("time_limit") else "error"
         return Solution("highs", status, np.nan, x_r, dual_r, clock.seconds(), stages=stages)
+    # whole units under the build limits and the budget lift the relaxation's bound: priced at
+    # the relaxation's duals and at the rounded plan's own (decision 0004)
+    t_b = time.perf_counter()
+    lifted = [b for y in (dual, dual_r) if (b := whole_unit_bound(m, y, clock.left())) is not None]
+    stages["whole_unit_bound"] = time.perf_counter() - t_b
+    # never above a plan in hand (rounding noise in the sums)
+    bound = min(max([lp_bound, *lifted]), obj_r)
     gap = _relative_gap(obj_r, bound)
     notes = [
-        f"whole-unit builds rounded from the LP relaxation: {gap:.3%} above its bound",
+        f"whole-unit builds rounded from the LP relaxation: {gap:.3%} above the best bound "
+        f"(the relaxation's {_relative_gap(obj_r, lp_bound):.3%}, lifted by pricing whole units "
+        "within the build limits and the capital budget at the LP's duals)",
         "duals from the LP with integer builds fixed at the plan",
     ]
+
+    def result(status: str, obj: float, x: np.ndarray, dual: np.ndarray, best: float) -> Solution:
+        return Solution(
+            "highs",
+            status,
+            obj,
+            x,
+            dual,
+            clock.seconds(),
+            notes,
+            _relative_gap(obj, best),
+            lp_bound,
+            stages,
+            best,
+        )
+
     if gap <= mip_gap:
         notes.append(f"within policy.mip_gap ({mip_gap:.2%}): no branch and bound needed")
-        return Solution(
-            "highs", "optimal", obj_r, x_r, dual_r, clock.seconds(), notes, gap, bound, stages
-        )
+        return result("optimal", obj_r, x_r, dual_r, bound)
     seconds = clock.left(mip_time_limit)
     need = ROOT_FACTOR * stages["relaxation"]
     if seconds is not None and seconds < max(MIN_SECONDS, need):
@@ -340,13 +452,12 @@ def solve_highs(
             f"s, too long for the {seconds:.1f} s left; with {need:.0f} s or more "
             "(policy.mip_time_limit_seconds) it runs. The rounded plan stands"
         )
-        return Solution(
-            "highs", "time_limit", obj_r, x_r, dual_r, clock.seconds(), notes, gap, bound, stages
-        )
+        return result("time_limit", obj_r, x_r, dual_r, bound)
     say(f"branch and bound from the rounded plan (gap {gap:.2%}, target {mip_gap:.2%})")
     t_bb = time.perf_counter()
     hb = highs_model(m, seconds, mip_gap)
     hb.setSolution(m.n_cols, np.arange(m.n_cols, dtype=np.int32), x_r)  # type: ignore[attr-defined]
+    _stop_within_gap(hb, bound, mip_gap)
     st_b, obj_b, x_b, _ = _run_highs(hb)
     info = hb.getInfo()  # type: ignore[attr-defined]
     stages["branch_and_bound"] = time.perf_counter() - t_bb
@@ -354,7 +465,7 @@ def solve_highs(
         max(bound, float(info.mip_dual_bound)) if np.isfinite(info.mip_dual_bound) else bound
     )
     x, obj, dual = x_r, obj_r, dual_r
-    if st_b in ("optimal", "time_limit") and np.isfinite(obj_b) and obj_b < obj_r:
+    if st_b in ("optimal", "time_limit", "interrupted") and np.isfinite(obj_b) and obj_b < obj_r:
         better = np.round(x_b[icols])
         if not np.array_equal(better, units):
             h = _fixed_builds_model(m, icols, better, clock.left())
@@ -364,6 +475,7 @@ def solve_highs(
             else:  # no time for the duals: keep the better plan, duals unknown
                 x, obj, dual = x_b, obj_b, np.full(m.n_rows, np.nan)
                 notes[1] = "no time left for the duals of the fixed LP: shadow prices unknown"
+    best_bound = min(best_bound, obj)
     gap = _relative_gap(obj, best_bound)
     done = st_b == "optimal" or gap <= mip_gap + 1e-12
     status = "optimal" if done else "time_limit"
@@ -375,7 +487,23 @@ def solve_highs(
         )
         notes.append(f"branch and bound stopped at {why}: gap {gap:.3%} (target {mip_gap:.2%})")
     stages["total"] = clock.seconds()
-    return Solution("highs", status, obj, x, dual, clock.seconds(), notes, gap, best_bound, stages)
+    return result(status, obj, x, dual, best_bound)
+
+
+def _stop_within_gap(h: object, bound: float, mip_gap: float) -> None:
+    """Have branch and bound stop once its best plan is within ``mip_gap`` of the better of its
+    own bound and ``bound`` (the whole-unit bound it cannot see), not only of its own."""
+    import highspy
+
+    def check(_kind: int, _msg: str, out: Any, into: Any, _user: Any) -> None:
+        best = max(bound, out.mip_dual_bound)
+        if np.isfinite(out.objective_function_value) and (
+            _relative_gap(out.objective_function_value, best) <= mip_gap
+        ):
+            into.user_interrupt = True
+
+    h.setCallback(check, None)  # type: ignore[attr-defined]
+    h.startCallback(highspy.cb.HighsCallbackType.kCallbackMipInterrupt)  # type: ignore[attr-defined]
 
 
 def solve_cbc(
