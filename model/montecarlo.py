@@ -282,11 +282,12 @@ def _plan_free(
     """Batch by batch (as ``_batches`` cuts them for ``key``): the placement demand, and today's
     pattern within committed capacity on the batch's finance paths with its HNB placement spend."""
     fin_idx, _, union, ends = _batches(*key)
-    ps, pn = path_sample(demand, union)
     in_fin = np.isin(union, fin_idx)
     cap_now, pairs = capacity_array(scn), spill_pairs(scn)
     for rows in _rows(ends):
-        arr = _demand_batch(scn, ps[rows], pn[rows])
+        # a batch's paths at a time (each path's new plans depend on that path alone): a run
+        # holds one batch of float64 paths, not every sampled path (700 MB at 64 localities)
+        arr = _demand_batch(scn, *path_sample(demand, union[rows]))
         f = in_fin[rows]
         if not f.any():
             yield arr, None, None
