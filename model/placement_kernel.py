@@ -44,12 +44,14 @@ def _fill_cells(
     new: np.ndarray,
     limited: np.ndarray,
     pairs: np.ndarray,
+    pair_slot: np.ndarray,
     used: np.ndarray,
 ) -> None:
     """Fill spare places [S, L'] for ``want`` [L, N, P, S]: at home first, pro rata when short,
-    then elsewhere in ``pairs`` order (nearest first). Placements go into ``new`` [L, L', N, P, S]
-    and come off ``spare``; ``want`` is left holding who is still unplaced (zero for settings
-    without a capacity limit, which take everyone at home). ``used`` [L, L'] marks the pairs used.
+    then elsewhere in ``pairs`` order (nearest first). Placements go into ``new`` [slots, N, P, S]
+    (slot l is home l's own locality, ``pair_slot[q]`` pair q's) and come off ``spare``; ``want``
+    is left holding who is still unplaced (zero for settings without a capacity limit, which take
+    everyone at home). ``used`` [slots] marks the pairs used.
     """
     L, N, P, S = want.shape
     for s in range(S):
@@ -65,12 +67,12 @@ def _fill_cells(
             for n in range(N):
                 for p in range(P):
                     h = want[lo, n, p, s] * frac
-                    new[lo, lo, n, p, s] += h
+                    new[lo, n, p, s] += h
                     placed += h
                     want[lo, n, p, s] = want[lo, n, p, s] - h if limited[s] else 0.0
             spare[s, lo] -= placed
     for q in range(pairs.shape[0]):
-        i, j = pairs[q, 0], pairs[q, 1]
+        i, j, slot = pairs[q, 0], pairs[q, 1], pair_slot[q]
         for s in range(S):
             if not limited[s]:
                 continue
@@ -87,13 +89,47 @@ def _fill_cells(
             for n in range(N):
                 for p in range(P):
                     moved = want[i, n, p, s] * f
-                    new[i, j, n, p, s] += moved
+                    new[slot, n, p, s] += moved
                     want[i, n, p, s] -= moved
             spare[s, j] -= take
-            used[i, j] = True
+            used[slot] = True
 
 
 _fill = _compiled(_fill_cells)
+
+
+def _pair_slots(L: int, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Slots for the (home, provider) pairs anyone can be placed across: slot l is home l's own
+    locality, then each new pair of ``pairs`` in turn. Returns each slot's home and provider,
+    each pair's slot, and the slots in (home, provider) order (sums over homes keep that order)."""
+    slot = np.full((L, L), -1, np.int64)
+    home = np.empty(L + pairs.shape[0], np.int64)
+    prov = np.empty(L + pairs.shape[0], np.int64)
+    for lo in range(L):
+        slot[lo, lo] = lo
+        home[lo] = lo
+        prov[lo] = lo
+    n = L
+    pair_slot = np.empty(pairs.shape[0], np.int64)
+    for q in range(pairs.shape[0]):
+        i, j = pairs[q, 0], pairs[q, 1]
+        if slot[i, j] < 0:
+            slot[i, j] = n
+            home[n] = i
+            prov[n] = j
+            n += 1
+        pair_slot[q] = slot[i, j]
+    order = np.empty(n, np.int64)
+    k = 0
+    for lo in range(L):
+        for m in range(L):
+            if slot[lo, m] >= 0:
+                order[k] = slot[lo, m]
+                k += 1
+    return home[:n], prov[:n], pair_slot, order
+
+
+_slots = _compiled(_pair_slots)
 
 
 def _allocate_paths(
@@ -120,74 +156,75 @@ def _allocate_paths(
     (home, provider, setting) [K, T, L, L', S], which is all finance and the robustness check
     need; unmet [K, T, L, N, P] always.
 
-    Work and memory per path grow with the (home, provider) pairs anyone is placed across, not
-    with every pair: scratch is cleared pair by pair, only where the last path used it."""
+    Scratch is kept per pair a child can be placed across (home, and ``pairs``), not per pair of
+    localities, so work and memory grow with localities, not their square (195 MB a call at 64
+    localities, cleared every call, before); it is cleared pair by pair, only where the last path
+    used it. Every sum adds in (home, provider) order, as over a [L, L'] array."""
     K, T, L, N, P, S = desired.shape
     C = chain.shape[1]
+    home, prov, pair_slot, order = _slots(L, pairs)
+    Q = home.size
     spare = np.zeros((S, L))
     resid = np.zeros((L, N, P, S))
     want = np.zeros((L, N, P, S))
     elig = np.zeros((L, N, P, S))
     asked = np.zeros((L, N, P))
     occupied = np.zeros((S, L))
-    used = np.zeros((T, L, L), dtype=np.bool_)  # pairs (home, provider) placed into, by year
-    ever = np.zeros((L, L), dtype=np.bool_)  # pairs with anyone in place so far
-    hist = np.zeros((T, L, L, N, P, S))  # this path's entrant placements by year
-    pl = np.zeros((L, L, N, P, S))  # this path's places in use in the current year
+    used = np.zeros((T, Q), dtype=np.bool_)  # pairs placed into, by year
+    ever = np.zeros(Q, dtype=np.bool_)  # pairs with anyone in place so far
+    hist = np.zeros((T, Q, N, P, S))  # this path's entrant placements by year
+    pl = np.zeros((Q, N, P, S))  # this path's places in use in the current year
     full = places.shape[0] == K
     keep = alloc.shape[0] == K
     totals = by_provider.shape[0] == K
     for k in range(K):
         # clear what the previous path left, pair by pair
         for t in range(T):
-            for lo in range(L):
-                for m in range(L):
-                    if used[t, lo, m]:
-                        hist[t, lo, m] = 0.0
-                        used[t, lo, m] = False
-        for lo in range(L):
-            for m in range(L):
-                if ever[lo, m]:
-                    pl[lo, m] = 0.0
-                    ever[lo, m] = False
+            for q in range(Q):
+                if used[t, q]:
+                    hist[t, q] = 0.0
+                    used[t, q] = False
+        for q in range(Q):
+            if ever[q]:
+                pl[q] = 0.0
+                ever[q] = False
         for t in range(T):
             new = hist[t]
             # places still in use: legacy at home, plus earlier entrants still in their placement
+            for q in range(Q):
+                if ever[q]:
+                    pl[q] = 0.0
             for lo in range(L):
-                for m in range(L):
-                    if ever[lo, m]:
-                        pl[lo, m] = 0.0
-            for lo in range(L):
-                used[t, lo, lo] = True
-                ever[lo, lo] = True
-                pl[lo, lo] = legacy[k, t, lo]
+                used[t, lo] = True
+                ever[lo] = True
+                pl[lo] = legacy[k, t, lo]
             for e in range(t):
-                for lo in range(L):
-                    for m in range(L):
-                        if not used[e, lo, m]:
-                            continue
-                        for n in range(N):
-                            for p in range(P):
-                                w = persistence[k, e, t, lo, n, p]
-                                if w == 0.0:
-                                    continue
-                                for s in range(S):
-                                    pl[lo, m, n, p, s] += hist[e, lo, m, n, p, s] * w
-            occupied[:] = 0.0
-            for lo in range(L):
-                for m in range(L):
-                    if not ever[lo, m]:
+                for q in range(Q):
+                    if not used[e, q]:
                         continue
+                    lo = home[q]
                     for n in range(N):
                         for p in range(P):
+                            w = persistence[k, e, t, lo, n, p]
+                            if w == 0.0:
+                                continue
                             for s in range(S):
-                                occupied[s, m] += pl[lo, m, n, p, s]
+                                pl[q, n, p, s] += hist[e, q, n, p, s] * w
+            occupied[:] = 0.0
+            for q in order:
+                if not ever[q]:
+                    continue
+                m = prov[q]
+                for n in range(N):
+                    for p in range(P):
+                        for s in range(S):
+                            occupied[s, m] += pl[q, n, p, s]
             for s in range(S):
                 for m in range(L):
                     spare[s, m] = max(cap[k, t, s, m] - occupied[s, m], 0.0)
             # 1-2. the wanted setting: spare places at home, then elsewhere nearest first
             resid[:] = desired[k, t]
-            _fill(resid, spare, new, limited, pairs, used[t])
+            _fill(resid, spare, new, limited, pairs, pair_slot, used[t])
             # 3. the phase's overflow chain, in order: each setting takes the needs it is
             # designated for, from wanted settings whose bands it can meet
             for c in range(C):
@@ -214,7 +251,7 @@ def _allocate_paths(
                                 any_want = True
                 if not any_want:
                     continue
-                _fill(want, spare, new, limited, pairs, used[t])
+                _fill(want, spare, new, limited, pairs, pair_slot, used[t])
                 for lo in range(L):
                     for n in range(N):
                         for p in range(P):
@@ -235,33 +272,32 @@ def _allocate_paths(
                         for s in range(S):
                             left += resid[lo, n, p, s]
                         if overflow[p] >= 0:
-                            new[lo, lo, n, p, overflow[p]] += left
+                            new[lo, n, p, overflow[p]] += left
                         else:
                             unmet[k, t, lo, n, p] = left
-            for lo in range(L):
-                for m in range(L):
-                    if not used[t, lo, m]:
-                        continue
-                    ever[lo, m] = True
+            for q in range(Q):
+                if not used[t, q]:
+                    continue
+                ever[q] = True
+                for n in range(N):
+                    for p in range(P):
+                        for s in range(S):
+                            pl[q, n, p, s] += new[q, n, p, s]
+            for q in order:
+                if not ever[q]:
+                    continue
+                lo, m = home[q], prov[q]
+                if full:
+                    places[k, t, lo, m] = pl[q]
+                if keep and used[t, q]:
+                    alloc[k, t, lo, m] = new[q]
+                if totals:
                     for n in range(N):
                         for p in range(P):
                             for s in range(S):
-                                pl[lo, m, n, p, s] += new[lo, m, n, p, s]
-            for lo in range(L):
-                for m in range(L):
-                    if not ever[lo, m]:
-                        continue
-                    if full:
-                        places[k, t, lo, m] = pl[lo, m]
-                    if keep and used[t, lo, m]:
-                        alloc[k, t, lo, m] = new[lo, m]
-                    if totals:
-                        for n in range(N):
-                            for p in range(P):
-                                for s in range(S):
-                                    v = pl[lo, m, n, p, s]
-                                    by_provider[k, t, m, n, p, s] += v
-                                    by_pair[k, t, lo, m, s] += v
+                                v = pl[q, n, p, s]
+                                by_provider[k, t, m, n, p, s] += v
+                                by_pair[k, t, lo, m, s] += v
 
 
 allocate_paths = _compiled(_allocate_paths)
