@@ -23,13 +23,35 @@ TOL = 1e-6
 
 @dataclass
 class Allocation:
-    """Dense decision arrays of one solution (children, or places for builds)."""
+    """Dense decision arrays of one solution (children, or places for builds).
 
-    entrants: np.ndarray  # [T, L, N, P, B, S, K] placements made in year t, by band and provider
+    Placements are kept as their two factors, band by setting (``assign``) and each setting's
+    split over providers (``route_share``): their product by band and provider,
+    ``entrants`` [T, L, N, P, B, S, K], grows with localities squared times bands (780 MB at 64
+    localities), and every table needs only one of its sums.
+    """
+
+    assign: np.ndarray  # [T, L, N, P, B, S] entrants placed in year t, by band and setting
+    route_share: np.ndarray  # [T, L, N, P, S, K] share of those in setting s placed at provider k
     unmet: np.ndarray  # [T, L, N, P, B] entrants left without a suitable place
     build_places: np.ndarray  # [T, S, K] places decided in year t (open t + lead)
     build_units: np.ndarray  # [T, S, K] build variables (whole units with integer builds)
     solution_x: np.ndarray  # the column values read back
+
+    @property
+    def entrants(self) -> np.ndarray:
+        """[T, L, N, P, B, S, K] placements made in year t, by band and provider (built on
+        demand: the product of the two factors)."""
+        return self.assign[..., None] * self.route_share[:, :, :, :, None, :, :]
+
+    def by_setting(self) -> np.ndarray:
+        """[T, L, N, P, B, S] placements by band and setting, over providers (a setting whose
+        routes carry nobody places nobody)."""
+        return self.assign * self.route_share.sum(-1)[:, :, :, :, None, :]
+
+    def by_provider(self) -> np.ndarray:
+        """[T, L, N, P, S, K] placements by setting and provider, over bands."""
+        return self.assign.sum(axis=4)[..., None] * self.route_share
 
 
 def _scatter(ids: np.ndarray | None, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -60,12 +82,12 @@ def allocation(m: LinearModel, d: LPInputs, x: np.ndarray) -> Allocation:
     frac = np.where(
         d.limited[None, None, None, None, :, None], frac, free[None, :, None, None, None]
     )
-    ent = assign[..., None] * frac[:, :, :, :, None, :, :]
     units = _scatter(m.ids.get("build"), x, (T, S, L))
     if d.integer_builds:
         units = np.round(units)
     return Allocation(
-        entrants=ent,
+        assign=assign,
+        route_share=frac,
         unmet=_scatter(m.ids.get("unmet"), x, (T, L, N, P, B)),
         build_places=units * d.build_unit_places[None, :, None],
         build_units=units,
@@ -92,9 +114,8 @@ def placement_plan(pdemand: Any, d: LPInputs, a: Allocation) -> PlacementPlan:
     the first decision year the plan, and its costs, are the unmitigated forecast's."""
     L = len(d.localities)
     pers = _persistence(d)  # [T, T2, L, N, P]
-    ent = a.entrants.sum(axis=4)  # [T, L, N, P, S, K]
-    new_inplace_b = np.einsum("etlnp,elnpbsk->tlnpbsk", pers, a.entrants)  # by band
-    new_inplace = new_inplace_b.sum(axis=4)  # [T, L, N, P, S, K]
+    ent = a.by_provider()  # [T, L, N, P, S, K]
+    new_inplace = np.einsum("etlnp,elnpsk->tlnpsk", pers, ent)  # [T, L, N, P, S, K]
     legacy = np.asarray(pdemand.legacy, float)  # [T, L, N, P, S]
     places = new_inplace.transpose(0, 1, 5, 2, 3, 4).copy()  # [T, L, K, N, P, S]
     diag = np.arange(L)
@@ -102,8 +123,7 @@ def placement_plan(pdemand: Any, d: LPInputs, a: Allocation) -> PlacementPlan:
     places += d.early_places
     entrant_places = ent.transpose(0, 1, 5, 2, 3, 4) + d.early_entrants
     # band composition of the children in place, by home locality (fixed: default mix)
-    by_band = new_inplace_b.sum(axis=-1)  # [T, L, N, P, B, S]
-    by_band = by_band.transpose(0, 1, 2, 3, 5, 4)  # [T, L, N, P, S, B]
+    by_band = np.einsum("etlnp,elnpbs->tlnpsb", pers, a.by_setting())  # [T, L, N, P, S, B]
     fixed = legacy + d.early_places.sum(axis=2)  # [T, L, N, P, S] by home locality
     by_band = by_band + fixed[..., None] * default_band_mix(pdemand, d)[None, None]
     tot = by_band.sum(-1, keepdims=True)
@@ -331,7 +351,7 @@ def soft_limit_breaches(m: LinearModel, d: LPInputs, a: Allocation) -> dict[str,
             }
     beyond = d.travel_penalty_gbp > 0  # [L, K]
     if beyond.any():
-        far = (a.entrants * beyond[None, :, None, None, None, None, :]).sum(axis=(4, 5, 6))
+        far = (a.by_provider() * beyond[None, :, None, None, None, :]).sum(axis=(4, 5))
         in_place = np.einsum("etlnp,elnp->t", _persistence(d), far)
         hit = in_place >= 0.5
         if hit.any():

@@ -77,7 +77,7 @@ def entrant_pattern(d: LPInputs, a: Allocation) -> tuple[np.ndarray, np.ndarray]
     setting that can take a child from home.
     """
     ent = d.entrants  # [T, L, N, P, B]
-    by_setting = a.entrants.sum(axis=-1)  # [T, L, N, P, B, S]
+    by_setting = a.by_setting()  # [T, L, N, P, B, S]
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(
             ent[..., None] > 0, by_setting / np.where(ent > 0, ent, 1.0)[..., None], 0.0
