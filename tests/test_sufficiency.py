@@ -833,6 +833,41 @@ def test_the_whole_unit_bound_lies_between_the_relaxation_and_the_optimum(
     assert relaxed - 1e-6 <= bound <= optimum + 1e-6
 
 
+def test_branch_and_bound_stops_within_the_gap_of_a_bound_it_cannot_see() -> None:
+    """The case above at a 0.1% gap, branch and bound started from the rounded plan (3 units,
+    676,666.67): told of a bound the plan is already within the gap of, it stops at once with that
+    plan in hand; told of the relaxation's bound (616,666.67) it goes on to the optimum, 2 units
+    (651,666.67)."""
+    from model.sufficiency.solve import (
+        _fixed_builds_model,
+        _run_highs,
+        _stop_within_gap,
+        highs_model,
+        integer_columns,
+        round_builds,
+    )
+
+    tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
+    lp = su.build(tight, demand(tight)).lp
+    _, relaxed, x, _ = _run_highs(highs_model(lp, relax=True))
+    icols = integer_columns(lp)
+    _, rounded, x_r, _ = _run_highs(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
+    assert rounded == pytest.approx(10 * SPECIAL * W + 12 * CAPITAL)
+
+    def branch_and_bound(bound: float) -> tuple[str, float]:
+        hb = highs_model(lp, None, 0.001)
+        hb.setSolution(lp.n_cols, np.arange(lp.n_cols, dtype=np.int32), x_r)
+        _stop_within_gap(hb, bound, 0.001)
+        status, objective, _, _ = _run_highs(hb)
+        return status, objective
+
+    assert branch_and_bound(rounded) == ("interrupted", pytest.approx(rounded))
+    # stopped by the callback or by HiGHS itself, once its own bound proves the optimum
+    status, objective = branch_and_bound(relaxed)
+    assert status in ("interrupted", "optimal")
+    assert objective == pytest.approx(8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W)
+
+
 def test_branch_and_bound_is_not_started_when_its_root_could_not_finish(monkeypatch) -> None:
     """The case above at a 0.1% gap, with branch and bound's root (HiGHS re-solving the
     relaxation) taken to need more time than the limit leaves: it is not started, the rounded plan

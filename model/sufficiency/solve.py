@@ -254,8 +254,8 @@ def whole_unit_bound(
     y = np.where(pure, 0.0, np.asarray(dual, float))
     y = np.where(np.isposinf(rup), np.maximum(y, 0.0), y)
     y = np.where(np.isneginf(rlo), np.minimum(y, 0.0), y)
-    side = np.where(y > 0, rlo, rup)
-    rows = float(np.sum(np.where(y != 0, y * np.where(y != 0, side, 0.0), 0.0)))
+    priced = y != 0  # each at its active bound (finite: the signs above make it so)
+    rows = float(y[priced] @ np.where(y > 0, rlo, rup)[priced])
     d = cost - m.csr().T @ y
     cont = np.ones(m.n_cols, bool)
     cont[icols] = False
@@ -410,7 +410,11 @@ def solve_highs(
     # whole units under the build limits and the budget lift the relaxation's bound: priced at
     # the relaxation's duals and at the rounded plan's own (decision 0004)
     t_b = time.perf_counter()
-    lifted = [b for y in (dual, dual_r) if (b := whole_unit_bound(m, y, clock.left())) is not None]
+    # (each builds' program given at most the relaxation's time: it is a bound even stopped short)
+    most = max(1.0, stages["relaxation"])
+    lifted = [
+        b for y in (dual, dual_r) if (b := whole_unit_bound(m, y, clock.left(most))) is not None
+    ]
     stages["whole_unit_bound"] = time.perf_counter() - t_b
     # never above a plan in hand (rounding noise in the sums)
     bound = min(max([lp_bound, *lifted]), obj_r)
