@@ -18,8 +18,10 @@ import copy
 import io
 import os
 import tempfile
+import threading
 import time
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ from model.levers import (
     levers_from,
     name_edits,
 )
+from model.stages import listening
 
 ROOT = Path(__file__).resolve().parent
 SCENARIO_DIR = ROOT / "scenarios"
@@ -94,16 +97,44 @@ def _demand_stage(key: str, _resolved: ResolvedScenario) -> Any:
     return run_demand(scn, scn.run.paths, scn.run.seed, source=_resolved.source, pipeline=pipeline)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)  # a run holds about 70 MB
+RUNS_KEPT = 4  # runs kept in memory across sessions (a run holds about 70 MB)
+
+
+@st.cache_resource(show_spinner=False)
+def _run_store() -> dict[str, Any]:
+    """The server's kept runs, most recent last, and the lock that guards them."""
+    return {"lock": threading.Lock(), "runs": OrderedDict()}
+
+
 def _run(
-    sha: str, name: str, _resolved: ResolvedScenario, _demand: Any, persist: bool = False
+    sha: str,
+    name: str,
+    resolved: ResolvedScenario,
+    demand: Any,
+    persist: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> Results:
-    """Placements, the LP, costs and finance for one resolved scenario (keyed by its sha256 and
+    """Placements, the LP, costs and finance for one resolved scenario (kept by its sha256 and
     file name) on the cached demand stage; the same run_scenario the CLI calls. ``persist``
-    keeps the tables on disk for the next server."""
-    res = run_scenario(_resolved, demand=_demand)
+    keeps the tables on disk for the next server; ``progress`` hears each stage and solver step.
+
+    Kept in ``_run_store`` rather than by st.cache_resource: a cached function's elements are
+    replayed on later calls, which a progress line drawn outside it cannot be."""
+    store = _run_store()
+    key = f"{sha}|{name}"
+    with store["lock"]:
+        kept = store["runs"].get(key)
+        if kept is not None:
+            store["runs"].move_to_end(key)
+            return kept
+    with listening(progress):
+        res = run_scenario(resolved, demand=demand)
     if persist:
         _to_disk(res)
+    with store["lock"]:
+        store["runs"][key] = res
+        while len(store["runs"]) > RUNS_KEPT:
+            store["runs"].popitem(last=False)
     return res
 
 
@@ -1093,7 +1124,16 @@ def main() -> None:
             with st.spinner(
                 "Placing children, solving the sufficiency LP and costing both plans..."
             ):
-                res = _run(edited.sha256, run_name, edited, demand, persist=not edits)
+                step = st.empty()  # the stage and solver step, while they run
+                res = _run(
+                    edited.sha256,
+                    run_name,
+                    edited,
+                    demand,
+                    persist=not edits,
+                    progress=lambda text: step.caption(f"Now: {text}"),
+                )
+                step.empty()
         t_results = time.perf_counter() - t0
     except ScenarioError as e:
         _show_problems(e, run_name)

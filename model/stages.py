@@ -1,8 +1,10 @@
-"""Which stage a run is in, for a progress display: stages report, one listener (per process) hears.
+"""Which stage a run is in, for a progress display: stages report, the run's listener hears.
 
 The engine and the solver call ``report_stage("...")`` as they go; the batch runner (or the app)
-installs a listener with ``listening(fn)`` so a long integer solve shows what it is doing. With no
-listener, reporting costs nothing.
+installs a listener with ``listening(fn)`` so a long integer solve shows what it is doing. The
+listener belongs to the context that installed it (a thread, or the app's session), so two runs
+at once, e.g. two app sessions on one server, each hear only their own. With no listener,
+reporting costs nothing.
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-_listener: Callable[[str], None] | None = None
+_listener: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "sendplan_stage_listener", default=None
+)
 # work running beside the stage a user is watching (a second thread) reports nothing
 _muted: ContextVar[bool] = ContextVar("sendplan_stage_reports_muted", default=False)
 
 
 def report_stage(text: str) -> None:
     """Tell the listener (if any) what the run is doing now, e.g. "LP relaxation"."""
-    if _listener is not None and not _muted.get():
+    listener = _listener.get()
+    if listener is not None and not _muted.get():
         try:
-            _listener(text)
+            listener(text)
         except Exception:  # a broken display must never fail a run
             pass
 
@@ -28,14 +33,14 @@ def report_stage(text: str) -> None:
 @contextmanager
 def listening(fn: Callable[[str], None] | None) -> Iterator[None]:
     """Send stage reports to ``fn`` inside the block (None: keep the current listener)."""
-    global _listener
-    saved = _listener
-    if fn is not None:
-        _listener = fn
+    if fn is None:
+        yield
+        return
+    token = _listener.set(fn)
     try:
         yield
     finally:
-        _listener = saved
+        _listener.reset(token)
 
 
 def unreported(fn: Callable[..., object], *args: object) -> object:

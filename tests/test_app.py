@@ -333,6 +333,32 @@ def test_only_demand_levers_rerun_the_demand_stage(app: AppTest, monkeypatch) ->
     assert len(calls) == n + 1 and calls[-1] == pytest.approx(0.13)
 
 
+def test_a_lever_run_shows_its_stages_while_it_runs_and_none_after(
+    app: AppTest, monkeypatch
+) -> None:
+    """A lever's run reports each stage and solver step to the page (a long branch and bound says
+    what it is doing), and the progress line is gone once the run is drawn."""
+    import model.engine
+    import model.stages
+
+    heard: list[str] = []
+    real = model.engine.report_stage
+
+    def watching(text: str) -> None:
+        listener = model.stages._listener.get()
+        if listener is not None:  # the app's progress line is listening
+            heard.append(text)
+        real(text)
+
+    monkeypatch.setattr(model.engine, "report_stage", watching)
+    at = _run(app)
+    at.slider(key="lv_growth").set_value(11.5)  # a growth no other test uses: a cache miss
+    _apply(at)
+    _no_errors(at)
+    assert "optimiser" in heard and "costs and finance" in heard
+    assert not [c.value for c in at.caption if str(c.value).startswith("Now:")]
+
+
 # --------------------------------------------------------------------------- never misleads
 
 
