@@ -416,8 +416,10 @@ def solve_highs(
         b for y in (dual, dual_r) if (b := whole_unit_bound(m, y, clock.left(most))) is not None
     ]
     stages["whole_unit_bound"] = time.perf_counter() - t_b
-    # never above a plan in hand (rounding noise in the sums)
-    bound = min(max([lp_bound, *lifted]), obj_r)
+    # A bound above a plan in hand is noise in the sums if within a millionth, and is otherwise
+    # not trusted (it would claim a gap of nothing); the relaxation's bound always stands.
+    trusted = [b for b in lifted if b <= obj_r + 1e-6 * abs(obj_r)]
+    bound = min(max([lp_bound, *trusted]), obj_r)
     gap = _relative_gap(obj_r, bound)
     notes = [
         f"whole-unit builds rounded from the LP relaxation: {gap:.3%} above the best bound "
