@@ -810,27 +810,43 @@ def test_whole_units_under_a_budget_lift_the_bound_to_the_optimum() -> None:
     assert res.builds["units"].tolist() == [2.0]
 
 
-@pytest.mark.parametrize(
-    ("children", "unit", "budget_places"),
-    [(10, 4, 9), (10, 4, 6.5), (7, 3, 10), (13, 5, 11), (5, 4, 2)],
-)
+LIMITS = {  # policy settings the whole-unit bound must stay valid under (places of the tiny case)
+    "budget 9": {"capital_budget_gbp": 9 * CAPITAL},
+    "budget 6.5": {"capital_budget_gbp": 6.5 * CAPITAL},
+    "soft budget": {"capital_budget_gbp": 9 * CAPITAL, "limits": {"capital_budget": "soft"}},
+    "6 a year": {"buildable": {"special": {"max_places_per_year": 6}}},
+    "6 a year, soft": {
+        "buildable": {"special": {"max_places_per_year": 6}},
+        "limits": {"build_limits": "soft", "soft_penalty_gbp": 10_000},
+    },
+    "10 in all": {"buildable": {"special": {"max_places_total": 10}}},
+    "hard cap": {"max_independent_share": 0.15, "limits": {"max_independent_share": "hard"}},
+    "cap and budget": {"max_independent_share": 0.1, "capital_budget_gbp": 9 * CAPITAL},
+}
+
+
+@pytest.mark.parametrize("unit", [3, 4, 7])
+@pytest.mark.parametrize("limits", list(LIMITS))
 def test_the_whole_unit_bound_lies_between_the_relaxation_and_the_optimum(
-    children: int, unit: int, budget_places: float
+    limits: str, unit: int
 ) -> None:
-    """Whatever the budget and unit size, the lifted bound is a bound: at least the relaxation's
-    objective and at most the whole-unit optimum HiGHS proves by branch and bound alone."""
+    """Whatever the limits and the unit size, the lifted bound is a bound: at least the
+    relaxation's objective and at most the whole-unit optimum HiGHS proves by branch and bound
+    alone (10 children; with 4-place units under a 9-place budget, or 7-place units at 6 places
+    a year, it is the optimum itself)."""
     from model.sufficiency.solve import _run_highs, highs_model, whole_unit_bound
 
-    m = mapping(integer_builds=True, capital_budget_gbp=budget_places * CAPITAL)
+    m = mapping(integer_builds=True, **LIMITS[limits])
     m["costs"]["build_unit_places"] = {"special": unit}
     scn = scenario(m)
-    lp = su.build(scn, demand(scn, entrants_2026=children)).lp
+    lp = su.build(scn, demand(scn)).lp
     _, relaxed, _, dual = _run_highs(highs_model(lp, relax=True))
-    h = highs_model(lp, mip_rel_gap=0.0)
-    _, optimum, _, _ = _run_highs(h)
+    _, optimum, _, _ = _run_highs(highs_model(lp, mip_rel_gap=0.0))
     bound = whole_unit_bound(lp, dual)
     assert bound is not None
     assert relaxed - 1e-6 <= bound <= optimum + 1e-6
+    if (limits, unit) in (("budget 9", 4), ("6 a year", 7)):
+        assert bound == pytest.approx(optimum) and optimum > relaxed + 1_000
 
 
 def test_branch_and_bound_stops_within_the_gap_of_a_bound_it_cannot_see() -> None:
