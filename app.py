@@ -1125,15 +1125,17 @@ def main() -> None:
                 "Placing children, solving the sufficiency LP and costing both plans..."
             ):
                 step = st.empty()  # the stage and solver step, while they run
-                res = _run(
-                    edited.sha256,
-                    run_name,
-                    edited,
-                    demand,
-                    persist=not edits,
-                    progress=lambda text: step.caption(f"Now: {text}"),
-                )
-                step.empty()
+                try:
+                    res = _run(
+                        edited.sha256,
+                        run_name,
+                        edited,
+                        demand,
+                        persist=not edits,
+                        progress=lambda text: step.caption(f"Now: {text}"),
+                    )
+                finally:  # a failed run leaves its error, not a stale step
+                    step.empty()
         t_results = time.perf_counter() - t0
     except ScenarioError as e:
         _show_problems(e, run_name)
