@@ -123,8 +123,6 @@ def highs_model(
 ) -> object:
     """A ``highspy.Highs`` holding the model, passed as one column-wise sparse matrix; ``fixed``
     (column ids, values) pins those columns, ``relax`` drops integrality."""
-    import highspy
-
     h = new_highs()
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
@@ -135,20 +133,35 @@ def highs_model(
         lo, up = lo.copy(), up.copy()
         lo[idx] = val
         up[idx] = val
-    rlo, rup = m.row_bounds()
     a = m.coo().tocsc()
     a.sum_duplicates()
-    integrality = np.zeros(m.n_cols, np.int32)
-    if not relax:
-        integrality[integ] = int(highspy.HighsVarType.kInteger)
-    status = h.passModel(
-        m.n_cols,
-        m.n_rows,
+    _pass_model(h, cost, lo, up, a, *m.row_bounds(), np.zeros_like(integ) if relax else integ)
+    return h
+
+
+def _pass_model(
+    h: object,
+    cost: np.ndarray,
+    lo: np.ndarray,
+    up: np.ndarray,
+    a: sp.csc_matrix,
+    rlo: np.ndarray,
+    rup: np.ndarray,
+    integer: np.ndarray,
+) -> None:
+    """Hand HiGHS a minimisation in one ``passModel`` call: column-wise matrix ``a``, bounds,
+    and ``integer`` [columns] bool for whole-number columns."""
+    import highspy
+
+    integrality = np.where(integer, int(highspy.HighsVarType.kInteger), 0).astype(np.int32)
+    status = h.passModel(  # type: ignore[attr-defined]
+        a.shape[1],
+        a.shape[0],
         int(a.nnz),
         int(highspy.MatrixFormat.kColwise),
         int(highspy.ObjSense.kMinimize),
         0.0,
-        cost,
+        np.asarray(cost, float),
         _inf(lo),
         _inf(up),
         _inf(rlo),
@@ -160,7 +173,6 @@ def highs_model(
     )
     if status != highspy.HighsStatus.kOk:
         raise RuntimeError(f"HiGHS refused the model: {status}")
-    return h
 
 
 def _inf(v: np.ndarray) -> np.ndarray:
@@ -198,11 +210,11 @@ def integer_columns(m: LinearModel) -> np.ndarray:
     )
 
 
-def _pure_mask(m: LinearModel, icols: np.ndarray) -> np.ndarray:
-    """[rows] bool: the row's every coefficient is on an integer column."""
-    is_int = np.zeros(m.n_cols, bool)
+def _pure_mask(a: sp.csr_matrix, icols: np.ndarray) -> np.ndarray:
+    """[rows] bool: the row of matrix ``a`` has every coefficient on an integer column."""
+    is_int = np.zeros(a.shape[1], bool)
     is_int[icols] = True
-    pattern = (m.csr() != 0).astype(np.int64)
+    pattern = (a != 0).astype(np.int64)
     on_int = pattern @ is_int.astype(np.int64)
     on_cont = pattern @ (~is_int).astype(np.int64)
     return (on_cont == 0) & (on_int > 0)
@@ -217,9 +229,10 @@ def pure_integer_rows(m: LinearModel) -> tuple[sp.csr_matrix, np.ndarray, np.nda
     keeps these rows within bounds gives a feasible plan.
     """
     icols = integer_columns(m)
-    pure = _pure_mask(m, icols)
+    a = m.csr()
+    pure = _pure_mask(a, icols)
     rlo, rup = m.row_bounds()
-    return m.csr()[pure][:, icols].tocsr(), rlo[pure], rup[pure], icols
+    return a[pure][:, icols].tocsr(), rlo[pure], rup[pure], icols
 
 
 # A reduced cost this far on the wrong side of zero counts as zero: HiGHS's own dual feasibility
@@ -242,63 +255,50 @@ def whole_unit_bound(
     when the duals give no finite bound or the builds' program is not solved within ``seconds``
     to a finite bound (decision 0004).
     """
-    import highspy
-
     icols = integer_columns(m)
     if not len(icols) or not np.isfinite(dual).all():
         return None
     cost, lo, up, _ = m.column_arrays()
     rlo, rup = m.row_bounds()
-    pure = _pure_mask(m, icols)
+    a = m.csr()
+    pure = _pure_mask(a, icols)
     # duals of the right sign only: >= rows (no upper bound) price >= 0, <= rows <= 0
     y = np.where(pure, 0.0, np.asarray(dual, float))
     y = np.where(np.isposinf(rup), np.maximum(y, 0.0), y)
     y = np.where(np.isneginf(rlo), np.minimum(y, 0.0), y)
     priced = y != 0  # each at its active bound (finite: the signs above make it so)
     rows = float(y[priced] @ np.where(y > 0, rlo, rup)[priced])
-    d = cost - m.csr().T @ y
+    d = cost - a.T @ y
     cont = np.ones(m.n_cols, bool)
     cont[icols] = False
-    dc = d[cont]
-    dc = np.where(np.abs(dc) <= DUAL_TOLERANCE, 0.0, dc)
-    end = np.where(dc > 0, lo[cont], up[cont])
-    if not np.isfinite(end[dc != 0]).all():
+    dc = np.where(np.abs(d[cont]) <= DUAL_TOLERANCE, 0.0, d[cont])
+    columns = _cheaper_end(dc, lo[cont], up[cont])
+    if columns is None:
         return None
-    columns = float(np.sum(dc[dc != 0] * end[dc != 0]))
-    a, blo, bup = m.csr()[pure][:, icols].tocsr(), rlo[pure], rup[pure]
     db = d[icols]
-    if not a.shape[0]:  # no build-only rows: each build at the cheaper end of its bounds
-        end = np.where(db > 0, lo[icols], up[icols])
-        if not np.isfinite(end[db != 0]).all():
-            return None
-        return rows + columns + float(np.sum(db[db != 0] * end[db != 0]))
+    if not pure.any():  # no build-only rows: each build at the cheaper end of its bounds
+        builds = _cheaper_end(db, lo[icols], up[icols])
+        return None if builds is None else rows + columns + builds
     h = new_highs()
     h.setOptionValue("mip_rel_gap", 1e-6)
     if seconds is not None:
         h.setOptionValue("time_limit", float(max(seconds, MIN_SECONDS)))
-    h.passModel(
-        len(icols),
-        a.shape[0],
-        int(a.nnz),
-        int(highspy.MatrixFormat.kRowwise),
-        int(highspy.ObjSense.kMinimize),
-        0.0,
-        db,
-        _inf(lo[icols]),
-        _inf(up[icols]),
-        _inf(blo),
-        _inf(bup),
-        a.indptr[:-1].astype(np.int32),
-        a.indices.astype(np.int32),
-        a.data,
-        np.full(len(icols), int(highspy.HighsVarType.kInteger), np.int32),
-    )
+    whole = np.ones(len(icols), bool)
+    _pass_model(h, db, lo[icols], up[icols], a[pure][:, icols].tocsc(), rlo[pure], rup[pure], whole)
     h.run()  # type: ignore[attr-defined]
     if _highs_status(h) not in ("optimal", "time_limit"):
         return None
     # its proven bound, not its best plan: a bound even when stopped short
     total = rows + columns + float(h.getInfo().mip_dual_bound)  # type: ignore[attr-defined]
     return total if np.isfinite(total) else None
+
+
+def _cheaper_end(d: np.ndarray, lo: np.ndarray, up: np.ndarray) -> float | None:
+    """min of sum d x over lo <= x <= up: each column at the end its reduced cost ``d`` favours
+    (None when that end is infinite)."""
+    nz = d != 0
+    end = np.where(d[nz] > 0, lo[nz], up[nz])
+    return float(d[nz] @ end) if np.isfinite(end).all() else None
 
 
 def round_builds(m: LinearModel, x: np.ndarray) -> np.ndarray:
