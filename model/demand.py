@@ -38,15 +38,12 @@ from .cohort import (
     growth_factor,
     project,
 )
-from .domain import PHASE_LAST_AGES, PHASE_STARTS, academic_year
+from .domain import AGE_PHASE, PHASE_LAST_AGES, PHASE_STARTS, academic_year
 from .errors import Problem, ScenarioError
 from .machine import available_cpus
 from .poisson import POISSON_MAX_STEPS
-from .scenario import MAX_AGE, PHASE_AGES, PHASES, Scenario
+from .scenario import MAX_AGE, PHASES, Scenario
 
-PHASE_OF_AGE = np.array(
-    [i for i, (lo, hi) in enumerate(PHASE_AGES.values()) for _ in range(lo, hi + 1)]
-)
 CHUNK_PATHS = 64  # paths simulated together: ~1.3 MB per float32 work array, in cache
 
 
@@ -273,7 +270,7 @@ def _kernels() -> Any:
 _INV_K = np.array([0.0] + [1.0 / k for k in range(1, POISSON_MAX_STEPS + 1)], dtype=np.float32)
 _PHASE_LO = PHASE_STARTS.astype(np.intp)
 _PHASE_HI = PHASE_LAST_AGES.astype(np.intp)
-_PHASE_OF_AGE = PHASE_OF_AGE.astype(np.intp)
+_PHASE_OF_AGE = AGE_PHASE.astype(np.intp)
 
 
 def poisson_f32(lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -694,7 +691,7 @@ class DemandResult:
         surv = (
             self.stock[:-1, :MAX_AGE] - self.ceased[1:, :MAX_AGE]
         )  # [T-1, 25, N, L] at age in t-1
-        tops = np.array([hi for _, hi in PHASE_AGES.values()])
+        tops = PHASE_LAST_AGES
         out_ = np.zeros((len(self.years) - 1, len(PHASES)) + self.stock.shape[2:])
         in_ = np.zeros_like(out_)
         for i, top in enumerate(tops[:-1]):

@@ -15,6 +15,7 @@ from scipy import stats
 
 from model import cohort
 from model import demand as dm
+from model.domain import AGE_PHASE
 from model.io import ScenarioError, default_scenario_path, read_yaml_file, validate_mapping
 from model.poisson import POISSON_DENSE_STEPS, POISSON_DIRECT_MAX, POISSON_MAX_STEPS
 from model.scenario import MAX_AGE, PHASE_AGES, PHASES, Scenario
@@ -436,7 +437,7 @@ def test_need_shares_for_new_plans_and_phases() -> None:
     res = _run(new_need_shares={"ASD": 0.5, "SEMH": 0.5})
     n_asd = res.needs.index("ASD")
     assert res.new[1:, :, n_asd].sum() / (res.new[1:].sum() - res.backlog[1:].sum()) > 0.45
-    assert PHASES[0] == "early_years" and dm.PHASE_OF_AGE[11] == PHASES.index("secondary")
+    assert PHASES[0] == "early_years" and AGE_PHASE[11] == PHASES.index("secondary")
 
 
 @pytest.mark.parametrize("paths", [1, 2, 7, 100])
