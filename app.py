@@ -1136,7 +1136,6 @@ def main() -> None:
                     )
                 finally:  # a failed run leaves its error, not a stale step
                     step.empty()
-        t_results = time.perf_counter() - t0
     except ScenarioError as e:
         _show_problems(e, run_name)
         st.stop()
@@ -1175,7 +1174,6 @@ def main() -> None:
                 draw()
     st.session_state["timings"] = {  # for the app benchmark: where an answer's time goes
         "demand_seconds": t_demand,  # the demand stage (0 when cached)
-        "results_seconds": t_results,  # demand and the engine run (or the cache)
         "run_seconds": res.summary.get("run_seconds"),  # the engine, as it timed itself
         "solve_seconds": opt.get("solve_seconds"),
         "draw_seconds": time.perf_counter() - t_draw,  # cards, warnings and the open view
