@@ -38,6 +38,7 @@ from .results import TABLE_ORDER, Results, StageResults
 from .stages import report_stage, unreported
 from .sufficiency import no_build_plan, optimise_scenario, saving
 from .sufficiency.robust import plan_pattern, robustness_summary
+from .sufficiency.warm import WarmStarts
 
 __all__ = [
     "TABLE_ORDER",
@@ -123,12 +124,15 @@ def run_scenario(
     solver: str | None = None,
     export_lp: bool = False,
     demand: Any = None,
+    warm: WarmStarts | None = None,
 ) -> Results:
     """Run every stage for one validated scenario and return its tables and summary (writes nothing).
 
     ``demand``: a DemandResult already computed for this scenario's demand inputs with the same
     paths and seed (the app caches that stage), with its statutory pipeline if it ran one; None
-    runs the demand stage here, as the CLI does.
+    runs the demand stage here, as the CLI does. ``warm``: the LPs' bases from the caller's last
+    run, used where only places or limits changed and updated (the app keeps one per session; the
+    CLI solves from scratch).
     """
     scn = resolved.scenario
     paths = scn.run.paths if paths is None else paths
@@ -166,13 +170,21 @@ def run_scenario(
                 placed.demand,
                 placed.unmitigated,
                 solver,
+                warm,
             )
             if scn.policy.buildable
             else None
         )
         report_stage("optimiser")
         suff = optimise_scenario(
-            scn, demand, placed.demand, solver, export_lp, robust=False, before=placed.unmitigated
+            scn,
+            demand,
+            placed.demand,
+            solver,
+            export_lp,
+            robust=False,
+            before=placed.unmitigated,
+            warm=warm,
         )
         batches = ahead.result()
         # Monte Carlo paths, run once for the finance bands of both variants and the robustness

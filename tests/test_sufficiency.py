@@ -995,3 +995,107 @@ def test_an_lp_with_every_build_pinned_is_one_solve() -> None:
     assert sol.status == "optimal" and list(sol.stages) == ["lp"] and sol.mip_gap is None
     assert sol.objective == pytest.approx(10 * SPECIAL * W + 12 * CAPITAL)
     assert sol.objective == pytest.approx(rounded.summary["objective_gbp"])
+
+
+def _warm_noted(res: su.SufficiencyResult) -> bool:
+    from model.sufficiency.solve import WARM_NOTE
+
+    return WARM_NOTE in res.summary["notes"]
+
+
+def test_a_change_of_places_starts_from_the_last_basis_and_reaches_the_same_optimum() -> None:
+    """A lever that moves only places (4 committed special places) keeps the last optimal basis
+    dual feasible: the solve starts from it and reaches the optimum from scratch. 4 children take
+    the committed places and 6 built ones: 10 x 20,000 x W + 6 x 30,000 = 496,666.67."""
+    from model.sufficiency.warm import WarmStarts
+
+    scn = scenario(mapping())
+    warm = WarmStarts()
+    first = su.optimise(scn, demand(scn), warm=warm.scoped("plan"))
+    assert not _warm_noted(first)  # nothing kept yet: from scratch
+    assert warm.get("plan:lp") is not None
+    res = su.optimise(scn, demand(scn, special_places=4.0), warm=warm.scoped("plan"))
+    assert _warm_noted(res)
+    cold = su.optimise(scn, demand(scn, special_places=4.0))
+    assert not _warm_noted(cold)
+    assert res.summary["objective_gbp"] == pytest.approx(10 * SPECIAL * W + 6 * CAPITAL, rel=1e-9)
+    assert res.summary["objective_gbp"] == pytest.approx(cold.summary["objective_gbp"], rel=1e-9)
+    assert res.builds["places"].sum() == pytest.approx(6)
+
+
+def test_a_cost_change_starts_from_scratch() -> None:
+    """After a cost change the last basis is no longer dual feasible (and HiGHS's presolve is
+    worth more): the solve starts from scratch. Special at 25,000: 10 x (25,000 x W + 30,000)."""
+    from model.sufficiency.warm import WarmStarts
+
+    warm = WarmStarts()
+    scn = scenario(mapping())
+    su.optimise(scn, demand(scn), warm=warm.scoped("plan"))
+    dearer = mapping()
+    dearer["costs"]["unit_cost_gbp"]["special"] = 25_000.0
+    scn2 = scenario(dearer)
+    res = su.optimise(scn2, demand(scn2), warm=warm.scoped("plan"))
+    assert not _warm_noted(res)
+    assert res.summary["objective_gbp"] == pytest.approx(10 * (25_000 * W + CAPITAL), rel=1e-9)
+
+
+def test_a_cap_with_whole_units_starts_both_solves_warm_though_rows_and_columns_change() -> None:
+    """A cap on the independent share adds rows (and pruning keeps other columns): they are
+    matched by what they are, new rows start with their slack basic, and HiGHS repairs the count
+    of basic variables. The relaxation and the whole-unit plan both start from the last run's
+    bases and reach what a solve from scratch reaches."""
+    from model.sufficiency.warm import WarmStarts
+
+    warm = WarmStarts()
+    loose = scenario(mapping(integer_builds=True, mip_gap=0.1))
+    su.optimise(loose, demand(loose), warm=warm.scoped("plan"))
+    assert {"plan:relaxation", "plan:pinned"} <= set(warm._bases)
+    capped_map = mapping(
+        integer_builds=True, mip_gap=0.1, max_independent_share=0.15, capital_budget_gbp=9 * CAPITAL
+    )
+    capped = scenario(capped_map)
+    before = len(su.build(loose, demand(loose)).lp.constraints)
+    assert len(su.build(capped, demand(capped)).lp.constraints) > before
+    res = su.optimise(capped, demand(capped), warm=warm.scoped("plan"))
+    cold = su.optimise(capped, demand(capped))
+    assert _warm_noted(res) and not _warm_noted(cold)
+    for key in ("lp_bound_gbp", "objective_gbp", "best_bound_gbp"):
+        assert res.summary[key] == pytest.approx(cold.summary[key], rel=1e-9)
+
+
+def test_a_basis_is_not_used_across_other_dimensions_and_recording_only_never_starts() -> None:
+    """Another horizon (other years) matches nothing; a recording-only store keeps bases for the
+    next run but starts every solve from scratch (the app's unedited scenario, as the CLI)."""
+    from model.sufficiency.warm import WarmStarts, starting_basis
+
+    warm = WarmStarts()
+    scn = scenario(mapping())
+    res = su.optimise(scn, demand(scn), warm=warm.recording_only().scoped("plan"))
+    assert not _warm_noted(res)
+    basis = warm.get("plan:lp")
+    assert basis is not None and warm.recording_only().get("plan:lp") is None
+    longer = mapping()
+    longer["meta"]["horizon_years"] = 4
+    scn4 = scenario(longer)
+    assert starting_basis(su.build(scn4, demand(scn4)).lp, basis) is None
+    assert starting_basis(su.build(scn, demand(scn, special_places=4.0)).lp, basis) is not None
+
+
+def test_bases_kept_on_disk_start_the_next_servers_first_lever(tmp_path) -> None:
+    """The app keeps a cached run's bases beside its tables: read back, they start the solve of a
+    places change as the live ones would; a file that is not a store of bases is ignored."""
+    from model.sufficiency.warm import WarmStarts
+
+    scn = scenario(mapping())
+    warm = WarmStarts()
+    su.optimise(scn, demand(scn), warm=warm.scoped("plan"))
+    warm.save(tmp_path / "bases.pkl")
+    later = WarmStarts()
+    assert later.load(tmp_path / "bases.pkl")
+    assert set(later.snapshot()) == {"plan:lp"}
+    res = su.optimise(scn, demand(scn, special_places=4.0), warm=later.scoped("plan"))
+    assert _warm_noted(res)
+    assert res.summary["objective_gbp"] == pytest.approx(10 * SPECIAL * W + 6 * CAPITAL, rel=1e-9)
+    (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
+    assert not WarmStarts().load(tmp_path / "junk.pkl")
+    assert not WarmStarts().load(tmp_path / "missing.pkl")

@@ -49,6 +49,7 @@ from .solve import (
     solve_cbc,
     solve_highs,
 )
+from .warm import ScopedWarmStarts, WarmStarts
 
 __all__ = [
     "SufficiencyModel",
@@ -149,14 +150,19 @@ def solve(
     time_limit: float | None = None,
     mip_gap: float = MIP_REL_GAP,
     mip_time_limit: float | None = None,
+    warm: ScopedWarmStarts | None = None,
 ) -> Solution:
     """Solve with HiGHS (default) or CBC within ``time_limit`` seconds in all; falls back to CBC,
     with a note, if highspy is missing. Whole-unit builds stop at ``mip_gap`` (see solve_highs).
 
-    Always from scratch: with a starting basis HiGHS skips its presolve, which removes about 60%
-    of the rows, and a warm start after a cost change took three times as long (decision 0004)."""
+    From scratch unless ``warm`` holds the last run's basis and only bounds changed since: with a
+    basis HiGHS skips its presolve, which removes about 60% of the rows, so a warm start after a
+    cost change took three times as long; after a change of places or limits it is several times
+    faster (decision 0004)."""
     if solver == "highs" and highs_available():
-        return solve_highs(model.lp, time_limit, mip_gap, mip_time_limit, stage=report_stage)
+        return solve_highs(
+            model.lp, time_limit, mip_gap, mip_time_limit, stage=report_stage, warm=warm
+        )
     sol = solve_cbc(model.lp, model.to_pulp(), time_limit, mip_gap, stage=report_stage)
     if solver == "highs":
         sol.notes.append("highspy is not installed: solved with CBC instead")
@@ -228,10 +234,12 @@ def optimise(
     time_limit: float | None = None,
     fixed_builds: np.ndarray | None = None,
     before: PlacementPlan | None = None,
+    warm: ScopedWarmStarts | None = None,
 ) -> SufficiencyResult:
     """Build, solve and read back the sufficiency LP for one placement demand.
 
-    ``before``: the unmitigated forecast of this demand, if already computed (see ``build``).
+    ``before``: the unmitigated forecast of this demand, if already computed (see ``build``);
+    ``warm``: bases kept between runs (``solve``).
     """
     model = build(scn, pdemand, fixed_builds, before=before)
     sol = solve(
@@ -240,6 +248,7 @@ def optimise(
         time_limit or scn.run.time_limit_seconds,
         scn.policy.mip_gap,
         scn.policy.mip_time_limit_seconds,
+        warm,
     )
     res = read_back(scn, pdemand, model, sol)
     if export_lp:
@@ -255,6 +264,7 @@ def optimise_scenario(
     export_lp: bool = False,
     robust: bool = True,
     before: PlacementPlan | None = None,
+    warm: WarmStarts | None = None,
 ) -> SufficiencyResult:
     """The engine's entry point: plan for ``policy.plan_for``, report on the central forecast.
 
@@ -264,6 +274,7 @@ def optimise_scenario(
     builds fixed, so the optimised variant compares like with like with the unmitigated one.
     ``robust`` adds how the fixed build plan fares across the Monte Carlo paths. ``before`` is the
     unmitigated forecast of ``pdemand`` (its placements before the first decision year are kept).
+    ``warm``: bases kept between runs, one set per LP (``solve``).
     """
     q = scn.policy.plan_for
     stock_q, new_q, note = (
@@ -272,9 +283,15 @@ def optimise_scenario(
         else (None, None, {"plan_for": q, "demand": "central forecast"})
     )
     if note["demand"] == "central forecast":
-        res = optimise(scn, pdemand, solver, export_lp, before=before)
+        res = optimise(scn, pdemand, solver, export_lp, before=before, warm=_scope(warm, "plan"))
     else:
-        planning = optimise(scn, placement_demand(scn, stock_q, new_q), solver, export_lp)
+        planning = optimise(
+            scn,
+            placement_demand(scn, stock_q, new_q),
+            solver,
+            export_lp,
+            warm=_scope(warm, "plan"),
+        )
         res = optimise(
             scn,
             pdemand,
@@ -282,6 +299,7 @@ def optimise_scenario(
             False,
             fixed_builds=planning.allocation.build_places,
             before=before,
+            warm=_scope(warm, "central"),
         )
         central = {k: res.summary[k] for k in _LP_KEYS}
         res.summary.update({k: planning.summary[k] for k in _LP_KEYS})
@@ -351,17 +369,29 @@ def compare_variants(
     }
 
 
+def _scope(warm: WarmStarts | None, tag: str) -> ScopedWarmStarts | None:
+    return warm.scoped(tag) if warm is not None else None
+
+
 def no_build_plan(
     scn: Scenario,
     pdemand: PlacementDemand,
     unmitigated: PlacementPlan,
     solver: str | None = None,
+    warm: WarmStarts | None = None,
 ) -> PlacementPlan:
     """The central LP re-solved with every build fixed at zero: what better placement within
     committed places alone achieves. Needs nothing from the optimised plan, so the engine solves
     it beside that plan's LP (where the plan builds nothing, the plan itself is the answer)."""
     shape = (len(pdemand.years), len(pdemand.settings), len(pdemand.localities))
-    return optimise(scn, pdemand, solver, fixed_builds=np.zeros(shape), before=unmitigated).plan
+    return optimise(
+        scn,
+        pdemand,
+        solver,
+        fixed_builds=np.zeros(shape),
+        before=unmitigated,
+        warm=_scope(warm, "no_build"),
+    ).plan
 
 
 def saving_breakdown(

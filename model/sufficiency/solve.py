@@ -24,6 +24,7 @@ import pulp
 import scipy.sparse as sp
 
 from .linear import LinearModel, PulpModel, to_pulp
+from .warm import BASIC, ScopedWarmStarts, capture, starting_basis
 
 # Integer builds stop at this relative gap (policy.mip_gap) unless a scenario says otherwise. Most
 # of the objective is placement cost no build can change, so the gap is stated against the whole
@@ -35,6 +36,10 @@ MIN_SECONDS = 0.05  # a solve given less time than this is not started
 # 29.7 s against 13.1 s at 32 localities, where 30 s then ended it with nothing found). It is
 # started only with at least this many times the relaxation's seconds left (decision 0004).
 ROOT_FACTOR = 3.0
+WARM_NOTE = (
+    "warm-started from the last run's basis (only bounds or limits changed): an LP with several "
+    "optimal plans may give another of them, of the same cost"
+)
 
 
 @dataclass
@@ -204,6 +209,46 @@ def _run_highs(h: object) -> tuple[str, float, np.ndarray, np.ndarray]:
     return status, float(obj), x, dual
 
 
+def _warm_start(
+    h: object, m: LinearModel, warm: ScopedWarmStarts | None, role: str
+) -> float | None:
+    """Give HiGHS the last basis of this solve role where it helps (warm.py says when); returns
+    the seconds that role took from scratch (None: not warm-started)."""
+    basis = warm.get(role) if warm is not None else None
+    start = starting_basis(m, basis) if basis is not None else None
+    if basis is None or start is None:
+        return None
+    import highspy
+
+    enum = [highspy.HighsBasisStatus(i) for i in range(5)]
+    hb = highspy.HighsBasis()
+    hb.col_status = [enum[i] for i in start[0].tolist()]
+    hb.row_status = [enum[i] for i in start[1].tolist()]
+    hb.valid = True
+    # columns and rows new or gone leave a count of basic variables HiGHS must repair
+    hb.alien = int((start[0] == BASIC).sum() + (start[1] == BASIC).sum()) != m.n_rows
+    ok = h.setBasis(hb) == highspy.HighsStatus.kOk  # type: ignore[attr-defined]
+    return basis.cold_seconds if ok else None
+
+
+def _solve_lp(
+    h: object, m: LinearModel, warm: ScopedWarmStarts | None, role: str
+) -> tuple[str, float, np.ndarray, np.ndarray, float | None]:
+    """``_run_highs`` from the last basis of ``role`` where it helps, keeping this one's basis for
+    the next run; the last item is what ``_warm_start`` returned."""
+    t0 = time.perf_counter()
+    cold = _warm_start(h, m, warm, role)
+    out = _run_highs(h)
+    if warm is not None and out[0] == "optimal":
+        b = h.getBasis()  # type: ignore[attr-defined]
+        if b.valid:
+            col = np.array([s.value for s in b.col_status], np.int8)
+            row = np.array([s.value for s in b.row_status], np.int8)
+            seconds = cold if cold is not None else time.perf_counter() - t0
+            warm.put(role, capture(m, col, row, seconds))
+    return (*out, cold)
+
+
 def integer_columns(m: LinearModel) -> np.ndarray:
     return np.concatenate(
         [b.ids for b in m.variables.values() if b.integer] or [np.zeros(0, np.int64)]
@@ -351,11 +396,12 @@ class _Clock:
 def _fixed_builds_model(
     m: LinearModel, icols: np.ndarray, units: np.ndarray, seconds: float | None
 ) -> object:
-    """The LP with the builds pinned at whole units, solved from scratch.
+    """The LP with the builds pinned at whole units.
 
-    Not a warm start from the relaxation's basis: HiGHS solves a warm start on the whole model,
+    Not warm-started from the relaxation's basis: HiGHS solves a warm start on the whole model,
     while from scratch its presolve first removes the pinned builds and the rows with one column
-    (about 60% of Devon's rows), which is faster at every size measured (decision 0004).
+    (about 60% of Devon's rows), which is faster at every size measured (decision 0004). The last
+    run's pinned basis is another matter (``warm``): few builds and bounds differ.
     """
     return highs_model(m, seconds, relax=True, fixed=(icols, np.asarray(units, float)))
 
@@ -370,6 +416,7 @@ def solve_highs(
     mip_gap: float = MIP_REL_GAP,
     mip_time_limit: float | None = None,
     stage: Callable[[str], None] | None = None,
+    warm: ScopedWarmStarts | None = None,
 ) -> Solution:
     """Solve with HiGHS within ``time_limit`` seconds in all.
 
@@ -377,7 +424,8 @@ def solve_highs(
     relaxation or the branch-and-bound bound): the relaxation, a rounded whole-unit plan re-
     solved with its builds fixed, then branch and bound from that plan for at most
     ``mip_time_limit`` seconds only if the rounded plan is not yet within the gap and that leaves
-    it ROOT_FACTOR times the relaxation's seconds. ``stage`` hears each step's name.
+    it ROOT_FACTOR times the relaxation's seconds. ``stage`` hears each step's name. ``warm``
+    keeps each LP's basis for the next run and starts from the last one where it helps (warm.py).
     """
     say = stage or (lambda _text: None)
     clock = _Clock(time_limit)
@@ -387,14 +435,21 @@ def solve_highs(
         # no whole-unit decision left (none, or every build pinned): one LP solve
         say("solving the LP")
         h = highs_model(m, clock.left(), relax=True)
-        status, obj, x, dual = _run_highs(h)
+        status, obj, x, dual, warmed = _solve_lp(h, m, warm, "lp")
         return Solution(
-            "highs", status, obj, x, dual, clock.seconds(), [], stages={"lp": clock.seconds()}
+            "highs",
+            status,
+            obj,
+            x,
+            dual,
+            clock.seconds(),
+            [WARM_NOTE] if warmed is not None else [],
+            stages={"lp": clock.seconds()},
         )
     stages: dict[str, float] = {}
     say("LP relaxation of the build plan")
     h = highs_model(m, clock.left(), relax=True)
-    status, lp_bound, x_lp, dual = _run_highs(h)
+    status, lp_bound, x_lp, dual, warm_lp = _solve_lp(h, m, warm, "relaxation")
     stages["relaxation"] = clock.seconds()
     if status != "optimal":
         status = "time_limit_no_solution" if status.startswith("time_limit") else status
@@ -402,7 +457,7 @@ def solve_highs(
     units = round_builds(m, x_lp)
     say("rounding the build plan to whole units")
     h = _fixed_builds_model(m, icols, units, clock.left())
-    st_r, obj_r, x_r, dual_r = _run_highs(h)
+    st_r, obj_r, x_r, dual_r, warm_r = _solve_lp(h, m, warm, "pinned")
     stages["rounded"] = clock.seconds() - sum(stages.values())
     if st_r != "optimal":
         status = "time_limit_no_solution" if st_r.startswith("time_limit") else "error"
@@ -427,6 +482,8 @@ def solve_highs(
         "within the build limits and the capital budget at the LP's duals)",
         "duals from the LP with integer builds fixed at the plan",
     ]
+    if warm_lp is not None or warm_r is not None:
+        notes.append(WARM_NOTE)
 
     def result(status: str, obj: float, x: np.ndarray, dual: np.ndarray, best: float) -> Solution:
         return Solution(
@@ -447,7 +504,8 @@ def solve_highs(
         notes.append(f"within policy.mip_gap ({mip_gap:.2%}): no branch and bound needed")
         return result("optimal", obj_r, x_r, dual_r, bound)
     seconds = clock.left(mip_time_limit)
-    need = ROOT_FACTOR * stages["relaxation"]
+    # (a warm-started relaxation's seconds say nothing of the root's: its time from scratch does)
+    need = ROOT_FACTOR * (warm_lp if warm_lp is not None else stages["relaxation"])
     if seconds is not None and seconds < max(MIN_SECONDS, need):
         notes.append(
             "no time left for branch and bound: the rounded plan stands"
@@ -475,7 +533,7 @@ def solve_highs(
         better = np.round(x_b[icols])
         if not np.array_equal(better, units):
             h = _fixed_builds_model(m, icols, better, clock.left())
-            st_f, obj_f, x_f, dual_f = _run_highs(h)
+            st_f, obj_f, x_f, dual_f, _ = _solve_lp(h, m, warm, "pinned")
             if st_f == "optimal":
                 x, obj, dual = x_f, obj_f, dual_f
             else:  # no time for the duals: keep the better plan, duals unknown
