@@ -53,6 +53,7 @@ from model.levers import (
     name_edits,
 )
 from model.stages import listening
+from model.sufficiency.warm import WarmStarts
 
 ROOT = Path(__file__).resolve().parent
 SCENARIO_DIR = ROOT / "scenarios"
@@ -113,10 +114,12 @@ def _run(
     demand: Any,
     persist: bool = False,
     progress: Callable[[str], None] | None = None,
+    warm: WarmStarts | None = None,
 ) -> Results:
     """Placements, the LP, costs and finance for one resolved scenario (kept by its sha256 and
     file name) on the cached demand stage; the same run_scenario the CLI calls. ``persist``
-    keeps the tables on disk for the next server; ``progress`` hears each stage and solver step.
+    keeps the tables on disk for the next server; ``progress`` hears each stage and solver step;
+    ``warm`` holds this session's last LP bases.
 
     Kept in ``_run_store`` rather than by st.cache_resource: a cached function's elements are
     replayed on later calls, which a progress line drawn outside it cannot be."""
@@ -126,13 +129,20 @@ def _run(
         kept = store["runs"].get(key)
         if kept is not None:
             store["runs"].move_to_end(key)
-            return kept
+            if warm is not None:  # its LP bases too, for this session's next lever
+                warm.adopt(kept[1])
+            return kept[0]
     with listening(progress):
-        res = run_scenario(resolved, demand=demand)
+        # a scenario as written (persisted for the next server) is solved from scratch, as the CLI
+        # solves it; a lever's run starts from the last run's bases where only places or limits
+        # changed (decision 0004), and every run leaves its bases for the next
+        if warm is not None and persist:
+            warm = warm.recording_only()
+        res = run_scenario(resolved, demand=demand, warm=warm)
     if persist:
-        _to_disk(res)
+        _to_disk(res, warm)
     with store["lock"]:
-        store["runs"][key] = res
+        store["runs"][key] = (res, warm.snapshot() if warm is not None else {})
         while len(store["runs"]) > RUNS_KEPT:
             store["runs"].popitem(last=False)
     return res
@@ -185,11 +195,18 @@ def _from_disk(sha: str, _resolved: ResolvedScenario) -> Results | None:
     )
 
 
-def _to_disk(res: Results) -> None:
-    """Keep a run's tables for the next server start (best effort: a cache never fails a run)."""
+BASES_FILE = "lp_bases.pkl"  # beside a cached run: its LP bases, for the next server's levers
+
+
+def _to_disk(res: Results, warm: WarmStarts | None = None) -> None:
+    """Keep a run's tables (and its LP bases) for the next server start (best effort: a cache
+    never fails a run)."""
     try:
         APP_CACHE.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_outputs(res, _disk_folder(res.resolved.sha256), fmt="parquet", reports=False)
+        folder = _disk_folder(res.resolved.sha256)
+        write_outputs(res, folder, fmt="parquet", reports=False)
+        if warm is not None:
+            warm.save(folder / res.resolved.slug / BASES_FILE)
     except Exception:  # a read-only home, a full disk: the app works without the cache
         pass
 
@@ -1116,6 +1133,9 @@ def main() -> None:
         # An unedited scenario's results may be on disk from an earlier server: the first load.
         t0 = time.perf_counter()
         res = None if edits else _from_disk(edited.sha256, edited)
+        warm = st.session_state.setdefault("warm_starts", WarmStarts())
+        if res is not None:  # its LP bases too: the first lever then starts warm
+            warm.load(_disk_folder(edited.sha256) / edited.slug / BASES_FILE)
         t_demand = 0.0
         if res is None:
             with st.spinner("Simulating EHCP demand..."):
@@ -1133,6 +1153,7 @@ def main() -> None:
                         demand,
                         persist=not edits,
                         progress=lambda text: step.caption(f"Now: {text}"),
+                        warm=warm,
                     )
                 finally:  # a failed run leaves its error, not a stale step
                     step.empty()
