@@ -53,6 +53,7 @@ from model.levers import (
     name_edits,
 )
 from model.stages import listening
+from model.sufficiency.solve import WARM_NOTE
 from model.sufficiency.warm import WarmStarts
 
 ROOT = Path(__file__).resolve().parent
@@ -1198,6 +1199,7 @@ def main() -> None:
         "run_seconds": res.summary.get("run_seconds"),  # the engine, as it timed itself
         "solve_seconds": opt.get("solve_seconds"),
         "draw_seconds": time.perf_counter() - t_draw,  # cards, warnings and the open view
+        "lp_warm": WARM_NOTE in (opt.get("notes") or []),  # started from the last run's basis
     }
 
 

@@ -4,7 +4,8 @@ Steps, each timed from pressing Apply (or opening the page) to the page drawn: t
 load, nothing cached), a growth change (a demand lever: demand and everything downstream), an
 extra resource-base places change (capacity: the LP re-solved, demand cached) and a cap on the
 independent share (policy: the same). Targets on 2 cores: 2 s or less for policy and cost levers,
-4 s or less for demand levers; the first load within 10 s.
+4 s or less for demand levers; the first load within 10 s. Each step says whether its LP started
+from the last run's basis (a capacity or policy lever) or from scratch (decision 0004).
 Run: ``python -m benchmarks app`` (the scenario's own paths and horizon).
 """
 
@@ -57,7 +58,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             f"{name:22s} {secs:6.2f} s (target {target:.0f} s or less: "
             f"{'met' if secs <= target else 'not met'}); demand stage "
             f"{timing['demand_seconds']:.2f} s, engine run {timing['run_seconds']:.2f} s (LP solve "
-            f"{timing['solve_seconds']:.2f} s), drawing {timing['draw_seconds']:.2f} s"
+            f"{timing['solve_seconds']:.2f} s, "
+            f"{'warm-started' if timing.get('lp_warm') else 'from scratch'}), drawing "
+            f"{timing['draw_seconds']:.2f} s"
         )
     print(
         f"cpus: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} "
