@@ -1135,8 +1135,10 @@ def main() -> None:
         t0 = time.perf_counter()
         res = None if edits else _from_disk(edited.sha256, edited)
         warm = st.session_state.setdefault("warm_starts", WarmStarts())
-        if res is not None:  # its LP bases too: the first lever then starts warm
+        if res is not None and st.session_state.get("warm_bases_of") != edited.sha256:
+            # its LP bases too (once, not on every rerun): the first lever then starts warm
             warm.load(_disk_folder(edited.sha256) / edited.slug / BASES_FILE)
+        st.session_state["warm_bases_of"] = edited.sha256
         t_demand = 0.0
         if res is None:
             with st.spinner("Simulating EHCP demand..."):

@@ -37,8 +37,9 @@ MIN_SECONDS = 0.05  # a solve given less time than this is not started
 # started only with at least this many times the relaxation's seconds left (decision 0004).
 ROOT_FACTOR = 3.0
 WARM_NOTE = (
-    "warm-started from the last run's basis (only bounds or limits changed): an LP with several "
-    "optimal plans may give another of them, of the same cost"
+    "warm-started from the last run's basis (only places or limits changed): an LP with several "
+    "optimal solutions may reach another of them, and so round to another whole-unit plan within "
+    "the same gap"
 )
 
 
@@ -237,16 +238,16 @@ def _solve_lp(
     """``_run_highs`` from the last basis of ``role`` where it helps, keeping this one's basis for
     the next run; the last item is what ``_warm_start`` returned."""
     t0 = time.perf_counter()
-    cold = _warm_start(h, m, warm, role)
+    scratch = _warm_start(h, m, warm, role)
     out = _run_highs(h)
     if warm is not None and out[0] == "optimal":
         b = h.getBasis()  # type: ignore[attr-defined]
         if b.valid:
             col = np.array([s.value for s in b.col_status], np.int8)
             row = np.array([s.value for s in b.row_status], np.int8)
-            seconds = cold if cold is not None else time.perf_counter() - t0
+            seconds = scratch if scratch is not None else time.perf_counter() - t0
             warm.put(role, capture(m, col, row, seconds))
-    return (*out, cold)
+    return (*out, scratch)
 
 
 def integer_columns(m: LinearModel) -> np.ndarray:
