@@ -891,6 +891,12 @@ def builds_view(res: Results, resolved: ResolvedScenario) -> None:
             f"Whole units; the plan costs at most {opt['mip_gap']:.2%} more than the cheapest "
             f"possible (target {opt.get('mip_gap_target', 0):.2%}; solver {opt.get('solver')}: "
             f"{opt.get('status')}, {opt.get('solve_seconds', 0):.1f} s)."
+            + (
+                " Solved from the last run's basis: where several plans are optimal to the LP, "
+                "`sendplan run` on this scenario may give another within the same gap."
+                if WARM_NOTE in (opt.get("notes") or [])
+                else ""
+            )
         )
     names = _names(res)
     if b.empty:

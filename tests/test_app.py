@@ -326,6 +326,8 @@ def test_a_capacity_lever_starts_the_lp_from_the_last_runs_basis(app: AppTest, m
     _no_errors(at)
     warm = dict(started)
     assert warm["relaxation"] is not None and warm["pinned"] is not None
+    caption = " ".join(c.value for c in _view(at, "Build plan").caption)
+    assert "Solved from the last run's basis" in caption
     h = at.session_state["headline"]
     assert h["solver_status"] == "optimal"
     data = yaml.safe_load(at.session_state["scenario_yaml"])
