@@ -24,7 +24,7 @@ import pulp
 import scipy.sparse as sp
 
 from .linear import LinearModel, PulpModel, to_pulp
-from .warm import BASIC, ScopedWarmStarts, capture, starting_basis
+from .warm import ScopedWarmStarts, capture, starting_basis
 
 # Integer builds stop at this relative gap (policy.mip_gap) unless a scenario says otherwise. Most
 # of the objective is placement cost no build can change, so the gap is stated against the whole
@@ -226,8 +226,9 @@ def _warm_start(
     hb.col_status = [enum[i] for i in start[0].tolist()]
     hb.row_status = [enum[i] for i in start[1].tolist()]
     hb.valid = True
-    # columns and rows new or gone leave a count of basic variables HiGHS must repair
-    hb.alien = int((start[0] == BASIC).sum() + (start[1] == BASIC).sum()) != m.n_rows
+    # "alien": HiGHS makes a valid basis of it (columns and rows new or gone can leave the wrong
+    # count of basic variables, or a singular set); measured at no cost when it was valid already
+    hb.alien = True
     ok = h.setBasis(hb) == highspy.HighsStatus.kOk  # type: ignore[attr-defined]
     return basis.cold_seconds if ok else None
 
