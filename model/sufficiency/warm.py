@@ -1,16 +1,18 @@
 """Warm starts between runs: the last optimal simplex basis of each solve, matched by meaning.
 
-When a run differs from the last only in bounds and right-hand sides (committed places, a cap on
-the independent share, build limits, demand), the last optimal basis stays dual feasible and the
+When a run differs from the last only in bounds and right-hand sides (committed places, delays, a
+cap on the independent share, build limits), the last optimal basis stays dual feasible and the
 dual simplex needs hundreds of iterations instead of ten thousand: on the Devon LP 0.18 s against
 1.09 s after extra resource-base places (decision 0004). After a cost change it is no longer dual
 feasible and HiGHS's presolve, which it skips when given a basis, is worth more (a warm start took
-three times as long), so a solve whose shared columns cost differently starts from scratch.
+three times as long), so a solve whose shared columns cost differently starts from scratch; a
+demand change moves the costs too (what an entrant's placement costs depends on how long plans
+last).
 
 Columns and rows are matched by what they are (block name and index codes), not by position:
 pruning keeps different columns when a lever changes what is worth placing where. Columns new to
-this model start at a bound and new rows with their slack basic; HiGHS repairs a basis whose count
-of basic variables no longer fits (an "alien" basis).
+this model start at a bound and new rows with their slack basic; HiGHS is told the basis is "alien"
+and makes it valid (the count of basic variables may no longer fit, or the set be singular).
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def starting_basis(m: LinearModel, basis: Basis) -> tuple[np.ndarray, np.ndarray
     not help: other dimensions (localities, years, settings), or a shared column's cost changed."""
     if {k: list(v) for k, v in m.labels.items()} != basis.labels:
         return None
-    cost, lo, up, _ = m.column_arrays()
+    _, lo, up, _ = m.column_arrays()
     rlo, rup = m.row_bounds()
     # a new column starts at a finite bound (free ones at zero); a new row with its slack basic
     fill = np.where(np.isfinite(lo), LOWER, np.where(np.isfinite(up), UPPER, ZERO))
@@ -155,11 +157,12 @@ class WarmStarts:
             pickle.dump(self.snapshot(), f, protocol=pickle.HIGHEST_PROTOCOL)
 
     def load(self, path: Path) -> bool:
-        """``adopt`` the bases ``save`` wrote; False if none were taken."""
+        """``adopt`` the bases ``save`` wrote; False if none were taken (a missing or damaged file
+        included: a cache never fails a run)."""
         try:
             with open(path, "rb") as f:
                 bases = pickle.load(f)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        except Exception:
             return False
         if not isinstance(bases, dict) or not all(isinstance(b, Basis) for b in bases.values()):
             return False
