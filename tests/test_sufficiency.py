@@ -1049,7 +1049,7 @@ def test_a_cap_with_whole_units_starts_both_solves_warm_though_rows_and_columns_
     warm = WarmStarts()
     loose = scenario(mapping(integer_builds=True, mip_gap=0.1))
     su.optimise(loose, demand(loose), warm=warm.scoped("plan"))
-    assert {"plan:relaxation", "plan:pinned"} <= set(warm._bases)
+    assert {"plan:relaxation", "plan:pinned"} <= set(warm.snapshot())
     capped_map = mapping(
         integer_builds=True, mip_gap=0.1, max_independent_share=0.15, capital_budget_gbp=9 * CAPITAL
     )
