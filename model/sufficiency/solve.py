@@ -267,19 +267,40 @@ def _pure_mask(a: sp.csr_matrix, icols: np.ndarray) -> np.ndarray:
     return (on_cont == 0) & (on_int > 0)
 
 
-def pure_integer_rows(m: LinearModel) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class ModelArrays:
+    """What the rounding and the whole-unit bound read of a model, built once per solve: its
+    matrix, column and row bounds, costs, integer columns and the rows holding only those."""
+
+    a: sp.csr_matrix
+    cost: np.ndarray
+    lo: np.ndarray
+    up: np.ndarray
+    rlo: np.ndarray
+    rup: np.ndarray
+    icols: np.ndarray
+    pure: np.ndarray  # [rows] bool: every coefficient on an integer column
+
+
+def model_arrays(m: LinearModel) -> ModelArrays:
+    icols = integer_columns(m)
+    a = m.csr()
+    cost, lo, up, _ = m.column_arrays()
+    return ModelArrays(a, cost, lo, up, *m.row_bounds(), icols, _pure_mask(a, icols))
+
+
+def pure_integer_rows(
+    m: LinearModel, arrays: ModelArrays | None = None
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
     """Rows whose every coefficient is on an integer column (build limits, capital budget).
 
     Returns their matrix restricted to the integer columns, lower and upper bounds, and the
     integer column ids. Every other row has a continuous column (an unmet or slack variable, or a
     placement) that keeps it feasible whatever whole-unit builds are chosen, so a rounding that
-    keeps these rows within bounds gives a feasible plan.
+    keeps these rows within bounds gives a feasible plan. ``arrays``: ``model_arrays(m)``, if built.
     """
-    icols = integer_columns(m)
-    a = m.csr()
-    pure = _pure_mask(a, icols)
-    rlo, rup = m.row_bounds()
-    return a[pure][:, icols].tocsr(), rlo[pure], rup[pure], icols
+    r = arrays or model_arrays(m)
+    return r.a[r.pure][:, r.icols].tocsr(), r.rlo[r.pure], r.rup[r.pure], r.icols
 
 
 # A reduced cost this far on the wrong side of zero counts as zero: HiGHS's own dual feasibility
@@ -288,7 +309,10 @@ DUAL_TOLERANCE = 1e-6
 
 
 def whole_unit_bound(
-    m: LinearModel, dual: np.ndarray, seconds: float | None = None
+    m: LinearModel,
+    dual: np.ndarray,
+    seconds: float | None = None,
+    arrays: ModelArrays | None = None,
 ) -> float | None:
     """A lower bound on every whole-unit plan's objective from LP row duals (Lagrangian).
 
@@ -300,15 +324,14 @@ def whole_unit_bound(
     relaxation's objective, and above it by what whole units cost under the build limits and the
     budget (the relaxation spends a budget on fractions of a school; whole units cannot). None
     when the duals give no finite bound or the builds' program is not solved within ``seconds``
-    to a finite bound (decision 0004).
+    to a finite bound (decision 0004). ``arrays``: ``model_arrays(m)``, if built.
     """
-    icols = integer_columns(m)
+    r = arrays or model_arrays(m)
+    a, cost, lo, up, rlo, rup, icols, pure = (
+        r.a, r.cost, r.lo, r.up, r.rlo, r.rup, r.icols, r.pure
+    )  # fmt: skip
     if not len(icols) or not np.isfinite(dual).all():
         return None
-    cost, lo, up, _ = m.column_arrays()
-    rlo, rup = m.row_bounds()
-    a = m.csr()
-    pure = _pure_mask(a, icols)
     # duals of the right sign only: >= rows (no upper bound) price >= 0, <= rows <= 0
     y = np.where(pure, 0.0, np.asarray(dual, float))
     y = np.where(np.isposinf(rup), np.maximum(y, 0.0), y)
@@ -348,12 +371,14 @@ def _cheaper_end(d: np.ndarray, lo: np.ndarray, up: np.ndarray) -> float | None:
     return float(d[nz] @ end) if np.isfinite(end).all() else None
 
 
-def round_builds(m: LinearModel, x: np.ndarray) -> np.ndarray:
+def round_builds(m: LinearModel, x: np.ndarray, arrays: ModelArrays | None = None) -> np.ndarray:
     """Whole units from an LP relaxation: every build rounded down, then the fractions added back
     one unit at a time, largest first, up to the relaxation's total (rounded up), while the build
-    limits and the capital budget hold. Returns the unit count of each integer column."""
-    a, rlo, rup, icols = pure_integer_rows(m)
-    _, lo, up, _ = m.column_arrays()
+    limits and the capital budget hold. Returns the unit count of each integer column.
+    ``arrays``: ``model_arrays(m)``, if built."""
+    arrays = arrays or model_arrays(m)
+    a, rlo, rup, icols = pure_integer_rows(m, arrays)
+    lo, up = arrays.lo, arrays.up
     z = np.maximum(np.floor(x[icols] + 1e-6), lo[icols])
     act = a @ z
     while (act > rup + 1e-6).any() and z.any():  # solver noise above a limit: drop the last unit
@@ -456,7 +481,8 @@ def solve_highs(
     if status != "optimal":
         status = "time_limit_no_solution" if status.startswith("time_limit") else status
         return Solution("highs", status, np.nan, x_lp, dual, clock.seconds(), stages=stages)
-    units = round_builds(m, x_lp)
+    arrays = model_arrays(m)  # one matrix for the rounding and both bounds below
+    units = round_builds(m, x_lp, arrays)
     say("rounding the build plan to whole units")
     h = _fixed_builds_model(m, icols, units, clock.left())
     st_r, obj_r, x_r, dual_r, warm_r = _solve_lp(h, m, warm, "pinned")
@@ -470,7 +496,9 @@ def solve_highs(
     # (each builds' program given at most the relaxation's time: it is a bound even stopped short)
     most = max(1.0, stages["relaxation"])
     lifted = [
-        b for y in (dual, dual_r) if (b := whole_unit_bound(m, y, clock.left(most))) is not None
+        b
+        for y in (dual, dual_r)
+        if (b := whole_unit_bound(m, y, clock.left(most), arrays)) is not None
     ]
     stages["whole_unit_bound"] = time.perf_counter() - t_b
     # A bound above a plan in hand is noise in the sums if within a millionth, and is otherwise
