@@ -27,8 +27,8 @@ class Allocation:
 
     Placements are kept as their two factors, band by setting (``assign``) and each setting's
     split over providers (``route_share``): their product by band and provider,
-    ``entrants`` [T, L, N, P, B, S, K], grows with localities squared times bands (780 MB at 64
-    localities), and every table needs only one of its sums.
+    [T, L, N, P, B, S, K], grows with localities squared times bands (780 MB at 64 localities),
+    and every table needs only one of its sums (``by_setting``, ``by_provider``).
     """
 
     assign: np.ndarray  # [T, L, N, P, B, S] entrants placed in year t, by band and setting
@@ -37,12 +37,6 @@ class Allocation:
     build_places: np.ndarray  # [T, S, K] places decided in year t (open t + lead)
     build_units: np.ndarray  # [T, S, K] build variables (whole units with integer builds)
     solution_x: np.ndarray  # the column values read back
-
-    @property
-    def entrants(self) -> np.ndarray:
-        """[T, L, N, P, B, S, K] placements made in year t, by band and provider (built on
-        demand: the product of the two factors)."""
-        return self.assign[..., None] * self.route_share[:, :, :, :, None, :, :]
 
     def by_setting(self) -> np.ndarray:
         """[T, L, N, P, B, S] placements by band and setting, over providers (a setting whose
