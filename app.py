@@ -199,15 +199,24 @@ def _from_disk(sha: str, _resolved: ResolvedScenario) -> Results | None:
 BASES_FILE = "lp_bases.pkl"  # beside a cached run: its LP bases, for the next server's levers
 
 
+def _bases_path(resolved: ResolvedScenario) -> Path:
+    """Where a cached run of ``resolved`` keeps its LP bases (beside its tables)."""
+    return _disk_folder(resolved.sha256) / resolved.slug / BASES_FILE
+
+
+def _lp_warm(opt: dict[str, Any]) -> bool:
+    """The run's LP started from the last run's basis (summary.json's optimisation notes say so)."""
+    return WARM_NOTE in (opt.get("notes") or [])
+
+
 def _to_disk(res: Results, warm: WarmStarts | None = None) -> None:
     """Keep a run's tables (and its LP bases) for the next server start (best effort: a cache
     never fails a run)."""
     try:
         APP_CACHE.mkdir(parents=True, exist_ok=True, mode=0o700)
-        folder = _disk_folder(res.resolved.sha256)
-        write_outputs(res, folder, fmt="parquet", reports=False)
+        write_outputs(res, _disk_folder(res.resolved.sha256), fmt="parquet", reports=False)
         if warm is not None:
-            warm.save(folder / res.resolved.slug / BASES_FILE)
+            warm.save(_bases_path(res.resolved))
     except Exception:  # a read-only home, a full disk: the app works without the cache
         pass
 
@@ -894,7 +903,7 @@ def builds_view(res: Results, resolved: ResolvedScenario) -> None:
             + (
                 " Solved from the last run's basis: where several plans are optimal to the LP, "
                 "`sendplan run` on this scenario may give another within the same gap."
-                if WARM_NOTE in (opt.get("notes") or [])
+                if _lp_warm(opt)
                 else ""
             )
         )
@@ -1143,7 +1152,7 @@ def main() -> None:
         warm = st.session_state.setdefault("warm_starts", WarmStarts())
         if res is not None and st.session_state.get("warm_bases_of") != edited.sha256:
             # its LP bases too (once, not on every rerun): the first lever then starts warm
-            warm.load(_disk_folder(edited.sha256) / edited.slug / BASES_FILE)
+            warm.load(_bases_path(edited))
         st.session_state["warm_bases_of"] = edited.sha256
         t_demand = 0.0
         if res is None:
@@ -1207,7 +1216,7 @@ def main() -> None:
         "run_seconds": res.summary.get("run_seconds"),  # the engine, as it timed itself
         "solve_seconds": opt.get("solve_seconds"),
         "draw_seconds": time.perf_counter() - t_draw,  # cards, warnings and the open view
-        "lp_warm": WARM_NOTE in (opt.get("notes") or []),  # started from the last run's basis
+        "lp_warm": _lp_warm(opt),  # started from the last run's basis
     }
 
 
