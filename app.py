@@ -52,6 +52,7 @@ from model.levers import (
     levers_from,
     name_edits,
 )
+from model.montecarlo import PathCache
 from model.stages import listening
 from model.sufficiency.solve import WARM_NOTE
 from model.sufficiency.warm import WarmStarts
@@ -103,6 +104,13 @@ RUNS_KEPT = 4  # runs kept in memory across sessions (a run holds about 70 MB)
 
 
 @st.cache_resource(show_spinner=False)
+def _path_cache() -> PathCache:
+    """The server's kept placement demand of one demand stage's Monte Carlo paths (about 100 MB
+    for Devon): a lever that keeps demand re-uses it instead of computing it again."""
+    return PathCache()
+
+
+@st.cache_resource(show_spinner=False)
 def _run_store() -> dict[str, Any]:
     """The server's kept runs, most recent last, and the lock that guards them."""
     return {"lock": threading.Lock(), "runs": OrderedDict()}
@@ -139,7 +147,7 @@ def _run(
         # changed (decision 0004), and every run leaves its bases for the next
         if warm is not None and persist:
             warm = warm.recording_only()
-        res = run_scenario(resolved, demand=demand, warm=warm)
+        res = run_scenario(resolved, demand=demand, warm=warm, path_cache=_path_cache())
     if persist:
         _to_disk(res, warm)
     with store["lock"]:

@@ -18,6 +18,7 @@ import contextvars
 import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from .costs import builds_capacity
 from .demand import run_demand
 from .finance import variant_tables
 from .io import ResolvedScenario, atomic_folder, non_finite_paths, write_json
-from .montecarlo import path_batches, run_paths
+from .montecarlo import PathCache, path_batches, run_paths
 from .placements import market_limit_warnings, run_placements
 from .process import pipeline_for
 from .reports import write_reports
@@ -125,6 +126,7 @@ def run_scenario(
     export_lp: bool = False,
     demand: Any = None,
     warm: WarmStarts | None = None,
+    path_cache: PathCache | None = None,
 ) -> Results:
     """Run every stage for one validated scenario and return its tables and summary (writes nothing).
 
@@ -132,7 +134,8 @@ def run_scenario(
     paths and seed (the app caches that stage), with its statutory pipeline if it ran one; None
     runs the demand stage here, as the CLI does. ``warm``: the LPs' bases from the caller's last
     run, used where only places or limits changed and updated (the app keeps one per session; the
-    CLI solves from scratch).
+    CLI solves from scratch). ``path_cache``: where the placement demand of the Monte Carlo paths
+    is kept for the next run on the same ``demand`` (the app keeps one for the server).
     """
     scn = resolved.scenario
     paths = scn.run.paths if paths is None else paths
@@ -159,7 +162,9 @@ def run_scenario(
     # GIL): what no plan changes on the Monte Carlo paths (their placement demand, today's pattern
     # within committed capacity), then the saving's no-build LP.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-ahead") as pool:
-        ahead = pool.submit(contextvars.copy_context().run, path_batches, scn, demand)
+        ahead = pool.submit(
+            contextvars.copy_context().run, partial(path_batches, cache=path_cache), scn, demand
+        )
         # (not where nothing may be built: the plan is then its own no-build plan)
         no_build = (
             pool.submit(

@@ -11,6 +11,8 @@ robustness baseline. Results are per path, so they do not depend on how paths ar
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,14 +29,18 @@ from .costs import (
     transport_cost_per_place,
 )
 from .placements import (
+    PATH_ARRAYS,
     PathPlaces,
     _demand_batch,
     allocate_totals,
+    batch_constants,
     capacity_array,
     carried_entrants,
     desired_unmitigated,
     path_chunk,
+    paths_fingerprint,
     planned_fraction,
+    shared_arrays,
     spill_pairs,
 )
 from .scenario import PHASES, Scenario
@@ -47,8 +53,7 @@ MAX_PENDING = 2  # tasks waiting for run_paths' second thread when nothing was c
 # the places it gives (measured for 200 paths: 330 MB at 8 localities, 680 MB at 16, 1.45 GB at 32)
 AHEAD_BYTES = 2**30
 AHEAD_VALUES_PER_CELL = 4
-# _demand_batch arrays with a leading path axis (the rest are the same for every path)
-PER_PATH = ("entrants", "persistence", "legacy", "entrants_by_kind", "stock")
+PER_PATH = PATH_ARRAYS  # _demand_batch arrays with a leading path axis
 
 
 def path_indices(n_paths: int, max_paths: int = MAX_FINANCE_PATHS) -> np.ndarray:
@@ -216,6 +221,46 @@ class _Queue:
             self.run(pos[:n], _take(arr, np.arange(n)) if n < len(pos) else arr)
 
 
+class PathCache:
+    """The placement demand of the last run's Monte Carlo paths, kept for a next run on the same
+    demand stage (the app's levers): computing it is about a third of ``path_batches``' work.
+
+    One entry, for one demand stage object (held weakly) and the scenario constants its arrays
+    depend on (``placements.paths_fingerprint``): a lever that changes places from a later year,
+    limits or costs finds it; one that changes the mix, bands, base-year capacity or demand does
+    not, and replaces it. Thread-safe; the arrays are only read."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entry: tuple[weakref.ref[Any], tuple[Any, ...], str, list[dict[str, Any]]] | None
+        self._entry = None
+        self.hits = 0
+
+    def get(
+        self, demand: Any, key: tuple[Any, ...], fingerprint: str
+    ) -> list[dict[str, Any]] | None:
+        """The kept per-path arrays of each batch, if made for this demand object, batches and
+        fingerprint; else None."""
+        with self._lock:
+            e = self._entry
+            if e is None or e[0]() is not demand or e[1] != key or e[2] != fingerprint:
+                return None
+            self.hits += 1
+            return e[3]
+
+    def put(
+        self, demand: Any, key: tuple[Any, ...], fingerprint: str, arrays: list[dict[str, Any]]
+    ) -> None:
+        """Keep ``arrays`` (one dict of PATH_ARRAYS per batch), replacing what was kept (nothing
+        is kept for a demand stage that cannot be referenced weakly)."""
+        try:
+            ref = weakref.ref(demand)
+        except TypeError:
+            return
+        with self._lock:
+            self._entry = (ref, key, fingerprint, arrays)
+
+
 @dataclass
 class PathBatches:
     """The part of ``run_paths`` no plan changes, computed ahead (the engine runs it beside the
@@ -252,10 +297,12 @@ def path_batches(
     max_finance_paths: int = MAX_FINANCE_PATHS,
     max_robust_paths: int = MAX_ROBUST_PATHS,
     chunk: int | None = None,
+    cache: PathCache | None = None,
 ) -> PathBatches | None:
     """``run_paths``' plan-free work ahead of the plan: the batches it will cut, their placement
     demand and today's allocation of the finance paths. None without paths, or when keeping them
-    would take more than AHEAD_BYTES (``run_paths`` then computes them as it goes)."""
+    would take more than AHEAD_BYTES (``run_paths`` then computes them as it goes). ``cache``:
+    where the placement demand of an earlier run on this demand stage may be kept (and is left)."""
     chunk = chunk or path_chunk(scn)
     n = n_paths(demand)
     if not n:
@@ -265,7 +312,18 @@ def path_batches(
     cells = len(scn.years) ** 2 * len(scn.locality_ids) * len(scn.demand.needs) * len(PHASES)
     if 8 * AHEAD_VALUES_PER_CELL * cells * kept > AHEAD_BYTES:
         return None
-    return PathBatches(key, list(_plan_free(scn, demand, key)))
+    consts = batch_constants(scn)
+    fingerprint = paths_fingerprint(consts) if cache is not None else ""
+    kept_arrays = cache.get(demand, key, fingerprint) if cache is not None else None
+    batches = list(_plan_free(scn, demand, key, consts, kept_arrays))
+    if cache is not None and kept_arrays is None:
+        cache.put(demand, key, fingerprint, [_path_part(arr) for arr, _, _ in batches])
+    return PathBatches(key, batches)
+
+
+def _path_part(arr: dict[str, Any]) -> dict[str, Any]:
+    """A batch's per-path arrays (what PathCache keeps)."""
+    return {k: arr[k] for k in PATH_ARRAYS}
 
 
 def _rows(ends: list[int]) -> Iterator[np.ndarray]:
@@ -277,17 +335,28 @@ def _rows(ends: list[int]) -> Iterator[np.ndarray]:
 
 
 def _plan_free(
-    scn: Scenario, demand: Any, key: tuple[Any, ...]
+    scn: Scenario,
+    demand: Any,
+    key: tuple[Any, ...],
+    consts: dict[str, Any] | None = None,
+    kept: list[dict[str, Any]] | None = None,
 ) -> Iterator[tuple[dict[str, Any], PathPlaces | None, np.ndarray | None]]:
     """Batch by batch (as ``_batches`` cuts them for ``key``): the placement demand, and today's
-    pattern within committed capacity on the batch's finance paths with its HNB placement spend."""
+    pattern within committed capacity on the batch's finance paths with its HNB placement spend.
+    ``kept``: each batch's per-path arrays from a PathCache (the scenario's constants added)."""
     fin_idx, _, union, ends = _batches(*key)
     in_fin = np.isin(union, fin_idx)
     cap_now, pairs = capacity_array(scn), spill_pairs(scn)
-    for rows in _rows(ends):
+    consts = batch_constants(scn) if consts is None else consts
+    shared = shared_arrays(consts)
+    for i, rows in enumerate(_rows(ends)):
         # a batch's paths at a time (each path's new plans depend on that path alone): a run
         # holds one batch of float64 paths, not every sampled path (700 MB at 64 localities)
-        arr = _demand_batch(scn, *path_sample(demand, union[rows]))
+        arr = (
+            shared | kept[i]
+            if kept is not None
+            else _demand_batch(scn, *path_sample(demand, union[rows]), consts)
+        )
         f = in_fin[rows]
         if not f.any():
             yield arr, None, None

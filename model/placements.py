@@ -11,6 +11,7 @@ Terms are defined in docs/decisions/0003-placements-and-finance.md.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,25 +279,78 @@ def _cohorts(
     return kinds, inplace, persistence, stock_p
 
 
-def _demand_batch(
-    scn: Scenario, stock: np.ndarray, new: np.ndarray
-) -> dict[str, np.ndarray | float]:
-    """placement_demand over a leading path axis K: arrays with K first (see PlacementDemand)."""
-    needs, locs, settings = list(scn.demand.needs), scn.locality_ids, scn.setting_ids
-    bands = list(scn.bands)
-    stock = np.asarray(stock, dtype=float)
-    new = np.asarray(new, dtype=float)
-    K, T, A, N, L = stock.shape
-    if (T, A, N, L) != (len(scn.years), len(AGES), len(needs), len(locs)):
-        raise ValueError(
-            f"stock has shape {stock.shape[1:]}, expected "
-            f"{(len(scn.years), len(AGES), len(needs), len(locs))} (years, ages, needs, localities)"
-        )
+def batch_constants(scn: Scenario) -> dict[str, Any]:
+    """Everything ``_demand_batch`` reads from the scenario (the paths aside): the mix, bands,
+    moves, inclusion shifts, suitability, capacity and overflow rules, as arrays."""
+    needs, settings, bands = list(scn.demand.needs), scn.setting_ids, list(scn.bands)
     mix = by_phase_need(scn.placements.mix, needs, settings)
     band_shares = by_phase_need(scn.placements.band_shares, needs, bands)
     suitable = suitability(scn)
     m_rate, m_dest, m_band = _mover_arrays(scn, mix, band_shares, suitable)
-    kinds, inplace, pers, stock_p = _cohorts(stock, new, m_rate)
+    return {
+        "dims": np.array([len(scn.years), len(AGES), len(needs), len(scn.locality_ids)]),
+        "suitable": suitable,
+        "capacity": capacity_array(scn),
+        "mix": mix,
+        "band_shares": band_shares,
+        "mover_destination": m_dest,
+        "mover_rate": m_rate,
+        "mover_band": m_band,
+        "inclusion": inclusion_shares(scn),  # [T, B, B]
+        "overflow": overflow_settings(scn),
+        "overflow_chain": overflow_chain(scn),
+        "chain_ok": chain_suitable(scn),
+        "serves_need": need_served(scn),
+        "planned": planned_settings(scn),
+        "capacity_limited": np.array([scn.settings[s].capacity_limited for s in settings]),
+    }
+
+
+def paths_fingerprint(consts: dict[str, Any]) -> str:
+    """sha256 of the constants a batch's per-path arrays (PATH_ARRAYS) depend on: equal
+    fingerprints and equal paths give equal arrays. Of the capacity only the base year counts (it
+    caps the legacy placements), so a lever adding places from a later year keeps them."""
+    h = hashlib.sha256()
+    for k in sorted(consts):
+        a = np.ascontiguousarray(consts[k][:1] if k == "capacity" else consts[k])
+        h.update(f"{k}:{a.dtype}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+# _demand_batch arrays with a leading path axis (the rest are the scenario's constants)
+PATH_ARRAYS = ("entrants", "persistence", "legacy", "entrants_by_kind", "stock")
+
+
+def _demand_batch(
+    scn: Scenario,
+    stock: np.ndarray,
+    new: np.ndarray,
+    consts: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """placement_demand over a leading path axis K: arrays with K first (see PlacementDemand).
+
+    ``consts``: ``batch_constants(scn)``, when the caller has them already."""
+    c = batch_constants(scn) if consts is None else consts
+    stock = np.asarray(stock, dtype=float)
+    new = np.asarray(new, dtype=float)
+    K, T, A, N, L = stock.shape
+    if (T, A, N, L) != tuple(c["dims"]):
+        raise ValueError(
+            f"stock has shape {stock.shape[1:]}, expected "
+            f"{tuple(c['dims'])} (years, ages, needs, localities)"
+        )
+    return shared_arrays(c) | _path_arrays(stock, new, c)
+
+
+def shared_arrays(consts: dict[str, Any]) -> dict[str, Any]:
+    """The arrays of a batch that are the same on every path (from ``batch_constants``)."""
+    return {k: v for k, v in consts.items() if k not in ("dims", "mover_band", "inclusion")}
+
+
+def _path_arrays(stock: np.ndarray, new: np.ndarray, c: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The per-path arrays of a batch (PATH_ARRAYS) from its stock and new plans [K, T, A, N, L]."""
+    kinds, inplace, pers, stock_p = _cohorts(stock, new, c["mover_rate"])
     # The views below keep the memory order [..., P, N, L] these arrays always had: sums taken
     # over them later (the robustness check's einsum) add in an order that follows it.
     # Entrants by home locality, need, phase, kind: [K, T, L, N, P, 3]
@@ -307,23 +361,20 @@ def _demand_batch(
 
     # Bands: new plans and transfers by band_shares; movers by their conditional band; then the
     # KPI 14 inclusion shifts of the year.
-    bands_t = (by_kind[..., 0] + by_kind[..., 1])[..., None] * band_shares[
+    bands_t = (by_kind[..., 0] + by_kind[..., 1])[..., None] * c["band_shares"][
         None, None, None
-    ] + by_kind[..., 2][..., None] * m_band[None, None, None]
-    incl = inclusion_shares(scn)  # [T, B, B]
-    entrants = np.einsum("ktlnpb,tbc->ktlnpc", bands_t, incl)
+    ] + by_kind[..., 2][..., None] * c["mover_band"][None, None, None]
+    entrants = np.einsum("ktlnpb,tbc->ktlnpc", bands_t, c["inclusion"])
     entrants[:, 0] = 0.0
     by_kind[:, 0] = 0.0
 
     # Legacy: base-year stock by today's mix at home; what exceeds the home locality's base-year
     # capacity goes to the overflow setting (places in use can never exceed places that exist).
-    cap = capacity_array(scn)
-    limited = np.array([scn.settings[s].capacity_limited for s in settings])
-    ovf = overflow_settings(scn)
+    mix, limited, ovf = c["mix"], c["capacity_limited"], c["overflow"]
     stock0 = inpl[:, 0, 0]  # [K, L, N, P] base-year plans
     want = stock0[..., None] * mix[None, None]  # [K, L, N, P, S]
     use = want.sum(axis=(2, 3))  # [K, L, S]
-    cap0 = cap[0].T[None]  # [1, L, S]
+    cap0 = c["capacity"][0].T[None]  # [1, L, S]
     with np.errstate(invalid="ignore", divide="ignore"):
         fill = np.where(limited & (use > cap0), cap0 / np.where(use > 0, use, 1.0), 1.0)
     placed0 = want * fill[:, :, None, None, :]
@@ -340,18 +391,6 @@ def _demand_batch(
         "legacy": legacy,
         "entrants_by_kind": by_kind,
         "stock": stock_p.transpose(0, 1, 4, 3, 2),
-        "suitable": suitable,
-        "capacity": cap,
-        "mix": mix,
-        "band_shares": band_shares,
-        "mover_destination": m_dest,
-        "mover_rate": m_rate,
-        "overflow": ovf,
-        "overflow_chain": overflow_chain(scn),
-        "chain_ok": chain_suitable(scn),
-        "serves_need": need_served(scn),
-        "planned": planned_settings(scn),
-        "capacity_limited": limited,
     }
 
 

@@ -305,7 +305,8 @@ def test_resource_base_lever_changes_the_optimised_cost(app: AppTest) -> None:
 
 def test_a_capacity_lever_starts_the_lp_from_the_last_runs_basis(app: AppTest, monkeypatch) -> None:
     """Extra places change bounds only: the LP starts from the last run's basis (kept by the
-    session, or on disk beside the cached default), and reaches the optimum from scratch's."""
+    session, or on disk beside the cached default), and reaches the optimum from scratch's; the
+    Monte Carlo paths' placement demand is not computed again."""
     import sys
 
     solve = sys.modules["model.sufficiency.solve"]
@@ -318,6 +319,16 @@ def test_a_capacity_lever_starts_the_lp_from_the_last_runs_basis(app: AppTest, m
         return out
 
     monkeypatch.setattr(solve, "_warm_start", recording)
+    paths = sys.modules["model.montecarlo"]
+    kept: list[bool] = []
+    real_get = paths.PathCache.get
+
+    def get(self, *args):
+        out = real_get(self, *args)
+        kept.append(out is not None)
+        return out
+
+    monkeypatch.setattr(paths.PathCache, "get", get)
     at = _run(app)
     assert at.session_state["warm_starts"].get("plan:relaxation") is not None
     started.clear()
@@ -326,6 +337,8 @@ def test_a_capacity_lever_starts_the_lp_from_the_last_runs_basis(app: AppTest, m
     _no_errors(at)
     warm = dict(started)
     assert warm["relaxation"] is not None and warm["pinned"] is not None
+    # and the paths' placement demand is the last run's, kept by the server (same demand stage)
+    assert kept and kept[-1]
     caption = " ".join(c.value for c in _view(at, "Build plan").caption)
     assert "Solved from the last run's basis" in caption
     h = at.session_state["headline"]

@@ -4,14 +4,25 @@ import the engine or the writers, one low domain module, and typed stage results
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import model
 from model.costs import builds_capacity, fy_weights, placement_spend_fy, transport_cost_per_place
-from model.montecarlo import path_batches, path_hnb_spend, path_indices, path_sample, run_paths
+from model.io import validate_mapping
+from model.montecarlo import (
+    PathCache,
+    path_batches,
+    path_hnb_spend,
+    path_indices,
+    path_sample,
+    run_paths,
+)
 from model.placements import (
     _demand_batch,
     allocate,
@@ -299,3 +310,82 @@ def test_paths_are_computed_ahead_when_the_paths_they_sample_fit(devon_run, monk
     assert ahead is not None and sum(len(b[0]["entrants"]) for b in ahead.batches) == kept
     monkeypatch.setattr(montecarlo, "AHEAD_BYTES", need - 1)
     assert path_batches(scn, demand, **kw) is None
+
+
+def _variant(resolved: Any, edit: Callable[[dict[str, Any]], None]) -> Any:
+    """The scenario with ``edit`` applied to a copy of its resolved mapping."""
+    data = copy.deepcopy(resolved.resolved)
+    edit(data)
+    return validate_mapping(data, "variant.yaml")
+
+
+def _later_places(data: dict[str, Any]) -> None:
+    # 24 resource-base places in Exeter from 2027: capacity after the base year only
+    data["capacity"].setdefault("pipeline", []).append(
+        {"name": "extra", "setting": "resource_base", "locality": "exeter", "places": 24.0,
+         "open_year": 2027}
+    )  # fmt: skip
+
+
+def test_placement_demand_kept_for_the_next_run_gives_the_same_figures(devon_run) -> None:
+    """A PathCache keeps the paths' placement demand for a next run on the same demand stage
+    (the app's levers): places opening after the base year and a cap keep it, and that run's
+    finance bands and robustness check are exactly those of a run computing it again."""
+    demand = devon_run.stages.demand
+    suff = devon_run.stages.sufficiency
+    kw = {"max_finance_paths": 12, "max_robust_paths": 7, "chunk": 5}
+    cache = PathCache()
+    assert path_batches(devon_run.resolved.scenario, demand, cache=cache, **kw) is not None
+    assert cache.hits == 0
+
+    def places_and_cap(d: dict[str, Any]) -> None:
+        _later_places(d)
+        d.setdefault("policy", {})["max_independent_share"] = 0.08
+
+    lever = _variant(devon_run.resolved, places_and_cap)
+    extra = builds_capacity(lever, suff.builds)
+    pattern = plan_pattern(lever, suff.model.inputs, suff.allocation, suff.builds)
+    kept = path_batches(lever, demand, cache=cache, **kw)
+    assert cache.hits == 1
+    got = run_paths(lever, demand, extra, pattern, ahead=kept, **kw)
+    plain = run_paths(lever, demand, extra, pattern, **kw)
+    assert got is not None and plain is not None
+    np.testing.assert_array_equal(got.unmitigated_hnb_spend, plain.unmitigated_hnb_spend)
+    np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
+    for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
+        np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
+
+
+def test_placement_demand_is_not_kept_across_what_changes_it(devon_run) -> None:
+    """The mix, an inclusion shift, base-year capacity, other batches or another demand stage
+    each miss the kept placement demand, which the miss replaces."""
+    scn, demand = devon_run.resolved.scenario, devon_run.stages.demand
+    kw = {"max_finance_paths": 6, "max_robust_paths": 3, "chunk": 4}
+
+    def mix(d: dict[str, Any]) -> None:
+        row = d["placements"]["mix"]["secondary"]["default"]
+        row["independent"], row["special"] = row["independent"] - 0.01, row["special"] + 0.01
+
+    def inclusion(d: dict[str, Any]) -> None:
+        d["policy"]["inclusion"] = [
+            {"from_band": "specialist", "to_band": "resourced", "share_per_year": 0.02,
+             "max_share": 0.1, "from_year": 2026}
+        ]  # fmt: skip
+
+    def base_year_places(d: dict[str, Any]) -> None:
+        d["capacity"]["existing"]["special"]["exeter"] += 50
+
+    for edit in (mix, inclusion, base_year_places):
+        cache = PathCache()
+        path_batches(scn, demand, cache=cache, **kw)
+        changed = _variant(devon_run.resolved, edit)
+        path_batches(changed, demand, cache=cache, **kw)
+        assert cache.hits == 0, edit.__name__
+        path_batches(changed, demand, cache=cache, **kw)  # the miss kept the changed one's
+        assert cache.hits == 1, edit.__name__
+    cache = PathCache()
+    path_batches(scn, demand, cache=cache, **kw)
+    path_batches(scn, demand, cache=cache, **{**kw, "chunk": 3})
+    other = copy.copy(demand)  # equal arrays, another demand stage object
+    path_batches(scn, other, cache=cache, **{**kw, "chunk": 3})
+    assert cache.hits == 0
