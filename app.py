@@ -105,8 +105,9 @@ RUNS_KEPT = 4  # runs kept in memory across sessions (a run holds about 70 MB)
 
 @st.cache_resource(show_spinner=False)
 def _path_cache() -> PathCache:
-    """The server's kept placement demand of one demand stage's Monte Carlo paths (about 100 MB
-    for Devon): a lever that keeps demand re-uses it instead of computing it again."""
+    """The server's kept placement demand of one demand stage's Monte Carlo paths (240 MB for
+    Devon at 200 paths; never above montecarlo.AHEAD_BYTES): a lever that keeps demand re-uses it
+    instead of computing it again."""
     return PathCache()
 
 

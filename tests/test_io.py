@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.io import (
     MAX_FILE_BYTES,
@@ -13,6 +16,7 @@ from model.io import (
     apply_overrides,
     atomic_folder,
     deep_merge,
+    dump_yaml,
     load_scenario,
     load_scenario_text,
     parse_yaml_text,
@@ -469,3 +473,42 @@ def test_stale_temporaries_of_killed_runs_are_removed(tmp_path: Path) -> None:
     removed = remove_stale_temps(tmp_path)
     assert sorted(removed) == sorted([stale.name, stale_file.name, legacy.name])
     assert running.exists() and other_host.exists() and fresh_legacy.exists()
+
+
+_SCALARS = (
+    st.text(max_size=120)
+    | st.floats(allow_nan=False)
+    | st.integers(-(10**12), 10**12)
+    | st.booleans()
+    | st.none()
+)
+_MAPPINGS = st.recursive(
+    st.dictionaries(st.text(max_size=20), _SCALARS, max_size=4),
+    lambda inner: st.dictionaries(
+        st.text(max_size=20), inner | st.lists(inner | _SCALARS, max_size=3), max_size=4
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MAPPINGS)
+def test_scenario_text_reads_back_as_the_scenario(data) -> None:
+    """dump_yaml (libyaml's emitter where PyYAML has it) writes text that reads back as the
+    mapping, whatever its strings hold: the resolved.yaml a run writes is the scenario it ran."""
+    text = dump_yaml(data)
+    assert yaml.safe_load(text) == data
+    assert dump_yaml(yaml.safe_load(text)) == text  # canonical: the same text again
+
+
+def test_the_default_dumps_the_same_from_either_yaml_emitter() -> None:
+    """The embedded default's text (and so its sha256) is the same with the pure-Python emitter."""
+    resolved = load_scenario(None).resolved
+    python = yaml.dump(
+        resolved,
+        Dumper=yaml.SafeDumper,
+        sort_keys=True,
+        allow_unicode=True,
+        default_flow_style=False,
+    )
+    assert dump_yaml(resolved) == python
