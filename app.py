@@ -310,6 +310,7 @@ def lever_defaults(scn: Any) -> dict[str, Any]:
             (now.max_independent_share if now.max_independent_share is not None else 0.1) * 100, 1
         ),
         "plan_for": float(now.plan_for),
+        "mip_gap": float(now.mip_gap),
         "inflation": round(now.inflation * 100, 2),
     }
     for y, p in sorted((dict(now.backlog) or {first: 0.0}).items()):
@@ -455,6 +456,16 @@ def lever_panel(base: ResolvedScenario) -> Levers:
             key=f"{k}plan_for",
             help="The Monte Carlo quantile of demand the build plan must serve "
             "(P50 = central forecast; P90 = build for the high case)",
+        )
+        lev.mip_gap = st.select_slider(
+            "Whole-unit build plan within",
+            options=sorted({0.005, 0.01, 0.02, 0.05, float(now.mip_gap)}),
+            format_func=lambda g: f"{g:.1%} of the cheapest possible",
+            key=f"{k}mip_gap",
+            help="How much more than the best bound (the cheapest any plan could cost) the plan "
+            "rounded to whole units may cost before branch and bound searches for a better one. "
+            "A looser gap answers sooner where branch and bound would run (e.g. under a tight "
+            "cap); the gap reached is shown with the Build plan",
         )
 
     with form.expander("Costs"):

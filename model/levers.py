@@ -46,6 +46,7 @@ class Levers:
     delays: dict[str, int]  # capacity.delays: project name -> extra years
     max_independent_share: float | None  # policy.max_independent_share (None = no cap)
     plan_for: float  # policy.plan_for: demand quantile the build plan must serve
+    mip_gap: float  # policy.mip_gap: how far above the best bound a whole-unit plan may cost
     unit_cost_gbp: dict[str, float]  # costs.unit_cost_gbp by setting
     inflation: float  # costs.inflation, share per year
     paths: int  # run.paths
@@ -85,6 +86,7 @@ def levers_from(scn: Scenario) -> Levers:
         delays={name: int(scn.capacity.delays.get(name, 0)) for name in delayable_projects(scn)},
         max_independent_share=scn.policy.max_independent_share,
         plan_for=float(scn.policy.plan_for),
+        mip_gap=float(scn.policy.mip_gap),
         unit_cost_gbp={k: float(v) for k, v in scn.costs.unit_cost_gbp.items()},
         inflation=float(scn.costs.inflation),
         paths=int(scn.run.paths),
@@ -213,6 +215,8 @@ def apply_levers(data: Mapping[str, Any], base: Scenario, levers: Levers) -> dic
         _section(out, "policy")["max_independent_share"] = None if share is None else float(share)
     if not _close(levers.plan_for, now.plan_for):
         _section(out, "policy")["plan_for"] = float(levers.plan_for)
+    if not _close(levers.mip_gap, now.mip_gap):
+        _section(out, "policy")["mip_gap"] = float(levers.mip_gap)
     for s, v in levers.unit_cost_gbp.items():
         if s in now.unit_cost_gbp and not _close(v, now.unit_cost_gbp[s]):
             _section(out, "costs", "unit_cost_gbp")[s] = float(v)
@@ -276,6 +280,7 @@ EDIT_NAMES = {
     "capacity.delays": "delays",
     "policy.max_independent_share": "independent cap",
     "policy.plan_for": "plan for",
+    "policy.mip_gap": "plan gap",
     "costs.inflation": "inflation",
     "run.paths": "paths",
     "meta.horizon_years": "years",

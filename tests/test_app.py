@@ -722,6 +722,25 @@ def test_a_cap_that_cannot_be_met_is_a_warning_with_its_size_and_years(app: AppT
     assert any(f"at most {gap:.2%} more than the cheapest" in c.value for c in at.caption)
 
 
+def test_the_plan_gap_lever_sets_how_close_the_whole_unit_plan_must_be(app: AppTest) -> None:
+    """A looser gap is written as policy.mip_gap; the plan is within it and the Build plan view
+    states the gap reached against that target."""
+    at = _run(app)
+    assert at.select_slider(key="lv_mip_gap").value == pytest.approx(0.01)  # the scenario's
+    at.select_slider(key="lv_mip_gap").set_value(0.05)
+    _apply(at)
+    _no_errors(at)
+    data = yaml.safe_load(at.session_state["scenario_yaml"])
+    assert data["policy"]["mip_gap"] == pytest.approx(0.05)
+    gap = at.session_state["headline"]["mip_gap"]
+    assert gap <= 0.05
+    _view(at, "Build plan")
+    assert any(
+        f"at most {gap:.2%} more than the cheapest" in c.value and "target 5.00%" in c.value
+        for c in at.caption
+    )
+
+
 def test_an_unedited_run_kept_on_disk_reloads_the_same_and_only_for_the_same_code(
     small_run, tmp_path, monkeypatch, app_module
 ) -> None:

@@ -110,6 +110,7 @@ def test_policy_cost_and_run_levers(base) -> None:
     lev = levers_from(base.scenario)
     lev.max_independent_share = 0.08
     lev.plan_for = 0.9
+    lev.mip_gap = 0.02
     lev.unit_cost_gbp = {**lev.unit_cost_gbp, "independent": 70000.0}
     lev.inflation = 0.05
     lev.paths = 20
@@ -118,6 +119,7 @@ def test_policy_cost_and_run_levers(base) -> None:
     scn = _validate(data).scenario
     assert scn.policy.max_independent_share == pytest.approx(0.08)
     assert scn.policy.plan_for == pytest.approx(0.9)
+    assert scn.policy.mip_gap == pytest.approx(0.02)
     assert scn.costs.unit_cost_gbp["independent"] == 70000
     assert scn.costs.unit_cost_gbp["special"] == 25000  # others untouched
     assert scn.costs.inflation == pytest.approx(0.05)
@@ -137,6 +139,7 @@ def test_demand_key_tracks_only_demand_inputs(base) -> None:
     cost.delays["Special school Cranbrook"] = 1
     cost.max_independent_share = 0.1
     cost.plan_for = 0.9
+    cost.mip_gap = 0.05
     cost.extra_places = [ExtraPlaces("exeter", 2026, 12)]
     assert demand_key(apply_levers(base.resolved, base.scenario, cost)) == k0
     for change in ({"growth": 0.12}, {"paths": 50}, {"horizon_years": 6}, {"backlog": {2026: 9.0}}):
