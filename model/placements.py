@@ -307,9 +307,10 @@ def batch_constants(scn: Scenario) -> dict[str, Any]:
 
 
 def paths_fingerprint(consts: dict[str, Any]) -> str:
-    """sha256 of the constants a batch's per-path arrays (PATH_ARRAYS) depend on: equal
-    fingerprints and equal paths give equal arrays. Of the capacity only the base year counts (it
-    caps the legacy placements), so a lever adding places from a later year keeps them."""
+    """sha256 of ``batch_constants``, which include all a batch's per-path arrays (PATH_ARRAYS)
+    depend on: equal fingerprints and equal paths give equal arrays. Of the capacity only the base
+    year counts (it caps the legacy placements), so a lever adding places from a later year keeps
+    them."""
     h = hashlib.sha256()
     for k in sorted(consts):
         a = np.ascontiguousarray(consts[k][:1] if k == "capacity" else consts[k])
