@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextvars
 import platform
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,9 @@ from . import __version__
 from .alerts import RunWarning, limit_warnings
 from .costs import builds_capacity
 from .demand import run_demand
-from .finance import variant_tables
+from .finance import VariantResult, variant_tables
 from .io import ResolvedScenario, atomic_folder, non_finite_paths, write_json
-from .montecarlo import PathCache, path_batches, run_paths
+from .montecarlo import PathBatches, PathCache, path_batches, run_paths, unmitigated_spend
 from .placements import market_limit_warnings, run_placements
 from .process import pipeline_for
 from .reports import write_reports
@@ -158,12 +158,22 @@ def run_scenario(
     report_stage("placements (unmitigated)")
     placed = run_placements(scn, demand.stock, demand.new)
     # sufficiency LP: the optimised plan and builds (its robustness is checked on the paths below).
-    # Two pieces of work that need no plan run on a second thread meanwhile (HiGHS releases the
-    # GIL): what no plan changes on the Monte Carlo paths (their placement demand, today's pattern
-    # within committed capacity), then the saving's no-build LP.
+    # Work that needs no plan runs on a second thread meanwhile (HiGHS releases the GIL): what no
+    # plan changes on the Monte Carlo paths (their placement demand, today's pattern within
+    # committed capacity), the unmitigated variant's costs and finance, then the saving's no-build
+    # LP.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-ahead") as pool:
         ahead = pool.submit(
             contextvars.copy_context().run, partial(path_batches, cache=path_cache), scn, demand
+        )
+        # the unmitigated variant's costs and finance need only those batches (queued after them)
+        unmit_ahead = pool.submit(
+            contextvars.copy_context().run,
+            _unmitigated_ahead,
+            scn,
+            placed.unmitigated,
+            demand,
+            ahead,
         )
         # (not where nothing may be built: the plan is then its own no-build plan)
         no_build = (
@@ -206,13 +216,15 @@ def run_scenario(
         paths_seconds = round(time.perf_counter() - t_paths, 3)
         # costs and finance of each variant
         report_stage("costs and finance")
-        unmit = variant_tables(
-            scn,
-            placed.unmitigated,
-            None,
-            demand,
-            path_spend=runs.unmitigated_hnb_spend if runs is not None else None,
-        )
+        unmit = unmit_ahead.result()
+        if unmit is None:
+            unmit = variant_tables(
+                scn,
+                placed.unmitigated,
+                None,
+                demand,
+                path_spend=runs.unmitigated_hnb_spend if runs is not None else None,
+            )
         opt = variant_tables(
             scn,
             suff.plan,
@@ -234,6 +246,18 @@ def run_scenario(
     res.artefacts = _artefacts(stages)
     res.summary["run_seconds"] = round(time.perf_counter() - t0, 3)
     return res
+
+
+def _unmitigated_ahead(
+    scn: Any, unmitigated: Any, demand: Any, ahead: Future[PathBatches | None]
+) -> VariantResult | None:
+    """The unmitigated variant's tables from the paths' batches computed ahead (None when they
+    were not: the variant then waits for ``run_paths``, as before)."""
+    batches = ahead.result()
+    if batches is None:
+        return None
+    spend = unmitigated_spend(scn, batches)
+    return variant_tables(scn, unmitigated, None, demand, path_spend=spend)
 
 
 def _tables(st: StageResults) -> dict[str, pd.DataFrame]:

@@ -326,6 +326,22 @@ def _path_part(arr: dict[str, Any]) -> dict[str, Any]:
     return {k: arr[k] for k in PATH_ARRAYS}
 
 
+def unmitigated_spend(scn: Scenario, ahead: PathBatches) -> np.ndarray | None:
+    """[P, F] each finance path's HNB spend on today's pattern within committed capacity, from the
+    batches computed ahead: what ``run_paths`` reports as ``unmitigated_hnb_spend`` for the same
+    settings (None without finance paths), so the unmitigated variant's finance need not wait for
+    the plan."""
+    fin_idx, _, union, ends = _batches(*ahead.key)
+    if not len(fin_idx):
+        return None
+    in_fin = np.isin(union, fin_idx)
+    spend_now = np.zeros((len(union), len(scn.years) - 1))
+    for rows, (_, _, spend) in zip(_rows(ends), ahead.batches, strict=True):
+        if spend is not None:
+            spend_now[rows[in_fin[rows]]] = spend
+    return spend_now[in_fin] + other_hnb_spend(scn)[None]
+
+
 def _rows(ends: list[int]) -> Iterator[np.ndarray]:
     """The rows (positions in the union of path sets) of each batch, given where each ends."""
     start = 0

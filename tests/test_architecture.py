@@ -22,6 +22,7 @@ from model.montecarlo import (
     path_indices,
     path_sample,
     run_paths,
+    unmitigated_spend,
 )
 from model.placements import (
     _demand_batch,
@@ -280,6 +281,9 @@ def test_paths_computed_ahead_of_the_plan_give_the_same_figures(devon_run) -> No
     plain = run_paths(scn, demand, extra, pattern, **kw)
     ahead = path_batches(scn, demand, **kw)
     assert ahead is not None and len(ahead.batches) == 3  # 12 finance paths in chunks of 5
+    # the unmitigated variant's finance bands, read off the batches before any plan
+    assert plain is not None
+    np.testing.assert_array_equal(unmitigated_spend(scn, ahead), plain.unmitigated_hnb_spend)
     for got in (
         run_paths(scn, demand, extra, pattern, ahead=ahead, **kw),
         run_paths(scn, demand, extra, pattern, ahead=path_batches(scn, demand, chunk=4), **kw),
