@@ -638,15 +638,16 @@ def _gbp_m(v: float | None) -> str:
     return "n/a" if v is None else f"£{v / 1e6:,.1f}m"
 
 
-def card_figures(res: Results) -> dict[str, Any]:
-    """The headline cards' figures, all on one basis and the deficit and its gap at one date.
+def card_figures(res: Results, h: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The headline cards' figures, all on one basis and the deficit and its gap at one date
+    (``h``: the run's ``reports.headline_figures``, when the caller has them).
 
     Basis: the P50 across Monte Carlo paths when the run has more than one path, else the
     deterministic forecast, for plans and money alike. Date: the deficit, its gap to the Safety
     Valve plan and the chance of meeting the plan are all at 31 March of the plan's last financial
     year within the forecast (the forecast's last year where there is no plan).
     """
-    h = reports.headline_figures(res.summary, res.tables)
+    h = reports.headline_figures(res.summary, res.tables) if h is None else h
     paths = int(res.summary.get("paths") or 1)
     fin = res.tables.get("finance")
     q = "_p50" if paths > 1 and fin is not None and "cumulative_deficit_gbp_p50" in fin else ""
@@ -1203,7 +1204,7 @@ def main() -> None:
         st.stop()
 
     h = reports.headline_figures(res.summary, res.tables)
-    cards = card_figures(res)
+    cards = card_figures(res, h)
     st.session_state["headline"] = h
     st.session_state["cards"] = cards
     st.session_state["scenario_yaml"] = yaml_text
