@@ -12,7 +12,7 @@ Identities (every path, every month m, cumulative from the start):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -486,6 +486,7 @@ class ProcessResult:
     joiners_paths: np.ndarray  # [P, T]
     cessation_multiplier: np.ndarray  # [T]
     fit: dict[str, Any]
+    _tables: dict[str, pd.DataFrame] | None = field(default=None, init=False, repr=False)
 
     def month_labels(self) -> list[str]:
         m = np.arange(self.inputs.months)
@@ -496,8 +497,15 @@ class ProcessResult:
 
         Flows are the deterministic pipeline (they add up); open counts are at the end of the
         period. Where paths > 1, ``*_p10``/``*_p50``/``*_p90`` give the spread of plans issued,
-        the 20-week share, open assessments and overdue reviews over Monte Carlo paths.
+        the 20-week share, open assessments and overdue reviews over Monte Carlo paths. Built once
+        (a run reads them three times, and the app's levers re-use this stage); each call gets
+        its own copies.
         """
+        if self._tables is None:
+            self._tables = self._build_tables()
+        return {k: v.copy() for k, v in self._tables.items()}
+
+    def _build_tables(self) -> dict[str, pd.DataFrame]:
         inp = self.inputs
         cal = inp.calendar_years
         M = inp.months
