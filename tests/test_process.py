@@ -9,7 +9,7 @@ import pytest
 
 from model.engine import run_scenario
 from model.io import load_scenario
-from model.process import ProcessInputs, prepare, serve_oldest_first, simulate
+from model.process import ProcessInputs, pipeline_for, prepare, serve_oldest_first, simulate
 from model.scenario import Scenario
 
 
@@ -195,3 +195,19 @@ def test_requests_carry_the_national_shock_the_demand_stage_draws(
     np.testing.assert_array_equal(
         nat[:, :3], pooling.national_factors(prior.national_growth_sd, 400, 3, 11)
     )
+
+
+def test_process_tables_are_built_once_and_handed_out_as_copies(devon: Scenario) -> None:
+    """A run reads the pipeline's tables three times (and the app re-uses the stage): they are
+    built once, and what one caller changes in its copy no other caller sees."""
+    res = pipeline_for(devon, 5, 1, "embedded")
+    assert res is not None
+    first = res.tables()["process"]
+    total = first["plans_issued"].sum()
+    first["plans_issued"] = 0.0  # a caller's own copy
+    again = res.tables()["process"]
+    assert again["plans_issued"].sum() == pytest.approx(total) and total > 0
+    assert res.by_financial_year("plans_issued") == {
+        int(y): float(v)
+        for y, v in again[again["period"] == "financial_year"][["year", "plans_issued"]].to_numpy()
+    }
