@@ -32,10 +32,11 @@ from .demand import run_demand
 from .finance import VariantResult, variant_tables
 from .io import ResolvedScenario, atomic_folder, non_finite_paths, write_json
 from .montecarlo import PathBatches, PathCache, path_batches, run_paths, unmitigated_spend
-from .placements import market_limit_warnings, run_placements
+from .placements import PlacementPlan, market_limit_warnings, run_placements
 from .process import pipeline_for
 from .reports import write_reports
 from .results import TABLE_ORDER, Results, StageResults
+from .scenario import Scenario
 from .stages import report_stage, unreported
 from .sufficiency import no_build_plan, optimise_scenario, saving
 from .sufficiency.robust import plan_pattern, robustness_summary
@@ -249,7 +250,7 @@ def run_scenario(
 
 
 def _unmitigated_ahead(
-    scn: Any, unmitigated: Any, demand: Any, ahead: Future[PathBatches | None]
+    scn: Scenario, unmitigated: PlacementPlan, demand: Any, ahead: Future[PathBatches | None]
 ) -> VariantResult | None:
     """The unmitigated variant's tables from the paths' batches computed ahead (None when they
     were not: the variant then waits for ``run_paths``, as before)."""
