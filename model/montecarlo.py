@@ -53,7 +53,6 @@ MAX_PENDING = 2  # tasks waiting for run_paths' second thread when nothing was c
 # the places it gives (measured for 200 paths: 330 MB at 8 localities, 680 MB at 16, 1.45 GB at 32)
 AHEAD_BYTES = 2**30
 AHEAD_VALUES_PER_CELL = 4
-PER_PATH = PATH_ARRAYS  # _demand_batch arrays with a leading path axis
 
 
 def path_indices(n_paths: int, max_paths: int = MAX_FINANCE_PATHS) -> np.ndarray:
@@ -183,7 +182,7 @@ class PathRuns:
 
 def _take(arr: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
     """The paths ``rows`` (a mask or indices) of a demand batch (shared arrays kept as they are)."""
-    return {k: (v[rows] if k in PER_PATH else v) for k, v in arr.items()}
+    return {k: (v[rows] if k in PATH_ARRAYS else v) for k, v in arr.items()}
 
 
 def _join(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -191,7 +190,7 @@ def _join(parts: list[dict[str, Any]]) -> dict[str, Any]:
     if len(parts) == 1:
         return parts[0]
     out = dict(parts[0])
-    for k in PER_PATH:
+    for k in PATH_ARRAYS:
         out[k] = np.concatenate([p[k] for p in parts], axis=0)
     return out
 
@@ -362,8 +361,8 @@ def _plan_free(
     ``kept``: each batch's per-path arrays from a PathCache (the scenario's constants added)."""
     fin_idx, _, union, ends = _batches(*key)
     in_fin = np.isin(union, fin_idx)
-    cap_now, pairs = capacity_array(scn), spill_pairs(scn)
     consts = batch_constants(scn) if consts is None else consts
+    cap_now, pairs = consts["capacity"], spill_pairs(scn)  # committed capacity
     shared = shared_arrays(consts)
     for i, rows in enumerate(_rows(ends)):
         # a batch's paths at a time (each path's new plans depend on that path alone): a run
