@@ -1143,8 +1143,28 @@ VIEWS = (
 )
 
 
+@st.cache_resource(show_spinner=False)
+def _freeze_startup_objects() -> int:
+    """Once per server: load the solver, the compiled kernels and plotly, then move every object
+    alive (modules, functions, classes: about 260,000) out of the garbage collector's sight.
+    They live as long as the server, yet each full collection walked them all: 0.13-0.15 s in
+    nearly every lever's answer. Returns how many objects were frozen."""
+    import gc
+
+    import highspy  # noqa: F401
+    import plotly.graph_objects  # noqa: F401
+
+    import model.demand_kernel  # noqa: F401
+    import model.placement_kernel  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def main() -> None:
     st.set_page_config(page_title="sendplan", layout="wide")
+    _freeze_startup_objects()
     base, name = choose_scenario()
     _reset_levers_on_new_base(base, name)
     lev = lever_panel(base)
