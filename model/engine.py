@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import platform
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -31,14 +32,21 @@ from .costs import builds_capacity
 from .demand import run_demand
 from .finance import VariantResult, variant_tables
 from .io import ResolvedScenario, atomic_folder, non_finite_paths, write_json
-from .montecarlo import PathBatches, PathCache, path_batches, run_paths, unmitigated_spend
+from .montecarlo import (
+    PathBatches,
+    PathCache,
+    builds_spend,
+    path_batches,
+    run_paths,
+    unmitigated_spend,
+)
 from .placements import PlacementPlan, market_limit_warnings, run_placements
 from .process import pipeline_for
 from .reports import write_reports
 from .results import TABLE_ORDER, Results, StageResults
 from .scenario import Scenario
 from .stages import report_stage, unreported
-from .sufficiency import no_build_plan, optimise_scenario, saving
+from .sufficiency import no_build_has_basis, no_build_plan, optimise_scenario, saving
 from .sufficiency.robust import plan_pattern, robustness_summary
 from .sufficiency.warm import WarmStarts
 
@@ -161,8 +169,8 @@ def run_scenario(
     # sufficiency LP: the optimised plan and builds (its robustness is checked on the paths below).
     # Work that needs no plan runs on a second thread meanwhile (HiGHS releases the GIL): what no
     # plan changes on the Monte Carlo paths (their placement demand, today's pattern within
-    # committed capacity), the unmitigated variant's costs and finance, then the saving's no-build
-    # LP.
+    # committed capacity), the unmitigated variant's costs and finance, the builds' finance on
+    # the paths once the LP has rounded them, then the saving's no-build LP.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-ahead") as pool:
         ahead = pool.submit(
             contextvars.copy_context().run, partial(path_batches, cache=path_cache), scn, demand
@@ -176,21 +184,16 @@ def run_scenario(
             demand,
             ahead,
         )
-        # (not where nothing may be built: the plan is then its own no-build plan)
-        no_build = (
-            pool.submit(
-                contextvars.copy_context().run,
-                unreported,
-                no_build_plan,
-                scn,
-                placed.demand,
-                placed.unmitigated,
-                solver,
-                warm,
+        # the builds' finance on the paths, once the LP's rounding names the builds, and the
+        # saving's no-build LP (not where nothing may be built: the plan is then its own), after
+        # the builds' finance where it can start warm (quick), else at once (beside the
+        # relaxation, as long as it)
+        beside = _Beside(scn, pool, ahead)
+        if scn.policy.buildable:
+            beside.no_build_after_builds(
+                partial(no_build_plan, scn, placed.demand, placed.unmitigated, solver, warm),
+                wait=scn.policy.integer_builds and no_build_has_basis(warm),
             )
-            if scn.policy.buildable
-            else None
-        )
         report_stage("optimiser")
         suff = optimise_scenario(
             scn,
@@ -201,18 +204,21 @@ def run_scenario(
             robust=False,
             before=placed.unmitigated,
             warm=warm,
+            on_builds=beside.start,
         )
         batches = ahead.result()
         # Monte Carlo paths, run once for the finance bands of both variants and the robustness
         # check
         report_stage("Monte Carlo paths (finance, robustness)")
         t_paths = time.perf_counter()
+        extra = builds_capacity(scn, suff.builds)
         runs = run_paths(
             scn,
             demand,
-            builds_capacity(scn, suff.builds),
+            extra,
             plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds),
             ahead=batches,
+            builds_ahead=beside.job_for(extra),
         )
         paths_seconds = round(time.perf_counter() - t_paths, 3)
         # costs and finance of each variant
@@ -235,8 +241,8 @@ def run_scenario(
         )
         report_stage("saving by cause")
         # a plan that builds nothing is its own no-build plan
-        built = no_build is not None and suff.allocation.build_places.any()
-        routing_only = no_build.result() if built else suff.plan
+        built = bool(scn.policy.buildable) and suff.allocation.build_places.any()
+        routing_only = beside.no_build() if built else suff.plan
     # the saving: both variants' costs, and the plan without builds for its causes
     costs = pd.concat([unmit.costs, opt.costs], ignore_index=True)
     saved = saving(scn, costs, placed.unmitigated, suff, routing_only)
@@ -247,6 +253,64 @@ def run_scenario(
     res.artefacts = _artefacts(stages)
     res.summary["run_seconds"] = round(time.perf_counter() - t0, 3)
     return res
+
+
+class _Beside:
+    """The plan's work on the engine's second thread, in the order the run needs it: the finance
+    paths' spend with the builds added (``builds_spend``), started when the LP's rounding names
+    its whole-unit builds so it runs while the LP is re-solved with them pinned, and the saving's
+    no-build LP, needed only at the end. The builds' spend is used only if the plan keeps exactly
+    those builds (branch and bound may better them)."""
+
+    def __init__(
+        self, scn: Scenario, pool: ThreadPoolExecutor, ahead: Future[PathBatches | None]
+    ) -> None:
+        self.scn, self.pool, self.ahead = scn, pool, ahead
+        self.job: tuple[np.ndarray, Future[np.ndarray]] | None = None
+        self._no_build: Callable[[], PlacementPlan] | None = None
+        self._no_build_job: Future[Any] | None = None
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        return self.pool.submit(contextvars.copy_context().run, fn, *args)
+
+    def no_build_after_builds(self, fn: Callable[[], PlacementPlan], wait: bool) -> None:
+        """Queue the no-build LP ``fn`` now, or (``wait``: whole-unit builds will be rounded)
+        after the builds' spend, so it does not hold that up."""
+        self._no_build = fn
+        if not wait:
+            self._no_build_job = self._submit(unreported, fn)
+
+    def start(self, builds: pd.DataFrame) -> None:
+        """The LP's rounded builds (builds.csv rows): start their spend, then the no-build LP."""
+        extra = builds_capacity(self.scn, builds)
+        if self.job is not None:
+            self.job[1].cancel()  # a later rounding (another LP) replaces it
+            self.job = None
+        if extra is not None:
+            self.job = (extra, self._submit(self._spend, extra))
+        if self._no_build is not None and self._no_build_job is None:
+            self._no_build_job = self._submit(unreported, self._no_build)
+
+    def _spend(self, extra: np.ndarray) -> np.ndarray:
+        batches = self.ahead.result()
+        if batches is None:  # nothing computed ahead: run_paths is not handed this job
+            return np.zeros(0)
+        return builds_spend(self.scn, batches, extra)
+
+    def job_for(self, extra: np.ndarray | None) -> Future[np.ndarray] | None:
+        """The spend's job if it is for exactly these places (None: run_paths computes it)."""
+        if self.job is None or extra is None or not np.array_equal(self.job[0], extra):
+            if self.job is not None:
+                self.job[1].cancel()
+            return None
+        return self.job[1]
+
+    def no_build(self) -> PlacementPlan:
+        """The no-build LP's plan (started now if no rounding came to start it)."""
+        if self._no_build_job is None:
+            assert self._no_build is not None, "no no-build LP was queued"
+            self._no_build_job = self._submit(unreported, self._no_build)
+        return self._no_build_job.result()
 
 
 def _unmitigated_ahead(

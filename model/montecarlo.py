@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -380,6 +380,44 @@ def _plan_free(
         yield arr, base, provider_spend_fy(scn, base.by_provider, None)
 
 
+class _BuildsAdded:
+    """Today's pattern with the builds' places added on each batch's finance paths: their HNB
+    spend by financial year, written into ``out``'s rows (positions in the union of path sets)."""
+
+    def __init__(
+        self,
+        scn: Scenario,
+        builds_capacity: np.ndarray | None,
+        in_fin: np.ndarray,
+        out: np.ndarray,
+    ):
+        self.scn, self.extra, self.in_fin, self.out = scn, builds_capacity, in_fin, out
+        self.cap = capacity_array(scn, builds_capacity) if builds_capacity is not None else None
+        self.pairs = spill_pairs(scn)
+
+    def __call__(self, rows: np.ndarray, arr: dict[str, Any]) -> None:
+        f = self.in_fin[rows]
+        places = _allocate_unmitigated(arr if f.all() else _take(arr, f), self.cap, self.pairs)
+        self.out[rows[f]] = provider_spend_fy(self.scn, places.by_provider, self.extra)
+
+    def all(self, ends: list[int], batches: Iterable[Any]) -> None:
+        """Every batch computed ahead that has finance paths."""
+        for rows, (arr, base, _) in zip(_rows(ends), batches, strict=True):
+            if base is not None:
+                self(rows, arr)
+
+
+def builds_spend(scn: Scenario, ahead: PathBatches, builds_capacity: np.ndarray) -> np.ndarray:
+    """Each path's HNB spend (rows: the union of path sets ``ahead`` was cut for; zero off the
+    finance paths) on today's pattern with ``builds_capacity`` [T, S, L] added: what ``run_paths``
+    computes for its with-builds finance, here as soon as the builds are known (the engine starts
+    it while the LP re-solves with them pinned)."""
+    fin_idx, _, union, ends = _batches(*ahead.key)
+    out = np.zeros((len(union), len(scn.years) - 1))
+    _BuildsAdded(scn, builds_capacity, np.isin(union, fin_idx), out).all(ends, ahead.batches)
+    return out
+
+
 def run_paths(
     scn: Scenario,
     demand: Any,
@@ -390,6 +428,7 @@ def run_paths(
     max_robust_paths: int = MAX_ROBUST_PATHS,
     chunk: int | None = None,
     ahead: PathBatches | None = None,
+    builds_ahead: Future[np.ndarray] | None = None,
 ) -> PathRuns | None:
     """Run the Monte Carlo paths through the placement allocation once for every consumer.
 
@@ -401,6 +440,8 @@ def run_paths(
     ``chunk`` paths as it would alone, so every figure equals a separate run's. None when the
     demand has no Monte Carlo paths. ``chunk``: paths allocated at once (``path_chunk`` unless given).
     ``ahead``: the plan-free part already computed (``path_batches`` with the same settings).
+    ``builds_ahead``: the finance paths' spend with the builds added, being computed elsewhere
+    from ``ahead`` (``builds_spend`` with the same ``builds_capacity``).
     """
     chunk = chunk or path_chunk(scn)
     n = n_paths(demand)
@@ -418,27 +459,18 @@ def run_paths(
     F = len(scn.years) - 1
     spend_now = np.zeros((len(union), F))
     spend_builds = np.zeros((len(union), F))
-    cap_builds = capacity_array(scn, builds_capacity) if builds_capacity is not None else None
-    pairs = spill_pairs(scn)
-
-    def add_builds(rows: np.ndarray, arr: dict[str, Any]) -> None:
-        # today's pattern with the builds added, on the batch's finance paths
-        f = in_fin[rows]
-        places = _allocate_unmitigated(arr if f.all() else _take(arr, f), cap_builds, pairs)
-        spend_builds[rows[f]] = provider_spend_fy(scn, places.by_provider, builds_capacity)
-
-    def builds_alone(batches: list[Any]) -> None:
-        for rows, (arr, base, _) in zip(_rows(ends), batches, strict=True):
-            if base is not None:
-                add_builds(rows, arr)
+    has_builds = builds_capacity is not None
+    add_builds = _BuildsAdded(scn, builds_capacity, in_fin, spend_builds)
 
     # A second thread shares the work (the allocation kernel releases the GIL); each task writes
     # its own rows, so the figures are the same either way. With the batches computed ahead, it
-    # takes the builds' allocations (finance) all at once, beside the robustness check's. Without,
-    # this thread cuts each batch and allocates today's pattern, and the second takes the batch's
-    # builds' allocations and the robustness check's, at most MAX_PENDING tasks waiting, so only a
-    # few batches are held at once (the memory path_batches would not keep).
-    beside = ahead is not None and ahead.key == key and cap_builds is not None
+    # takes the builds' allocations (finance) all at once, beside the robustness check's, unless
+    # they were computed already, when the two threads share the robustness check's batches.
+    # Without, this thread cuts each batch and allocates today's pattern, and the second takes
+    # the batch's builds' allocations and the robustness check's, at most MAX_PENDING tasks
+    # waiting, so only a few batches are held at once (the memory path_batches would not keep).
+    beside = ahead is not None and ahead.key == key and has_builds
+    computed = beside and builds_ahead is not None
     pending: deque[Future[None]] = deque()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendplan-builds") as pool:
 
@@ -447,11 +479,19 @@ def run_paths(
                 pending.popleft().result()
             pending.append(pool.submit(fn, *args))
 
-        builds_done = pool.submit(builds_alone, plan_free) if beside else None
+        def share(fn: Callable[..., None], *args: Any) -> None:
+            # the second thread takes a batch whenever it is free; this one takes the rest
+            if pending and not pending[-1].done():
+                fn(*args)
+            else:
+                pending.append(pool.submit(fn, *args))
+
+        builds_done = (
+            pool.submit(add_builds.all, ends, plan_free) if beside and not computed else None
+        )
+        via = share if computed else None if beside else offload
         robust = (
-            _RobustRun(scn, pattern, len(rob_idx), chunk, via=None if beside else offload)
-            if pattern is not None
-            else None
+            _RobustRun(scn, pattern, len(rob_idx), chunk, via=via) if pattern is not None else None
         )
         for rows, (arr, base, spend) in zip(_rows(ends), plan_free, strict=True):
             f, r = in_fin[rows], in_rob[rows]
@@ -463,7 +503,7 @@ def run_paths(
                 if robust is not None:
                     both = r[f]
                     robust.baseline(rob_pos[f][both], base.take(both), spend_now[rows[f]][both])
-                if cap_builds is not None and not beside:
+                if has_builds and not beside:
                     offload(add_builds, rows, arr)
             if robust is not None:
                 only = r & ~f  # robustness paths the finance bands do not use
@@ -475,9 +515,11 @@ def run_paths(
         for done in (builds_done, *pending):
             if done is not None:
                 done.result()
+    if computed:
+        spend_builds[:] = builds_ahead.result()  # type: ignore[union-attr]
     now = spend_now[in_fin] + other[None] if finance else None
     # without builds, today's pattern with the builds added is the same allocation as without
-    with_builds = now if cap_builds is None else spend_builds[in_fin] + other[None]
+    with_builds = spend_builds[in_fin] + other[None] if has_builds else now
     return PathRuns(
         finance_paths=fin_idx,
         unmitigated_hnb_spend=now,

@@ -7,6 +7,7 @@ import ast
 import copy
 import dataclasses
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from model.costs import builds_capacity, fy_weights, placement_spend_fy, transpo
 from model.io import validate_mapping
 from model.montecarlo import (
     PathCache,
+    builds_spend,
     path_batches,
     path_hnb_spend,
     path_indices,
@@ -293,6 +295,42 @@ def test_paths_computed_ahead_of_the_plan_give_the_same_figures(devon_run) -> No
         np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
         for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
             np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
+
+
+def test_the_builds_finance_started_at_the_rounding_gives_the_same_figures(devon_run) -> None:
+    """The engine starts the finance paths' spend with the builds added (``builds_spend``) when
+    the LP's rounding names the builds, while the LP re-solves; handed to run_paths, the finance
+    bands and the robustness check (whose batches its two threads then share) come out exactly as
+    when run_paths allocates them itself. The engine hands it over only for the plan's own places:
+    one unit more anywhere and run_paths computes them itself."""
+    from model.engine import _Beside
+
+    scn = devon_run.resolved.scenario
+    demand = devon_run.stages.demand
+    suff = devon_run.stages.sufficiency
+    extra = builds_capacity(scn, suff.builds)
+    pattern = plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds)
+    kw = {"max_finance_paths": 12, "max_robust_paths": 7, "chunk": 5}
+    ahead = path_batches(scn, demand, **kw)
+    assert ahead is not None and extra is not None
+    plain = run_paths(scn, demand, extra, pattern, ahead=ahead, **kw)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        beside = _Beside(scn, pool, pool.submit(lambda: ahead))
+        beside.start(suff.builds)
+        assert beside.job_for(extra + np.eye(*extra.shape[1:])[None]) is None
+        beside.start(suff.builds)
+        job = beside.job_for(extra)
+        assert job is not None
+        got = run_paths(scn, demand, extra, pattern, ahead=ahead, builds_ahead=job, **kw)
+    assert got is not None and plain is not None
+    np.testing.assert_array_equal(job.result(), builds_spend(scn, ahead, extra))
+    np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
+    np.testing.assert_array_equal(got.unmitigated_hnb_spend, plain.unmitigated_hnb_spend)
+    for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
+        np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
+    # the builds' places change the spend (the check above could not pass by accident)
+    more = builds_spend(scn, ahead, extra * 2)
+    assert not np.array_equal(more, job.result())
 
 
 def test_paths_are_computed_ahead_when_the_paths_they_sample_fit(devon_run, monkeypatch) -> None:

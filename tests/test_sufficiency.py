@@ -21,6 +21,7 @@ from typing import Any
 
 import highspy
 import numpy as np
+import pandas as pd
 import pytest
 
 from model import sufficiency as su
@@ -788,6 +789,31 @@ def test_whole_unit_solve_reports_its_steps_and_stops_at_the_gap() -> None:
         8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W
     )
     assert res.builds["units"].tolist() == [2.0]
+
+
+def test_the_rounded_builds_are_heard_before_the_re_solve_and_may_be_bettered() -> None:
+    """``on_builds`` hears the rounding's whole units (builds.csv rows) before the LP is re-solved
+    with them pinned, so the engine can start their finance on the paths meanwhile. The case
+    above: at a 10% gap they are the plan's builds (3 units, 12 places, decided 2025, open 2026);
+    at 0.1% branch and bound betters them to 2 units, which is why the engine uses that early
+    work only for the plan's own places. Fractional builds are never rounded: nothing is heard."""
+    heard: list[pd.DataFrame] = []
+    loose = scenario(mapping(integer_builds=True, mip_gap=0.1))
+    res = su.optimise(loose, demand(loose), on_builds=heard.append)
+    assert len(heard) == 1
+    pd.testing.assert_frame_equal(heard[0], res.builds)
+    assert heard[0][["year_decided", "year_open", "places", "units"]].values.tolist() == [
+        [2025, 2026, 12.0, 3.0]
+    ]
+    heard.clear()
+    tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
+    res = su.optimise(tight, demand(tight), on_builds=heard.append)
+    assert [h["units"].tolist() for h in heard] == [[3.0]]
+    assert res.builds["units"].tolist() == [2.0]
+    heard.clear()
+    fractional = scenario(mapping())
+    su.optimise(fractional, demand(fractional), on_builds=heard.append)
+    assert heard == []
 
 
 def test_whole_units_under_a_budget_lift_the_bound_to_the_optimum() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from .readback import (
     Allocation,
     allocation,
     binding_limits,
+    build_decisions,
     builds_table,
     placement_plan,
     share_breaches,
@@ -151,17 +153,32 @@ def solve(
     mip_gap: float = MIP_REL_GAP,
     mip_time_limit: float | None = None,
     warm: ScopedWarmStarts | None = None,
+    on_builds: Callable[[pd.DataFrame], None] | None = None,
 ) -> Solution:
     """Solve with HiGHS (default) or CBC within ``time_limit`` seconds in all; falls back to CBC,
-    with a note, if highspy is missing. Whole-unit builds stop at ``mip_gap`` (see solve_highs).
+    with a note, if highspy is missing. Whole-unit builds stop at ``mip_gap`` (see solve_highs);
+    ``on_builds`` hears their rounded plan as builds.csv rows before it is re-solved (HiGHS only).
 
     From scratch unless ``warm`` holds the last run's basis and only bounds changed since: with a
     basis HiGHS skips its presolve, which removes about 60% of the rows, so a warm start after a
     cost change took three times as long; after a change of places or limits it is several times
     faster (decision 0004)."""
     if solver == "highs" and highs_available():
+
+        def rounded(icols: np.ndarray, units: np.ndarray) -> None:
+            if on_builds is not None:
+                x = np.zeros(model.lp.n_cols)
+                x[icols] = units
+                on_builds(builds_table(model.inputs, *build_decisions(model.lp, model.inputs, x)))
+
         return solve_highs(
-            model.lp, time_limit, mip_gap, mip_time_limit, stage=report_stage, warm=warm
+            model.lp,
+            time_limit,
+            mip_gap,
+            mip_time_limit,
+            stage=report_stage,
+            warm=warm,
+            on_rounded=rounded if on_builds is not None else None,
         )
     sol = solve_cbc(model.lp, model.to_pulp(), time_limit, mip_gap, stage=report_stage)
     if solver == "highs":
@@ -182,7 +199,7 @@ def read_back(
         )
     a = allocation(m, d, sol.x)
     plan = placement_plan(pdemand, d, a)
-    builds = builds_table(d, a)
+    builds = builds_table(d, a.build_places, a.build_units)
     suff = sufficiency_table(m, d, a, plan, sol)
     unmet = unmet_in_place(d, a)
     indep = d.independent
@@ -235,11 +252,12 @@ def optimise(
     fixed_builds: np.ndarray | None = None,
     before: PlacementPlan | None = None,
     warm: ScopedWarmStarts | None = None,
+    on_builds: Callable[[pd.DataFrame], None] | None = None,
 ) -> SufficiencyResult:
     """Build, solve and read back the sufficiency LP for one placement demand.
 
     ``before``: the unmitigated forecast of this demand, if already computed (see ``build``);
-    ``warm``: bases kept between runs (``solve``).
+    ``warm``: bases kept between runs and ``on_builds``: hears the rounded builds (``solve``).
     """
     model = build(scn, pdemand, fixed_builds, before=before)
     sol = solve(
@@ -249,6 +267,7 @@ def optimise(
         scn.policy.mip_gap,
         scn.policy.mip_time_limit_seconds,
         warm,
+        on_builds,
     )
     res = read_back(scn, pdemand, model, sol)
     if export_lp:
@@ -265,6 +284,7 @@ def optimise_scenario(
     robust: bool = True,
     before: PlacementPlan | None = None,
     warm: WarmStarts | None = None,
+    on_builds: Callable[[pd.DataFrame], None] | None = None,
 ) -> SufficiencyResult:
     """The engine's entry point: plan for ``policy.plan_for``, report on the central forecast.
 
@@ -274,7 +294,8 @@ def optimise_scenario(
     builds fixed, so the optimised variant compares like with like with the unmitigated one.
     ``robust`` adds how the fixed build plan fares across the Monte Carlo paths. ``before`` is the
     unmitigated forecast of ``pdemand`` (its placements before the first decision year are kept).
-    ``warm``: bases kept between runs, one set per LP (``solve``).
+    ``warm``: bases kept between runs, one set per LP (``solve``). ``on_builds``: hears the
+    rounded whole-unit builds of the LP that decides them, before it is re-solved (``solve``).
     """
     q = scn.policy.plan_for
     stock_q, new_q, note = (
@@ -283,7 +304,15 @@ def optimise_scenario(
         else (None, None, {"plan_for": q, "demand": "central forecast"})
     )
     if note["demand"] == "central forecast":
-        res = optimise(scn, pdemand, solver, export_lp, before=before, warm=_scope(warm, "plan"))
+        res = optimise(
+            scn,
+            pdemand,
+            solver,
+            export_lp,
+            before=before,
+            warm=_scope(warm, "plan"),
+            on_builds=on_builds,
+        )
     else:
         planning = optimise(
             scn,
@@ -291,6 +320,7 @@ def optimise_scenario(
             solver,
             export_lp,
             warm=_scope(warm, "plan"),
+            on_builds=on_builds,
         )
         res = optimise(
             scn,
@@ -392,6 +422,12 @@ def no_build_plan(
         before=unmitigated,
         warm=_scope(warm, "no_build"),
     ).plan
+
+
+def no_build_has_basis(warm: WarmStarts | None) -> bool:
+    """Whether ``no_build_plan`` has a last basis to start from (it is then quick, if the columns
+    still cost the same; without one it takes as long as the plan's relaxation)."""
+    return warm is not None and warm.scoped("no_build").get("lp") is not None
 
 
 def saving_breakdown(

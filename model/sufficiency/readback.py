@@ -76,17 +76,25 @@ def allocation(m: LinearModel, d: LPInputs, x: np.ndarray) -> Allocation:
     frac = np.where(
         d.limited[None, None, None, None, :, None], frac, free[None, :, None, None, None]
     )
-    units = _scatter(m.ids.get("build"), x, (T, S, L))
-    if d.integer_builds:
-        units = np.round(units)
+    places, units = build_decisions(m, d, x)
     return Allocation(
         assign=assign,
         route_share=frac,
         unmet=_scatter(m.ids.get("unmet"), x, (T, L, N, P, B)),
-        build_places=units * d.build_unit_places[None, :, None],
+        build_places=places,
         build_units=units,
         solution_x=np.asarray(x, float),
     )
+
+
+def build_decisions(m: LinearModel, d: LPInputs, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[T, S, K] places and build variables (whole units with integer builds) decided in each
+    year, from a solution's (or a rounded plan's) column values."""
+    T, S, L = len(d.years), len(d.settings), len(d.localities)
+    units = _scatter(m.ids.get("build"), x, (T, S, L))
+    if d.integer_builds:
+        units = np.round(units)
+    return units * d.build_unit_places[None, :, None], units
 
 
 def default_band_mix(pdemand: Any, d: LPInputs) -> np.ndarray:
@@ -143,12 +151,13 @@ def unmet_in_place(d: LPInputs, a: Allocation) -> np.ndarray:
     return np.einsum("etlnp,elnp->t", _persistence(d), a.unmet.sum(-1) + d.early_unmet)
 
 
-def builds_table(d: LPInputs, a: Allocation) -> pd.DataFrame:
-    """builds.csv: one row per decided build (capital at price-base prices, as the cost stage)."""
-    t, s, k = np.nonzero(a.build_places > TOL)
+def builds_table(d: LPInputs, build_places: np.ndarray, build_units: np.ndarray) -> pd.DataFrame:
+    """builds.csv: one row per decided build (capital at price-base prices, as the cost stage),
+    from the [T, S, K] places and units decided (``build_decisions``)."""
+    t, s, k = np.nonzero(build_places > TOL)
     years = np.asarray(d.years)
     lead = d.lead_time_years[s]
-    places = a.build_places[t, s, k]
+    places = build_places[t, s, k]
     return pd.DataFrame(
         {
             "year_decided": years[t],
@@ -156,7 +165,7 @@ def builds_table(d: LPInputs, a: Allocation) -> pd.DataFrame:
             "provider_locality": np.asarray(d.localities, dtype=object)[k],
             "setting": np.asarray(d.settings, dtype=object)[s],
             "places": places,
-            "units": a.build_units[t, s, k],
+            "units": build_units[t, s, k],
             "capital_cost_gbp": places * d.capital_per_place_gbp[s],
         }
     )

@@ -444,6 +444,7 @@ def solve_highs(
     mip_time_limit: float | None = None,
     stage: Callable[[str], None] | None = None,
     warm: ScopedWarmStarts | None = None,
+    on_rounded: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> Solution:
     """Solve with HiGHS within ``time_limit`` seconds in all.
 
@@ -453,6 +454,8 @@ def solve_highs(
     ``mip_time_limit`` seconds only if the rounded plan is not yet within the gap and that leaves
     it ROOT_FACTOR times the relaxation's seconds. ``stage`` hears each step's name. ``warm``
     keeps each LP's basis for the next run and starts from the last one where it helps (warm.py).
+    ``on_rounded(icols, units)`` hears the rounded whole-unit plan before its LP is re-solved
+    (work that needs only the builds can start while it is; branch and bound may still better it).
     """
     say = stage or (lambda _text: None)
     clock = _Clock(time_limit)
@@ -483,6 +486,8 @@ def solve_highs(
         return Solution("highs", status, np.nan, x_lp, dual, clock.seconds(), stages=stages)
     arrays = model_arrays(m)  # one matrix for the rounding and both bounds below
     units = round_builds(m, x_lp, arrays)
+    if on_rounded is not None:
+        on_rounded(icols, units)
     say("rounding the build plan to whole units")
     h = _fixed_builds_model(m, icols, units, clock.left())
     st_r, obj_r, x_r, dual_r, warm_r = _solve_lp(h, m, warm, "pinned")
