@@ -568,7 +568,9 @@ def solve_highs(
         better = np.round(x_b[icols])
         if not np.array_equal(better, units):
             h = _fixed_builds_model(m, icols, better, clock.left())
-            st_f, obj_f, x_f, dual_f, _ = _solve_lp(h, m, warm, "pinned")
+            # its own role: the rounded plan's basis stays "pinned", the one the next run's
+            # rounding is nearest (the same rounding, when only the gap changes)
+            st_f, obj_f, x_f, dual_f, _ = _solve_lp(h, m, warm, "branch_pinned")
             if st_f == "optimal":
                 x, obj, dual = x_f, obj_f, dual_f
             else:  # no time for the duals: keep the better plan, duals unknown
