@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import platform
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,7 +47,7 @@ from .reports import write_reports
 from .results import TABLE_ORDER, Results, StageResults
 from .scenario import Scenario
 from .stages import report_stage, unreported
-from .sufficiency import no_build_has_basis, no_build_plan, optimise_scenario, saving
+from .sufficiency import no_build_plan, optimise_scenario, saving
 from .sufficiency.robust import plan_pattern, robustness_summary
 from .sufficiency.warm import WarmStarts
 
@@ -185,14 +186,11 @@ def run_scenario(
             ahead,
         )
         # the builds' finance on the paths, once the LP's rounding names the builds, and the
-        # saving's no-build LP (not where nothing may be built: the plan is then its own), after
-        # the builds' finance where it can start warm (quick), else at once (beside the
-        # relaxation, as long as it)
+        # saving's no-build LP (not where nothing may be built: the plan is then its own)
         beside = _Beside(scn, pool, ahead)
         if scn.policy.buildable:
-            beside.no_build_after_builds(
-                partial(no_build_plan, scn, placed.demand, placed.unmitigated, solver, warm),
-                wait=scn.policy.integer_builds and no_build_has_basis(warm),
+            beside.no_build_plan(
+                partial(no_build_plan, scn, placed.demand, placed.unmitigated, solver, warm)
             )
         report_stage("optimiser")
         suff = optimise_scenario(
@@ -256,40 +254,53 @@ def run_scenario(
 
 
 class _Beside:
-    """The plan's work on the engine's second thread, in the order the run needs it: the finance
-    paths' spend with the builds added (``builds_spend``), started when the LP's rounding names
-    its whole-unit builds so it runs while the LP is re-solved with them pinned, and the saving's
-    no-build LP, needed only at the end. The builds' spend is used only if the plan keeps exactly
-    those builds (branch and bound may better them)."""
+    """The plan's work on the engine's second thread: the finance paths' spend with the builds
+    added (``builds_spend``), started when the LP's rounding names its whole-unit builds so it
+    runs while the LP is re-solved with them pinned, and the saving's no-build LP, needed only at
+    the end. Whenever the thread is free it takes the builds' spend if it is waiting, else the
+    no-build LP: so a quick (warm) no-build LP fills the wait for the rounding, and never holds
+    up the spend. The spend is used only if the plan keeps exactly those builds (branch and bound
+    may better them)."""
 
     def __init__(
         self, scn: Scenario, pool: ThreadPoolExecutor, ahead: Future[PathBatches | None]
     ) -> None:
         self.scn, self.pool, self.ahead = scn, pool, ahead
         self.job: tuple[np.ndarray, Future[np.ndarray]] | None = None
-        self._no_build: Callable[[], PlacementPlan] | None = None
-        self._no_build_job: Future[Any] | None = None
+        self._no_build: Future[PlacementPlan] | None = None
+        self._waiting: list[tuple[Future[Any], Callable[[], Any]]] = []  # the first runs first
+        self._lock = threading.Lock()
 
-    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        return self.pool.submit(contextvars.copy_context().run, fn, *args)
+    def _queue(self, fn: Callable[[], Any], first: bool) -> Future[Any]:
+        """A future for ``fn``, run by the next free turn of the thread (before work queued
+        without ``first``)."""
+        out: Future[Any] = Future()
+        with self._lock:
+            self._waiting.insert(0 if first else len(self._waiting), (out, fn))
+        self.pool.submit(contextvars.copy_context().run, self._turn)
+        return out
 
-    def no_build_after_builds(self, fn: Callable[[], PlacementPlan], wait: bool) -> None:
-        """Queue the no-build LP ``fn`` now, or (``wait``: whole-unit builds will be rounded)
-        after the builds' spend, so it does not hold that up."""
-        self._no_build = fn
-        if not wait:
-            self._no_build_job = self._submit(unreported, fn)
+    def _turn(self) -> None:
+        with self._lock:
+            out, fn = self._waiting.pop(0)
+        if out.set_running_or_notify_cancel():
+            try:
+                out.set_result(fn())
+            except BaseException as e:  # handed to whoever waits on it
+                out.set_exception(e)
+
+    def no_build_plan(self, fn: Callable[[], PlacementPlan]) -> None:
+        """Queue the no-build LP ``fn`` (its stage reports muted)."""
+        self._no_build = self._queue(partial(unreported, fn), first=False)
 
     def start(self, builds: pd.DataFrame) -> None:
-        """The LP's rounded builds (builds.csv rows): start their spend, then the no-build LP."""
+        """The LP's rounded builds (builds.csv rows): queue their spend ahead of other work."""
         extra = builds_capacity(self.scn, builds)
         if self.job is not None:
             self.job[1].cancel()  # a later rounding (another LP) replaces it
             self.job = None
         if extra is not None:
-            self.job = (extra, self._submit(self._spend, extra))
-        if self._no_build is not None and self._no_build_job is None:
-            self._no_build_job = self._submit(unreported, self._no_build)
+            self.job = (extra, self._queue(partial(self._spend, extra), first=True))
 
     def _spend(self, extra: np.ndarray) -> np.ndarray:
         batches = self.ahead.result()
@@ -298,19 +309,19 @@ class _Beside:
         return builds_spend(self.scn, batches, extra)
 
     def job_for(self, extra: np.ndarray | None) -> Future[np.ndarray] | None:
-        """The spend's job if it is for exactly these places (None: run_paths computes it)."""
-        if self.job is None or extra is None or not np.array_equal(self.job[0], extra):
-            if self.job is not None:
-                self.job[1].cancel()
+        """The spend's job if it is for exactly these places and has started (None: run_paths
+        computes it, with its own two threads, while this one goes on to the no-build LP)."""
+        if self.job is None:
+            return None
+        if extra is None or not np.array_equal(self.job[0], extra) or self.job[1].cancel():
+            self.job[1].cancel()
             return None
         return self.job[1]
 
     def no_build(self) -> PlacementPlan:
-        """The no-build LP's plan (started now if no rounding came to start it)."""
-        if self._no_build_job is None:
-            assert self._no_build is not None, "no no-build LP was queued"
-            self._no_build_job = self._submit(unreported, self._no_build)
-        return self._no_build_job.result()
+        """The no-build LP's plan."""
+        assert self._no_build is not None, "no no-build LP was queued"
+        return self._no_build.result()
 
 
 def _unmitigated_ahead(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -318,7 +319,16 @@ def test_the_builds_finance_started_at_the_rounding_gives_the_same_figures(devon
         beside = _Beside(scn, pool, pool.submit(lambda: ahead))
         beside.start(suff.builds)
         assert beside.job_for(extra + np.eye(*extra.shape[1:])[None]) is None
+        # not started yet (the thread is busy): run_paths does it, the job is dropped
+        busy = threading.Event()
+        pool.submit(busy.wait)
         beside.start(suff.builds)
+        queued = beside.job
+        assert beside.job_for(extra) is None and queued is not None and queued[1].cancelled()
+        busy.set()
+        beside.start(suff.builds)
+        assert beside.job is not None
+        beside.job[1].result()
         job = beside.job_for(extra)
         assert job is not None
         got = run_paths(scn, demand, extra, pattern, ahead=ahead, builds_ahead=job, **kw)

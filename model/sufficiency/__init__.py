@@ -424,12 +424,6 @@ def no_build_plan(
     ).plan
 
 
-def no_build_has_basis(warm: WarmStarts | None) -> bool:
-    """Whether ``no_build_plan`` has a last basis to start from (it is then quick, if the columns
-    still cost the same; without one it takes as long as the plan's relaxation)."""
-    return warm is not None and warm.scoped("no_build").get("lp") is not None
-
-
 def saving_breakdown(
     scn: Scenario,
     costs: pd.DataFrame,
