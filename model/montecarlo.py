@@ -11,6 +11,7 @@ robustness baseline. Results are per path, so they do not depend on how paths ar
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import weakref
 from collections import deque
@@ -223,17 +224,25 @@ class _Queue:
 class PathCache:
     """The placement demand of the last run's Monte Carlo paths, kept for a next run on the same
     demand stage (the app's levers): computing it is about a third of ``path_batches``' work.
+    With it, today's pattern within committed capacity on the finance paths (the places, not
+    their cost), for the committed places it was allocated in.
 
     One entry, for one demand stage object (held weakly) and the scenario constants its arrays
     depend on (``placements.paths_fingerprint``): a lever that changes places from a later year,
     limits or costs finds it; one that changes the mix, bands, base-year capacity or demand does
-    not, and replaces it. Thread-safe; the arrays are only read."""
+    not, and replaces it. Its places are kept for levers that change neither committed places nor
+    who may travel where (a cap, a plan gap, costs). Thread-safe; the arrays are only read."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entry: tuple[weakref.ref[Any], tuple[Any, ...], str, list[dict[str, Any]]] | None
         self._entry = None
+        self._places: tuple[str, list[PathPlaces | None]] | None = None
         self.hits = 0
+
+    def _matches(self, demand: Any, key: tuple[Any, ...], fingerprint: str) -> bool:
+        e = self._entry
+        return e is not None and e[0]() is demand and e[1] == key and e[2] == fingerprint
 
     def get(
         self, demand: Any, key: tuple[Any, ...], fingerprint: str
@@ -241,11 +250,10 @@ class PathCache:
         """The kept per-path arrays of each batch, if made for this demand object, batches and
         fingerprint; else None."""
         with self._lock:
-            e = self._entry
-            if e is None or e[0]() is not demand or e[1] != key or e[2] != fingerprint:
+            if not self._matches(demand, key, fingerprint):
                 return None
             self.hits += 1
-            return e[3]
+            return self._entry[3]  # type: ignore[index]
 
     def put(
         self, demand: Any, key: tuple[Any, ...], fingerprint: str, arrays: list[dict[str, Any]]
@@ -258,6 +266,38 @@ class PathCache:
             return
         with self._lock:
             self._entry = (ref, key, fingerprint, arrays)
+            self._places = None
+
+    def places(
+        self, demand: Any, key: tuple[Any, ...], fingerprint: str, committed: str
+    ) -> list[PathPlaces | None] | None:
+        """Each batch's places of today's pattern on its finance paths, if kept for this entry
+        and these committed places (``committed_fingerprint``); else None."""
+        with self._lock:
+            if not self._matches(demand, key, fingerprint) or self._places is None:
+                return None
+            return self._places[1] if self._places[0] == committed else None
+
+    def put_places(
+        self,
+        demand: Any,
+        key: tuple[Any, ...],
+        fingerprint: str,
+        committed: str,
+        places: list[PathPlaces | None],
+    ) -> None:
+        """Keep ``places`` with this entry (replacing those for other committed places)."""
+        with self._lock:
+            if self._matches(demand, key, fingerprint):
+                self._places = (committed, places)
+
+
+def committed_fingerprint(capacity: np.ndarray, pairs: list[tuple[int, int]]) -> str:
+    """sha256 of what today's pattern is allocated in besides the batch constants: committed
+    places [T, S, L] in every year and the (home, provider) pairs children may travel across."""
+    h = hashlib.sha256(np.ascontiguousarray(capacity, float).tobytes())
+    h.update(np.asarray(pairs, np.int64).tobytes())
+    return h.hexdigest()
 
 
 @dataclass
@@ -312,11 +352,17 @@ def path_batches(
     if 8 * AHEAD_VALUES_PER_CELL * cells * kept > AHEAD_BYTES:
         return None
     consts = batch_constants(scn)
-    fingerprint = paths_fingerprint(consts) if cache is not None else ""
-    kept_arrays = cache.get(demand, key, fingerprint) if cache is not None else None
-    batches = list(_plan_free(scn, demand, key, consts, kept_arrays))
-    if cache is not None and kept_arrays is None:
+    if cache is None:
+        return PathBatches(key, list(_plan_free(scn, demand, key, consts)))
+    fingerprint = paths_fingerprint(consts)
+    committed = committed_fingerprint(consts["capacity"], spill_pairs(scn))
+    kept_arrays = cache.get(demand, key, fingerprint)
+    kept_places = cache.places(demand, key, fingerprint, committed) if kept_arrays else None
+    batches = list(_plan_free(scn, demand, key, consts, kept_arrays, kept_places))
+    if kept_arrays is None:
         cache.put(demand, key, fingerprint, [_path_part(arr) for arr, _, _ in batches])
+    if kept_places is None:
+        cache.put_places(demand, key, fingerprint, committed, [b for _, b, _ in batches])
     return PathBatches(key, batches)
 
 
@@ -355,10 +401,13 @@ def _plan_free(
     key: tuple[Any, ...],
     consts: dict[str, Any] | None = None,
     kept: list[dict[str, Any]] | None = None,
+    kept_places: list[PathPlaces | None] | None = None,
 ) -> Iterator[tuple[dict[str, Any], PathPlaces | None, np.ndarray | None]]:
     """Batch by batch (as ``_batches`` cuts them for ``key``): the placement demand, and today's
     pattern within committed capacity on the batch's finance paths with its HNB placement spend.
-    ``kept``: each batch's per-path arrays from a PathCache (the scenario's constants added)."""
+    ``kept``: each batch's per-path arrays from a PathCache (the scenario's constants added);
+    ``kept_places``: each batch's places of today's pattern from it (their spend is costed
+    again: costs may have changed)."""
     fin_idx, _, union, ends = _batches(*key)
     in_fin = np.isin(union, fin_idx)
     consts = batch_constants(scn) if consts is None else consts
@@ -376,7 +425,12 @@ def _plan_free(
         if not f.any():
             yield arr, None, None
             continue
-        base = _allocate_unmitigated(arr if f.all() else _take(arr, f), cap_now, pairs)
+        base = (
+            kept_places[i]
+            if kept_places is not None
+            else _allocate_unmitigated(arr if f.all() else _take(arr, f), cap_now, pairs)
+        )
+        assert base is not None  # kept for every batch with finance paths
         yield arr, base, provider_spend_fy(scn, base.by_provider, None)
 
 

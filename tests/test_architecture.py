@@ -408,6 +408,51 @@ def test_placement_demand_kept_for_the_next_run_gives_the_same_figures(devon_run
         np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
 
 
+def test_todays_places_are_kept_for_levers_that_keep_committed_places(
+    devon_run, monkeypatch
+) -> None:
+    """With the placement demand, a PathCache keeps today's pattern within committed capacity on
+    the finance paths: a cap with dearer independent places allocates nothing again (its spend is
+    costed again, at the new price), while places opening in a later year allocate it again; both
+    runs' finance bands and robustness check are exactly those of a run computing everything."""
+    from model import montecarlo
+
+    demand = devon_run.stages.demand
+    suff = devon_run.stages.sufficiency
+    kw = {"max_finance_paths": 12, "max_robust_paths": 7, "chunk": 5}
+    cache = PathCache()
+    path_batches(devon_run.resolved.scenario, demand, cache=cache, **kw)
+    calls: list[int] = []
+    allocate_now = montecarlo._allocate_unmitigated
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return allocate_now(*args)
+
+    monkeypatch.setattr(montecarlo, "_allocate_unmitigated", counted)
+
+    def cap_and_price(d: dict[str, Any]) -> None:
+        d.setdefault("policy", {})["max_independent_share"] = 0.08
+        d["costs"]["unit_cost_gbp"]["independent"] *= 1.1
+
+    for edit, allocations in ((cap_and_price, 0), (_later_places, 3)):
+        lever = _variant(devon_run.resolved, edit)
+        calls.clear()
+        kept = path_batches(lever, demand, cache=cache, **kw)
+        assert len(calls) == allocations  # 12 finance paths in 3 batches of 5
+        monkeypatch.setattr(montecarlo, "_allocate_unmitigated", allocate_now)
+        extra = builds_capacity(lever, suff.builds)
+        pattern = plan_pattern(lever, suff.model.inputs, suff.allocation, suff.builds)
+        got = run_paths(lever, demand, extra, pattern, ahead=kept, **kw)
+        plain = run_paths(lever, demand, extra, pattern, **kw)
+        monkeypatch.setattr(montecarlo, "_allocate_unmitigated", counted)
+        assert got is not None and plain is not None
+        np.testing.assert_array_equal(got.unmitigated_hnb_spend, plain.unmitigated_hnb_spend)
+        np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
+        for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
+            np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
+
+
 def test_placement_demand_is_not_kept_across_what_changes_it(devon_run) -> None:
     """The mix, an inclusion shift, base-year capacity, other batches or another demand stage
     each miss the kept placement demand, which the miss replaces."""
