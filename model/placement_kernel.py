@@ -150,7 +150,9 @@ def _allocate_paths(
     by_pair: np.ndarray,
 ) -> None:
     """Allocate each path k; arguments as ``placements.allocate`` (``cap`` [K, T, S, L'],
-    ``pairs`` [Q, 2], ``limited`` [S]: settings with a capacity limit). Outputs, all zero on
+    ``pairs`` [Q, 2], ``limited`` [S]: settings with a capacity limit), except ``persistence``
+    [K, E, T, P, N, L] and ``legacy`` [K, T, N, P, L, S]: the memory order the placement demand
+    builds them in, so a batch's arrays are read where they are, not copied. Outputs, all zero on
     entry, each written only when it has K paths (shape [0, ...] skips it): places in use and
     entrant placements [K, T, L, L', N, P, S]; places in use by provider [K, T, L', N, P, S] and by
     (home, provider, setting) [K, T, L, L', S], which is all finance and the robustness check
@@ -197,7 +199,10 @@ def _allocate_paths(
             for lo in range(L):
                 used[t, lo] = True
                 ever[lo] = True
-                pl[lo] = legacy[k, t, lo]
+                for n in range(N):
+                    for p in range(P):
+                        for s in range(S):
+                            pl[lo, n, p, s] = legacy[k, t, n, p, lo, s]
             for e in range(t):
                 for q in range(Q):
                     if not used[e, q]:
@@ -205,7 +210,7 @@ def _allocate_paths(
                     lo = home[q]
                     for n in range(N):
                         for p in range(P):
-                            w = persistence[k, e, t, lo, n, p]
+                            w = persistence[k, e, t, p, n, lo]
                             if w == 0.0:
                                 continue
                             for s in range(S):

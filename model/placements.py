@@ -575,10 +575,16 @@ def _run_kernel(inputs: tuple, outputs: tuple) -> None:
         # one compiled signature: C-ordered, writable (a broadcast view is read-only) arrays
         return np.require(a, dtype, ["C", "W"])
 
+    # persistence and legacy as the kernel reads them, [K, E, T, P, N, L] and [K, T, N, P, L, S]:
+    # the memory order _path_arrays builds them in, so a batch's arrays need no copy
     allocate_paths(
         c(desired),
-        c(np.broadcast_to(persistence, (K, *np.shape(persistence)[1:]))),
-        c(np.broadcast_to(legacy, (K, *np.shape(legacy)[1:]))),
+        c(
+            np.broadcast_to(persistence, (K, *np.shape(persistence)[1:])).transpose(
+                0, 1, 2, 5, 4, 3
+            )
+        ),
+        c(np.broadcast_to(legacy, (K, *np.shape(legacy)[1:])).transpose(0, 1, 3, 4, 2, 5)),
         c(cap),
         c(limited, bool),
         c(overflow, np.int64),
