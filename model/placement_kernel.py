@@ -150,19 +150,19 @@ def _allocate_paths(
     by_pair: np.ndarray,
 ) -> None:
     """Allocate each path k; arguments as ``placements.allocate`` (``cap`` [K, T, S, L'],
-    ``pairs`` [Q, 2], ``limited`` [S]: settings with a capacity limit), except ``persistence``
-    [K, E, T, P, N, L] and ``legacy`` [K, T, N, P, L, S]: the memory order the placement demand
-    builds them in, so a batch's arrays are read where they are, not copied. Outputs, all zero on
-    entry, each written only when it has K paths (shape [0, ...] skips it): places in use and
-    entrant placements [K, T, L, L', N, P, S]; places in use by provider [K, T, L', N, P, S] and by
-    (home, provider, setting) [K, T, L, L', S], which is all finance and the robustness check
-    need; unmet [K, T, L, N, P] always.
+    ``pairs`` [Q, 2], ``limited`` [S]: settings with a capacity limit), except ``desired`` and
+    ``legacy`` [K, T, N, P, L, S] and ``persistence`` [K, E, T, P, N, L]: the memory order the
+    placement demand builds them in, so a batch's arrays are read where they are, not copied.
+    Outputs, all zero on entry, each written only when it has K paths (shape [0, ...] skips it):
+    places in use and entrant placements [K, T, L, L', N, P, S]; places in use by provider
+    [K, T, L', N, P, S] and by (home, provider, setting) [K, T, L, L', S], which is all finance
+    and the robustness check need; unmet [K, T, L, N, P] always.
 
     Scratch is kept per pair a child can be placed across (home, and ``pairs``), not per pair of
     localities, so work and memory grow with localities, not their square (195 MB a call at 64
     localities, cleared every call, before); it is cleared pair by pair, only where the last path
     used it. Every sum adds in (home, provider) order, as over a [L, L'] array."""
-    K, T, L, N, P, S = desired.shape
+    K, T, N, P, L, S = desired.shape  # [K, T, N, P, L, S], as the docstring says
     C = chain.shape[1]
     home, prov, pair_slot, order = _slots(L, pairs)
     Q = home.size
@@ -228,7 +228,11 @@ def _allocate_paths(
                 for m in range(L):
                     spare[s, m] = max(cap[k, t, s, m] - occupied[s, m], 0.0)
             # 1-2. the wanted setting: spare places at home, then elsewhere nearest first
-            resid[:] = desired[k, t]
+            for n in range(N):
+                for p in range(P):
+                    for lo in range(L):
+                        for s in range(S):
+                            resid[lo, n, p, s] = desired[k, t, n, p, lo, s]
             _fill(resid, spare, new, limited, pairs, pair_slot, used[t])
             # 3. the phase's overflow chain, in order: each setting takes the needs it is
             # designated for, from wanted settings whose bands it can meet

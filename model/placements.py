@@ -575,10 +575,11 @@ def _run_kernel(inputs: tuple, outputs: tuple) -> None:
         # one compiled signature: C-ordered, writable (a broadcast view is read-only) arrays
         return np.require(a, dtype, ["C", "W"])
 
-    # persistence and legacy as the kernel reads them, [K, E, T, P, N, L] and [K, T, N, P, L, S]:
-    # the memory order _path_arrays builds them in, so a batch's arrays need no copy
+    # the kernel reads desired and legacy as [K, T, N, P, L, S] and persistence as
+    # [K, E, T, P, N, L]: the memory order _path_arrays and desired_unmitigated build them in, so
+    # a batch's arrays need no copy
     allocate_paths(
-        c(desired),
+        c(desired.transpose(0, 1, 3, 4, 2, 5)),
         c(
             np.broadcast_to(persistence, (K, *np.shape(persistence)[1:])).transpose(
                 0, 1, 2, 5, 4, 3
