@@ -271,15 +271,29 @@ def test_without_builds_the_optimised_bands_reuse_the_unmitigated_allocation(dev
     np.testing.assert_array_equal(runs.unmitigated_hnb_spend, path_hnb_spend(scn, ps, pn, chunk=4))
 
 
+def _plan_on_paths(run: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """A run's scenario, demand stage and optimiser result, with its builds' places [T, S, L] and
+    its plan's pattern: what run_paths takes."""
+    scn, suff = run.resolved.scenario, run.stages.sufficiency
+    extra = builds_capacity(scn, suff.builds)
+    pattern = plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds)
+    return scn, run.stages.demand, suff, extra, pattern
+
+
+def _assert_same_runs(got: Any, plain: Any) -> None:
+    """Two PathRuns with exactly the same finance bands and robustness check."""
+    assert got is not None and plain is not None
+    np.testing.assert_array_equal(got.unmitigated_hnb_spend, plain.unmitigated_hnb_spend)
+    np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
+    for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
+        np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
+
+
 def test_paths_computed_ahead_of_the_plan_give_the_same_figures(devon_run) -> None:
     """The engine computes the plan-free part of the paths (placement demand, today's pattern)
     beside the LP: the finance bands and the robustness check come out exactly as without it, and
     batches cut for other settings are ignored rather than misused."""
-    scn = devon_run.resolved.scenario
-    demand = devon_run.stages.demand
-    suff = devon_run.stages.sufficiency
-    extra = builds_capacity(scn, suff.builds)
-    pattern = plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds)
+    scn, demand, suff, extra, pattern = _plan_on_paths(devon_run)
     kw = {"max_finance_paths": 12, "max_robust_paths": 7, "chunk": 5}
     plain = run_paths(scn, demand, extra, pattern, **kw)
     ahead = path_batches(scn, demand, **kw)
@@ -291,11 +305,7 @@ def test_paths_computed_ahead_of_the_plan_give_the_same_figures(devon_run) -> No
         run_paths(scn, demand, extra, pattern, ahead=ahead, **kw),
         run_paths(scn, demand, extra, pattern, ahead=path_batches(scn, demand, chunk=4), **kw),
     ):
-        assert got is not None and plain is not None
-        np.testing.assert_array_equal(got.unmitigated_hnb_spend, plain.unmitigated_hnb_spend)
-        np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
-        for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
-            np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
+        _assert_same_runs(got, plain)
 
 
 def test_the_builds_finance_started_at_the_rounding_gives_the_same_figures(devon_run) -> None:
@@ -306,11 +316,7 @@ def test_the_builds_finance_started_at_the_rounding_gives_the_same_figures(devon
     one unit more anywhere and run_paths computes them itself."""
     from model.engine import _Beside
 
-    scn = devon_run.resolved.scenario
-    demand = devon_run.stages.demand
-    suff = devon_run.stages.sufficiency
-    extra = builds_capacity(scn, suff.builds)
-    pattern = plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds)
+    scn, demand, suff, extra, pattern = _plan_on_paths(devon_run)
     kw = {"max_finance_paths": 12, "max_robust_paths": 7, "chunk": 5}
     ahead = path_batches(scn, demand, **kw)
     assert ahead is not None and extra is not None
@@ -332,12 +338,8 @@ def test_the_builds_finance_started_at_the_rounding_gives_the_same_figures(devon
         job = beside.job_for(extra)
         assert job is not None
         got = run_paths(scn, demand, extra, pattern, ahead=ahead, builds_ahead=job, **kw)
-    assert got is not None and plain is not None
     np.testing.assert_array_equal(job.result(), builds_spend(scn, ahead, extra))
-    np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
-    np.testing.assert_array_equal(got.unmitigated_hnb_spend, plain.unmitigated_hnb_spend)
-    for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
-        np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
+    _assert_same_runs(got, plain)
     # the builds' places change the spend (the check above could not pass by accident)
     more = builds_spend(scn, ahead, extra * 2)
     assert not np.array_equal(more, job.result())
@@ -401,11 +403,7 @@ def test_placement_demand_kept_for_the_next_run_gives_the_same_figures(devon_run
     assert cache.hits == 1
     got = run_paths(lever, demand, extra, pattern, ahead=kept, **kw)
     plain = run_paths(lever, demand, extra, pattern, **kw)
-    assert got is not None and plain is not None
-    np.testing.assert_array_equal(got.unmitigated_hnb_spend, plain.unmitigated_hnb_spend)
-    np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
-    for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
-        np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
+    _assert_same_runs(got, plain)
 
 
 def test_todays_places_are_kept_for_levers_that_keep_committed_places(
@@ -446,11 +444,7 @@ def test_todays_places_are_kept_for_levers_that_keep_committed_places(
         got = run_paths(lever, demand, extra, pattern, ahead=kept, **kw)
         plain = run_paths(lever, demand, extra, pattern, **kw)
         monkeypatch.setattr(montecarlo, "_allocate_unmitigated", counted)
-        assert got is not None and plain is not None
-        np.testing.assert_array_equal(got.unmitigated_hnb_spend, plain.unmitigated_hnb_spend)
-        np.testing.assert_array_equal(got.with_builds_hnb_spend, plain.with_builds_hnb_spend)
-        for f in ("plan_cost_gbp", "unmitigated_cost_gbp", "unplaced_last", "independent_last"):
-            np.testing.assert_array_equal(getattr(got.robust, f), getattr(plain.robust, f))
+        _assert_same_runs(got, plain)
 
 
 def test_placement_demand_is_not_kept_across_what_changes_it(devon_run) -> None:
