@@ -1146,7 +1146,7 @@ VIEWS = (
 @st.cache_resource(show_spinner=False)
 def _freeze_startup_objects() -> int:
     """Once per server: load the solver, the compiled kernels and plotly, then move every object
-    alive (modules, functions, classes: about 260,000) out of the garbage collector's sight.
+    alive (modules, functions, classes: about 180,000) out of the garbage collector's sight.
     They live as long as the server, yet each full collection walked them all: 0.13-0.15 s in
     nearly every lever's answer. Returns how many objects were frozen."""
     import gc
