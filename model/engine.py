@@ -304,7 +304,7 @@ class _Beside:
 
     def _spend(self, extra: np.ndarray) -> np.ndarray:
         batches = self.ahead.result()
-        if batches is None:  # nothing computed ahead: run_paths is not handed this job
+        if batches is None:  # nothing computed ahead: run_paths computes it all and ignores this
             return np.zeros(0)
         return builds_spend(self.scn, batches, extra)
 
@@ -313,10 +313,12 @@ class _Beside:
         computes it, with its own two threads, while this one goes on to the no-build LP)."""
         if self.job is None:
             return None
-        if extra is None or not np.array_equal(self.job[0], extra) or self.job[1].cancel():
-            self.job[1].cancel()
-            return None
-        return self.job[1]
+        places, job = self.job
+        # cancel() refuses a job already running or done: that one is handed over
+        if extra is not None and np.array_equal(places, extra) and not job.cancel():
+            return job
+        job.cancel()
+        return None
 
     def no_build(self) -> PlacementPlan:
         """The no-build LP's plan."""

@@ -164,13 +164,6 @@ def solve(
     cost change took three times as long; after a change of places or limits it is several times
     faster (decision 0004)."""
     if solver == "highs" and highs_available():
-
-        def rounded(icols: np.ndarray, units: np.ndarray) -> None:
-            if on_builds is not None:
-                x = np.zeros(model.lp.n_cols)
-                x[icols] = units
-                on_builds(builds_table(model.inputs, *build_decisions(model.lp, model.inputs, x)))
-
         return solve_highs(
             model.lp,
             time_limit,
@@ -178,12 +171,26 @@ def solve(
             mip_time_limit,
             stage=report_stage,
             warm=warm,
-            on_rounded=rounded if on_builds is not None else None,
+            on_rounded=_as_builds(model, on_builds) if on_builds is not None else None,
         )
     sol = solve_cbc(model.lp, model.to_pulp(), time_limit, mip_gap, stage=report_stage)
     if solver == "highs":
         sol.notes.append("highspy is not installed: solved with CBC instead")
     return sol
+
+
+def _as_builds(
+    model: SufficiencyModel, on_builds: Callable[[pd.DataFrame], None]
+) -> Callable[[np.ndarray, np.ndarray], None]:
+    """``solve_highs``' rounded plan (whole units of its integer columns) handed to ``on_builds``
+    as builds.csv rows."""
+
+    def rounded(icols: np.ndarray, units: np.ndarray) -> None:
+        x = np.zeros(model.lp.n_cols)
+        x[icols] = units
+        on_builds(builds_table(model.inputs, *build_decisions(model.lp, model.inputs, x)))
+
+    return rounded
 
 
 def read_back(
