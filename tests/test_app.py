@@ -303,22 +303,43 @@ def test_resource_base_lever_changes_the_optimised_cost(app: AppTest) -> None:
     assert after["plans_horizon"] == before["plans_horizon"]
 
 
-def test_a_capacity_lever_starts_the_lp_from_the_last_runs_basis(app: AppTest, monkeypatch) -> None:
-    """Extra places change bounds only: the LP starts from the last run's basis (kept by the
-    session, or on disk beside the cached default), and reaches the optimum from scratch's; the
-    Monte Carlo paths' placement demand is not computed again."""
+def _record_warm_starts(monkeypatch) -> list[tuple[str, float | None]]:
+    """Each LP solve's role and whether it started from a kept basis (its seconds from scratch)."""
     import sys
 
     solve = sys.modules["model.sufficiency.solve"]
     started: list[tuple[str, float | None]] = []
     real = solve._warm_start
 
-    def recording(h, m, warm, role):
-        out = real(h, m, warm, role)
+    def recording(h, m, warm, role, bounds):
+        out = real(h, m, warm, role, bounds)
         started.append((role, out))
         return out
 
     monkeypatch.setattr(solve, "_warm_start", recording)
+    return started
+
+
+def _as_solved_from_scratch(at: AppTest) -> None:
+    """The app's plan is within the gap of the bound, like the one the CLI solves from scratch
+    for the same YAML (an LP with several optima may round to another plan of nearly the same
+    cost)."""
+    h = at.session_state["headline"]
+    assert h["solver_status"] == "optimal"
+    data = yaml.safe_load(at.session_state["scenario_yaml"])
+    cold = run_scenario(load_scenario_text(yaml.safe_dump(data), "x.yaml"))
+    opt = cold.summary["optimisation"]
+    assert h["mip_gap"] <= opt["mip_gap_target"]
+    assert h["objective_gbp"] == pytest.approx(opt["objective_gbp"], rel=opt["mip_gap_target"])
+
+
+def test_a_capacity_lever_starts_the_lp_from_the_last_runs_basis(app: AppTest, monkeypatch) -> None:
+    """Extra places change bounds only: the LP starts from the last run's basis (kept by the
+    session, or on disk beside the cached default), and reaches the optimum from scratch's; the
+    Monte Carlo paths' placement demand is not computed again."""
+    import sys
+
+    started = _record_warm_starts(monkeypatch)
     paths = sys.modules["model.montecarlo"]
     kept: list[bool] = []
     real_get = paths.PathCache.get
@@ -341,15 +362,23 @@ def test_a_capacity_lever_starts_the_lp_from_the_last_runs_basis(app: AppTest, m
     assert kept and kept[-1]
     caption = " ".join(c.value for c in _view(at, "Build plan").caption)
     assert "Solved from the last run's basis" in caption
-    h = at.session_state["headline"]
-    assert h["solver_status"] == "optimal"
-    data = yaml.safe_load(at.session_state["scenario_yaml"])
-    cold = run_scenario(load_scenario_text(yaml.safe_dump(data), "x.yaml"))
-    opt = cold.summary["optimisation"]
-    # a whole-unit plan within the gap of the bound, like the one solved from scratch (an LP with
-    # several optima may round to another plan of nearly the same cost)
-    assert h["mip_gap"] <= opt["mip_gap_target"]
-    assert h["objective_gbp"] == pytest.approx(opt["objective_gbp"], rel=opt["mip_gap_target"])
+    _as_solved_from_scratch(at)
+
+
+def test_a_cost_lever_starts_the_lp_from_the_last_runs_basis(app: AppTest, monkeypatch) -> None:
+    """A unit cost changes costs only: the last optimal basis is still primal feasible, so the
+    relaxation and the whole-unit plan start (the primal simplex) from the last run's bases, and
+    reach a plan within the gap of the one solved from scratch."""
+    started = _record_warm_starts(monkeypatch)
+    at = _run(app)
+    started.clear()
+    at.number_input(key="lv_cost_independent").set_value(66_500.0)  # a value no other test uses
+    _apply(at)
+    _no_errors(at)
+    warm = dict(started)
+    assert warm["relaxation"] is not None and warm["pinned"] is not None
+    assert at.session_state["timings"]["lp_warm"]
+    _as_solved_from_scratch(at)
 
 
 def test_only_demand_levers_rerun_the_demand_stage(app: AppTest, monkeypatch) -> None:

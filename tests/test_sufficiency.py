@@ -1049,9 +1049,97 @@ def test_a_change_of_places_starts_from_the_last_basis_and_reaches_the_same_opti
     assert res.builds["places"].sum() == pytest.approx(6)
 
 
-def test_a_cost_change_starts_from_scratch() -> None:
-    """After a cost change the last basis is no longer dual feasible (and HiGHS's presolve is
-    worth more): the solve starts from scratch. Special at 25,000: 10 x (25,000 x W + 30,000)."""
+def test_a_cost_change_starts_the_primal_simplex_from_the_last_basis() -> None:
+    """After a cost change alone the last basis is no longer dual feasible but still primal
+    feasible (the same places and limits): the primal simplex starts from it and reaches the
+    optimum from scratch. Special at 25,000: 10 x (25,000 x W + 30,000)."""
+    from model.sufficiency.warm import WarmStarts, starting_basis
+
+    warm = WarmStarts()
+    scn = scenario(mapping())
+    su.optimise(scn, demand(scn), warm=warm.scoped("plan"))
+    dearer = mapping()
+    dearer["costs"]["unit_cost_gbp"]["special"] = 25_000.0
+    scn2 = scenario(dearer)
+    basis = warm.get("plan:lp")
+    assert basis is not None
+    start = starting_basis(su.build(scn2, demand(scn2)).lp, basis)
+    assert start is not None and start.primal
+    places = starting_basis(su.build(scn, demand(scn, special_places=4.0)).lp, basis)
+    assert places is not None and not places.primal  # bounds moved, costs did not: dual simplex
+    res = su.optimise(scn2, demand(scn2), warm=warm.scoped("plan"))
+    cold = su.optimise(scn2, demand(scn2))
+    assert _warm_noted(res) and not _warm_noted(cold)
+    assert res.summary["objective_gbp"] == pytest.approx(10 * (25_000 * W + CAPITAL), rel=1e-9)
+    assert res.summary["objective_gbp"] == pytest.approx(cold.summary["objective_gbp"], rel=1e-9)
+
+
+def test_a_cost_change_with_whole_units_starts_both_solves_warm(monkeypatch) -> None:
+    """With whole-unit builds the relaxation and the LP with the rounded builds pinned both start
+    the primal simplex from the last run's bases (the pinned builds are the bounds those bases were
+    optimal for) and reach what solves from scratch reach."""
+    import sys
+
+    from model.sufficiency.warm import WarmStarts, starting_basis
+
+    solve_mod = sys.modules["model.sufficiency.solve"]
+    started: list[str] = []
+    real = solve_mod._warm_start
+
+    def spy(h, m, warm, role, bounds):  # type: ignore[no-untyped-def]
+        out = real(h, m, warm, role, bounds)
+        if out is not None:
+            started.append(role)
+        return out
+
+    monkeypatch.setattr(solve_mod, "_warm_start", spy)
+
+    warm = WarmStarts()
+    loose = scenario(mapping(integer_builds=True, mip_gap=0.1))
+    su.optimise(loose, demand(loose), warm=warm.scoped("plan"))
+    dearer_map = mapping(integer_builds=True, mip_gap=0.1)
+    dearer_map["costs"]["unit_cost_gbp"]["special"] = 25_000.0
+    dearer = scenario(dearer_map)
+    lp = su.build(dearer, demand(dearer)).lp
+    pinned = warm.get("plan:pinned")
+    assert pinned is not None
+    # the pinned basis is primal feasible only with the builds pinned as they were
+    assert starting_basis(lp, pinned) is None
+    res = su.optimise(dearer, demand(dearer), warm=warm.scoped("plan"))
+    assert started == ["relaxation", "pinned"]
+    cold = su.optimise(dearer, demand(dearer))
+    assert _warm_noted(res) and not _warm_noted(cold)
+    for key in ("lp_bound_gbp", "objective_gbp", "best_bound_gbp"):
+        assert res.summary[key] == pytest.approx(cold.summary[key], rel=1e-9)
+
+
+def test_a_cost_change_that_prunes_placed_columns_starts_from_scratch() -> None:
+    """Independent at 60,000 and special dearer still: pruning drops the special columns (where
+    the last plan placed every child) and their rows, so the last basis no longer gives the same
+    point (nor is it dual feasible: shared columns cost differently) and the solve starts from
+    scratch. Every child goes independent: 10 x 60,000 x W."""
+    from model.sufficiency.warm import WarmStarts, starting_basis
+
+    warm = WarmStarts()
+    scn = scenario(mapping())
+    su.optimise(scn, demand(scn), warm=warm.scoped("plan"))
+    dearer = mapping()
+    dearer["costs"]["unit_cost_gbp"].update(independent=60_000.0, special=60_001.0)
+    scn2 = scenario(dearer)
+    basis = warm.get("plan:lp")
+    assert basis is not None
+    lp = su.build(scn2, demand(scn2)).lp
+    assert lp.n_cols < su.build(scn, demand(scn)).lp.n_cols  # special pruned
+    assert starting_basis(lp, basis) is None
+    res = su.optimise(scn2, demand(scn2), warm=warm.scoped("plan"))
+    assert not _warm_noted(res)
+    assert res.summary["objective_gbp"] == pytest.approx(10 * 60_000.0 * W, rel=1e-9)
+
+
+def test_a_change_of_costs_and_places_together_starts_from_scratch() -> None:
+    """Costs and places changed at once (as after a demand change): the last basis is neither
+    primal nor dual feasible, and HiGHS's presolve is worth more, so the solve starts from
+    scratch. Special at 25,000 with 4 committed places: 10 x 25,000 x W + 6 x 30,000."""
     from model.sufficiency.warm import WarmStarts
 
     warm = WarmStarts()
@@ -1060,9 +1148,9 @@ def test_a_cost_change_starts_from_scratch() -> None:
     dearer = mapping()
     dearer["costs"]["unit_cost_gbp"]["special"] = 25_000.0
     scn2 = scenario(dearer)
-    res = su.optimise(scn2, demand(scn2), warm=warm.scoped("plan"))
+    res = su.optimise(scn2, demand(scn2, special_places=4.0), warm=warm.scoped("plan"))
     assert not _warm_noted(res)
-    assert res.summary["objective_gbp"] == pytest.approx(10 * (25_000 * W + CAPITAL), rel=1e-9)
+    assert res.summary["objective_gbp"] == pytest.approx(10 * 25_000 * W + 6 * CAPITAL, rel=1e-9)
 
 
 def test_a_cap_with_whole_units_starts_both_solves_warm_though_rows_and_columns_change() -> None:

@@ -36,10 +36,11 @@ MIN_SECONDS = 0.05  # a solve given less time than this is not started
 # 29.7 s against 13.1 s at 32 localities, where 30 s then ended it with nothing found). It is
 # started only with at least this many times the relaxation's seconds left (decision 0004).
 ROOT_FACTOR = 3.0
+SIMPLEX_PRIMAL = 4  # HiGHS's simplex_strategy for the primal simplex
 WARM_NOTE = (
-    "warm-started from the last run's basis (only places or limits changed): an LP with several "
-    "optimal solutions may reach another of them, and so round to another whole-unit plan within "
-    "the same gap"
+    "warm-started from the last run's basis (only places and limits, or only costs, changed): an "
+    "LP with several optimal solutions may reach another of them, and so round to another "
+    "whole-unit plan within the same gap"
 )
 
 
@@ -133,16 +134,25 @@ def highs_model(
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    cost, lo, up, integ = m.column_arrays()
+    cost, _, _, integ = m.column_arrays()
+    lo, up = column_bounds(m, fixed)
+    a = m.coo().tocsc()
+    a.sum_duplicates()
+    _pass_model(h, cost, lo, up, a, *m.row_bounds(), np.zeros_like(integ) if relax else integ)
+    return h
+
+
+def column_bounds(
+    m: LinearModel, fixed: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The columns' lower and upper bounds, with ``fixed`` (column ids, values) pinned."""
+    _, lo, up, _ = m.column_arrays()
     if fixed is not None:
         idx, val = fixed
         lo, up = lo.copy(), up.copy()
         lo[idx] = val
         up[idx] = val
-    a = m.coo().tocsc()
-    a.sum_duplicates()
-    _pass_model(h, cost, lo, up, a, *m.row_bounds(), np.zeros_like(integ) if relax else integ)
-    return h
+    return lo, up
 
 
 def _pass_model(
@@ -211,20 +221,27 @@ def _run_highs(h: object) -> tuple[str, float, np.ndarray, np.ndarray]:
 
 
 def _warm_start(
-    h: object, m: LinearModel, warm: ScopedWarmStarts | None, role: str
+    h: object,
+    m: LinearModel,
+    warm: ScopedWarmStarts | None,
+    role: str,
+    bounds: tuple[np.ndarray, np.ndarray],
 ) -> float | None:
-    """Give HiGHS the last basis of this solve role where it helps (warm.py says when); returns
-    the seconds that role took from scratch (None: not warm-started)."""
+    """Give HiGHS the last basis of this solve role where it helps (warm.py says when), with the
+    simplex that can start from it; returns the seconds that role took from scratch (None: not
+    warm-started). ``bounds``: the column bounds ``h`` holds."""
     basis = warm.get(role) if warm is not None else None
-    start = starting_basis(m, basis) if basis is not None else None
+    start = starting_basis(m, basis, bounds) if basis is not None else None
     if basis is None or start is None:
         return None
     import highspy
 
+    if start.primal:  # only costs changed: the basis is primal feasible, not dual feasible
+        h.setOptionValue("simplex_strategy", SIMPLEX_PRIMAL)  # type: ignore[attr-defined]
     enum = [highspy.HighsBasisStatus(i) for i in range(5)]
     hb = highspy.HighsBasis()
-    hb.col_status = [enum[i] for i in start[0].tolist()]
-    hb.row_status = [enum[i] for i in start[1].tolist()]
+    hb.col_status = [enum[i] for i in start.col.tolist()]
+    hb.row_status = [enum[i] for i in start.row.tolist()]
     hb.valid = True
     # "alien": HiGHS makes a valid basis of it (columns and rows new or gone can leave the wrong
     # count of basic variables, or a singular set); measured at no cost when it was valid already
@@ -234,12 +251,18 @@ def _warm_start(
 
 
 def _solve_lp(
-    h: object, m: LinearModel, warm: ScopedWarmStarts | None, role: str
+    h: object,
+    m: LinearModel,
+    warm: ScopedWarmStarts | None,
+    role: str,
+    fixed: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[str, float, np.ndarray, np.ndarray, float | None]:
     """``_run_highs`` from the last basis of ``role`` where it helps, keeping this one's basis for
-    the next run; the last item is what ``_warm_start`` returned."""
+    the next run; the last item is what ``_warm_start`` returned. ``fixed``: the columns ``h``
+    has pinned (``highs_model``'s)."""
     t0 = time.perf_counter()
-    scratch = _warm_start(h, m, warm, role)
+    bounds = column_bounds(m, fixed) if warm is not None else None
+    scratch = _warm_start(h, m, warm, role, bounds) if bounds is not None else None
     out = _run_highs(h)
     if warm is not None and out[0] == "optimal":
         b = h.getBasis()  # type: ignore[attr-defined]
@@ -247,7 +270,7 @@ def _solve_lp(
             col = np.array([s.value for s in b.col_status], np.int8)
             row = np.array([s.value for s in b.row_status], np.int8)
             seconds = scratch if scratch is not None else time.perf_counter() - t0
-            warm.put(role, capture(m, col, row, seconds))
+            warm.put(role, capture(m, col, row, seconds, bounds))
     return (*out, scratch)
 
 
@@ -490,7 +513,8 @@ def solve_highs(
         on_rounded(icols, units)
     say("rounding the build plan to whole units")
     h = _fixed_builds_model(m, icols, units, clock.left())
-    st_r, obj_r, x_r, dual_r, warm_r = _solve_lp(h, m, warm, "pinned")
+    pinned = (icols, np.asarray(units, float))
+    st_r, obj_r, x_r, dual_r, warm_r = _solve_lp(h, m, warm, "pinned", pinned)
     stages["rounded"] = clock.seconds() - sum(stages.values())
     if st_r != "optimal":
         status = "time_limit_no_solution" if st_r.startswith("time_limit") else "error"
@@ -570,7 +594,9 @@ def solve_highs(
             h = _fixed_builds_model(m, icols, better, clock.left())
             # its own role: the rounded plan's basis stays "pinned", the one the next run's
             # rounding is nearest (the same rounding, when only the gap changes)
-            st_f, obj_f, x_f, dual_f, _ = _solve_lp(h, m, warm, "branch_pinned")
+            st_f, obj_f, x_f, dual_f, _ = _solve_lp(
+                h, m, warm, "branch_pinned", (icols, np.asarray(better, float))
+            )
             if st_f == "optimal":
                 x, obj, dual = x_f, obj_f, dual_f
             else:  # no time for the duals: keep the better plan, duals unknown
