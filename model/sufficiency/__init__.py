@@ -159,10 +159,10 @@ def solve(
     with a note, if highspy is missing. Whole-unit builds stop at ``mip_gap`` (see solve_highs);
     ``on_builds`` hears their rounded plan as builds.csv rows before it is re-solved (HiGHS only).
 
-    From scratch unless ``warm`` holds the last run's basis and only bounds changed since: with a
-    basis HiGHS skips its presolve, which removes about 60% of the rows, so a warm start after a
-    cost change took three times as long; after a change of places or limits it is several times
-    faster (decision 0004)."""
+    From scratch unless ``warm`` holds the last run's basis and only bounds, or only costs,
+    changed since: the dual simplex then starts from it (bounds) or the primal (costs), several
+    times faster than HiGHS from scratch; after both changed, HiGHS's presolve (which it skips when
+    given a basis) is worth more (decision 0004)."""
     if solver == "highs" and highs_available():
         return solve_highs(
             model.lp,
