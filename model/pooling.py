@@ -178,7 +178,10 @@ def estimate(panel: pd.DataFrame, as_of: int) -> PooledPrior:
     g_la = (s[:, -1] / s[:, 0]) ** (1.0 / k) - 1.0
     q = (s[:, :-1] + n - s[:, 1:]) / s[:, :-1]  # LA x transition
     q_nat = float(np.mean((se[:-1] + ne - se[1:]) / se[:-1]))
-    q_la = np.nanmean(q, axis=1)
+    # an LA whose every transition was set aside (new plans above half its stock) has no rate
+    has_q = np.isfinite(q).any(axis=1)
+    q_la = np.full(len(q), np.nan)
+    q_la[has_q] = np.nanmean(q[has_q], axis=1)
     q_dev = q - q_la[:, None]
     stock_rel_sd = float(np.sqrt(np.nanmean(q_dev**2) * k / max(k - 1, 1))) if k > 1 else 0.02
     walk = 0.0
