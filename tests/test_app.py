@@ -320,6 +320,19 @@ def _record_warm_starts(monkeypatch) -> list[tuple[str, float | None]]:
     return started
 
 
+def _lever_starts_both_solves_warm(
+    at: AppTest, started: list[tuple[str, float | None]], key: str, value: float
+) -> None:
+    """Set one number lever (to a value no other test uses: a cache miss) and apply it: the
+    relaxation and the whole-unit plan's LP both start from the last run's bases."""
+    started.clear()
+    at.number_input(key=key).set_value(value)
+    _apply(at)
+    _no_errors(at)
+    warm = dict(started)
+    assert warm["relaxation"] is not None and warm["pinned"] is not None
+
+
 def _as_solved_from_scratch(at: AppTest) -> None:
     """The app's plan is within the gap of the bound, like the one the CLI solves from scratch
     for the same YAML (an LP with several optima may round to another plan of nearly the same
@@ -352,12 +365,7 @@ def test_a_capacity_lever_starts_the_lp_from_the_last_runs_basis(app: AppTest, m
     monkeypatch.setattr(paths.PathCache, "get", get)
     at = _run(app)
     assert at.session_state["warm_starts"].get("plan:relaxation") is not None
-    started.clear()
-    at.number_input(key="lv_rb_places_exeter").set_value(36.0)  # a value no other test uses
-    _apply(at)
-    _no_errors(at)
-    warm = dict(started)
-    assert warm["relaxation"] is not None and warm["pinned"] is not None
+    _lever_starts_both_solves_warm(at, started, "lv_rb_places_exeter", 36.0)
     # and the paths' placement demand is the last run's, kept by the server (same demand stage)
     assert kept and kept[-1]
     caption = " ".join(c.value for c in _view(at, "Build plan").caption)
@@ -371,12 +379,8 @@ def test_a_cost_lever_starts_the_lp_from_the_last_runs_basis(app: AppTest, monke
     reach a plan within the gap of the one solved from scratch."""
     started = _record_warm_starts(monkeypatch)
     at = _run(app)
-    started.clear()
-    at.number_input(key="lv_cost_independent").set_value(66_500.0)  # a value no other test uses
-    _apply(at)
-    _no_errors(at)
-    warm = dict(started)
-    assert warm["relaxation"] is not None and warm["pinned"] is not None
+    assert at.session_state["warm_starts"].get("plan:relaxation") is not None
+    _lever_starts_both_solves_warm(at, started, "lv_cost_independent", 66_500.0)
     assert at.session_state["timings"]["lp_warm"]
     _as_solved_from_scratch(at)
 

@@ -1049,18 +1049,26 @@ def test_a_change_of_places_starts_from_the_last_basis_and_reaches_the_same_opti
     assert res.builds["places"].sum() == pytest.approx(6)
 
 
-def test_a_cost_change_starts_the_primal_simplex_from_the_last_basis() -> None:
-    """After a cost change alone the last basis is no longer dual feasible but still primal
-    feasible (the same places and limits): the primal simplex starts from it and reaches the
-    optimum from scratch. Special at 25,000: 10 x (25,000 x W + 30,000)."""
-    from model.sufficiency.warm import WarmStarts, starting_basis
+def _warm_then_recosted(**unit_costs: float) -> tuple[Any, Any, Any]:
+    """A store of bases from the plain scenario's solve, that scenario, and one with these unit
+    costs (GBP per place-year by setting)."""
+    from model.sufficiency.warm import WarmStarts
 
     warm = WarmStarts()
     scn = scenario(mapping())
     su.optimise(scn, demand(scn), warm=warm.scoped("plan"))
     dearer = mapping()
-    dearer["costs"]["unit_cost_gbp"]["special"] = 25_000.0
-    scn2 = scenario(dearer)
+    dearer["costs"]["unit_cost_gbp"].update(unit_costs)
+    return warm, scn, scenario(dearer)
+
+
+def test_a_cost_change_starts_the_primal_simplex_from_the_last_basis() -> None:
+    """After a cost change alone the last basis is no longer dual feasible but still primal
+    feasible (the same places and limits): the primal simplex starts from it and reaches the
+    optimum from scratch. Special at 25,000: 10 x (25,000 x W + 30,000)."""
+    from model.sufficiency.warm import starting_basis
+
+    warm, scn, scn2 = _warm_then_recosted(special=25_000.0)
     basis = warm.get("plan:lp")
     assert basis is not None
     start = starting_basis(su.build(scn2, demand(scn2)).lp, basis)
@@ -1118,14 +1126,9 @@ def test_a_cost_change_that_prunes_placed_columns_starts_from_scratch() -> None:
     the last plan placed every child) and their rows, so the last basis no longer gives the same
     point (nor is it dual feasible: shared columns cost differently) and the solve starts from
     scratch. Every child goes independent: 10 x 60,000 x W."""
-    from model.sufficiency.warm import WarmStarts, starting_basis
+    from model.sufficiency.warm import starting_basis
 
-    warm = WarmStarts()
-    scn = scenario(mapping())
-    su.optimise(scn, demand(scn), warm=warm.scoped("plan"))
-    dearer = mapping()
-    dearer["costs"]["unit_cost_gbp"].update(independent=60_000.0, special=60_001.0)
-    scn2 = scenario(dearer)
+    warm, scn, scn2 = _warm_then_recosted(independent=60_000.0, special=60_001.0)
     basis = warm.get("plan:lp")
     assert basis is not None
     lp = su.build(scn2, demand(scn2)).lp
@@ -1140,14 +1143,7 @@ def test_a_change_of_costs_and_places_together_starts_from_scratch() -> None:
     """Costs and places changed at once (as after a demand change): the last basis is neither
     primal nor dual feasible, and HiGHS's presolve is worth more, so the solve starts from
     scratch. Special at 25,000 with 4 committed places: 10 x 25,000 x W + 6 x 30,000."""
-    from model.sufficiency.warm import WarmStarts
-
-    warm = WarmStarts()
-    scn = scenario(mapping())
-    su.optimise(scn, demand(scn), warm=warm.scoped("plan"))
-    dearer = mapping()
-    dearer["costs"]["unit_cost_gbp"]["special"] = 25_000.0
-    scn2 = scenario(dearer)
+    warm, _, scn2 = _warm_then_recosted(special=25_000.0)
     res = su.optimise(scn2, demand(scn2, special_places=4.0), warm=warm.scoped("plan"))
     assert not _warm_noted(res)
     assert res.summary["objective_gbp"] == pytest.approx(10 * 25_000 * W + 6 * CAPITAL, rel=1e-9)
