@@ -49,6 +49,8 @@ from .scenario import PHASES, Scenario
 MAX_FINANCE_PATHS = 200  # Monte Carlo paths run through placements and finance (evenly subsampled)
 MAX_ROBUST_PATHS = 100  # paths the robustness check evaluates (evenly spaced; paths are i.i.d.)
 MAX_PENDING = 2  # tasks waiting for run_paths' second thread when nothing was computed ahead
+# places kept by a PathCache: today's pattern within committed places, and with the builds added
+MAX_KEPT_PLACES = 2
 # The most path_batches keeps of placement demand computed ahead: 1 GiB. What it keeps is about
 # four float64 values per path and (entry year, year, locality, need, phase) cell, persistence and
 # the places it gives (measured for 200 paths: 330 MB at 8 localities, 680 MB at 16, 1.45 GB at 32)
@@ -230,14 +232,17 @@ class PathCache:
     One entry, for one demand stage object (held weakly) and the scenario constants its arrays
     depend on (``placements.paths_fingerprint``): a lever that changes places from a later year,
     limits or costs finds it; one that changes the mix, bands, base-year capacity or demand does
-    not, and replaces it. Its places are kept for levers that change neither committed places nor
-    who may travel where (a cap, a plan gap, costs). Thread-safe; the arrays are only read."""
+    not, and replaces it. Its places are kept for the capacity they were allocated in: today's
+    committed places, and those with the plan's builds added (the last MAX_KEPT_PLACES), for
+    levers that change neither those places nor who may travel where (a cost, a plan gap, a cap
+    that keeps the builds). Thread-safe; the arrays are only read."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entry: tuple[weakref.ref[Any], tuple[Any, ...], str, list[dict[str, Any]]] | None
         self._entry = None
-        self._places: tuple[str, list[PathPlaces | None]] | None = None
+        # capacity fingerprint -> each batch's places, the last used last
+        self._places: dict[str, list[PathPlaces | None]] = {}
         self.hits = 0
 
     def _matches(self, demand: Any, key: tuple[Any, ...], fingerprint: str) -> bool:
@@ -266,35 +271,58 @@ class PathCache:
             return
         with self._lock:
             self._entry = (ref, key, fingerprint, arrays)
-            self._places = None
+            self._places = {}
 
     def places(
-        self, demand: Any, key: tuple[Any, ...], fingerprint: str, committed: str
+        self, demand: Any, key: tuple[Any, ...], fingerprint: str, capacity: str
     ) -> list[PathPlaces | None] | None:
         """Each batch's places of today's pattern on its finance paths, if kept for this entry
-        and these committed places (``committed_fingerprint``); else None."""
+        and this capacity (``committed_fingerprint``); else None."""
         with self._lock:
-            if not self._matches(demand, key, fingerprint) or self._places is None:
+            if not self._matches(demand, key, fingerprint) or capacity not in self._places:
                 return None
-            return self._places[1] if self._places[0] == committed else None
+            self._places[capacity] = self._places.pop(capacity)  # used last
+            return self._places[capacity]
 
     def put_places(
         self,
         demand: Any,
         key: tuple[Any, ...],
         fingerprint: str,
-        committed: str,
+        capacity: str,
         places: list[PathPlaces | None],
     ) -> None:
-        """Keep ``places`` with this entry (replacing those for other committed places)."""
+        """Keep ``places`` with this entry, for this capacity (dropping the places used longest
+        ago beyond MAX_KEPT_PLACES)."""
         with self._lock:
             if self._matches(demand, key, fingerprint):
-                self._places = (committed, places)
+                self._places.pop(capacity, None)
+                self._places[capacity] = places
+                while len(self._places) > MAX_KEPT_PLACES:
+                    self._places.pop(next(iter(self._places)))
+
+
+@dataclass(frozen=True)
+class KeptPlaces:
+    """Where ``path_batches``' batches may keep and find today's pattern's places on their
+    finance paths for other capacity (the plan's builds added): a PathCache entry's handle."""
+
+    cache: PathCache
+    demand: Any
+    key: tuple[Any, ...]
+    fingerprint: str
+
+    def get(self, capacity: str) -> list[PathPlaces | None] | None:
+        return self.cache.places(self.demand, self.key, self.fingerprint, capacity)
+
+    def put(self, capacity: str, places: list[PathPlaces | None]) -> None:
+        self.cache.put_places(self.demand, self.key, self.fingerprint, capacity, places)
 
 
 def committed_fingerprint(capacity: np.ndarray, pairs: list[tuple[int, int]]) -> str:
-    """sha256 of what today's pattern is allocated in besides the batch constants: committed
-    places [T, S, L] in every year and the (home, provider) pairs children may travel across."""
+    """sha256 of what today's pattern is allocated in besides the batch constants: the places
+    [T, S, L] in every year (committed, or with builds added) and the (home, provider) pairs
+    children may travel across."""
     h = hashlib.sha256(np.ascontiguousarray(capacity, float).tobytes())
     h.update(np.asarray(pairs, np.int64).tobytes())
     return h.hexdigest()
@@ -308,6 +336,7 @@ class PathBatches:
 
     key: tuple[Any, ...]  # what the batches were cut for: paths, path sets and chunk
     batches: list[tuple[dict[str, Any], PathPlaces | None, np.ndarray | None]]
+    kept: KeptPlaces | None = None  # where places in other capacity may be kept (a PathCache)
 
 
 def _batches(
@@ -363,7 +392,7 @@ def path_batches(
         cache.put(demand, key, fingerprint, [_path_part(arr) for arr, _, _ in batches])
     if kept_places is None:
         cache.put_places(demand, key, fingerprint, committed, [b for _, b, _ in batches])
-    return PathBatches(key, batches)
+    return PathBatches(key, batches, KeptPlaces(cache, demand, key, fingerprint))
 
 
 def _path_part(arr: dict[str, Any]) -> dict[str, Any]:
@@ -449,26 +478,45 @@ class _BuildsAdded:
         self.cap = capacity_array(scn, builds_capacity) if builds_capacity is not None else None
         self.pairs = spill_pairs(scn)
 
-    def __call__(self, rows: np.ndarray, arr: dict[str, Any]) -> None:
+    def __call__(
+        self, rows: np.ndarray, arr: dict[str, Any], places: PathPlaces | None = None
+    ) -> PathPlaces:
+        """A batch's spend, from ``places`` where given (allocated in this capacity before)."""
         f = self.in_fin[rows]
-        places = _allocate_unmitigated(arr if f.all() else _take(arr, f), self.cap, self.pairs)
+        if places is None:
+            places = _allocate_unmitigated(arr if f.all() else _take(arr, f), self.cap, self.pairs)
         self.out[rows[f]] = provider_spend_fy(self.scn, places.by_provider, self.extra)
+        return places
 
-    def all(self, ends: list[int], batches: Iterable[Any]) -> None:
-        """Every batch computed ahead that has finance paths."""
-        for rows, (arr, base, _) in zip(_rows(ends), batches, strict=True):
-            if base is not None:
-                self(rows, arr)
+    def all(
+        self,
+        ends: list[int],
+        batches: Iterable[Any],
+        kept: list[PathPlaces | None] | None = None,
+    ) -> list[PathPlaces | None]:
+        """Every batch computed ahead that has finance paths (their places from ``kept`` where
+        given); returns each batch's places."""
+        return [
+            self(rows, arr, kept[i] if kept is not None else None) if base is not None else None
+            for i, (rows, (arr, base, _)) in enumerate(zip(_rows(ends), batches, strict=True))
+        ]
 
 
 def builds_spend(scn: Scenario, ahead: PathBatches, builds_capacity: np.ndarray) -> np.ndarray:
     """Each path's HNB spend (rows: the union of path sets ``ahead`` was cut for; zero off the
     finance paths) on today's pattern with ``builds_capacity`` [T, S, L] added: what ``run_paths``
     computes for its with-builds finance, here as soon as the builds are known (the engine starts
-    it while the LP re-solves with them pinned)."""
+    it while the LP re-solves with them pinned). The places are allocated once for each capacity
+    where ``ahead`` came with a PathCache (a cost or plan-gap lever keeping the builds costs them
+    again)."""
     fin_idx, _, union, ends = _batches(*ahead.key)
     out = np.zeros((len(union), len(scn.years) - 1))
-    _BuildsAdded(scn, builds_capacity, np.isin(union, fin_idx), out).all(ends, ahead.batches)
+    add = _BuildsAdded(scn, builds_capacity, np.isin(union, fin_idx), out)
+    capacity = committed_fingerprint(add.cap, add.pairs)
+    kept = ahead.kept.get(capacity) if ahead.kept is not None else None
+    places = add.all(ends, ahead.batches, kept)
+    if ahead.kept is not None and kept is None:
+        ahead.kept.put(capacity, places)
     return out
 
 
@@ -540,9 +588,10 @@ def run_paths(
             else:
                 pending.append(pool.submit(fn, *args))
 
-        builds_done = (
-            pool.submit(add_builds.all, ends, plan_free) if beside and not computed else None
-        )
+        def builds_beside() -> None:
+            spend_builds[:] = builds_spend(scn, ahead, builds_capacity)  # type: ignore[arg-type]
+
+        builds_done = pool.submit(builds_beside) if beside and not computed else None
         via = share if computed else None if beside else offload
         robust = (
             _RobustRun(scn, pattern, len(rob_idx), chunk, via=via) if pattern is not None else None

@@ -447,6 +447,48 @@ def test_todays_places_are_kept_for_levers_that_keep_committed_places(
         _assert_same_runs(got, plain)
 
 
+def test_the_builds_places_are_kept_beside_todays_for_levers_that_keep_both(
+    devon_run, monkeypatch
+) -> None:
+    """A PathCache also keeps today's pattern with the plan's builds added (the builds' finance on
+    the paths), beside today's own: a dearer independent place with the same builds allocates
+    neither again, and the spend, costed again at the new price, is exactly a run's without the
+    cache; other builds allocate theirs again."""
+    from model import montecarlo
+
+    scn, demand, suff = (
+        devon_run.resolved.scenario,
+        devon_run.stages.demand,
+        devon_run.stages.sufficiency,
+    )
+    kw = {"max_finance_paths": 12, "max_robust_paths": 7, "chunk": 5}
+    extra = builds_capacity(scn, suff.builds)
+    cache = PathCache()
+    before = builds_spend(scn, path_batches(scn, demand, cache=cache, **kw), extra)
+    calls: list[int] = []
+    allocate_now = montecarlo._allocate_unmitigated
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return allocate_now(*args)
+
+    monkeypatch.setattr(montecarlo, "_allocate_unmitigated", counted)
+
+    def dearer(d: dict[str, Any]) -> None:
+        d["costs"]["unit_cost_gbp"]["independent"] *= 1.1
+
+    lever = _variant(devon_run.resolved, dearer)
+    kept = path_batches(lever, demand, cache=cache, **kw)
+    got = builds_spend(lever, kept, extra)
+    assert calls == []  # today's places and the builds' both kept
+    plain = builds_spend(lever, path_batches(lever, demand, **kw), extra)
+    np.testing.assert_array_equal(got, plain)
+    assert (got >= before).all() and (got > before).any()  # costed again at the dearer price
+    calls.clear()
+    builds_spend(lever, kept, extra * 0.5)
+    assert len(calls) == 3  # 12 finance paths in 3 batches of 5
+
+
 def test_placement_demand_is_not_kept_across_what_changes_it(devon_run) -> None:
     """The mix, an inclusion shift, base-year capacity, other batches or another demand stage
     each miss the kept placement demand, which the miss replaces."""
