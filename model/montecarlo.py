@@ -49,8 +49,6 @@ from .scenario import PHASES, Scenario
 MAX_FINANCE_PATHS = 200  # Monte Carlo paths run through placements and finance (evenly subsampled)
 MAX_ROBUST_PATHS = 100  # paths the robustness check evaluates (evenly spaced; paths are i.i.d.)
 MAX_PENDING = 2  # tasks waiting for run_paths' second thread when nothing was computed ahead
-# places kept by a PathCache: today's pattern within committed places, and with the builds added
-MAX_KEPT_PLACES = 2
 # The most path_batches keeps of placement demand computed ahead: 1 GiB. What it keeps is about
 # four float64 values per path and (entry year, year, locality, need, phase) cell, persistence and
 # the places it gives (measured for 200 paths: 330 MB at 8 localities, 680 MB at 16, 1.45 GB at 32)
@@ -232,17 +230,17 @@ class PathCache:
     One entry, for one demand stage object (held weakly) and the scenario constants its arrays
     depend on (``placements.paths_fingerprint``): a lever that changes places from a later year,
     limits or costs finds it; one that changes the mix, bands, base-year capacity or demand does
-    not, and replaces it. Its places are kept for the capacity they were allocated in: today's
-    committed places, and those with the plan's builds added (the last MAX_KEPT_PLACES), for
-    levers that change neither those places nor who may travel where (a cost, a plan gap, a cap
-    that keeps the builds). Thread-safe; the arrays are only read."""
+    not, and replaces it. Its places are kept for the capacity they were allocated in, one set
+    each: today's committed places, and the last plan's builds added to them; for levers that
+    change neither those places nor who may travel where (a cost, a plan gap, a cap that keeps
+    the builds). Thread-safe; the arrays are only read."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entry: tuple[weakref.ref[Any], tuple[Any, ...], str, list[dict[str, Any]]] | None
         self._entry = None
-        # capacity fingerprint -> each batch's places, the last used last
-        self._places: dict[str, list[PathPlaces | None]] = {}
+        # (capacity fingerprint, each batch's places): today's, and with the last builds added
+        self._places: dict[bool, tuple[str, list[PathPlaces | None]]] = {}
         self.hits = 0
 
     def _matches(self, demand: Any, key: tuple[Any, ...], fingerprint: str) -> bool:
@@ -279,10 +277,9 @@ class PathCache:
         """Each batch's places of today's pattern on its finance paths, if kept for this entry
         and this capacity (``committed_fingerprint``); else None."""
         with self._lock:
-            if not self._matches(demand, key, fingerprint) or capacity not in self._places:
+            if not self._matches(demand, key, fingerprint):
                 return None
-            self._places[capacity] = self._places.pop(capacity)  # used last
-            return self._places[capacity]
+            return next((p for c, p in self._places.values() if c == capacity), None)
 
     def put_places(
         self,
@@ -291,21 +288,19 @@ class PathCache:
         fingerprint: str,
         capacity: str,
         places: list[PathPlaces | None],
+        builds: bool = False,
     ) -> None:
-        """Keep ``places`` with this entry, for this capacity (dropping the places used longest
-        ago beyond MAX_KEPT_PLACES)."""
+        """Keep ``places`` with this entry, for this capacity: today's committed places, or with
+        ``builds`` added (each replacing the last of its kind)."""
         with self._lock:
             if self._matches(demand, key, fingerprint):
-                self._places.pop(capacity, None)
-                self._places[capacity] = places
-                while len(self._places) > MAX_KEPT_PLACES:
-                    self._places.pop(next(iter(self._places)))
+                self._places[builds] = (capacity, places)
 
 
 @dataclass(frozen=True)
 class KeptPlaces:
     """Where ``path_batches``' batches may keep and find today's pattern's places on their
-    finance paths for other capacity (the plan's builds added): a PathCache entry's handle."""
+    finance paths with a plan's builds added: a PathCache entry's handle."""
 
     cache: PathCache
     demand: Any
@@ -316,7 +311,8 @@ class KeptPlaces:
         return self.cache.places(self.demand, self.key, self.fingerprint, capacity)
 
     def put(self, capacity: str, places: list[PathPlaces | None]) -> None:
-        self.cache.put_places(self.demand, self.key, self.fingerprint, capacity, places)
+        """Keep the places with a plan's builds added."""
+        self.cache.put_places(self.demand, self.key, self.fingerprint, capacity, places, True)
 
 
 def committed_fingerprint(capacity: np.ndarray, pairs: list[tuple[int, int]]) -> str:

@@ -453,7 +453,7 @@ def test_the_builds_places_are_kept_beside_todays_for_levers_that_keep_both(
     """A PathCache also keeps today's pattern with the plan's builds added (the builds' finance on
     the paths), beside today's own: a dearer independent place with the same builds allocates
     neither again, and the spend, costed again at the new price, is exactly a run's without the
-    cache; other builds allocate theirs again."""
+    cache; other builds allocate theirs again, and replace the last builds' places only."""
     from model import montecarlo
 
     scn, demand, suff = (
@@ -487,6 +487,9 @@ def test_the_builds_places_are_kept_beside_todays_for_levers_that_keep_both(
     calls.clear()
     builds_spend(lever, kept, extra * 0.5)
     assert len(calls) == 3  # 12 finance paths in 3 batches of 5
+    calls.clear()
+    path_batches(lever, demand, cache=cache, **kw)
+    assert calls == []  # other builds' places replace the last builds', never today's
 
 
 def test_placement_demand_is_not_kept_across_what_changes_it(devon_run) -> None:
