@@ -406,6 +406,21 @@ def test_placement_demand_kept_for_the_next_run_gives_the_same_figures(devon_run
     _assert_same_runs(got, plain)
 
 
+def _count_allocations(monkeypatch) -> list[int]:
+    """A list that grows by one at each allocation of today's pattern on a batch's paths."""
+    from model import montecarlo
+
+    calls: list[int] = []
+    real = montecarlo._allocate_unmitigated
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(montecarlo, "_allocate_unmitigated", counted)
+    return calls
+
+
 def test_todays_places_are_kept_for_levers_that_keep_committed_places(
     devon_run, monkeypatch
 ) -> None:
@@ -413,21 +428,12 @@ def test_todays_places_are_kept_for_levers_that_keep_committed_places(
     the finance paths: a cap with dearer independent places allocates nothing again (its spend is
     costed again, at the new price), while places opening in a later year allocate it again; both
     runs' finance bands and robustness check are exactly those of a run computing everything."""
-    from model import montecarlo
-
     demand = devon_run.stages.demand
     suff = devon_run.stages.sufficiency
     kw = {"max_finance_paths": 12, "max_robust_paths": 7, "chunk": 5}
     cache = PathCache()
     path_batches(devon_run.resolved.scenario, demand, cache=cache, **kw)
-    calls: list[int] = []
-    allocate_now = montecarlo._allocate_unmitigated
-
-    def counted(*args: Any) -> Any:
-        calls.append(1)
-        return allocate_now(*args)
-
-    monkeypatch.setattr(montecarlo, "_allocate_unmitigated", counted)
+    calls = _count_allocations(monkeypatch)
 
     def cap_and_price(d: dict[str, Any]) -> None:
         d.setdefault("policy", {})["max_independent_share"] = 0.08
@@ -438,12 +444,10 @@ def test_todays_places_are_kept_for_levers_that_keep_committed_places(
         calls.clear()
         kept = path_batches(lever, demand, cache=cache, **kw)
         assert len(calls) == allocations  # 12 finance paths in 3 batches of 5
-        monkeypatch.setattr(montecarlo, "_allocate_unmitigated", allocate_now)
         extra = builds_capacity(lever, suff.builds)
         pattern = plan_pattern(lever, suff.model.inputs, suff.allocation, suff.builds)
         got = run_paths(lever, demand, extra, pattern, ahead=kept, **kw)
         plain = run_paths(lever, demand, extra, pattern, **kw)
-        monkeypatch.setattr(montecarlo, "_allocate_unmitigated", counted)
         _assert_same_runs(got, plain)
 
 
@@ -454,8 +458,6 @@ def test_the_builds_places_are_kept_beside_todays_for_levers_that_keep_both(
     the paths), beside today's own: a dearer independent place with the same builds allocates
     neither again, and the spend, costed again at the new price, is exactly a run's without the
     cache; other builds allocate theirs again, and replace the last builds' places only."""
-    from model import montecarlo
-
     scn, demand, suff = (
         devon_run.resolved.scenario,
         devon_run.stages.demand,
@@ -465,14 +467,7 @@ def test_the_builds_places_are_kept_beside_todays_for_levers_that_keep_both(
     extra = builds_capacity(scn, suff.builds)
     cache = PathCache()
     before = builds_spend(scn, path_batches(scn, demand, cache=cache, **kw), extra)
-    calls: list[int] = []
-    allocate_now = montecarlo._allocate_unmitigated
-
-    def counted(*args: Any) -> Any:
-        calls.append(1)
-        return allocate_now(*args)
-
-    monkeypatch.setattr(montecarlo, "_allocate_unmitigated", counted)
+    calls = _count_allocations(monkeypatch)
 
     def dearer(d: dict[str, Any]) -> None:
         d["costs"]["unit_cost_gbp"]["independent"] *= 1.1
