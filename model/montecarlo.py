@@ -332,7 +332,7 @@ class PathBatches:
 
     key: tuple[Any, ...]  # what the batches were cut for: paths, path sets and chunk
     batches: list[tuple[dict[str, Any], PathPlaces | None, np.ndarray | None]]
-    kept: KeptPlaces | None = None  # where places in other capacity may be kept (a PathCache)
+    kept: KeptPlaces | None = None  # where the builds' places may be kept (a PathCache's entry)
 
 
 def _batches(
@@ -502,9 +502,8 @@ def builds_spend(scn: Scenario, ahead: PathBatches, builds_capacity: np.ndarray)
     """Each path's HNB spend (rows: the union of path sets ``ahead`` was cut for; zero off the
     finance paths) on today's pattern with ``builds_capacity`` [T, S, L] added: what ``run_paths``
     computes for its with-builds finance, here as soon as the builds are known (the engine starts
-    it while the LP re-solves with them pinned). The places are allocated once for each capacity
-    where ``ahead`` came with a PathCache (a cost or plan-gap lever keeping the builds costs them
-    again)."""
+    it while the LP re-solves with them pinned). Where ``ahead`` came with a PathCache, the places
+    are kept for a next run with the same builds (a cost or plan-gap lever costs them again)."""
     fin_idx, _, union, ends = _batches(*ahead.key)
     out = np.zeros((len(union), len(scn.years) - 1))
     add = _BuildsAdded(scn, builds_capacity, np.isin(union, fin_idx), out)
