@@ -236,8 +236,6 @@ def _warm_start(
         return None
     import highspy
 
-    if start.primal:  # only costs changed: the basis is primal feasible, not dual feasible
-        h.setOptionValue("simplex_strategy", SIMPLEX_PRIMAL)  # type: ignore[attr-defined]
     enum = [highspy.HighsBasisStatus(i) for i in range(5)]
     hb = highspy.HighsBasis()
     hb.col_status = [enum[i] for i in start.col.tolist()]
@@ -246,8 +244,11 @@ def _warm_start(
     # "alien": HiGHS makes a valid basis of it (columns and rows new or gone can leave the wrong
     # count of basic variables, or a singular set); measured at no cost when it was valid already
     hb.alien = True
-    ok = h.setBasis(hb) == highspy.HighsStatus.kOk  # type: ignore[attr-defined]
-    return basis.cold_seconds if ok else None
+    if h.setBasis(hb) != highspy.HighsStatus.kOk:  # type: ignore[attr-defined]
+        return None  # from scratch, with HiGHS's own choice of simplex
+    if start.primal:  # only costs changed: the basis is primal feasible, not dual feasible
+        h.setOptionValue("simplex_strategy", SIMPLEX_PRIMAL)  # type: ignore[attr-defined]
+    return basis.cold_seconds
 
 
 def _solve_lp(
