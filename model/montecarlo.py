@@ -583,10 +583,8 @@ def run_paths(
             else:
                 pending.append(pool.submit(fn, *args))
 
-        def builds_beside() -> None:
-            spend_builds[:] = builds_spend(scn, ahead, builds_capacity)  # type: ignore[arg-type]
-
-        builds_done = pool.submit(builds_beside) if beside and not computed else None
+        if beside and not computed:  # the builds' finance, all batches at once (kept if cached)
+            builds_ahead = pool.submit(builds_spend, scn, ahead, builds_capacity)
         via = share if computed else None if beside else offload
         robust = (
             _RobustRun(scn, pattern, len(rob_idx), chunk, via=via) if pattern is not None else None
@@ -610,11 +608,10 @@ def run_paths(
         if robust is not None:
             robust.baseline_queue.drain(final=True)
             robust.plan_queue.drain(final=True)
-        for done in (builds_done, *pending):
-            if done is not None:
-                done.result()
-    if computed:
-        spend_builds[:] = builds_ahead.result()  # type: ignore[union-attr]
+        for done in pending:
+            done.result()
+        if beside:
+            spend_builds[:] = builds_ahead.result()  # type: ignore[union-attr]
     now = spend_now[in_fin] + other[None] if finance else None
     # without builds, today's pattern with the builds added is the same allocation as without
     with_builds = spend_builds[in_fin] + other[None] if has_builds else now

@@ -262,8 +262,8 @@ def _solve_lp(
     the next run; the last item is what ``_warm_start`` returned. ``fixed``: the columns ``h``
     has pinned (``highs_model``'s)."""
     t0 = time.perf_counter()
-    bounds = column_bounds(m, fixed) if warm is not None else None
-    scratch = _warm_start(h, m, warm, role, bounds) if bounds is not None else None
+    bounds = column_bounds(m, fixed) if warm is not None else None  # what h holds, to keep
+    scratch = _warm_start(h, m, warm, role, bounds) if warm is not None else None
     out = _run_highs(h)
     if warm is not None and out[0] == "optimal":
         b = h.getBasis()  # type: ignore[attr-defined]
