@@ -1149,7 +1149,8 @@ def test_a_basis_highs_refuses_leaves_the_solve_from_scratch_with_its_own_simple
     lp = su.build(scn2, demand(scn2)).lp
 
     class Refusing:
-        options: dict[str, Any] = {}
+        def __init__(self) -> None:
+            self.options: dict[str, Any] = {}
 
         def setBasis(self, _basis: Any) -> Any:  # noqa: N802 (highspy's name)
             return highspy.HighsStatus.kError
