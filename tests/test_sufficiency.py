@@ -875,6 +875,68 @@ def test_the_whole_unit_bound_lies_between_the_relaxation_and_the_optimum(
         assert bound == pytest.approx(optimum) and optimum > relaxed + 1_000
 
 
+def test_reduced_costs_fix_the_builds_no_better_plan_can_use() -> None:
+    """The tiny case (no limits, 4-place units): the relaxation builds 2.5 units decided in 2025
+    (616,666.67) and the rounding 3 (676,666.67, 60,000 above). A unit decided in 2026 opens in
+    2027, after the children have been placed, so it only costs its capital: 4 x 30,000 =
+    120,000 a unit, more than the 60,000 any better plan has to spare. Branch and bound gets it
+    fixed at zero; the 2025 build, basic in the relaxation, keeps its bounds. With 120,000 to
+    spare one unit of it would be allowed."""
+    from model.sufficiency.solve import (
+        _fixed_builds_model,
+        _run_highs,
+        highs_model,
+        integer_columns,
+        model_arrays,
+        round_builds,
+        tightened_builds,
+    )
+
+    scn = scenario(mapping(integer_builds=True, mip_gap=0.001))
+    lp = su.build(scn, demand(scn)).lp
+    _, relaxed, x, dual = _run_highs(highs_model(lp, relax=True))
+    icols = integer_columns(lp)
+    _, rounded, _, _ = _run_highs(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
+    assert rounded - relaxed == pytest.approx(4 * CAPITAL / 2)
+    assert x[icols].tolist() == pytest.approx([2.5, 0.0])
+    lower, upper = tightened_builds(model_arrays(lp), dual, rounded)
+    assert lower.tolist() == [0.0, 0.0] and upper.tolist() == [np.inf, 0.0]
+    _, upper = tightened_builds(model_arrays(lp), dual, rounded + 4 * CAPITAL)
+    assert upper.tolist() == [np.inf, 1.0]
+
+
+@pytest.mark.parametrize("unit", [3, 4, 7])
+@pytest.mark.parametrize("limits", list(LIMITS))
+def test_tightened_builds_keep_the_whole_unit_optimum(limits: str, unit: int) -> None:
+    """Whatever the limits and the unit size, the builds' bounds tightened for plans no dearer
+    than the rounded one keep the optimum branch and bound proves on the model as it is, and
+    branch and bound within them proves the same optimum."""
+    from model.sufficiency.solve import (
+        _fixed_builds_model,
+        _run_highs,
+        highs_model,
+        integer_columns,
+        model_arrays,
+        round_builds,
+        tightened_builds,
+    )
+
+    m = mapping(integer_builds=True, **LIMITS[limits])
+    m["costs"]["build_unit_places"] = {"special": unit}
+    scn = scenario(m)
+    lp = su.build(scn, demand(scn)).lp
+    _, _, x, dual = _run_highs(highs_model(lp, relax=True))
+    icols = integer_columns(lp)
+    _, rounded, _, _ = _run_highs(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
+    _, optimum, x_opt, _ = _run_highs(highs_model(lp, mip_rel_gap=0.0))
+    lower, upper = tightened_builds(model_arrays(lp), dual, rounded)
+    units = np.round(x_opt[icols])
+    assert ((lower <= units) & (units <= upper)).all()
+    h = highs_model(lp, mip_rel_gap=0.0)
+    h.changeColsBounds(len(icols), icols.astype(np.int32), lower, upper)
+    assert _run_highs(h)[1] == pytest.approx(optimum)
+
+
 def test_branch_and_bound_stops_within_the_gap_of_a_bound_it_cannot_see() -> None:
     """The case above at a 0.1% gap, branch and bound started from the rounded plan (3 units,
     676,666.67): told of a bound the plan is already within the gap of, it stops at once with that
