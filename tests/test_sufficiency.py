@@ -795,8 +795,9 @@ def test_the_rounded_builds_are_heard_before_the_re_solve_and_may_be_bettered() 
     """``on_builds`` hears the rounding's whole units (builds.csv rows) before the LP is re-solved
     with them pinned, so the engine can start their finance on the paths meanwhile. The case
     above: at a 10% gap they are the plan's builds (3 units, 12 places, decided 2025, open 2026);
-    at 0.1% branch and bound betters them to 2 units, which is why the engine uses that early
-    work only for the plan's own places. Fractional builds are never rounded: nothing is heard."""
+    at 0.1% branch and bound betters them to 2 units, heard in turn before their own re-solve
+    (the engine uses the work for the plan's own places only). Fractional builds are never
+    rounded: nothing is heard."""
     heard: list[pd.DataFrame] = []
     loose = scenario(mapping(integer_builds=True, mip_gap=0.1))
     res = su.optimise(loose, demand(loose), on_builds=heard.append)
@@ -808,8 +809,8 @@ def test_the_rounded_builds_are_heard_before_the_re_solve_and_may_be_bettered() 
     heard.clear()
     tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
     res = su.optimise(tight, demand(tight), on_builds=heard.append)
-    assert [h["units"].tolist() for h in heard] == [[3.0]]
-    assert res.builds["units"].tolist() == [2.0]
+    assert [h["units"].tolist() for h in heard] == [[3.0], [2.0]]
+    pd.testing.assert_frame_equal(heard[-1], res.builds)
     heard.clear()
     fractional = scenario(mapping())
     su.optimise(fractional, demand(fractional), on_builds=heard.append)

@@ -157,7 +157,8 @@ def solve(
 ) -> Solution:
     """Solve with HiGHS (default) or CBC within ``time_limit`` seconds in all; falls back to CBC,
     with a note, if highspy is missing. Whole-unit builds stop at ``mip_gap`` (see solve_highs);
-    ``on_builds`` hears their rounded plan as builds.csv rows before it is re-solved (HiGHS only).
+    ``on_builds`` hears each whole-unit plan as builds.csv rows before it is re-solved (HiGHS
+    only): the rounded plan, then branch and bound's if it betters it.
 
     From scratch unless ``warm`` holds the last run's basis and only bounds, or only costs,
     changed since: the dual simplex then starts from it (bounds) or the primal (costs), several
@@ -182,7 +183,7 @@ def solve(
 def _as_builds(
     model: SufficiencyModel, on_builds: Callable[[pd.DataFrame], None]
 ) -> Callable[[np.ndarray, np.ndarray], None]:
-    """``solve_highs``' rounded plan (whole units of its integer columns) handed to ``on_builds``
+    """``solve_highs``' whole-unit plans (units of its integer columns) handed to ``on_builds``
     as builds.csv rows."""
 
     def rounded(icols: np.ndarray, units: np.ndarray) -> None:

@@ -514,8 +514,9 @@ def solve_highs(
     ``mip_time_limit`` seconds only if the rounded plan is not yet within the gap and that leaves
     it ROOT_FACTOR times the relaxation's seconds. ``stage`` hears each step's name. ``warm``
     keeps each LP's basis for the next run and starts from the last one where it helps (warm.py).
-    ``on_rounded(icols, units)`` hears the rounded whole-unit plan before its LP is re-solved
-    (work that needs only the builds can start while it is; branch and bound may still better it).
+    ``on_rounded(icols, units)`` hears each whole-unit plan before its LP is re-solved (work that
+    needs only the builds can start while it is): the rounded plan, then branch and bound's if it
+    betters it.
     """
     say = stage or (lambda _text: None)
     clock = _Clock(time_limit)
@@ -634,6 +635,8 @@ def solve_highs(
     if st_b in ("optimal", "time_limit", "interrupted") and np.isfinite(obj_b) and obj_b < obj_r:
         better = np.round(x_b[icols])
         if not np.array_equal(better, units):
+            if on_rounded is not None:  # its builds' work starts beside the re-solve, as before
+                on_rounded(icols, better)
             h = _fixed_builds_model(m, icols, better, clock.left())
             # its own role: the rounded plan's basis stays "pinned", the one the next run's
             # rounding is nearest (the same rounding, when only the gap changes)
