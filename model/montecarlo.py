@@ -51,9 +51,10 @@ MAX_ROBUST_PATHS = 100  # paths the robustness check evaluates (evenly spaced; p
 MAX_PENDING = 2  # tasks waiting for run_paths' second thread when nothing was computed ahead
 # The most path_batches keeps of placement demand computed ahead: 1 GiB. What it keeps is about
 # four float64 values per path and (entry year, year, locality, need, phase) cell, persistence and
-# the places it gives (measured for 200 paths: 330 MB at 8 localities, 680 MB at 16, 1.45 GB at 32)
+# the places it gives (measured for 200 paths: 330 MB at 8 localities, 680 MB at 16, 1.45 GB at 32),
+# and one more for the places with the builds of a second plan added (PathCache, BUILDS_KEPT)
 AHEAD_BYTES = 2**30
-AHEAD_VALUES_PER_CELL = 4
+AHEAD_VALUES_PER_CELL = 5
 
 
 def path_indices(n_paths: int, max_paths: int = MAX_FINANCE_PATHS) -> np.ndarray:
@@ -221,6 +222,12 @@ class _Queue:
             self.run(pos[:n], _take(arr, np.arange(n)) if n < len(pos) else arr)
 
 
+# Sets of places with a plan's builds added kept: a cap lever's rounded plan and branch and
+# bound's better one, so relaxing the plan gap next finds the rounded plan's (91 MB a set for Devon
+# at 200 paths)
+BUILDS_KEPT = 2
+
+
 class PathCache:
     """The placement demand of the last run's Monte Carlo paths, kept for a next run on the same
     demand stage (the app's levers): computing it is about a third of ``path_batches``' work.
@@ -230,17 +237,18 @@ class PathCache:
     One entry, for one demand stage object (held weakly) and the scenario constants its arrays
     depend on (``placements.paths_fingerprint``): a lever that changes places from a later year,
     limits or costs finds it; one that changes the mix, bands, base-year capacity or demand does
-    not, and replaces it. Its places are kept for the capacity they were allocated in, one set
-    each: today's committed places, and the last plan's builds added to them; for levers that
-    change neither those places nor who may travel where (a cost, a plan gap, a cap that keeps
-    the builds). Thread-safe; the arrays are only read."""
+    not, and replaces it. Its places are kept for the capacity they were allocated in: today's
+    committed places (one set), and those with a plan's builds added (the last BUILDS_KEPT sets);
+    for levers that change neither those places nor who may travel where (a cost, a plan gap, a
+    cap that keeps the builds). Thread-safe; the arrays are only read."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entry: tuple[weakref.ref[Any], tuple[Any, ...], str, list[dict[str, Any]]] | None
         self._entry = None
-        # (capacity fingerprint, each batch's places): today's, and with the last builds added
-        self._places: dict[bool, tuple[str, list[PathPlaces | None]]] = {}
+        # (capacity fingerprint, each batch's places), most recently used last: today's (False),
+        # and with the builds of the last plans added (True)
+        self._places: dict[bool, list[tuple[str, list[PathPlaces | None]]]] = {}
         self.hits = 0
 
     def _matches(self, demand: Any, key: tuple[Any, ...], fingerprint: str) -> bool:
@@ -279,7 +287,12 @@ class PathCache:
         with self._lock:
             if not self._matches(demand, key, fingerprint):
                 return None
-            return next((p for c, p in self._places.values() if c == capacity), None)
+            for kept in self._places.values():
+                for i, (c, p) in enumerate(kept):
+                    if c == capacity:
+                        kept.append(kept.pop(i))  # the most recently used is kept longest
+                        return p
+            return None
 
     def put_places(
         self,
@@ -290,11 +303,13 @@ class PathCache:
         places: list[PathPlaces | None],
         builds: bool = False,
     ) -> None:
-        """Keep ``places`` with this entry, for this capacity: today's committed places, or with
-        ``builds`` added (each replacing the last of its kind)."""
+        """Keep ``places`` with this entry, for this capacity: today's committed places (replacing
+        the last), or with ``builds`` added (replacing the least recently used of BUILDS_KEPT)."""
         with self._lock:
             if self._matches(demand, key, fingerprint):
-                self._places[builds] = (capacity, places)
+                kept = [e for e in self._places.get(builds, []) if e[0] != capacity]
+                kept.append((capacity, places))
+                self._places[builds] = kept[-(BUILDS_KEPT if builds else 1) :]
 
 
 @dataclass(frozen=True)

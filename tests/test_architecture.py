@@ -457,7 +457,8 @@ def test_the_builds_places_are_kept_beside_todays_for_levers_that_keep_both(
     """A PathCache also keeps today's pattern with the plan's builds added (the builds' finance on
     the paths), beside today's own: a dearer independent place with the same builds allocates
     neither again, and the spend, costed again at the new price, is exactly a run's without the
-    cache; other builds allocate theirs again, and replace the last builds' places only."""
+    cache; other builds allocate theirs again, kept beside the first builds' (a cap's rounded plan
+    and branch and bound's), and a third set replaces the least recently used."""
     scn, demand, suff = (
         devon_run.resolved.scenario,
         devon_run.stages.demand,
@@ -483,8 +484,17 @@ def test_the_builds_places_are_kept_beside_todays_for_levers_that_keep_both(
     builds_spend(lever, kept, extra * 0.5)
     assert len(calls) == 3  # 12 finance paths in 3 batches of 5
     calls.clear()
-    path_batches(lever, demand, cache=cache, **kw)
-    assert calls == []  # other builds' places replace the last builds', never today's
+    kept = path_batches(lever, demand, cache=cache, **kw)
+    builds_spend(lever, kept, extra)
+    builds_spend(lever, kept, extra * 0.5)
+    assert calls == []  # today's places and both builds' kept
+    builds_spend(lever, kept, extra * 0.25)
+    assert len(calls) == 3
+    calls.clear()
+    builds_spend(lever, kept, extra * 0.5)  # the most recently used before it: still kept
+    assert calls == []
+    builds_spend(lever, kept, extra)  # the least recently used: replaced
+    assert len(calls) == 3
 
 
 def test_placement_demand_is_not_kept_across_what_changes_it(devon_run) -> None:
