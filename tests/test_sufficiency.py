@@ -973,6 +973,35 @@ def test_branch_and_bound_stops_within_the_gap_of_a_bound_it_cannot_see() -> Non
     assert objective == pytest.approx(8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W)
 
 
+def test_branch_and_bounds_plan_is_re_solved_from_its_own_point_through_crossover() -> None:
+    """The tiny case at 0.1%: branch and bound's plan (2 units) is re-solved with its builds pinned
+    starting from its own point and the rounded plan's duals (crossover makes a basis of them):
+    it reaches the hand-solved optimum, 8 x 61,666.67 + 2 x 79,166.67 = 651,666.67, as from
+    scratch."""
+    from model.sufficiency.solve import (
+        _cross_over,
+        _fixed_builds_model,
+        _run_highs,
+        highs_model,
+        integer_columns,
+        model_arrays,
+        round_builds,
+    )
+
+    tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
+    lp = su.build(tight, demand(tight)).lp
+    icols = integer_columns(lp)
+    _, _, x, _ = _run_highs(highs_model(lp, relax=True))
+    _, _, _, dual_r = _run_highs(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
+    _, _, x_b, _ = _run_highs(highs_model(lp, mip_rel_gap=0.0))
+    assert np.round(x_b[icols]).tolist() == [2.0, 0.0]
+    h = _fixed_builds_model(lp, icols, np.round(x_b[icols]), None)
+    assert _cross_over(h, x_b, dual_r, model_arrays(lp))
+    status, objective, _, _ = _run_highs(h)
+    assert status == "optimal"
+    assert objective == pytest.approx(8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W)
+
+
 def test_branch_and_bound_is_not_started_when_its_root_could_not_finish(monkeypatch) -> None:
     """The case above at a 0.1% gap, with branch and bound's root (HiGHS re-solving the
     relaxation) taken to need more time than the limit leaves: it is not started, the rounded plan

@@ -251,6 +251,25 @@ def _warm_start(
     return basis.cold_seconds
 
 
+def _cross_over(h: object, x: np.ndarray, row_dual: np.ndarray, r: ModelArrays) -> bool:
+    """Give ``h`` the basis HiGHS's crossover makes of the point ``x`` (feasible for its model)
+    with the duals ``row_dual`` of a nearby LP and the reduced costs they give; False where HiGHS
+    has no crossover or refuses (``h`` then solves from scratch)."""
+    import highspy
+
+    if not hasattr(h, "crossover") or not np.isfinite(row_dual).all():
+        return False
+    sol = highspy.HighsSolution()
+    sol.col_value = np.asarray(x, float).tolist()
+    sol.row_value = (r.a @ x).tolist()
+    sol.row_dual = np.asarray(row_dual, float).tolist()
+    sol.col_dual = (r.cost - r.a.T @ row_dual).tolist()
+    sol.value_valid = sol.dual_valid = True
+    status = h.crossover(sol)  # type: ignore[attr-defined]
+    ok = status in (highspy.HighsStatus.kOk, highspy.HighsStatus.kWarning)
+    return ok and bool(h.getBasis().valid)  # type: ignore[attr-defined]
+
+
 def _solve_lp(
     h: object,
     m: LinearModel,
@@ -638,6 +657,9 @@ def solve_highs(
             if on_rounded is not None:  # its builds' work starts beside the re-solve, as before
                 on_rounded(icols, better)
             h = _fixed_builds_model(m, icols, better, clock.left())
+            # started from branch and bound's own point and the rounded plan's duals, through
+            # crossover (unless the last run's basis of this role applies: _solve_lp)
+            _cross_over(h, x_b, dual_r, arrays)
             # its own role: the rounded plan's basis stays "pinned", the one the next run's
             # rounding is nearest (the same rounding, when only the gap changes)
             st_f, obj_f, x_f, dual_f, _ = _solve_lp(
