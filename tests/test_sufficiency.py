@@ -876,6 +876,27 @@ def test_the_whole_unit_bound_lies_between_the_relaxation_and_the_optimum(
         assert bound == pytest.approx(optimum) and optimum > relaxed + 1_000
 
 
+def _relaxed_and_rounded(m: dict[str, Any]) -> SimpleNamespace:
+    """A tiny case's whole-unit LP, its relaxation (objective, point, duals) and its rounded plan
+    re-solved with the builds pinned (objective, duals), as ``solve_highs`` takes them."""
+    from model.sufficiency.solve import (
+        _fixed_builds_model,
+        _run_highs,
+        highs_model,
+        integer_columns,
+        round_builds,
+    )
+
+    scn = scenario(m)
+    lp = su.build(scn, demand(scn)).lp
+    icols = integer_columns(lp)
+    _, relaxed, x, dual = _run_highs(highs_model(lp, relax=True))
+    _, rounded, _, dual_r = _run_highs(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
+    return SimpleNamespace(
+        lp=lp, icols=icols, relaxed=relaxed, x=x, dual=dual, rounded=rounded, dual_r=dual_r
+    )
+
+
 def test_reduced_costs_fix_the_builds_no_better_plan_can_use() -> None:
     """The tiny case (no limits, 4-place units): the relaxation builds 2.5 units decided in 2025
     (616,666.67) and the rounding 3 (676,666.67, 60,000 above). A unit decided in 2026 opens in
@@ -883,26 +904,14 @@ def test_reduced_costs_fix_the_builds_no_better_plan_can_use() -> None:
     120,000 a unit, more than the 60,000 any better plan has to spare. Branch and bound gets it
     fixed at zero; the 2025 build, basic in the relaxation, keeps its bounds. With 120,000 to
     spare one unit of it would be allowed."""
-    from model.sufficiency.solve import (
-        _fixed_builds_model,
-        _run_highs,
-        highs_model,
-        integer_columns,
-        model_arrays,
-        round_builds,
-        tightened_builds,
-    )
+    from model.sufficiency.solve import model_arrays, tightened_builds
 
-    scn = scenario(mapping(integer_builds=True, mip_gap=0.001))
-    lp = su.build(scn, demand(scn)).lp
-    _, relaxed, x, dual = _run_highs(highs_model(lp, relax=True))
-    icols = integer_columns(lp)
-    _, rounded, _, _ = _run_highs(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
-    assert rounded - relaxed == pytest.approx(4 * CAPITAL / 2)
-    assert x[icols].tolist() == pytest.approx([2.5, 0.0])
-    lower, upper = tightened_builds(model_arrays(lp), dual, rounded)
+    c = _relaxed_and_rounded(mapping(integer_builds=True, mip_gap=0.001))
+    assert c.rounded - c.relaxed == pytest.approx(4 * CAPITAL / 2)
+    assert c.x[c.icols].tolist() == pytest.approx([2.5, 0.0])
+    lower, upper = tightened_builds(model_arrays(c.lp), c.dual, c.rounded)
     assert lower.tolist() == [0.0, 0.0] and upper.tolist() == [np.inf, 0.0]
-    _, upper = tightened_builds(model_arrays(lp), dual, rounded + 4 * CAPITAL)
+    _, upper = tightened_builds(model_arrays(c.lp), c.dual, c.rounded + 4 * CAPITAL)
     assert upper.tolist() == [np.inf, 1.0]
 
 
@@ -912,29 +921,17 @@ def test_tightened_builds_keep_the_whole_unit_optimum(limits: str, unit: int) ->
     """Whatever the limits and the unit size, the builds' bounds tightened for plans no dearer
     than the rounded one keep the optimum branch and bound proves on the model as it is, and
     branch and bound within them proves the same optimum."""
-    from model.sufficiency.solve import (
-        _fixed_builds_model,
-        _run_highs,
-        highs_model,
-        integer_columns,
-        model_arrays,
-        round_builds,
-        tightened_builds,
-    )
+    from model.sufficiency.solve import _run_highs, highs_model, model_arrays, tightened_builds
 
     m = mapping(integer_builds=True, **LIMITS[limits])
     m["costs"]["build_unit_places"] = {"special": unit}
-    scn = scenario(m)
-    lp = su.build(scn, demand(scn)).lp
-    _, _, x, dual = _run_highs(highs_model(lp, relax=True))
-    icols = integer_columns(lp)
-    _, rounded, _, _ = _run_highs(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
-    _, optimum, x_opt, _ = _run_highs(highs_model(lp, mip_rel_gap=0.0))
-    lower, upper = tightened_builds(model_arrays(lp), dual, rounded)
-    units = np.round(x_opt[icols])
+    c = _relaxed_and_rounded(m)
+    _, optimum, x_opt, _ = _run_highs(highs_model(c.lp, mip_rel_gap=0.0))
+    lower, upper = tightened_builds(model_arrays(c.lp), c.dual, c.rounded)
+    units = np.round(x_opt[c.icols])
     assert ((lower <= units) & (units <= upper)).all()
-    h = highs_model(lp, mip_rel_gap=0.0)
-    h.changeColsBounds(len(icols), icols.astype(np.int32), lower, upper)
+    h = highs_model(c.lp, mip_rel_gap=0.0)
+    h.changeColsBounds(len(c.icols), c.icols.astype(np.int32), lower, upper)
     assert _run_highs(h)[1] == pytest.approx(optimum)
 
 
@@ -983,20 +980,14 @@ def test_branch_and_bounds_plan_is_re_solved_from_its_own_point_through_crossove
         _fixed_builds_model,
         _run_highs,
         highs_model,
-        integer_columns,
         model_arrays,
-        round_builds,
     )
 
-    tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
-    lp = su.build(tight, demand(tight)).lp
-    icols = integer_columns(lp)
-    _, _, x, _ = _run_highs(highs_model(lp, relax=True))
-    _, _, _, dual_r = _run_highs(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
-    _, _, x_b, _ = _run_highs(highs_model(lp, mip_rel_gap=0.0))
-    assert np.round(x_b[icols]).tolist() == [2.0, 0.0]
-    h = _fixed_builds_model(lp, icols, np.round(x_b[icols]), None)
-    assert _cross_over(h, x_b, dual_r, model_arrays(lp))
+    c = _relaxed_and_rounded(mapping(integer_builds=True, mip_gap=0.001))
+    _, _, x_b, _ = _run_highs(highs_model(c.lp, mip_rel_gap=0.0))
+    assert np.round(x_b[c.icols]).tolist() == [2.0, 0.0]
+    h = _fixed_builds_model(c.lp, c.icols, np.round(x_b[c.icols]), None)
+    assert _cross_over(h, x_b, c.dual_r, model_arrays(c.lp))
     status, objective, _, _ = _run_highs(h)
     assert status == "optimal"
     assert objective == pytest.approx(8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W)
