@@ -66,6 +66,12 @@ def _print_machine(threads: int | None, cache: str, warm: float) -> None:
     )
     env = ", ".join(f"{k}={v}" for k, v in m["env"].items()) or "none set"
     print(f"thread and BLAS settings: {env}")
+    pages = ", ".join(f"{k} {v}" for k, v in m["huge_pages"].items()) or "not reported"
+    print(
+        f"transparent huge pages: {pages}; numpy asks for them: "
+        f"{m.get('numpy_madvise_hugepage', '?')} (the first touch of the paths' memory depends "
+        "on both)"
+    )
     kernel = getattr(demand._KERNELS, "year_step", None)
     stats = getattr(kernel, "stats", None)
     hits = f"{sum(stats.cache_hits.values())} cache hit(s), " if stats else ""

@@ -61,6 +61,22 @@ def cpu_model() -> tuple[str, list[str]]:
     return name, [f for f in CPU_FLAGS if f in flags]
 
 
+def huge_pages(root: Path = Path("/sys/kernel/mm/transparent_hugepage")) -> dict[str, str]:
+    """The kernel's transparent huge page modes (``enabled``, ``defrag``: the bracketed choice of
+    each file), empty where the files are absent. With ``madvise``, numpy asks for huge pages for
+    its large arrays, and the first touch of a fresh 1.1 GB then took 0.17-1.03 s against about 0.4
+    s with small pages (memory compaction), on the development machine."""
+    out = {}
+    for name in ("enabled", "defrag"):
+        try:
+            text = (root / name).read_text()
+        except OSError:
+            continue
+        chosen = text[text.find("[") + 1 : text.find("]")] if "[" in text else text.strip()
+        out[name] = chosen
+    return out
+
+
 def describe() -> dict[str, Any]:
     """What a timing depends on: CPU, CPUs usable, thread settings, numpy's SIMD, numba."""
     import numpy as np
@@ -83,10 +99,18 @@ def describe() -> dict[str, Any]:
                 "NUMBA_NUM_THREADS",
                 "NUMBA_CACHE_DIR",
                 "NUMBA_THREADING_LAYER",
+                "NUMPY_MADVISE_HUGEPAGE",
             )
             if k in os.environ
         },
     }
+    out["huge_pages"] = huge_pages()
+    try:  # whether numpy asks the kernel for huge pages (NUMPY_MADVISE_HUGEPAGE)
+        from numpy._core.multiarray import _get_madvise_hugepage
+
+        out["numpy_madvise_hugepage"] = bool(_get_madvise_hugepage())
+    except ImportError:  # numpy < 2
+        pass
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as feats
 

@@ -38,3 +38,11 @@ def test_describe_names_the_cpu_and_its_settings() -> None:
     d = machine.describe()
     assert d["available_cpus"] >= 1 and d["os_cpu_count"] >= d["available_cpus"]
     assert set(d["cpu_flags"]) <= set(machine.CPU_FLAGS)
+    assert set(d["huge_pages"]) <= {"enabled", "defrag"}
+
+
+def test_huge_page_modes_are_the_bracketed_choices(tmp_path) -> None:
+    (tmp_path / "enabled").write_text("always [madvise] never\n")
+    (tmp_path / "defrag").write_text("always defer defer+madvise [madvise] never\n")
+    assert machine.huge_pages(tmp_path) == {"enabled": "madvise", "defrag": "madvise"}
+    assert machine.huge_pages(tmp_path / "absent") == {}
