@@ -902,8 +902,8 @@ def test_reduced_costs_fix_the_builds_no_better_plan_can_use() -> None:
     (616,666.67) and the rounding 3 (676,666.67, 60,000 above). A unit decided in 2026 opens in
     2027, after the children have been placed, so it only costs its capital: 4 x 30,000 =
     120,000 a unit, more than the 60,000 any better plan has to spare. Branch and bound gets it
-    fixed at zero; the 2025 build, basic in the relaxation, keeps its bounds. With 120,000 to
-    spare one unit of it would be allowed."""
+    fixed at zero; the 2025 build, basic in the relaxation, keeps its bounds. With 120,000 more
+    to spare (180,000) one unit of it would be allowed."""
     from model.sufficiency.solve import model_arrays, tightened_builds
 
     c = _relaxed_and_rounded(mapping(integer_builds=True, mip_gap=0.001))
