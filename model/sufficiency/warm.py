@@ -120,8 +120,7 @@ def starting_basis(
     lo, up = bounds if bounds is not None else m.column_arrays()[1:3]
     rlo, rup = m.row_bounds()
     # a new column starts at a finite bound (free ones at zero); a new row with its slack basic
-    fill = np.where(np.isfinite(lo), LOWER, np.where(np.isfinite(up), UPPER, ZERO))
-    col, where = _matched(m.variables, basis.cols, m.labels, fill.astype(np.int8))
+    col, where = _matched(m.variables, basis.cols, m.labels, _new_column_status(lo, up))
     row, where_rows = _matched(
         m.constraints, basis.rows, m.labels, np.full(m.n_rows, BASIC, np.int8)
     )
@@ -167,16 +166,23 @@ def _same_point(
         matched[s] = True
         gone = np.ones(len(keys), bool)
         gone[old] = False
-        at = np.where(
-            status[gone] == LOWER, olo[gone], np.where(status[gone] == UPPER, oup[gone], 0)
-        )
-        if (status[gone] == BASIC).any() or np.any(at != 0):
+        if (status[gone] == BASIC).any() or np.any(
+            _nonbasic_value(status[gone], olo[gone], oup[gone]) != 0
+        ):
             return False
     fresh = ~matched
-    start = np.where(
-        np.isfinite(lo[fresh]), lo[fresh], np.where(np.isfinite(up[fresh]), up[fresh], 0)
-    )
+    start = _nonbasic_value(_new_column_status(lo[fresh], up[fresh]), lo[fresh], up[fresh])
     return not np.any(start != 0)
+
+
+def _new_column_status(lo: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Where a column the last basis does not have starts: at a finite bound, a free one at zero."""
+    return np.where(np.isfinite(lo), LOWER, np.where(np.isfinite(up), UPPER, ZERO)).astype(np.int8)
+
+
+def _nonbasic_value(status: np.ndarray, lo: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """The value of nonbasic columns at ``status``: their lower or upper bound, or zero."""
+    return np.where(status == LOWER, lo, np.where(status == UPPER, up, 0.0))
 
 
 def _at_finite_bound(status: np.ndarray, lo: np.ndarray, up: np.ndarray) -> np.ndarray:
