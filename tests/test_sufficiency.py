@@ -882,6 +882,7 @@ def _relaxed_and_rounded(m: dict[str, Any]) -> SimpleNamespace:
     from model.sufficiency.solve import (
         _fixed_builds_model,
         _run_highs,
+        _run_lp,
         highs_model,
         integer_columns,
         round_builds,
@@ -891,7 +892,7 @@ def _relaxed_and_rounded(m: dict[str, Any]) -> SimpleNamespace:
     lp = su.build(scn, demand(scn)).lp
     icols = integer_columns(lp)
     _, relaxed, x, dual = _run_highs(highs_model(lp, relax=True))
-    _, rounded, _, dual_r = _run_highs(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
+    _, rounded, _, dual_r = _run_lp(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
     return SimpleNamespace(
         lp=lp, icols=icols, relaxed=relaxed, x=x, dual=dual, rounded=rounded, dual_r=dual_r
     )
@@ -943,6 +944,7 @@ def test_branch_and_bound_stops_within_the_gap_of_a_bound_it_cannot_see() -> Non
     from model.sufficiency.solve import (
         _fixed_builds_model,
         _run_highs,
+        _run_lp,
         _stop_within_gap,
         highs_model,
         integer_columns,
@@ -953,7 +955,7 @@ def test_branch_and_bound_stops_within_the_gap_of_a_bound_it_cannot_see() -> Non
     lp = su.build(tight, demand(tight)).lp
     _, relaxed, x, _ = _run_highs(highs_model(lp, relax=True))
     icols = integer_columns(lp)
-    _, rounded, x_r, _ = _run_highs(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
+    _, rounded, x_r, _ = _run_lp(_fixed_builds_model(lp, icols, round_builds(lp, x), None))
     assert rounded == pytest.approx(10 * SPECIAL * W + 12 * CAPITAL)
 
     def branch_and_bound(bound: float) -> tuple[str, float]:
@@ -979,16 +981,16 @@ def test_branch_and_bounds_plan_is_re_solved_from_its_own_point_through_crossove
         _cross_over,
         _fixed_builds_model,
         _run_highs,
+        _run_lp,
         highs_model,
-        model_arrays,
     )
 
     c = _relaxed_and_rounded(mapping(integer_builds=True, mip_gap=0.001))
     _, _, x_b, _ = _run_highs(highs_model(c.lp, mip_rel_gap=0.0))
     assert np.round(x_b[c.icols]).tolist() == [2.0, 0.0]
-    h = _fixed_builds_model(c.lp, c.icols, np.round(x_b[c.icols]), None)
-    assert _cross_over(h, x_b, c.dual_r, model_arrays(c.lp))
-    status, objective, _, _ = _run_highs(h)
+    lp = _fixed_builds_model(c.lp, c.icols, np.round(x_b[c.icols]), None)
+    assert _cross_over(lp, x_b, c.dual_r)
+    status, objective, _, _ = _run_lp(lp)
     assert status == "optimal"
     assert objective == pytest.approx(8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W)
 
@@ -1243,7 +1245,8 @@ def test_a_basis_highs_refuses_leaves_the_solve_from_scratch_with_its_own_simple
 
     h = Refusing()
     bounds = solve_mod.column_bounds(lp)
-    assert solve_mod._warm_start(h, lp, warm.scoped("plan"), "lp", bounds) is None
+    held = solve_mod.HighsLP(h, solve_mod.lp_model(lp).sub)
+    assert solve_mod._warm_start(held, lp, warm.scoped("plan"), "lp", bounds) is None
     assert "simplex_strategy" not in h.options
 
 

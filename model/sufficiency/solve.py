@@ -23,6 +23,7 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
+from .fallback import Substitution, substitute
 from .linear import LinearModel, PulpModel, to_pulp
 from .warm import ScopedWarmStarts, capture, starting_basis
 
@@ -155,6 +156,73 @@ def column_bounds(
     return lo, up
 
 
+@dataclass
+class HighsLP:
+    """A ``highspy.Highs`` holding an LP with the placement cells' fallbacks substituted out
+    (fallback.py), and the substitution that maps its solutions and bases back to the model."""
+
+    h: object
+    sub: Substitution
+    time_limit: float | None = None
+
+
+# HiGHS's presolve on the substituted LP: off. Substitution already did most of what it would
+# (Devon: 9,305 rows left against its 7,687), and its further reductions made the dual simplex
+# slower, not faster: 5.7 s against 0.75 s on Devon, 29 s against 4.4 s at 16 localities
+# (decision 0004, "The fallback substituted out").
+LP_PRESOLVE = "off"
+
+
+def lp_model(
+    m: LinearModel,
+    time_limit: float | None = None,
+    fixed: tuple[np.ndarray, np.ndarray] | None = None,
+) -> HighsLP:
+    """The LP relaxation of ``m`` (``fixed``: column ids and values pinned) for HiGHS, with each
+    placement cell's fallback substituted out."""
+    h = new_highs()
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
+    h.setOptionValue("presolve", LP_PRESOLVE)
+    cost, _, _, integ = m.column_arrays()
+    lo, up = column_bounds(m, fixed)
+    rlo, rup = m.row_bounds()
+    r = substitute(cost, lo, up, m.csr(), rlo, rup, np.zeros_like(integ))
+    _pass_model(
+        h,
+        r.reduced_cost,
+        r.reduced_lo,
+        r.reduced_up,
+        r.reduced_a,
+        r.reduced_rlo,
+        r.reduced_rup,
+        np.zeros(len(r.reduced_cost), bool),
+        r.offset,
+    )
+    return HighsLP(h, r, time_limit)
+
+
+def _run_lp(lp: HighsLP) -> tuple[str, float, np.ndarray, np.ndarray]:
+    """``_run_highs`` on a substituted LP, its point and duals mapped back to the whole model
+    (not started with under MIN_SECONDS of its time limit left: HiGHS would answer a model that
+    substitution emptied at once, whatever its limit)."""
+    r = lp.sub
+    if lp.time_limit is not None and lp.time_limit < MIN_SECONDS:
+        nan = np.full(len(r.keep_col), np.nan)
+        return "time_limit_no_solution", np.nan, nan, np.full(len(r.keep_row), np.nan)
+    status, obj, x, dual = _run_highs(lp.h)
+    if not len(r.reduced_cost) and status == "optimal":
+        # every column substituted out: HiGHS calls the model empty and reports no duals (its
+        # rows, if any, hold no column, so their duals are zero)
+        dual = np.zeros(len(r.reduced_rup))
+    if np.isfinite(obj):  # the fallbacks' constant counted (HiGHS drops it for an empty model)
+        obj = r.offset + float(r.reduced_cost @ x)
+    full_dual = (
+        lp.sub.duals(x, dual) if np.isfinite(dual).all() else np.full(len(lp.sub.keep_row), np.nan)
+    )
+    return status, obj, lp.sub.point(x), full_dual
+
+
 def _pass_model(
     h: object,
     cost: np.ndarray,
@@ -164,9 +232,10 @@ def _pass_model(
     rlo: np.ndarray,
     rup: np.ndarray,
     integer: np.ndarray,
+    offset: float = 0.0,
 ) -> None:
     """Hand HiGHS a minimisation in one ``passModel`` call: column-wise matrix ``a``, bounds,
-    and ``integer`` [columns] bool for whole-number columns."""
+    ``integer`` [columns] bool for whole-number columns and a constant ``offset``."""
     import highspy
 
     integrality = np.where(integer, int(highspy.HighsVarType.kInteger), 0).astype(np.int32)
@@ -176,7 +245,7 @@ def _pass_model(
         int(a.nnz),
         int(highspy.MatrixFormat.kColwise),
         int(highspy.ObjSense.kMinimize),
-        0.0,
+        float(offset),
         np.asarray(cost, float),
         _inf(lo),
         _inf(up),
@@ -221,7 +290,7 @@ def _run_highs(h: object) -> tuple[str, float, np.ndarray, np.ndarray]:
 
 
 def _warm_start(
-    h: object,
+    lp: HighsLP,
     m: LinearModel,
     warm: ScopedWarmStarts | None,
     role: str,
@@ -229,17 +298,19 @@ def _warm_start(
 ) -> float | None:
     """Give HiGHS the last basis of this solve role where it helps (warm.py says when), with the
     simplex that can start from it; returns the seconds that role took from scratch (None: not
-    warm-started). ``bounds``: the column bounds ``h`` holds."""
+    warm-started). ``bounds``: the model's column bounds as ``lp`` was built with them."""
     basis = warm.get(role) if warm is not None else None
     start = starting_basis(m, basis, bounds) if basis is not None else None
     if basis is None or start is None:
         return None
     import highspy
 
+    h = lp.h
+    col, row = lp.sub.reduced_basis(start.col, start.row)
     enum = [highspy.HighsBasisStatus(i) for i in range(5)]
     hb = highspy.HighsBasis()
-    hb.col_status = [enum[i] for i in start.col.tolist()]
-    hb.row_status = [enum[i] for i in start.row.tolist()]
+    hb.col_status = [enum[i] for i in col.tolist()]
+    hb.row_status = [enum[i] for i in row.tolist()]
     hb.valid = True
     # "alien": HiGHS makes a valid basis of it (columns and rows new or gone can leave the wrong
     # count of basic variables, or a singular set); measured at no cost when it was valid already
@@ -251,19 +322,22 @@ def _warm_start(
     return basis.cold_seconds
 
 
-def _cross_over(h: object, x: np.ndarray, row_dual: np.ndarray, r: ModelArrays) -> bool:
-    """Give ``h`` the basis HiGHS's crossover makes of the point ``x`` (feasible for its model)
+def _cross_over(lp: HighsLP, x: np.ndarray, row_dual: np.ndarray) -> bool:
+    """Give ``lp`` the basis HiGHS's crossover makes of the point ``x`` (feasible for its model)
     with the duals ``row_dual`` of a nearby LP and the reduced costs they give; False where HiGHS
-    has no crossover or refuses (``h`` then solves from scratch)."""
+    has no crossover or refuses (``lp`` then solves from scratch)."""
     import highspy
 
+    h = lp.h
     if not hasattr(h, "crossover") or not np.isfinite(row_dual).all():
         return False
+    r = lp.sub
+    xr, yr = r.reduced_point(np.asarray(x, float), np.asarray(row_dual, float))
     sol = highspy.HighsSolution()
-    sol.col_value = np.asarray(x, float).tolist()
-    sol.row_value = (r.a @ x).tolist()
-    sol.row_dual = np.asarray(row_dual, float).tolist()
-    sol.col_dual = (r.cost - r.a.T @ row_dual).tolist()
+    sol.col_value = xr.tolist()
+    sol.row_value = (r.reduced_a @ xr).tolist()
+    sol.row_dual = yr.tolist()
+    sol.col_dual = (r.reduced_cost - r.reduced_a.T @ yr).tolist()
     sol.value_valid = sol.dual_valid = True
     status = h.crossover(sol)  # type: ignore[attr-defined]
     ok = status in (highspy.HighsStatus.kOk, highspy.HighsStatus.kWarning)
@@ -271,24 +345,26 @@ def _cross_over(h: object, x: np.ndarray, row_dual: np.ndarray, r: ModelArrays) 
 
 
 def _solve_lp(
-    h: object,
+    lp: HighsLP,
     m: LinearModel,
     warm: ScopedWarmStarts | None,
     role: str,
     fixed: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[str, float, np.ndarray, np.ndarray, float | None]:
-    """``_run_highs`` from the last basis of ``role`` where it helps, keeping this one's basis for
-    the next run; the last item is what ``_warm_start`` returned. ``fixed``: the columns ``h``
-    has pinned (``highs_model``'s)."""
+    """``_run_lp`` from the last basis of ``role`` where it helps, keeping this one's basis for
+    the next run; the last item is what ``_warm_start`` returned. ``fixed``: the columns ``lp``
+    has pinned (``lp_model``'s)."""
     t0 = time.perf_counter()
-    bounds = column_bounds(m, fixed) if warm is not None else None  # what h holds, to keep
-    scratch = _warm_start(h, m, warm, role, bounds) if warm is not None else None
-    out = _run_highs(h)
+    bounds = column_bounds(m, fixed) if warm is not None else None  # what lp holds, to keep
+    scratch = _warm_start(lp, m, warm, role, bounds) if warm is not None else None
+    out = _run_lp(lp)
     if warm is not None and out[0] == "optimal":
-        b = h.getBasis()  # type: ignore[attr-defined]
+        b = lp.h.getBasis()  # type: ignore[attr-defined]
         if b.valid:
-            col = np.array([s.value for s in b.col_status], np.int8)
-            row = np.array([s.value for s in b.row_status], np.int8)
+            col, row = lp.sub.basis(
+                np.array([s.value for s in b.col_status], np.int8),
+                np.array([s.value for s in b.row_status], np.int8),
+            )
             seconds = scratch if scratch is not None else time.perf_counter() - t0
             warm.put(role, capture(m, col, row, seconds, bounds))
     return (*out, scratch)
@@ -501,7 +577,7 @@ class _Clock:
 
 def _fixed_builds_model(
     m: LinearModel, icols: np.ndarray, units: np.ndarray, seconds: float | None
-) -> object:
+) -> HighsLP:
     """The LP with the builds pinned at whole units.
 
     Not warm-started from the relaxation's basis: HiGHS solves a warm start on the whole model,
@@ -509,7 +585,7 @@ def _fixed_builds_model(
     (about 60% of Devon's rows), which is faster at every size measured (decision 0004). The last
     run's pinned basis is another matter (``warm``): few builds and bounds differ.
     """
-    return highs_model(m, seconds, relax=True, fixed=(icols, np.asarray(units, float)))
+    return lp_model(m, seconds, fixed=(icols, np.asarray(units, float)))
 
 
 def _relative_gap(upper: float, lower: float) -> float:
@@ -544,8 +620,8 @@ def solve_highs(
     if not len(icols) or np.array_equal(lo[icols], up[icols]):
         # no whole-unit decision left (none, or every build pinned): one LP solve
         say("solving the LP")
-        h = highs_model(m, clock.left(), relax=True)
-        status, obj, x, dual, warmed = _solve_lp(h, m, warm, "lp")
+        lp = lp_model(m, clock.left())
+        status, obj, x, dual, warmed = _solve_lp(lp, m, warm, "lp")
         return Solution(
             "highs",
             status,
@@ -558,8 +634,8 @@ def solve_highs(
         )
     stages: dict[str, float] = {}
     say("LP relaxation of the build plan")
-    h = highs_model(m, clock.left(), relax=True)
-    status, lp_bound, x_lp, dual, warm_lp = _solve_lp(h, m, warm, "relaxation")
+    lp = lp_model(m, clock.left())
+    status, lp_bound, x_lp, dual, warm_lp = _solve_lp(lp, m, warm, "relaxation")
     stages["relaxation"] = clock.seconds()
     if status != "optimal":
         status = "time_limit_no_solution" if status.startswith("time_limit") else status
@@ -569,9 +645,9 @@ def solve_highs(
     if on_rounded is not None:
         on_rounded(icols, units)
     say("rounding the build plan to whole units")
-    h = _fixed_builds_model(m, icols, units, clock.left())
+    lp = _fixed_builds_model(m, icols, units, clock.left())
     pinned = (icols, np.asarray(units, float))
-    st_r, obj_r, x_r, dual_r, warm_r = _solve_lp(h, m, warm, "pinned", pinned)
+    st_r, obj_r, x_r, dual_r, warm_r = _solve_lp(lp, m, warm, "pinned", pinned)
     stages["rounded"] = clock.seconds() - sum(stages.values())
     if st_r != "optimal":
         status = "time_limit_no_solution" if st_r.startswith("time_limit") else "error"
@@ -656,14 +732,14 @@ def solve_highs(
         if not np.array_equal(better, units):
             if on_rounded is not None:  # its builds' work starts beside the re-solve, as before
                 on_rounded(icols, better)
-            h = _fixed_builds_model(m, icols, better, clock.left())
+            lp = _fixed_builds_model(m, icols, better, clock.left())
             # started from branch and bound's own point and the rounded plan's duals, through
             # crossover (unless the last run's basis of this role applies: _solve_lp)
-            _cross_over(h, x_b, dual_r, arrays)
+            _cross_over(lp, x_b, dual_r)
             # its own role: the rounded plan's basis stays "pinned", the one the next run's
             # rounding is nearest (the same rounding, when only the gap changes)
             st_f, obj_f, x_f, dual_f, _ = _solve_lp(
-                h, m, warm, "branch_pinned", (icols, np.asarray(better, float))
+                lp, m, warm, "branch_pinned", (icols, np.asarray(better, float))
             )
             if st_f == "optimal":
                 x, obj, dual = x_f, obj_f, dual_f
