@@ -129,37 +129,39 @@ def substitute(
     side not negative (so the others at zero are feasible)."""
     a = sp.csr_matrix(a)
     n_rows, n_cols = a.shape
-    coo = a.tocoo()
-    r, j, v = coo.row, coo.col, coo.data
-    in_rows = np.bincount(j, minlength=n_cols)
+    whole = np.asarray(integer, bool)
+    ac = a.tocsc()
+    in_rows = np.diff(ac.indptr)
+    # candidates: columns in one row only (their one entry is at indptr[j] in the csc form)
+    (j,) = np.nonzero((in_rows == 1) & (lo == 0) & np.isposinf(up) & ~whole)
+    r, v = ac.indices[ac.indptr[j]], ac.data[ac.indptr[j]]
     equality = (rlo == rup) & np.isfinite(rup) & (rup >= 0)
-    free = (in_rows == 1) & (lo == 0) & np.isposinf(up) & ~np.asarray(integer, bool)
-    ok = equality[r] & free[j] & (v > 0)
-    per_unit = np.where(ok, cost[j] / np.where(ok, v, 1.0), np.inf)
-    order = np.lexsort((per_unit, r))  # by row, cheapest first
+    ok = equality[r] & (v > 0)
+    j, r, v = j[ok], r[ok], v[ok]
+    order = np.lexsort((cost[j] / v, r))  # by row, cheapest a unit of the row first
     first = np.r_[True, r[order][1:] != r[order][:-1]] if len(order) else np.zeros(0, bool)
     pick = order[first]
-    pick = pick[np.isfinite(per_unit[pick])]
     f_row, f_col, f_coef = r[pick], j[pick], v[pick]
     price = np.zeros(n_rows)
     price[f_row] = cost[f_col] / f_coef
     keep_col = np.ones(n_cols, bool)
     keep_col[f_col] = False
-    reduced_cost = cost - a.T @ price  # each other column against its row's fallback
+    reduced_cost = cost - ac.T @ price  # each other column against its row's fallback
     offset = float(price[f_row] @ rup[f_row])
     # a row left with one other column (continuous, unbounded above, positive coefficient)
     # becomes that column's upper bound
-    has_f = np.zeros(n_rows, bool)
-    has_f[f_row] = True
-    other = has_f[r] & keep_col[j]
-    n_other = np.bincount(r[other], minlength=n_rows)
-    one = other & (n_other[r] == 1)
-    as_bound = one & np.isposinf(up[j]) & ~np.asarray(integer, bool)[j] & (v > 0)
-    as_bound &= lo[j] <= rup[r] / np.where(v > 0, v, 1.0)
-    bound_row, bound_col, bound_coef = r[as_bound], j[as_bound], v[as_bound]
+    n_other = np.diff(a.indptr)[f_row] - 1
+    one = f_row[n_other == 1]
+    sub = a[one].tocoo()
+    other = keep_col[sub.col]  # the entry that is not the fallback
+    br, bc, bv = one[sub.row[other]], sub.col[other], sub.data[other]
+    as_bound = np.isposinf(up[bc]) & ~whole[bc] & (bv > 0)
+    as_bound &= lo[bc] <= rup[br] / np.where(bv > 0, bv, 1.0)
+    bound_row, bound_col, bound_coef = br[as_bound], bc[as_bound], bv[as_bound]
     new_up = up.copy()
     new_up[bound_col] = rup[bound_row] / bound_coef
-    keep_row = ~(has_f & (n_other == 0))
+    keep_row = np.ones(n_rows, bool)
+    keep_row[f_row[n_other == 0]] = False
     keep_row[bound_row] = False
     new_rlo = rlo.copy()
     new_rlo[f_row] = -np.inf  # the fallback >= 0: the others <= entrants
@@ -175,7 +177,7 @@ def substitute(
         bound_col=bound_col,
         bound_row=bound_row,
         bound_coef=bound_coef,
-        reduced_a=a[keep_row][:, keep_col].tocsc(),
+        reduced_a=ac[:, keep_col][keep_row],
         reduced_cost=reduced_cost[keep_col],
         reduced_lo=lo[keep_col],
         reduced_up=new_up[keep_col],
