@@ -580,10 +580,9 @@ def _fixed_builds_model(
 ) -> HighsLP:
     """The LP with the builds pinned at whole units.
 
-    Not warm-started from the relaxation's basis: HiGHS solves a warm start on the whole model,
-    while from scratch its presolve first removes the pinned builds and the rows with one column
-    (about 60% of Devon's rows), which is faster at every size measured (decision 0004). The last
-    run's pinned basis is another matter (``warm``): few builds and bounds differ.
+    Not warm-started from the relaxation's basis: slower at 16 localities, no faster at 8, where
+    from scratch (decision 0004). The last run's pinned basis is another matter (``warm``): few
+    builds and bounds differ.
     """
     return lp_model(m, seconds, fixed=(icols, np.asarray(units, float)))
 
