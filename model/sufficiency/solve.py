@@ -1,7 +1,8 @@
 """Solve a ``LinearModel``: HiGHS through highspy (one ``passModel`` call) or CBC through PuLP.
 
 Both return a ``Solution`` with column values and row duals in the same id order, so read-back
-does not care which solver ran. With whole-unit (integer) builds, HiGHS solves in four steps
+does not care which solver ran. HiGHS solves each LP with the placement cells' fallbacks
+substituted out (fallback.py: exact, and mapped back); branch and bound gets the whole model. With whole-unit (integer) builds, HiGHS solves in four steps
 (decision 0004): the LP relaxation (a lower bound), whole units rounded from it (a feasible plan,
 re-solved with the builds fixed), branch and bound warm-started from that plan only while its
 gap to the bound exceeds ``policy.mip_gap`` (and time allows it past its root), and duals from the LP with the builds fixed (shadow
@@ -217,10 +218,8 @@ def _run_lp(lp: HighsLP) -> tuple[str, float, np.ndarray, np.ndarray]:
         dual = np.zeros(len(r.reduced_rup))
     if np.isfinite(obj):  # the fallbacks' constant counted (HiGHS drops it for an empty model)
         obj = r.offset + float(r.reduced_cost @ x)
-    full_dual = (
-        lp.sub.duals(x, dual) if np.isfinite(dual).all() else np.full(len(lp.sub.keep_row), np.nan)
-    )
-    return status, obj, lp.sub.point(x), full_dual
+    full_dual = r.duals(x, dual) if np.isfinite(dual).all() else np.full(len(r.keep_row), np.nan)
+    return status, obj, r.point(x), full_dual
 
 
 def _pass_model(
@@ -580,9 +579,9 @@ def _fixed_builds_model(
 ) -> HighsLP:
     """The LP with the builds pinned at whole units.
 
-    Not warm-started from the relaxation's basis: slower at 16 localities, no faster at 8, where
-    from scratch (decision 0004). The last run's pinned basis is another matter (``warm``): few
-    builds and bounds differ.
+    Not warm-started from the relaxation's basis: that was no faster than a solve from scratch at
+    8 localities and slower at 16 (decision 0004). The last run's pinned basis is another matter
+    (``warm``): few builds and bounds differ.
     """
     return lp_model(m, seconds, fixed=(icols, np.asarray(units, float)))
 
