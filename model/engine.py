@@ -143,8 +143,8 @@ def run_scenario(
     ``demand``: a DemandResult already computed for this scenario's demand inputs with the same
     paths and seed (the app caches that stage), with its statutory pipeline if it ran one; None
     runs the demand stage here, as the CLI does. ``warm``: the LPs' bases from the caller's last
-    run, used where only places and limits, or only costs, changed and updated (the app keeps one
-    per session; the CLI solves from scratch). ``path_cache``: where the placement demand of the
+    run, used where the LP has the same dimensions (warm.py says when) and updated (the app keeps
+    one per session; the CLI solves from scratch). ``path_cache``: where the placement demand of the
     Monte Carlo paths is kept for the next run on the same ``demand`` (the app keeps one for the
     server).
     """

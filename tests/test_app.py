@@ -311,8 +311,8 @@ def _record_warm_starts(monkeypatch) -> list[tuple[str, float | None]]:
     started: list[tuple[str, float | None]] = []
     real = solve._warm_start
 
-    def recording(h, m, warm, role, bounds):
-        out = real(h, m, warm, role, bounds)
+    def recording(h, m, warm, role, *rest):
+        out = real(h, m, warm, role, *rest)
         started.append((role, out))
         return out
 

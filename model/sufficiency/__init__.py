@@ -160,10 +160,9 @@ def solve(
     ``on_builds`` hears each whole-unit plan as builds.csv rows before it is re-solved (HiGHS
     only): the rounded plan, then branch and bound's if it betters it.
 
-    From scratch unless ``warm`` holds the last run's basis and only bounds, or only costs,
-    changed since: the dual simplex then starts from it (bounds) or the primal (costs), several
-    times faster than HiGHS from scratch; after both changed, from scratch was faster when measured
-    (decision 0004)."""
+    From scratch unless ``warm`` holds the last run's basis of an LP with the same dimensions: the
+    primal simplex then starts from it where only costs changed (it is still primal feasible), the
+    dual simplex otherwise, several times faster than from scratch (warm.py, decision 0004)."""
     if solver == "highs" and highs_available():
         return solve_highs(
             model.lp,

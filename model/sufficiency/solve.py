@@ -40,7 +40,7 @@ MIN_SECONDS = 0.05  # a solve given less time than this is not started
 ROOT_FACTOR = 3.0
 SIMPLEX_PRIMAL = 4  # HiGHS's simplex_strategy for the primal simplex
 WARM_NOTE = (
-    "warm-started from the last run's basis (only places and limits, or only costs, changed): an "
+    "warm-started from the last run's basis (the same localities, years and settings): an "
     "LP with several optimal solutions may reach another of them, and so round to another "
     "whole-unit plan within the same gap"
 )
@@ -294,12 +294,14 @@ def _warm_start(
     warm: ScopedWarmStarts | None,
     role: str,
     bounds: tuple[np.ndarray, np.ndarray],
+    both: bool = True,
 ) -> float | None:
-    """Give HiGHS the last basis of this solve role where it helps (warm.py says when), with the
-    simplex that can start from it; returns the seconds that role took from scratch (None: not
-    warm-started). ``bounds``: the model's column bounds as ``lp`` was built with them."""
+    """Give HiGHS the last basis of this solve role where it helps (warm.py says when, ``both``
+    as there), with the simplex that can start from it; returns the seconds that role took from
+    scratch (None: not warm-started). ``bounds``: the model's column bounds as ``lp`` was built
+    with them."""
     basis = warm.get(role) if warm is not None else None
-    start = starting_basis(m, basis, bounds) if basis is not None else None
+    start = starting_basis(m, basis, bounds, both) if basis is not None else None
     if basis is None or start is None:
         return None
     import highspy
@@ -349,13 +351,14 @@ def _solve_lp(
     warm: ScopedWarmStarts | None,
     role: str,
     fixed: tuple[np.ndarray, np.ndarray] | None = None,
+    both: bool = True,
 ) -> tuple[str, float, np.ndarray, np.ndarray, float | None]:
     """``_run_lp`` from the last basis of ``role`` where it helps, keeping this one's basis for
     the next run; the last item is what ``_warm_start`` returned. ``fixed``: the columns ``lp``
-    has pinned (``lp_model``'s)."""
+    has pinned (``lp_model``'s); ``both``: as in ``warm.starting_basis``."""
     t0 = time.perf_counter()
     bounds = column_bounds(m, fixed) if warm is not None else None  # what lp holds, to keep
-    scratch = _warm_start(lp, m, warm, role, bounds) if warm is not None else None
+    scratch = _warm_start(lp, m, warm, role, bounds, both) if warm is not None else None
     out = _run_lp(lp)
     if warm is not None and out[0] == "optimal":
         b = lp.h.getBasis()  # type: ignore[attr-defined]
@@ -732,12 +735,13 @@ def solve_highs(
                 on_rounded(icols, better)
             lp = _fixed_builds_model(m, icols, better, clock.left())
             # started from branch and bound's own point and the rounded plan's duals, through
-            # crossover (unless the last run's basis of this role applies: _solve_lp)
-            _cross_over(lp, x_b, dual_r)
+            # crossover (unless the last run's basis of this role is primal or dual feasible:
+            # one that is neither is further away than crossover's: _solve_lp)
+            crossed = _cross_over(lp, x_b, dual_r)
             # its own role: the rounded plan's basis stays "pinned", the one the next run's
             # rounding is nearest (the same rounding, when only the gap changes)
             st_f, obj_f, x_f, dual_f, _ = _solve_lp(
-                lp, m, warm, "branch_pinned", (icols, np.asarray(better, float))
+                lp, m, warm, "branch_pinned", (icols, np.asarray(better, float)), both=not crossed
             )
             if st_f == "optimal":
                 x, obj, dual = x_f, obj_f, dual_f

@@ -7,8 +7,9 @@ dual simplex needs hundreds of iterations instead of ten thousand: on the Devon 
 inflation), it stays primal feasible instead, and the primal simplex starts from it: 0-24
 iterations against 10,700 from scratch on the Devon LP (the dual simplex from it took longer than
 from scratch). When both changed, as after a demand change (what an entrant's placement costs
-depends on how long plans last), neither holds and the solve starts from scratch, which was
-faster (decision 0004).
+depends on how long plans last), neither holds, but the dual simplex from it still needs about
+1,000-2,000 iterations instead of 12,000 on the LP with its fallbacks substituted out (decision
+0004), so it starts from it unless many columns it had basic are gone.
 
 Columns and rows are matched by what they are (block name and index codes), not by position:
 pruning keeps different columns when a lever changes what is worth placing where. Columns new to
@@ -32,6 +33,11 @@ from .linear import Block, LinearModel
 
 # HiGHS's basis statuses (highspy.HighsBasisStatus)
 LOWER, BASIC, UPPER, ZERO = 0, 1, 2, 3
+# After costs and bounds both changed, a basis is used only if at most this share of the columns it
+# had basic are gone: a growth change drops 11 of Devon's 21,041 (cells with no entrants left);
+# pruning that removes the settings the last plan used drops far more, and little is left to start
+# from.
+GONE_BASIC_SHARE = 0.01
 
 
 def _keys(blk: Block, labels: dict[str, list[str]]) -> np.ndarray:
@@ -60,7 +66,7 @@ class Start(NamedTuple):
     col: np.ndarray
     row: np.ndarray
     # only costs changed: the basis is still primal feasible, so the primal simplex starts from
-    # it (else only bounds changed, and the dual simplex does)
+    # it (else the dual simplex does: only bounds changed, or both)
     primal: bool
 
 
@@ -110,11 +116,15 @@ def _matched(
 
 
 def starting_basis(
-    m: LinearModel, basis: Basis, bounds: tuple[np.ndarray, np.ndarray] | None = None
+    m: LinearModel,
+    basis: Basis,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    both: bool = True,
 ) -> Start | None:
     """Statuses for ``m`` (solved with column ``bounds``, else its own) from an earlier model's
     ``basis``, or None when it would not help: other dimensions (localities, years, settings), or
-    shared columns that cost differently where bounds changed too."""
+    costs and bounds both changed and ``both`` is False or over GONE_BASIC_SHARE of the columns the
+    basis had basic are gone."""
     if {k: list(v) for k, v in m.labels.items()} != basis.labels:
         return None
     lo, up = bounds if bounds is not None else m.column_arrays()[1:3]
@@ -128,12 +138,34 @@ def starting_basis(
         np.array_equal(m.variables[name].cost[new], basis.cols[name][2][old])
         for name, (new, old) in where.items()
     )
-    if not same_costs and not _same_point(m, basis, where, where_rows, lo, up, rlo, rup):
-        return None
+    primal = not same_costs
+    if primal and not _same_point(m, basis, where, where_rows, lo, up, rlo, rup):
+        if not both:
+            return None
+        # costs and bounds both changed (a demand lever): the basis is neither primal nor dual
+        # feasible, yet the dual simplex from it beats a start from scratch on the substituted LP
+        # (decision 0004), unless many columns it had basic are gone (pruned)
+        basic = [basis.cols[name][1] == BASIC for name in basis.cols]
+        lost = sum(int((g & b).sum()) for (_, g), b in zip(_gone(basis, where), basic, strict=True))
+        if lost > GONE_BASIC_SHARE * sum(int(b.sum()) for b in basic):
+            return None
+        primal = False
     # a nonbasic status at a bound that is now infinite moves to the other end (or zero)
     col = _at_finite_bound(col, lo, up)
     row = _at_finite_bound(row, rlo, rup)
-    return Start(col, row, primal=not same_costs)
+    return Start(col, row, primal=primal)
+
+
+def _gone(
+    basis: Basis, where: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> list[tuple[str, np.ndarray]]:
+    """Per block of the last basis, which of its columns the new model no longer has."""
+    out = []
+    for name, (keys, *_rest) in basis.cols.items():
+        gone = np.ones(len(keys), bool)
+        gone[where.get(name, (None, np.zeros(0, int)))[1]] = False
+        out.append((name, gone))
+    return out
 
 
 def _same_point(
@@ -158,14 +190,13 @@ def _same_point(
         if not (np.array_equal(rlo[s], olo[old]) and np.array_equal(rup[s], oup[old])):
             return False
     matched = np.zeros(m.n_cols, bool)
-    for name, (keys, status, _, olo, oup) in basis.cols.items():
+    for name, gone in _gone(basis, where):
+        _, status, _, olo, oup = basis.cols[name]
         new, old = where.get(name, (np.zeros(0, int), np.zeros(0, int)))
         s = m.variables[name].start + new if name in m.variables else new
         if not (np.array_equal(lo[s], olo[old]) and np.array_equal(up[s], oup[old])):
             return False
         matched[s] = True
-        gone = np.ones(len(keys), bool)
-        gone[old] = False
         if (status[gone] == BASIC).any() or np.any(
             _nonbasic_value(status[gone], olo[gone], oup[gone]) != 0
         ):
