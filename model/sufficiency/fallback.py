@@ -8,7 +8,7 @@ the fallback, and the row becomes "the others <= entrants". Where one other colu
 is its upper bound and the row goes; where none is, the fallback is a constant.
 
 HiGHS's presolve does the same from scratch, but a solve started from a basis skips presolve, so a
-lever's warm solve used to work on every row: on Devon 9,305 rows instead of 21,094, and its
+lever's warm solve used to work on every row: 21,094 on Devon, where it now works on 9,305, and its
 iterations cost a third less (decision 0004, "The fallback substituted out"). Solutions, duals and
 bases are mapped back to the whole model, so nothing downstream sees the difference.
 """

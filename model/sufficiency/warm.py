@@ -142,9 +142,10 @@ def starting_basis(
     if primal and not _same_point(m, basis, where, where_rows, lo, up, rlo, rup):
         if not both:
             return None
-        # costs and bounds both changed (a demand lever): the basis is neither primal nor dual
-        # feasible, yet the dual simplex from it beats a start from scratch on the substituted LP
-        # (decision 0004), unless many columns it had basic are gone (pruned)
+        # costs changed and the point did not survive (bounds changed too, as after a demand
+        # lever): the basis is neither primal nor dual feasible, yet the dual simplex from it beats
+        # a start from scratch on the substituted LP (decision 0004), unless many columns it had
+        # basic are gone (pruned)
         basic = [basis.cols[name][1] == BASIC for name in basis.cols]
         lost = sum(int((g & b).sum()) for (_, g), b in zip(_gone(basis, where), basic, strict=True))
         if lost > GONE_BASIC_SHARE * sum(int(b.sum()) for b in basic):
