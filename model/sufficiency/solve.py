@@ -127,17 +127,16 @@ def highs_model(
     m: LinearModel,
     time_limit: float | None = None,
     mip_rel_gap: float = MIP_REL_GAP,
-    fixed: tuple[np.ndarray, np.ndarray] | None = None,
     relax: bool = False,
 ) -> object:
-    """A ``highspy.Highs`` holding the model, passed as one column-wise sparse matrix; ``fixed``
-    (column ids, values) pins those columns, ``relax`` drops integrality."""
+    """A ``highspy.Highs`` holding the whole model (no substitution: branch and bound's, and the
+    reference the tests and the LP benchmark compare with), passed as one column-wise sparse
+    matrix; ``relax`` drops integrality. LPs are solved through ``lp_model``."""
     h = new_highs()
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    cost, _, _, integ = m.column_arrays()
-    lo, up = column_bounds(m, fixed)
+    cost, lo, up, integ = m.column_arrays()
     a = m.coo().tocsc()
     a.sum_duplicates()
     _pass_model(h, cost, lo, up, a, *m.row_bounds(), np.zeros_like(integ) if relax else integ)
