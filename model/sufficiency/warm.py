@@ -146,9 +146,8 @@ def starting_basis(
         # lever): the basis is neither primal nor dual feasible, yet the dual simplex from it beats
         # a start from scratch on the substituted LP (decision 0004), unless many columns it had
         # basic are gone (pruned)
-        basic = [basis.cols[name][1] == BASIC for name in basis.cols]
-        lost = sum(int((g & b).sum()) for (_, g), b in zip(_gone(basis, where), basic, strict=True))
-        if lost > GONE_BASIC_SHARE * sum(int(b.sum()) for b in basic):
+        lost = sum(int((basis.cols[n][1][gone] == BASIC).sum()) for n, gone in _gone(basis, where))
+        if lost > GONE_BASIC_SHARE * sum(int((c[1] == BASIC).sum()) for c in basis.cols.values()):
             return None
         primal = False
     # a nonbasic status at a bound that is now infinite moves to the other end (or zero)
