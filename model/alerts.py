@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+PROVISIONAL = "provisional"  # sufficiency.solve.PROVISIONAL (not imported: alerts stays light)
+
 MIN_PLACES = 0.5  # breaches and unmet places smaller than half a child are solver round-off
 
 
@@ -187,8 +189,12 @@ def limit_warnings(opt: Mapping[str, Any]) -> list[RunWarning]:
     gap, target = opt.get("mip_gap"), opt.get("mip_gap_target")
     if gap is not None and target is not None and float(gap) > float(target) + 1e-9:
         searched = "branch_and_bound" in (opt.get("solve_stages_seconds") or {})
+        provisional = opt.get("status") == PROVISIONAL
         why = (
-            "the solver stopped at its time limit"
+            "branch and bound was deferred (a first answer, rounded from the LP, for a run with "
+            "branch and bound to refine)"
+            if provisional
+            else "the solver stopped at its time limit"
             if searched
             else "branch and bound was not started, as it could not have got past re-solving the "
             "LP relaxation within its time limit"
@@ -197,8 +203,12 @@ def limit_warnings(opt: Mapping[str, Any]) -> list[RunWarning]:
             RunWarning(
                 "mip_gap",
                 f"The whole-unit build plan is proven within {float(gap):.2%} of the cheapest "
-                f"possible, short of policy.mip_gap ({float(target):.2%}): {why}; raise "
-                "policy.mip_time_limit_seconds for a tighter plan.",
+                f"possible, short of policy.mip_gap ({float(target):.2%}): {why}"
+                + (
+                    "."
+                    if provisional
+                    else "; raise policy.mip_time_limit_seconds for a tighter plan."
+                ),
                 float(gap),
                 (),
             )

@@ -137,6 +137,7 @@ def run_scenario(
     demand: Any = None,
     warm: WarmStarts | None = None,
     path_cache: PathCache | None = None,
+    branch_and_bound: bool = True,
 ) -> Results:
     """Run every stage for one validated scenario and return its tables and summary (writes nothing).
 
@@ -146,7 +147,9 @@ def run_scenario(
     run, used where the LP has the same dimensions (warm.py says when) and updated (the app keeps
     one per session; the CLI solves from scratch). ``path_cache``: where the placement demand of the
     Monte Carlo paths is kept for the next run on the same ``demand`` (the app keeps one for the
-    server).
+    server). ``branch_and_bound``: False lets a whole-unit plan rounded from the LP stand even
+    outside ``policy.mip_gap`` (status provisional, with a warning: the app's first answer to a
+    lever, refined by a second run with it; decision 0004).
     """
     scn = resolved.scenario
     paths = scn.run.paths if paths is None else paths
@@ -204,6 +207,7 @@ def run_scenario(
             before=placed.unmitigated,
             warm=warm,
             on_builds=beside.start,
+            branch_and_bound=branch_and_bound,
         )
         batches = ahead.result()
         # Monte Carlo paths, run once for the finance bands of both variants and the robustness

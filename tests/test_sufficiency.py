@@ -937,10 +937,10 @@ def test_tightened_builds_keep_the_whole_unit_optimum(limits: str, unit: int) ->
 
 
 def test_branch_and_bound_stops_within_the_gap_of_a_bound_it_cannot_see() -> None:
-    """The case above at a 0.1% gap, branch and bound started from the rounded plan (3 units,
-    676,666.67): told of a bound the plan is already within the gap of, it stops at once with that
-    plan in hand; told of the relaxation's bound (616,666.67) it goes on to the optimum, 2 units
-    (651,666.67)."""
+    """The case above at a 0.1% gap, branch and bound searching below the rounded plan's cost (3
+    units, 676,666.67): told of a bound that plan is already within the gap of, it stops at once,
+    with no plan of its own (the rounded one stands); told of the relaxation's bound (616,666.67)
+    it goes on to the optimum, 2 units (651,666.67)."""
     from model.sufficiency.solve import (
         _fixed_builds_model,
         _run_highs,
@@ -960,16 +960,50 @@ def test_branch_and_bound_stops_within_the_gap_of_a_bound_it_cannot_see() -> Non
 
     def branch_and_bound(bound: float) -> tuple[str, float]:
         hb = highs_model(lp, None, 0.001)
-        hb.setSolution(lp.n_cols, np.arange(lp.n_cols, dtype=np.int32), x_r)
-        _stop_within_gap(hb, bound, 0.001)
+        hb.setOptionValue("objective_bound", rounded)
+        _stop_within_gap(hb, bound, 0.001, rounded)
         status, objective, _, _ = _run_highs(hb)
         return status, objective
 
-    assert branch_and_bound(rounded) == ("interrupted", pytest.approx(rounded))
+    status, objective = branch_and_bound(rounded)
+    assert status == "interrupted" and not objective < rounded
     # stopped by the callback or by HiGHS itself, once its own bound proves the optimum
     status, objective = branch_and_bound(relaxed)
     assert status in ("interrupted", "optimal")
     assert objective == pytest.approx(8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W)
+
+
+def test_branch_and_bound_finds_the_optimum_highs_proves_from_scratch(tmp_path) -> None:
+    """One locality over six years, the demand from the scenario's own population (not by hand),
+    special places in units of 4 at a 0.1% gap: the rounded plan is 7.5% above the relaxation and
+    branch and bound must reach the optimum HiGHS proves on the exported model from scratch (4%
+    cheaper). Handing HiGHS 1.16 the rounded plan as a starting solution made it value that plan
+    GBP 120,000 (one unit's capital) below its cost, stop there as optimal and miss it."""
+    import yaml
+
+    from model.engine import run_scenario
+    from model.io import load_scenario_text
+
+    m = mapping(integer_builds=True, mip_gap=0.001)
+    m["meta"]["horizon_years"] = 6
+    res = run_scenario(load_scenario_text(yaml.safe_dump(m), "six.yaml"), paths=1, export_lp=True)
+    opt = res.summary["optimisation"]
+    (tmp_path / "model.mps").write_text(res.mps_text)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(tmp_path / "model.mps"))
+    h.setOptionValue("mip_rel_gap", 0.0)
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    optimum = h.getInfo().objective_function_value
+    first = run_scenario(
+        load_scenario_text(yaml.safe_dump(m), "six.yaml"), paths=1, branch_and_bound=False
+    ).summary["optimisation"]
+    assert first["status"] == "provisional" and first["mip_gap"] > 0.07  # the rounded plan
+    assert optimum < 0.97 * first["objective_gbp"]
+    assert opt["objective_gbp"] == pytest.approx(optimum, rel=1e-9)
+    assert opt["status"] == "optimal" and opt["mip_gap"] <= 0.001
+    assert opt["best_bound_gbp"] <= optimum * (1 + 1e-9)
 
 
 def test_branch_and_bounds_plan_is_re_solved_from_its_own_point_through_crossover() -> None:
@@ -1020,6 +1054,67 @@ def test_branch_and_bound_is_not_started_when_its_root_could_not_finish(monkeypa
     (w,) = [w for w in limit_warnings(opt) if w.kind == "mip_gap"]
     assert "branch and bound was not started" in w.message
     assert "policy.mip_time_limit_seconds" in w.message
+
+
+def test_branch_and_bound_deferred_leaves_the_rounded_plan_as_a_first_answer() -> None:
+    """The case above at a 0.1% gap without branch and bound (the app's first answer to a lever):
+    the rounded plan (3 units, 676,666.67, 8.9% above the bound) stands as provisional, with its
+    gap and a warning that says branch and bound was deferred, not that time ran out; the same
+    scenario with it finds the 2-unit optimum, 651,666.67."""
+    from model.alerts import limit_warnings
+
+    tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
+    first = su.optimise(tight, demand(tight), branch_and_bound=False)
+    opt = first.summary
+    assert opt["status"] == "provisional" and first.solution.ok
+    assert "branch_and_bound" not in opt["solve_stages_seconds"]
+    assert opt["objective_gbp"] == pytest.approx(10 * SPECIAL * W + 12 * CAPITAL)
+    bound = 10 * (SPECIAL * W + CAPITAL)
+    assert opt["mip_gap"] == pytest.approx((opt["objective_gbp"] - bound) / opt["objective_gbp"])
+    assert first.builds["units"].tolist() == [3.0]
+    assert any(n.startswith("branch and bound deferred") for n in opt["notes"])
+    (w,) = [w for w in limit_warnings(opt) if w.kind == "mip_gap"]
+    assert "branch and bound was deferred" in w.message
+    assert "policy.mip_time_limit_seconds" not in w.message  # no time limit to raise
+    refined = su.optimise(tight, demand(tight))
+    assert refined.summary["status"] == "optimal"
+    assert refined.summary["objective_gbp"] == pytest.approx(
+        8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W
+    )
+    # where the rounded plan is within the gap there is nothing to defer: the plan is final
+    loose = scenario(mapping(integer_builds=True, mip_gap=0.1))
+    assert su.optimise(loose, demand(loose), branch_and_bound=False).summary["status"] == "optimal"
+
+
+def test_a_cancelled_run_stops_at_its_next_stage_report() -> None:
+    """Inside ``cancellable(event)``, a set event ends the solve at its next stage report with
+    RunCancelled (the app's refinement of a plan the user has moved on from); unset, it runs."""
+    import threading
+
+    from model.stages import RunCancelled, cancellable
+
+    tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
+    event = threading.Event()
+    with cancellable(event):
+        assert su.optimise(tight, demand(tight)).summary["status"] == "optimal"
+        event.set()
+        with pytest.raises(RunCancelled):
+            su.optimise(tight, demand(tight))
+    # set while branch and bound runs (here as it starts): it stops at its first check, and the
+    # run ends there, before re-solving its plan
+    from model.stages import listening
+
+    event = threading.Event()
+
+    def hear(text: str) -> None:
+        if text.startswith("branch and bound"):
+            event.set()
+
+    with cancellable(event), listening(hear), pytest.raises(RunCancelled) as stop:
+        su.optimise(tight, demand(tight))
+    assert stop.value.args == ("branch and bound",)
+    # outside the block the event means nothing
+    assert su.optimise(tight, demand(tight)).summary["status"] == "optimal"
 
 
 @pytest.mark.parametrize("integer", [False, True])

@@ -154,11 +154,13 @@ def solve(
     mip_time_limit: float | None = None,
     warm: ScopedWarmStarts | None = None,
     on_builds: Callable[[pd.DataFrame], None] | None = None,
+    branch_and_bound: bool = True,
 ) -> Solution:
     """Solve with HiGHS (default) or CBC within ``time_limit`` seconds in all; falls back to CBC,
     with a note, if highspy is missing. Whole-unit builds stop at ``mip_gap`` (see solve_highs);
     ``on_builds`` hears each whole-unit plan as builds.csv rows before it is re-solved (HiGHS
-    only): the rounded plan, then branch and bound's if it betters it.
+    only): the rounded plan, then branch and bound's if it betters it. Without
+    ``branch_and_bound`` HiGHS's rounded plan stands even outside the gap (status provisional).
 
     From scratch unless ``warm`` holds the last run's basis of an LP with the same dimensions: the
     primal simplex then starts from it where only costs changed (it is still primal feasible), the
@@ -172,6 +174,7 @@ def solve(
             stage=report_stage,
             warm=warm,
             on_rounded=_as_builds(model, on_builds) if on_builds is not None else None,
+            branch_and_bound=branch_and_bound,
         )
     sol = solve_cbc(model.lp, model.to_pulp(), time_limit, mip_gap, stage=report_stage)
     if solver == "highs":
@@ -260,11 +263,13 @@ def optimise(
     before: PlacementPlan | None = None,
     warm: ScopedWarmStarts | None = None,
     on_builds: Callable[[pd.DataFrame], None] | None = None,
+    branch_and_bound: bool = True,
 ) -> SufficiencyResult:
     """Build, solve and read back the sufficiency LP for one placement demand.
 
     ``before``: the unmitigated forecast of this demand, if already computed (see ``build``);
-    ``warm``: bases kept between runs and ``on_builds``: hears the rounded builds (``solve``).
+    ``warm``: bases kept between runs, ``on_builds``: hears the rounded builds and
+    ``branch_and_bound``: False defers it (``solve``).
     """
     model = build(scn, pdemand, fixed_builds, before=before)
     sol = solve(
@@ -275,6 +280,7 @@ def optimise(
         scn.policy.mip_time_limit_seconds,
         warm,
         on_builds,
+        branch_and_bound,
     )
     res = read_back(scn, pdemand, model, sol)
     if export_lp:
@@ -292,6 +298,7 @@ def optimise_scenario(
     before: PlacementPlan | None = None,
     warm: WarmStarts | None = None,
     on_builds: Callable[[pd.DataFrame], None] | None = None,
+    branch_and_bound: bool = True,
 ) -> SufficiencyResult:
     """The engine's entry point: plan for ``policy.plan_for``, report on the central forecast.
 
@@ -303,6 +310,7 @@ def optimise_scenario(
     unmitigated forecast of ``pdemand`` (its placements before the first decision year are kept).
     ``warm``: bases kept between runs, one set per LP (``solve``). ``on_builds``: hears the
     rounded whole-unit builds of the LP that decides them, before it is re-solved (``solve``).
+    ``branch_and_bound``: False lets that LP's rounded plan stand outside the gap (``solve``).
     """
     q = scn.policy.plan_for
     stock_q, new_q, note = (
@@ -319,6 +327,7 @@ def optimise_scenario(
             before=before,
             warm=_scope(warm, "plan"),
             on_builds=on_builds,
+            branch_and_bound=branch_and_bound,
         )
     else:
         planning = optimise(
@@ -328,6 +337,7 @@ def optimise_scenario(
             export_lp,
             warm=_scope(warm, "plan"),
             on_builds=on_builds,
+            branch_and_bound=branch_and_bound,
         )
         res = optimise(
             scn,

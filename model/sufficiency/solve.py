@@ -24,6 +24,7 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
+from ..stages import RunCancelled, cancel_event, cancelled
 from .fallback import Substitution, substitute
 from .linear import LinearModel, PulpModel, to_pulp
 from .warm import ScopedWarmStarts, capture, starting_basis
@@ -39,6 +40,11 @@ MIN_SECONDS = 0.05  # a solve given less time than this is not started
 # started only with at least this many times the relaxation's seconds left (decision 0004).
 ROOT_FACTOR = 3.0
 SIMPLEX_PRIMAL = 4  # HiGHS's simplex_strategy for the primal simplex
+PROVISIONAL = "provisional"  # a rounded plan outside the gap, branch and bound deferred
+DEFERRED_NOTE = (
+    "branch and bound deferred: the rounded plan stands, outside policy.mip_gap, as a first "
+    "answer (the app's, while a run with branch and bound refines it)"
+)
 WARM_NOTE = (
     "warm-started from the last run's basis (the same localities, years and settings): an "
     "LP with several optimal solutions may reach another of them, and so round to another "
@@ -49,7 +55,9 @@ WARM_NOTE = (
 @dataclass
 class Solution:
     solver: str
-    status: str  # optimal | time_limit | infeasible | unbounded | error | time_limit_no_solution
+    # optimal | time_limit | provisional (branch and bound deferred: solve_highs) | infeasible |
+    # unbounded | error | time_limit_no_solution
+    status: str
     objective: float
     x: np.ndarray  # column values
     dual: np.ndarray  # row duals: change in objective per unit increase of the row's bound
@@ -64,7 +72,7 @@ class Solution:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("optimal", "time_limit") and np.isfinite(self.objective)
+        return self.status in ("optimal", "time_limit", PROVISIONAL) and np.isfinite(self.objective)
 
 
 def highs_available() -> bool:
@@ -600,6 +608,7 @@ def solve_highs(
     stage: Callable[[str], None] | None = None,
     warm: ScopedWarmStarts | None = None,
     on_rounded: Callable[[np.ndarray, np.ndarray], None] | None = None,
+    branch_and_bound: bool = True,
 ) -> Solution:
     """Solve with HiGHS within ``time_limit`` seconds in all.
 
@@ -611,7 +620,8 @@ def solve_highs(
     keeps each LP's basis for the next run and starts from the last one where it helps (warm.py).
     ``on_rounded(icols, units)`` hears each whole-unit plan before its LP is re-solved (work that
     needs only the builds can start while it is): the rounded plan, then branch and bound's if it
-    betters it.
+    betters it. Without ``branch_and_bound`` a rounded plan outside the gap stands with status
+    PROVISIONAL (the app's first answer to a lever; a run with it refines the plan).
     """
     say = stage or (lambda _text: None)
     clock = _Clock(time_limit)
@@ -695,6 +705,9 @@ def solve_highs(
     if gap <= mip_gap:
         notes.append(f"within policy.mip_gap ({mip_gap:.2%}): no branch and bound needed")
         return result("optimal", obj_r, x_r, dual_r, bound)
+    if not branch_and_bound:
+        notes.append(DEFERRED_NOTE)
+        return result(PROVISIONAL, obj_r, x_r, dual_r, bound)
     seconds = clock.left(mip_time_limit)
     # (a warm-started relaxation's seconds say nothing of the root's: its time from scratch does)
     need = ROOT_FACTOR * (warm_lp if warm_lp is not None else stages["relaxation"])
@@ -715,17 +728,24 @@ def solve_highs(
     tight = tightened_builds(arrays, dual, obj_r)
     if tight is not None:  # no plan beyond these bounds beats the rounded one
         hb.changeColsBounds(len(icols), icols.astype(np.int32), *tight)  # type: ignore[attr-defined]
-    hb.setSolution(m.n_cols, np.arange(m.n_cols, dtype=np.int32), x_r)  # type: ignore[attr-defined]
-    # it starts from a whole-unit plan in hand: feasibility jump, a heuristic whose job is a first
-    # feasible plan, only delays the root (1.5 s of 6.6 s under the app's cap; decision 0004)
+    # the rounded plan's cost bounds the search; it is not handed over as a starting solution:
+    # HiGHS 1.16 can value a given solution below its own cost (after its MIP presolve), then
+    # stop at it as if optimal and miss better plans (decision 0004)
+    hb.setOptionValue("objective_bound", float(obj_r))  # type: ignore[attr-defined]
+    # a whole-unit plan is in hand: feasibility jump, a heuristic whose job is a first feasible
+    # plan, only delays the root (1.5 s of 6.6 s under the app's cap; decision 0004)
     hb.setOptionValue("mip_heuristic_run_feasibility_jump", False)  # type: ignore[attr-defined]
-    _stop_within_gap(hb, bound, mip_gap)
+    _stop_within_gap(hb, bound, mip_gap, obj_r)
     st_b, obj_b, x_b, _ = _run_highs(hb)
+    if cancelled():  # stopped for it: nothing after branch and bound is wanted
+        raise RunCancelled("branch and bound")
     info = hb.getInfo()  # type: ignore[attr-defined]
     stages["branch_and_bound"] = time.perf_counter() - t_bb
     best_bound = (
         max(bound, float(info.mip_dual_bound)) if np.isfinite(info.mip_dual_bound) else bound
     )
+    if st_b == "infeasible":  # no plan cheaper than the rounded one (which is feasible): it is best
+        best_bound = obj_r
     x, obj, dual = x_r, obj_r, dual_r
     if st_b in ("optimal", "time_limit", "interrupted") and np.isfinite(obj_b) and obj_b < obj_r:
         better = np.round(x_b[icols])
@@ -762,17 +782,22 @@ def solve_highs(
     return result(status, obj, x, dual, best_bound)
 
 
-def _stop_within_gap(h: object, bound: float, mip_gap: float) -> None:
-    """Have branch and bound stop once its best plan is within ``mip_gap`` of the better of its
-    own bound and ``bound`` (the whole-unit bound it cannot see), not only of its own."""
+def _stop_within_gap(h: object, bound: float, mip_gap: float, plan: float = np.inf) -> None:
+    """Have branch and bound stop once the best plan, its own or the one in hand (cost ``plan``),
+    is within ``mip_gap`` of the better of its own bound and ``bound`` (the whole-unit bound it
+    cannot see), not only of its own, or once its run is cancelled (the next stage report then
+    ends the run)."""
     import highspy
 
     def check(_kind: int, _msg: str, out: Any, into: Any, _user: Any) -> None:
         best = max(bound, out.mip_dual_bound)
-        if np.isfinite(out.objective_function_value) and (
-            _relative_gap(out.objective_function_value, best) <= mip_gap
-        ):
+        upper = min(plan, out.objective_function_value)
+        if np.isfinite(upper) and _relative_gap(upper, best) <= mip_gap:
             into.user_interrupt = True
+        elif cancel is not None and cancel.is_set():  # the run was cancelled (stages.cancellable)
+            into.user_interrupt = True
+
+    cancel = cancel_event()
 
     h.setCallback(check, None)  # type: ignore[attr-defined]
     h.startCallback(highspy.cb.HighsCallbackType.kCallbackMipInterrupt)  # type: ignore[attr-defined]
