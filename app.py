@@ -53,8 +53,9 @@ from model.levers import (
     name_edits,
 )
 from model.montecarlo import PathCache
+from model.refine import REFINEMENTS
 from model.stages import listening
-from model.sufficiency.solve import WARM_NOTE
+from model.sufficiency.solve import PROVISIONAL, WARM_NOTE
 from model.sufficiency.warm import WarmStarts
 
 ROOT = Path(__file__).resolve().parent
@@ -117,6 +118,55 @@ def _run_store() -> dict[str, Any]:
     return {"lock": threading.Lock(), "runs": OrderedDict()}
 
 
+FIRST = "|first"  # a run store key's suffix for a lever's first answer (branch and bound deferred)
+
+
+def _kept(key: str, warm: WarmStarts | None) -> Results | None:
+    """The kept run for ``key``: refined if it is, else its first answer; its bases go to
+    ``warm`` (the next lever changes that run)."""
+    store = _run_store()
+    with store["lock"]:
+        for k in (key, key + FIRST):
+            kept = store["runs"].get(k)
+            if kept is not None:
+                store["runs"].move_to_end(k)
+                if warm is not None:
+                    warm.adopt(kept[1])
+                return kept[0]
+    return None
+
+
+def _keep(key: str, res: Results, bases: dict[str, Any]) -> None:
+    """Keep a run (and its LP bases) under ``key``, dropping the oldest beyond RUNS_KEPT."""
+    store = _run_store()
+    with store["lock"]:
+        store["runs"][key] = (res, bases)
+        store["runs"].move_to_end(key)
+        while len(store["runs"]) > RUNS_KEPT:
+            store["runs"].popitem(last=False)
+
+
+def provisional(res: Results) -> bool:
+    """The run is a lever's first answer: its whole-unit plan rounded, branch and bound deferred."""
+    return (res.summary.get("optimisation") or {}).get("status") == PROVISIONAL
+
+
+def _refine(key: str, resolved: ResolvedScenario, demand: Any, warm: WarmStarts | None) -> None:
+    """Queue the run with branch and bound that refines ``key``'s first answer (REFINEMENTS), from
+    a copy of that answer's LP bases: its relaxation and rounding start where they ended."""
+    bases = warm.snapshot() if warm is not None else {}
+
+    def refine() -> None:
+        own = WarmStarts()
+        own.adopt(bases)
+        res = run_scenario(resolved, demand=demand, warm=own, path_cache=_path_cache())
+        _keep(key, res, own.snapshot())
+        with _run_store()["lock"]:
+            _run_store()["runs"].pop(key + FIRST, None)
+
+    REFINEMENTS.submit(key, refine)
+
+
 def _run(
     sha: str,
     name: str,
@@ -131,30 +181,34 @@ def _run(
     keeps the tables on disk for the next server; ``progress`` hears each stage and solver step;
     ``warm`` holds this session's last LP bases.
 
+    A lever's run (not ``persist``) answers first without branch and bound: where the rounded
+    plan is outside policy.mip_gap that answer is provisional and a run with branch and bound
+    refines it in the background (``_refine``); the page shows the refined run once it is kept.
+    An unedited scenario runs whole, as the CLI runs it.
+
     Kept in ``_run_store`` rather than by st.cache_resource: a cached function's elements are
     replayed on later calls, which a progress line drawn outside it cannot be."""
-    store = _run_store()
     key = f"{sha}|{name}"
-    with store["lock"]:
-        kept = store["runs"].get(key)
-        if kept is not None:
-            store["runs"].move_to_end(key)
-            if warm is not None:  # its LP bases too, for this session's next lever
-                warm.adopt(kept[1])
-            return kept[0]
+    kept = _kept(key, warm)
+    if kept is not None:
+        if provisional(kept) and REFINEMENTS.get(key) is None:  # cancelled when the user left it
+            _refine(key, resolved, demand, warm)
+        return kept
     with listening(progress):
         # a scenario as written (persisted for the next server) is solved from scratch, as the CLI
         # solves it; a lever's run starts from the last run's bases where only places or limits
         # changed (decision 0004), and every run leaves its bases for the next
         if warm is not None and persist:
             warm = warm.recording_only()
-        res = run_scenario(resolved, demand=demand, warm=warm, path_cache=_path_cache())
+        res = run_scenario(
+            resolved, demand=demand, warm=warm, path_cache=_path_cache(), branch_and_bound=persist
+        )
     if persist:
         _to_disk(res, warm)
-    with store["lock"]:
-        store["runs"][key] = (res, warm.snapshot() if warm is not None else {})
-        while len(store["runs"]) > RUNS_KEPT:
-            store["runs"].popitem(last=False)
+    first = provisional(res)
+    _keep(key + FIRST if first else key, res, warm.snapshot() if warm is not None else {})
+    if first:
+        _refine(key, resolved, demand, warm)
     return res
 
 
@@ -228,6 +282,29 @@ def _to_disk(res: Results, warm: WarmStarts | None = None) -> None:
             warm.save(_bases_path(res.resolved))
     except Exception:  # a read-only home, a full disk: the app works without the cache
         pass
+
+
+REFINE_POLL_SECONDS = 1.0  # how often a first answer's page looks for its refined run
+
+
+@st.fragment(run_every=REFINE_POLL_SECONDS)
+def refinement_notice(key: str) -> None:
+    """Say the plan shown is a first answer being refined, and redraw the page once it is."""
+    future = REFINEMENTS.get(key)
+    if future is None or (future.done() and not future.cancelled() and not future.exception()):
+        st.rerun()  # refined (the run store has it), or cancelled elsewhere (_run queues it again)
+    if future.done():
+        why = "cancelled" if future.cancelled() else f"{type(future.exception()).__name__}"
+        st.warning(
+            f"The build plan could not be refined ({why}): the first answer below stands, "
+            "rounded from the LP without branch and bound."
+        )
+        return
+    st.info(
+        "**First answer.** The whole-unit build plan shown is rounded from the LP, short of the "
+        "plan gap asked for (the warning below says how far). Branch and bound is refining it "
+        "in the background; this page shows the refined plan by itself when it is ready."
+    )
 
 
 def _show_problems(err: ScenarioError, what: str) -> None:
@@ -1195,6 +1272,10 @@ def main() -> None:
             # its LP bases too (once, not on every rerun): the first lever then starts warm
             warm.load(_bases_path(edited))
         st.session_state["warm_bases_of"] = edited.sha256
+        key = f"{edited.sha256}|{run_name}"
+        # a refinement of a first answer the user has moved on from is not wanted any more
+        if st.session_state.get("refining") not in (None, key):
+            REFINEMENTS.cancel(st.session_state.pop("refining"))
         t_demand = 0.0
         if res is None:
             with st.spinner("Simulating EHCP demand..."):
@@ -1232,6 +1313,11 @@ def main() -> None:
     opt = res.summary.get("optimisation") or {}
     t_draw = time.perf_counter()
     headline_cards(cards)
+    if provisional(res):
+        st.session_state["refining"] = key
+        refinement_notice(key)
+    else:
+        st.session_state.pop("refining", None)
     run_warnings(res)
 
     # Lazy tabs: only the open view is drawn (a lever answers without drawing a dozen charts the

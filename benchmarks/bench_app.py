@@ -7,7 +7,10 @@ independent share (policy: the same), the same cap with the whole-unit plan allo
 of the best bound instead of 1% (the plan gap lever) and a dearer independent place (a cost
 lever: the same). Targets on 2 cores: 2 s or less for policy and cost levers, 4 s or less for
 demand levers; the first load within 10 s. Each step says whether its LP started from the last
-run's basis (a capacity, policy or cost lever) or from scratch (decision 0004). Run: ``python -m benchmarks app`` (the scenario's own paths and horizon).
+run's basis (a capacity, policy or cost lever) or from scratch (decision 0004). A lever whose
+rounded plan is outside the plan gap answers first without branch and bound (provisional) and the
+page then shows the refined plan: both times are printed, the first answer against the target.
+Run: ``python -m benchmarks app`` (the scenario's own paths and horizon).
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ TARGETS = {
 }
 
 
-def _step(at: Any, name: str, change: Any) -> tuple[str, float, dict[str, Any]]:
+def _step(at: Any, name: str, change: Any) -> tuple[str, float, dict[str, Any], float | None]:
+    """Seconds to the answer drawn and, for a first answer, to the refined plan drawn."""
+    from model.refine import REFINEMENTS
+
     if change is not None:
         change(at)
         at.button(key="apply").click()
@@ -42,7 +48,12 @@ def _step(at: Any, name: str, change: Any) -> tuple[str, float, dict[str, Any]]:
     secs = time.perf_counter() - t0
     if at.exception or at.error:
         raise RuntimeError(f"{name}: the app failed: {[e.value for e in at.exception or at.error]}")
-    return name, secs, dict(at.session_state["timings"])
+    timing, refined = dict(at.session_state["timings"]), None
+    if "refining" in at.session_state:  # a first answer: the page polls for its refined plan
+        REFINEMENTS.get(at.session_state["refining"]).result()
+        at.run()
+        refined = time.perf_counter() - t0
+    return name, secs, timing, refined
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -61,11 +72,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ]  # fmt: skip
     out: dict[str, float] = {}
     for name, change in steps:
-        name, secs, timing = _step(at, name, change)
+        name, secs, timing, refined = _step(at, name, change)
         out[name] = secs
         target = TARGETS[name]
+        first = (
+            "" if refined is None else f"first answer (provisional; refined plan {refined:.2f} s) "
+        )
         print(
-            f"{name:22s} {secs:6.2f} s (target {target:.0f} s or less: "
+            f"{name:22s} {secs:6.2f} s {first}(target {target:.0f} s or less: "
             f"{'met' if secs <= target else 'not met'}); demand stage "
             f"{timing['demand_seconds']:.2f} s, engine run {timing['run_seconds']:.2f} s (LP solve "
             f"{timing['solve_seconds']:.2f} s, "

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from model import charts, reports
 from model.cli import main as cli_main
 from model.engine import run_scenario
 from model.io import MAX_FILE_BYTES, load_scenario, load_scenario_text
+from model.refine import REFINEMENTS
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240
@@ -60,6 +62,14 @@ def default_app() -> AppTest:
 def small_run() -> Any:
     """A cheap deterministic run (one path, three years) for the download payloads and cards."""
     return run_scenario(load_scenario(None, ["meta.horizon_years=3", "run.paths=1"]))
+
+
+@pytest.fixture(autouse=True)
+def _no_refinement_left_running() -> Iterator[None]:
+    """A test's background refinements end with it (they would slow the next test's runs)."""
+    yield
+    REFINEMENTS.cancel_all()
+    REFINEMENTS.wait()
 
 
 @pytest.fixture
@@ -753,6 +763,45 @@ def test_a_cap_that_cannot_be_met_is_a_warning_with_its_size_and_years(app: AppT
     gap = at.session_state["headline"]["mip_gap"]
     _view(at, "Build plan")
     assert any(f"at most {gap:.2%} more than the cheapest" in c.value for c in at.caption)
+
+
+def test_a_plan_outside_the_gap_answers_first_then_shows_the_refined_plan(monkeypatch) -> None:
+    """Five years under a 10% independent cap: the rounded plan is 1.35% above the best bound,
+    outside the 1% gap, so the lever answers first without branch and bound (status provisional, the notice
+    and the gap warning say so) while the refinement runs in the background. Moving on (the plan
+    within 2%, final at once) cancels it; coming back shows the first answer again and queues it
+    anew; once it is done the page shows the refined plan: within 1%, no dearer, no notice."""
+    monkeypatch.setenv("SENDPLAN_APP_PATHS", str(PATHS))
+    monkeypatch.setenv("SENDPLAN_APP_HORIZON", "5")
+    at = _run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    at.checkbox(key="lv_cap_on").check()
+    at.slider(key="lv_cap").set_value(10.0)
+    _apply(at)
+    _no_errors(at)
+    first = dict(at.session_state["headline"])
+    assert first["solver_status"] == "provisional" and first["mip_gap"] > 0.01
+    key = at.session_state["refining"]
+    assert REFINEMENTS.get(key) is not None
+    assert any(i.value.startswith("**First answer.**") for i in at.info)
+    assert any("branch and bound was deferred" in w.value for w in at.warning)
+    # moving on cancels it: within 2% the rounded plan is final
+    at.select_slider(key="lv_mip_gap").set_value(0.02)
+    _apply(at)
+    assert at.session_state["headline"]["solver_status"] == "optimal"
+    assert "refining" not in at.session_state and not at.info
+    assert REFINEMENTS.get(key) is None
+    # back at 1%: the first answer, kept, and its refinement queued again
+    at.select_slider(key="lv_mip_gap").set_value(0.01)
+    _apply(at)
+    assert at.session_state["headline"]["objective_gbp"] == pytest.approx(first["objective_gbp"])
+    assert at.session_state["refining"] == key
+    REFINEMENTS.get(key).result(TIMEOUT)
+    _run(at)  # what the page's poll does once the refinement is done
+    refined = at.session_state["headline"]
+    assert refined["solver_status"] == "optimal" and refined["mip_gap"] <= 0.01
+    assert refined["objective_gbp"] <= first["objective_gbp"] * (1 + 1e-9)
+    assert "refining" not in at.session_state and not at.info
+    assert not any("branch and bound was deferred" in w.value for w in at.warning)
 
 
 def test_the_plan_gap_lever_sets_how_close_the_whole_unit_plan_must_be(app: AppTest) -> None:
