@@ -4,7 +4,9 @@ Run with ``streamlit run app.py`` (or ``make app``). Every lever edits the scena
 re-validated through model.io, so the YAML the app offers for download is exactly what it ran and
 ``sendplan run FILE`` reproduces the view. The levers are one form applied with one button; the
 demand stage is cached on the sections it reads, so lever changes that do not touch demand re-run
-only placements, the LP and finance. Only the open view is
+only placements, the LP and finance. A lever whose whole-unit plan, rounded from the LP, is outside
+the plan gap answers first with that plan (said so on the page) while branch and bound refines it
+in the background; the page shows the refined plan by itself. Only the open view is
 drawn. An unedited scenario's results are kept on disk for the next server's first load.
 
 Environment variables (for quick starts and tests; users normally leave them unset):
@@ -1312,12 +1314,12 @@ def main() -> None:
     st.session_state["scenario_sha256"] = edited.sha256
     opt = res.summary.get("optimisation") or {}
     t_draw = time.perf_counter()
-    headline_cards(cards)
-    if provisional(res):
+    if provisional(res):  # said before the figures it qualifies
         st.session_state["refining"] = key
         refinement_notice(key)
     else:
         st.session_state.pop("refining", None)
+    headline_cards(cards)
     run_warnings(res)
 
     # Lazy tabs: only the open view is drawn (a lever answers without drawing a dozen charts the
