@@ -138,9 +138,9 @@ def _kept(key: str, warm: WarmStarts | None) -> Results | None:
     return None
 
 
-def _keep(key: str, res: Results, bases: dict[str, Any]) -> None:
-    """Keep a run (and its LP bases) under ``key``, dropping the oldest beyond RUNS_KEPT."""
-    store = _run_store()
+def _keep(key: str, res: Results, bases: dict[str, Any], store: dict[str, Any]) -> None:
+    """Keep a run (and its LP bases) under ``key`` in ``store`` (``_run_store``'s), dropping the
+    oldest beyond RUNS_KEPT."""
     with store["lock"]:
         store["runs"][key] = (res, bases)
         store["runs"].move_to_end(key)
@@ -157,14 +157,16 @@ def _refine(key: str, resolved: ResolvedScenario, demand: Any, warm: WarmStarts 
     """Queue the run with branch and bound that refines ``key``'s first answer (REFINEMENTS), from
     a copy of that answer's LP bases: its relaxation and rounding start where they ended."""
     bases = warm.snapshot() if warm is not None else {}
+    # the server's objects, taken here: the worker thread is outside any script run
+    store, cache = _run_store(), _path_cache()
 
     def refine() -> None:
         own = WarmStarts()
         own.adopt(bases)
-        res = run_scenario(resolved, demand=demand, warm=own, path_cache=_path_cache())
-        _keep(key, res, own.snapshot())
-        with _run_store()["lock"]:
-            _run_store()["runs"].pop(key + FIRST, None)
+        res = run_scenario(resolved, demand=demand, warm=own, path_cache=cache)
+        _keep(key, res, own.snapshot(), store)
+        with store["lock"]:
+            store["runs"].pop(key + FIRST, None)
 
     REFINEMENTS.submit(key, refine)
 
@@ -208,7 +210,8 @@ def _run(
     if persist:
         _to_disk(res, warm)
     first = provisional(res)
-    _keep(key + FIRST if first else key, res, warm.snapshot() if warm is not None else {})
+    bases = warm.snapshot() if warm is not None else {}
+    _keep(key + FIRST if first else key, res, bases, _run_store())
     if first:
         _refine(key, resolved, demand, warm)
     return res
