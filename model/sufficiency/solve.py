@@ -614,7 +614,7 @@ def solve_highs(
 
     A model with integer columns (whole-unit builds) is solved to ``mip_gap`` (relative to the LP
     relaxation or the branch-and-bound bound): the relaxation, a rounded whole-unit plan re-
-    solved with its builds fixed, then branch and bound from that plan for at most
+    solved with its builds fixed, then branch and bound below that plan's cost for at most
     ``mip_time_limit`` seconds only if the rounded plan is not yet within the gap and that leaves
     it ROOT_FACTOR times the relaxation's seconds. ``stage`` hears each step's name. ``warm``
     keeps each LP's basis for the next run and starts from the last one where it helps (warm.py).
