@@ -48,6 +48,7 @@ FLOWS = (
     "overdue_assessments",
     *AGE_BANDS,
 )
+ISSUED = ("plans_issued", "plans_issued_within_20_weeks")  # the series SEN2 publishes
 
 
 def _problem(source: str, path: str, msg: str) -> ScenarioError:
@@ -303,6 +304,7 @@ def simulate(
     open_assessments: np.ndarray | float | None = None,
     complex_share: np.ndarray | float | None = None,
     priority_share: np.ndarray | float | None = None,
+    issued_only: bool = False,
 ) -> dict[str, np.ndarray]:
     """Run the pipeline month by month for P paths: flows and open counts [P, M] (see FLOWS).
 
@@ -313,6 +315,8 @@ def simulate(
     scalar) override the inputs, so a grid of values runs as paths in one call (the calibration
     does that). The opening backlog is standard cases spread evenly over ages
     ``min_age``..``min_age + 8`` (cases already waiting up to nine months more).
+    ``issued_only``: only ``plans_issued`` and ``plans_issued_within_20_weeks`` (what the
+    calibration compares with SEN2; the same values, without counting the other flows).
     """
     M = inp.months
     factor = np.ones((1, M)) if request_factor is None else np.asarray(request_factor, float)
@@ -336,7 +340,7 @@ def simulate(
     servable[0, inp.min_age :] = True
     servable[1, min(inp.min_age + inp.complex_extra, AGES - 1) :] = True
     split = np.stack([(1.0 - px) * (1.0 - cx), (1.0 - px) * cx, px], axis=1)[:, :, None]
-    out = {name: np.zeros((P, M)) for name in FLOWS}
+    out = {name: np.zeros((P, M)) for name in (ISSUED if issued_only else FLOWS)}
     band_lo = [lo for lo, _ in AGE_BANDS.values()]
     for m in range(M):
         if m:
@@ -359,8 +363,14 @@ def simulate(
         )
         aq[:, :2] -= ready * share_done[:, None, :]
         done_by_age += done_urgent
-        n_decided = decided.sum(axis=1)
         n_done = done_by_age.sum(axis=1)
+        out["plans_issued"][:, m] = n_done * inp.issue[m]
+        out["plans_issued_within_20_weeks"][:, m] = (
+            done_by_age[:, : WITHIN_20_WEEKS + 1].sum(axis=1) * inp.issue[m]
+        )
+        if issued_only:
+            continue
+        n_decided = decided.sum(axis=1)
         out["requests"][:, m] = inp.requests[m] * factor[:, m]
         out["decisions"][:, m] = n_decided
         out["decisions_within_6_weeks"][:, m] = decided[:, : WITHIN_6_WEEKS + 1].sum(axis=1)
@@ -368,10 +378,6 @@ def simulate(
         out["withdrawn"][:, m] = n_decided * inp.withdrawn[m]
         out["assessments_agreed"][:, m] = agreed.sum(axis=1)
         out["assessments_completed"][:, m] = n_done
-        out["plans_issued"][:, m] = n_done * inp.issue[m]
-        out["plans_issued_within_20_weeks"][:, m] = (
-            done_by_age[:, : WITHIN_20_WEEKS + 1].sum(axis=1) * inp.issue[m]
-        )
         out["plans_not_issued"][:, m] = n_done * (1.0 - inp.issue[m])
         open_by_age = dq + aq.sum(axis=1)
         out["open_decisions"][:, m] = dq.sum(axis=1)

@@ -6,7 +6,7 @@ grid searched in one vectorised run: the backlog of assessments open at the star
 complex assessments (late even without a queue), so that the model reproduces the plans issued
 each year and their 20-week share. Those figures are therefore in-sample, and labelled so.
 
-How ``sendplan init`` uses it (one call per LA, about 2 s of CPU)::
+How ``sendplan init`` uses it (one call per LA, about 0.15 s)::
 
     out = process_inputs_for_la(code)          # GSS code, LA number or name
     scenario["process"] = out["process"]       # the scenario's process section
@@ -134,6 +134,7 @@ def _grid_errors(
         open_assessments=q0,
         complex_share=cx,
         priority_share=px,
+        issued_only=True,
     )
     cal = inp.calendar_years
     err = np.zeros(q0.size)

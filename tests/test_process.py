@@ -92,6 +92,22 @@ def test_everything_that_enters_leaves_or_is_still_open() -> None:
     assert (f["open_over_52_weeks"][:, -1] > 0).all()
 
 
+def test_the_calibrations_issued_only_run_gives_the_same_plans_issued() -> None:
+    """The calibration asks only for plans issued and those within 20 weeks: the same values,
+    bit for bit, as the full simulation's, on a grid of backlogs, complex and priority shares."""
+    inp = small_queue(40)
+    grid = {
+        "open_assessments": np.array([0.0, 12.0, 30.0, 60.0]),
+        "complex_share": np.array([0.0, 0.3, 0.3, 0.6]),
+        "priority_share": np.array([0.0, 0.0, 0.1, 0.2]),
+    }
+    full = simulate(inp, np.ones((4, 40)), **grid)
+    only = simulate(inp, np.ones((4, 40)), **grid, issued_only=True)
+    assert set(only) == {"plans_issued", "plans_issued_within_20_weeks"}
+    for name, values in only.items():
+        assert np.array_equal(values, full[name]), name
+
+
 @pytest.fixture(scope="module")
 def devon() -> Scenario:
     return load_scenario(None).scenario
