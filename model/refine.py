@@ -11,21 +11,37 @@ starts; running, branch and bound stops at its next check and the run at its nex
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from .stages import cancellable
 
 
 class Refinements:
-    """Background refinements by key; at most one runs at a time, the others wait in order."""
+    """Background refinements by key; at most one runs at a time, the others wait in order.
+
+    The worker is a daemon thread: a server stopped while a refinement runs stops at once (a
+    refinement keeps nothing but in memory), where a pool's thread would hold the exit until
+    branch and bound's time limit."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sendplan-refine")
         self._lock = threading.Lock()
         self._jobs: dict[str, tuple[Future[Any], threading.Event]] = {}
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+
+    def _work(self) -> None:
+        while True:
+            future, fn = self._queue.get()
+            if not future.set_running_or_notify_cancel():  # cancelled while queued
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as e:  # handed to whoever looks at the future
+                future.set_exception(e)
 
     def submit(self, key: str, fn: Callable[[], Any]) -> Future[Any]:
         """``fn()`` run in the background, cancellable, unless ``key``'s job is queued or running."""
@@ -39,8 +55,14 @@ class Refinements:
                 with cancellable(event):
                     return fn()
 
-            future = self._pool.submit(run)
+            future: Future[Any] = Future()
             self._jobs[key] = (future, event)
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._work, name="sendplan-refine", daemon=True
+                )
+                self._worker.start()
+            self._queue.put((future, run))
             return future
 
     def get(self, key: str) -> Future[Any] | None:

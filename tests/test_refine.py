@@ -53,3 +53,24 @@ def test_a_cancelled_job_never_starts_queued_and_stops_at_its_next_stage_running
     r.wait(10)
     assert ran == []
     assert r.get("first") is None and r.get("queued") is None  # forgotten: may be queued again
+
+
+def test_a_running_refinement_does_not_hold_the_process_at_exit() -> None:
+    """A server stopped mid-refinement exits at once (the worker is a daemon): here a job that
+    would run a minute does not keep a process that ends from ending."""
+    import subprocess
+    import sys
+
+    code = (
+        "import time, threading\n"
+        "from model.refine import Refinements\n"
+        "r = Refinements()\n"
+        "started = threading.Event()\n"
+        "r.submit('k', lambda: (started.set(), time.sleep(60)))\n"
+        "started.wait(10)\n"
+        "print('leaving')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert done.stdout.strip() == "leaving"
