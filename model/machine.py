@@ -46,6 +46,29 @@ def available_cpus() -> int:
     return max(1, n)
 
 
+def available_memory(
+    meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup")
+) -> int | None:
+    """Bytes of memory this process could still take: the kernel's MemAvailable, capped by what a
+    cgroup memory limit leaves (v2 ``memory.max`` less ``memory.current``); None where unknown."""
+    free: int | None = None
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max" and free is not None:
+            used = int((cgroup / "memory.current").read_text())
+            free = min(free, max(int(limit) - used, 0))
+    except (OSError, ValueError):
+        pass
+    return free
+
+
 def cpu_model() -> tuple[str, list[str]]:
     """The CPU's model name and which of ``CPU_FLAGS`` it offers (Linux /proc/cpuinfo)."""
     name, flags = "unknown", set()

@@ -347,7 +347,8 @@ def test_the_builds_finance_started_at_the_rounding_gives_the_same_figures(devon
 
 def test_paths_are_computed_ahead_when_the_paths_they_sample_fit(devon_run, monkeypatch) -> None:
     """The memory guard counts the paths the finance bands and the check sample, not every path:
-    a many-path run keeps only those, so it is computed ahead whenever they fit in AHEAD_BYTES."""
+    a many-path run keeps only those, so it is computed ahead whenever they fit in AHEAD_BYTES,
+    or in a quarter of the memory available where that is more."""
     from model import montecarlo
     from model.scenario import PHASES
 
@@ -359,10 +360,16 @@ def test_paths_are_computed_ahead_when_the_paths_they_sample_fit(devon_run, monk
     assert kept < n
     cells = len(scn.years) ** 2 * len(scn.locality_ids) * len(scn.demand.needs) * len(PHASES)
     need = 8 * montecarlo.AHEAD_VALUES_PER_CELL * cells * kept
+    monkeypatch.setattr(montecarlo, "available_memory", lambda: None)  # free memory unknown
     monkeypatch.setattr(montecarlo, "AHEAD_BYTES", need)  # too little for every path
     ahead = path_batches(scn, demand, **kw)
     assert ahead is not None and sum(len(b[0]["entrants"]) for b in ahead.batches) == kept
     monkeypatch.setattr(montecarlo, "AHEAD_BYTES", need - 1)
+    assert path_batches(scn, demand, **kw) is None
+    # a quarter of the memory available counts where it is more
+    monkeypatch.setattr(montecarlo, "available_memory", lambda: 4 * need)
+    assert path_batches(scn, demand, **kw) is not None
+    monkeypatch.setattr(montecarlo, "available_memory", lambda: 4 * need - 4)
     assert path_batches(scn, demand, **kw) is None
 
 

@@ -46,3 +46,19 @@ def test_huge_page_modes_are_the_bracketed_choices(tmp_path) -> None:
     (tmp_path / "defrag").write_text("always defer defer+madvise [madvise] never\n")
     assert machine.huge_pages(tmp_path) == {"enabled": "madvise", "defrag": "madvise"}
     assert machine.huge_pages(tmp_path / "absent") == {}
+
+
+def test_available_memory_is_memavailable_capped_by_a_cgroup_limit(tmp_path: Path) -> None:
+    """MemAvailable in bytes; a cgroup v2 limit leaves at most its limit less what is in use."""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n")
+    cgroup = tmp_path / "cg"
+    cgroup.mkdir()
+    assert machine.available_memory(meminfo, cgroup) == 20_000_000 * 1024  # no cgroup files
+    (cgroup / "memory.max").write_text("max\n")
+    (cgroup / "memory.current").write_text("1000\n")
+    assert machine.available_memory(meminfo, cgroup) == 20_000_000 * 1024  # no limit
+    (cgroup / "memory.max").write_text(f"{8 * 2**30}\n")
+    (cgroup / "memory.current").write_text(f"{3 * 2**30}\n")
+    assert machine.available_memory(meminfo, cgroup) == 5 * 2**30  # the limit leaves 5 GiB
+    assert machine.available_memory(tmp_path / "none", cgroup) is None  # not Linux
