@@ -47,7 +47,7 @@ from .reports import write_reports
 from .results import TABLE_ORDER, Results, StageResults
 from .scenario import Scenario
 from .stages import report_stage, unreported
-from .sufficiency import no_build_plan, optimise_scenario, saving
+from .sufficiency import SufficiencyModel, no_build_plan, optimise_scenario, saving
 from .sufficiency.robust import plan_pattern, robustness_summary
 from .sufficiency.warm import WarmStarts
 
@@ -192,23 +192,39 @@ def run_scenario(
         # the builds' finance on the paths, once the LP's rounding names the builds, and the
         # saving's no-build LP (not where nothing may be built: the plan is then its own)
         beside = _Beside(scn, pool, ahead)
+        # the optimiser's LP as built: the no-build LP is the same LP with its builds pinned at
+        # zero, so it is not built twice
+        central: Future[SufficiencyModel | None] = Future()
         if scn.policy.buildable:
             beside.no_build_plan(
-                partial(no_build_plan, scn, placed.demand, placed.unmitigated, solver, warm)
+                partial(
+                    no_build_plan,
+                    scn,
+                    placed.demand,
+                    placed.unmitigated,
+                    solver,
+                    warm,
+                    central,
+                )
             )
         report_stage("optimiser")
-        suff = optimise_scenario(
-            scn,
-            demand,
-            placed.demand,
-            solver,
-            export_lp,
-            robust=False,
-            before=placed.unmitigated,
-            warm=warm,
-            on_builds=beside.start,
-            branch_and_bound=branch_and_bound,
-        )
+        try:
+            suff = optimise_scenario(
+                scn,
+                demand,
+                placed.demand,
+                solver,
+                export_lp,
+                robust=False,
+                before=placed.unmitigated,
+                warm=warm,
+                on_builds=beside.start,
+                branch_and_bound=branch_and_bound,
+                on_model=central.set_result,
+            )
+        finally:  # a failed or cancelled optimiser never leaves the no-build LP waiting
+            if not central.done():
+                central.set_result(None)
         batches = ahead.result()
         # Monte Carlo paths, run once for the finance bands of both variants and the robustness
         # check

@@ -77,3 +77,33 @@ def test_a_market_limit_breach_is_a_warning_in_the_summary(tiny_summary: dict) -
     assert ("market_limit", "unmitigated") in kinds
     for w in tiny_summary["warnings"]:
         assert set(w) >= {"kind", "message", "size", "years"} and w["size"] > 0
+
+
+def test_the_no_build_lp_pinned_from_the_optimisers_model_is_the_one_built_afresh() -> None:
+    """The engine hands the no-build LP the optimiser's model with its builds pinned at zero
+    instead of building it again: the same plan, array for array, and the optimiser's own
+    model keeps its build bounds (the pinned copy has its own)."""
+    from concurrent.futures import Future
+
+    import numpy as np
+
+    from model import sufficiency as su
+    from model.demand import run_demand
+    from model.placements import run_placements
+
+    scn = load_scenario(None, ["meta.horizon_years=5"]).scenario
+    dem = run_demand(scn, 1, 1)
+    placed = run_placements(scn, dem.stock, dem.new)
+    afresh = su.no_build_plan(scn, placed.demand, placed.unmitigated)
+    model = su.build(scn, placed.demand, before=placed.unmitigated)
+    blk = model.lp.variables["build"]
+    lower, upper = blk.lower.copy(), blk.upper.copy()
+    central: Future = Future()
+    central.set_result(model)
+    shared = su.no_build_plan(scn, placed.demand, placed.unmitigated, central=central)
+    for name in ("places", "entrant_places"):
+        assert np.array_equal(getattr(shared, name), getattr(afresh, name)), name
+    assert afresh.places.sum() > 0
+    np.testing.assert_array_equal(model.lp.variables["build"].lower, lower)
+    np.testing.assert_array_equal(model.lp.variables["build"].upper, upper)
+    assert (upper > 0).any()  # there were builds to pin (the check above could fail)

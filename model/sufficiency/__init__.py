@@ -12,9 +12,11 @@ solve with any PuLP solver or export: ``model.mps_text()`` is PuLP's writeMPS of
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,15 +137,32 @@ def build(
     d.prune = prune
     lp = build_linear_model(d)
     if fixed_builds is not None:
-        ids = lp.ids.get("build")
-        if ids is not None and (ids >= 0).any():  # a short horizon may leave nothing to build
-            have = ids >= 0
-            blk = lp.variables["build"]
-            units = fixed_builds[have] / d.build_unit_places[np.nonzero(have)[1]]
-            pos = ids[have] - blk.start
-            blk.lower[pos] = units
-            blk.upper[pos] = units
+        lp = _pinned(lp, d, fixed_builds)
     return SufficiencyModel(d, lp, time.perf_counter() - t0, fixed_builds)
+
+
+def _pinned(lp: LinearModel, d: LPInputs, fixed_builds: np.ndarray) -> LinearModel:
+    """``lp`` with its builds pinned at ``fixed_builds`` [T, S, K] places: a copy whose build
+    block has its own bounds (every other block, and the coefficients, shared and never changed)."""
+    ids = lp.ids.get("build")
+    if ids is None or not (ids >= 0).any():  # a short horizon may leave nothing to build
+        return lp
+    have = ids >= 0
+    blk = lp.variables["build"]
+    units = fixed_builds[have] / d.build_unit_places[np.nonzero(have)[1]]
+    pos = ids[have] - blk.start
+    lower, upper = blk.lower.copy(), blk.upper.copy()
+    lower[pos] = units
+    upper[pos] = units
+    pinned = dataclasses.replace(blk, lower=lower, upper=upper)
+    return dataclasses.replace(lp, variables={**lp.variables, "build": pinned})
+
+
+def pinned_model(model: SufficiencyModel, fixed_builds: np.ndarray) -> SufficiencyModel:
+    """``model`` (built for the same scenario and demand) with its builds pinned at
+    ``fixed_builds``: the LP ``build`` would make with them, without building it again."""
+    lp = _pinned(model.lp, model.inputs, fixed_builds)
+    return SufficiencyModel(model.inputs, lp, 0.0, fixed_builds)
 
 
 def solve(
@@ -264,14 +283,20 @@ def optimise(
     warm: ScopedWarmStarts | None = None,
     on_builds: Callable[[pd.DataFrame], None] | None = None,
     branch_and_bound: bool = True,
+    model: SufficiencyModel | None = None,
+    on_model: Callable[[SufficiencyModel], None] | None = None,
 ) -> SufficiencyResult:
     """Build, solve and read back the sufficiency LP for one placement demand.
 
     ``before``: the unmitigated forecast of this demand, if already computed (see ``build``);
     ``warm``: bases kept between runs, ``on_builds``: hears the rounded builds and
-    ``branch_and_bound``: False defers it (``solve``).
+    ``branch_and_bound``: False defers it (``solve``). ``model``: this LP built already (with
+    ``fixed_builds`` pinned: ``pinned_model``); ``on_model`` hears the model once built.
     """
-    model = build(scn, pdemand, fixed_builds, before=before)
+    if model is None:
+        model = build(scn, pdemand, fixed_builds, before=before)
+    if on_model is not None:
+        on_model(model)
     sol = solve(
         model,
         solver or scn.run.solver,
@@ -299,6 +324,7 @@ def optimise_scenario(
     warm: WarmStarts | None = None,
     on_builds: Callable[[pd.DataFrame], None] | None = None,
     branch_and_bound: bool = True,
+    on_model: Callable[[SufficiencyModel | None], None] | None = None,
 ) -> SufficiencyResult:
     """The engine's entry point: plan for ``policy.plan_for``, report on the central forecast.
 
@@ -311,6 +337,8 @@ def optimise_scenario(
     ``warm``: bases kept between runs, one set per LP (``solve``). ``on_builds``: hears the
     rounded whole-unit builds of the LP that decides them, before it is re-solved (``solve``).
     ``branch_and_bound``: False lets that LP's rounded plan stand outside the gap (``solve``).
+    ``on_model`` hears, once, the central forecast's LP as built where it decides the plan (the
+    saving's no-build LP is that LP with no builds), else None at once.
     """
     q = scn.policy.plan_for
     stock_q, new_q, note = (
@@ -328,8 +356,11 @@ def optimise_scenario(
             warm=_scope(warm, "plan"),
             on_builds=on_builds,
             branch_and_bound=branch_and_bound,
+            on_model=on_model,
         )
     else:
+        if on_model is not None:  # the plan's LP is on another demand: nothing to share
+            on_model(None)
         planning = optimise(
             scn,
             placement_demand(scn, stock_q, new_q),
@@ -426,18 +457,24 @@ def no_build_plan(
     unmitigated: PlacementPlan,
     solver: str | None = None,
     warm: WarmStarts | None = None,
+    central: Future[SufficiencyModel | None] | None = None,
 ) -> PlacementPlan:
     """The central LP re-solved with every build fixed at zero: what better placement within
     committed places alone achieves. Needs nothing from the optimised plan, so the engine solves
-    it beside that plan's LP (where the plan builds nothing, the plan itself is the answer)."""
+    it beside that plan's LP (where the plan builds nothing, the plan itself is the answer).
+    ``central``: that LP as the optimiser built it (``optimise_scenario``'s ``on_model``), pinned
+    here rather than built again (the same LP; None: built here)."""
     shape = (len(pdemand.years), len(pdemand.settings), len(pdemand.localities))
+    zeros = np.zeros(shape)
+    built = central.result() if central is not None else None
     return optimise(
         scn,
         pdemand,
         solver,
-        fixed_builds=np.zeros(shape),
+        fixed_builds=zeros,
         before=unmitigated,
         warm=_scope(warm, "no_build"),
+        model=pinned_model(built, zeros) if built is not None else None,
     ).plan
 
 
