@@ -71,11 +71,6 @@ class Refinements:
             job = self._jobs.get(key)
         return None if job is None else job[0]
 
-    def pending(self, key: str) -> bool:
-        """Whether ``key``'s job is queued or running."""
-        future = self.get(key)
-        return future is not None and not future.done()
-
     def cancel(self, key: str) -> None:
         """Stop ``key``'s job: a queued one never starts, a running one stops at its next check."""
         with self._lock:
@@ -85,7 +80,7 @@ class Refinements:
             job[0].cancel()
 
     def cancel_all(self) -> None:
-        """Stop every job (a server or a test session ending)."""
+        """Stop every job (the app's tests end each test's refinements with it)."""
         with self._lock:
             keys = list(self._jobs)
         for key in keys:

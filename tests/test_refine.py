@@ -22,10 +22,10 @@ def test_one_job_per_key_runs_one_at_a_time_in_order() -> None:
     a = r.submit("a", lambda: job("a"))
     assert r.submit("a", lambda: job("again")) is a  # queued or running: not submitted twice
     b = r.submit("b", lambda: job("b"))
-    assert r.pending("a") and r.pending("b")
+    assert not a.done() and not b.done()
     gate.set()
     assert a.result(10) == "a" and b.result(10) == "b"
-    assert order == ["a", "b"] and not r.pending("a")
+    assert order == ["a", "b"] and r.get("a").done()
     # done: the next submission runs again
     assert r.submit("a", lambda: job("second")).result(10) == "second"
 

@@ -1029,6 +1029,20 @@ def test_branch_and_bounds_plan_is_re_solved_from_its_own_point_through_crossove
     assert objective == pytest.approx(8 * (SPECIAL * W + CAPITAL) + 2 * INDEP * W)
 
 
+def _rounded_plan_stands(res: Any, status: str, note: str) -> dict[str, Any]:
+    """The tiny case at 0.1% without branch and bound: the rounded plan (3 units, 676,666.67)
+    stands with ``status``, its gap to the relaxation (616,666.67) and a note saying why."""
+    opt = res.summary
+    assert opt["status"] == status
+    assert "branch_and_bound" not in opt["solve_stages_seconds"]
+    assert opt["objective_gbp"] == pytest.approx(10 * SPECIAL * W + 12 * CAPITAL)
+    bound = 10 * (SPECIAL * W + CAPITAL)
+    assert opt["mip_gap"] == pytest.approx((opt["objective_gbp"] - bound) / opt["objective_gbp"])
+    assert res.builds["units"].tolist() == [3.0]
+    assert any(n.startswith(note) for n in opt["notes"])
+    return opt
+
+
 def test_branch_and_bound_is_not_started_when_its_root_could_not_finish(monkeypatch) -> None:
     """The case above at a 0.1% gap, with branch and bound's root (HiGHS re-solving the
     relaxation) taken to need more time than the limit leaves: it is not started, the rounded plan
@@ -1043,14 +1057,7 @@ def test_branch_and_bound_is_not_started_when_its_root_could_not_finish(monkeypa
     monkeypatch.setattr(solve_mod, "ROOT_FACTOR", 1e9)  # any relaxation is now "too slow"
     tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
     res = su.optimise(tight, demand(tight))
-    opt = res.summary
-    assert "branch_and_bound" not in opt["solve_stages_seconds"]
-    assert opt["status"] == "time_limit"
-    assert opt["objective_gbp"] == pytest.approx(10 * SPECIAL * W + 12 * CAPITAL)
-    bound = 10 * (SPECIAL * W + CAPITAL)
-    assert opt["mip_gap"] == pytest.approx((opt["objective_gbp"] - bound) / opt["objective_gbp"])
-    assert res.builds["units"].tolist() == [3.0]
-    assert any(n.startswith("branch and bound not started") for n in opt["notes"])
+    opt = _rounded_plan_stands(res, "time_limit", "branch and bound not started")
     (w,) = [w for w in limit_warnings(opt) if w.kind == "mip_gap"]
     assert "branch and bound was not started" in w.message
     assert "policy.mip_time_limit_seconds" in w.message
@@ -1065,14 +1072,8 @@ def test_branch_and_bound_deferred_leaves_the_rounded_plan_as_a_first_answer() -
 
     tight = scenario(mapping(integer_builds=True, mip_gap=0.001))
     first = su.optimise(tight, demand(tight), branch_and_bound=False)
-    opt = first.summary
-    assert opt["status"] == "provisional" and first.solution.ok
-    assert "branch_and_bound" not in opt["solve_stages_seconds"]
-    assert opt["objective_gbp"] == pytest.approx(10 * SPECIAL * W + 12 * CAPITAL)
-    bound = 10 * (SPECIAL * W + CAPITAL)
-    assert opt["mip_gap"] == pytest.approx((opt["objective_gbp"] - bound) / opt["objective_gbp"])
-    assert first.builds["units"].tolist() == [3.0]
-    assert any(n.startswith("branch and bound deferred") for n in opt["notes"])
+    opt = _rounded_plan_stands(first, "provisional", "branch and bound deferred")
+    assert first.solution.ok
     (w,) = [w for w in limit_warnings(opt) if w.kind == "mip_gap"]
     assert "branch and bound was deferred" in w.message
     assert "policy.mip_time_limit_seconds" not in w.message  # no time limit to raise
