@@ -789,6 +789,9 @@ def _stop_within_gap(h: object, bound: float, mip_gap: float, plan: float = np.i
     ends the run)."""
     import highspy
 
+    # taken here: HiGHS may call back on another thread, outside this run's context
+    cancel = cancel_event()
+
     def check(_kind: int, _msg: str, out: Any, into: Any, _user: Any) -> None:
         best = max(bound, out.mip_dual_bound)
         upper = min(plan, out.objective_function_value)
@@ -796,8 +799,6 @@ def _stop_within_gap(h: object, bound: float, mip_gap: float, plan: float = np.i
             into.user_interrupt = True
         elif cancel is not None and cancel.is_set():  # the run was cancelled (stages.cancellable)
             into.user_interrupt = True
-
-    cancel = cancel_event()
 
     h.setCallback(check, None)  # type: ignore[attr-defined]
     h.startCallback(highspy.cb.HighsCallbackType.kCallbackMipInterrupt)  # type: ignore[attr-defined]
