@@ -789,7 +789,7 @@ def run_batch(
         raise ValueError(f"format must be csv or parquet, not {fmt!r}")
     options = RunOptions(paths, seed, solver, export_lp, fmt, reports)
     out_dir = Path(out).resolve()  # absolute: workers may run elsewhere
-    out_dir.mkdir(parents=True, exist_ok=True)
+    made = _make_out(out_dir, str(out))
     from .io import remove_stale_temps
 
     remove_stale_temps(out_dir)
@@ -852,7 +852,41 @@ def run_batch(
 
             warnings = write_comparison(comparison, problems, out_dir, swept)
             written = True
+    _drop_if_empty(out_dir, made)
     return BatchResult(out_dir, [*pre_bad, *outcomes], comparison, swept, warnings, written)
+
+
+def _make_out(out_dir: Path, shown: str) -> Path | None:
+    """Create OUT (and missing parents); returns the topmost folder this made (None: OUT was there).
+    Raises OSError naming ``--out`` where OUT is a file or cannot be made."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise OSError(f"--out {shown}: not a folder (a file of that name is there)")
+        return None
+    top = out_dir
+    while not top.parent.exists():
+        top = top.parent
+    try:
+        out_dir.mkdir(parents=True)
+    except OSError as e:
+        raise OSError(f"--out {shown}: cannot create the folder: {e.strerror or e}") from e
+    return top
+
+
+def _drop_if_empty(out_dir: Path, made: Path | None) -> None:
+    """Remove the folders ``_make_out`` made where nothing was written in them (a batch of bad
+    input only leaves the file system as it was)."""
+    if made is None:
+        return
+    folder = out_dir
+    while True:
+        try:
+            folder.rmdir()  # only an empty folder goes
+        except OSError:
+            return
+        if folder == made:
+            return
+        folder = folder.parent
 
 
 def _comparison_rows(path: Path) -> int:

@@ -61,7 +61,7 @@ def _add_batch_options(cmd: argparse.ArgumentParser) -> None:
         "--solver",
         choices=["highs", "cbc"],
         default=None,
-        help="LP solver (default: the scenario's)",
+        help="LP solver (default: the scenario's run.solver, HiGHS unless it says cbc)",
     )
     cmd.add_argument(
         "--export-lp", action="store_true", help="write model.mps, the LP exactly as solved"
@@ -72,13 +72,15 @@ def _add_batch_options(cmd: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace OUT's comparison.* even when it has more rows than this batch",
     )
-    cmd.add_argument(
+    # one setting: skipping the reports and adding the full workbook to them contradict
+    reports = cmd.add_mutually_exclusive_group()
+    reports.add_argument(
         "--no-reports",
         dest="reports",
         action="store_false",
         help="skip report.xlsx and report.html in each scenario folder (faster, smaller)",
     )
-    cmd.add_argument(
+    reports.add_argument(
         "--full-workbook",
         dest="reports",
         action="store_const",
@@ -108,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "scenarios",
         nargs="*",
-        help="scenario YAML files, glob patterns or folders (every *.yaml inside)",
+        help="scenario YAML files, glob patterns, folders (every *.yaml inside) or "
+        "embedded:NAME (a scenario shipped in the package)",
     )
     _add_batch_options(run)
 
@@ -129,9 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_batch_options(sweep)
 
     val = sub.add_parser("validate", help="check scenario files; exit 2 with one line per problem")
-    val.add_argument("scenarios", nargs="+", help="scenario YAML files")
     val.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE"
+        "scenarios", nargs="+", help="scenario YAML files (or embedded:NAME, a shipped scenario)"
+    )
+    val.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="check the scenario with this key overridden, as `run --set` would (repeatable)",
     )
 
     sch = sub.add_parser("schema", help="print the scenario JSON Schema")

@@ -38,6 +38,7 @@ MAX_PATH_BYTES = (
     1024  # a scenario path longer than this is a mistake (and beyond some file systems)
 )
 DEFAULT_NAME = "devon"
+EMBEDDED = "embedded:"  # prefix of a scenario shipped in the package (extends, or a run argument)
 _EMBEDDED_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SCENARIO_FILE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}\.ya?ml$")
 
@@ -392,7 +393,7 @@ def _as_extends_problem(p: Problem, file: str, parent_file: str, written: str) -
 def _parent_of(parent: str, child: Path, child_file: str, only_in: Path | None) -> tuple[Path, str]:
     """Where an `extends` value points and how messages name it (relative to how the child was
     named, never made absolute). Refused without saying whether an arbitrary path exists."""
-    if parent.startswith("embedded:"):
+    if parent.startswith(EMBEDDED):
         return _embedded_path(parent, child_file), parent
     if only_in is not None:
         name = parent.removeprefix("scenarios/")
@@ -415,16 +416,15 @@ def _parent_of(parent: str, child: Path, child_file: str, only_in: Path | None) 
     return Path(child).parent / parent, shown
 
 
-def _embedded_path(ref: str, file: str = "extends") -> Path:
-    """The file of an ``embedded:NAME`` scenario shipped in the package (a bare name only)."""
+def _embedded_path(ref: str, file: str = "extends", key: str = "extends") -> Path:
+    """The file of an ``embedded:NAME`` scenario shipped in the package (a bare name only);
+    ``file`` and ``key`` name where the reference was written, for the error."""
     name = ref.split(":", 1)[1] or DEFAULT_NAME
     folder = Path(__file__).parent / "data"
     if not _EMBEDDED_NAME.match(name) or not (folder / f"{name}.yaml").is_file():
         known = ", ".join(f"embedded:{p.stem}" for p in sorted(folder.glob("*.yaml")))
         shown = name if _EMBEDDED_NAME.match(name) else "(not a plain name)"
-        raise ScenarioError(
-            [Problem(file, "extends", f"no embedded scenario {shown}; known: {known}")]
-        )
+        raise ScenarioError([Problem(file, key, f"no embedded scenario {shown}; known: {known}")])
     return folder / f"{name}.yaml"
 
 
@@ -587,7 +587,7 @@ def _guarded(file: str, path: str, message: str, origin: _Origin | None) -> Prob
     if origin is None:
         return Problem(file, path, message)
     source = origin.file_of(path)
-    if source == origin.user_file or source.startswith("embedded:"):  # the package's own files
+    if source == origin.user_file or source.startswith(EMBEDDED):  # the package's own files
         return Problem(file, path, message)
     return Problem(
         file,
@@ -736,7 +736,9 @@ def _key_in(node: dict[Any, Any], k: Any) -> Any:
 
 
 def slug_for(path: Path | str) -> str:
-    stem = Path(path).stem if path else DEFAULT_NAME
+    text = str(path) if path else ""
+    stem = text.split(":", 1)[1] if text.startswith(EMBEDDED) else Path(text).stem if text else ""
+    stem = stem or DEFAULT_NAME
     slug = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
     return slug or "scenario"
 
@@ -744,12 +746,18 @@ def slug_for(path: Path | str) -> str:
 def load_scenario(
     path: Path | str | None = None, overrides: list[str] | None = None
 ) -> ResolvedScenario:
-    """Read, compose (extends), override and validate a scenario; ``None`` means the embedded default.
+    """Read, compose (extends), override and validate a scenario; ``None`` means the embedded default,
+    and ``embedded:NAME`` (no file of that name existing) a scenario shipped in the package.
 
     Problems name the file exactly as given (``path`` as the user typed it, never made absolute).
     """
     overrides = list(overrides or [])
-    p = default_scenario_path() if path is None else Path(path)
+    if path is None:
+        p = default_scenario_path()
+    elif str(path).startswith(EMBEDDED) and not Path(path).exists():
+        p = _embedded_path(str(path), str(path), "")
+    else:
+        p = Path(path)
     file = f"embedded:{DEFAULT_NAME}" if path is None else str(path)
     layers: list[_Layer] = []
     data = _resolve_extends(p, file, layers=layers)
@@ -794,7 +802,7 @@ def load_scenario_text(
     parent = data.pop("extends", None)
     if parent is not None:
         if not isinstance(parent, str) or (
-            scenario_dir is None and not parent.startswith("embedded:")
+            scenario_dir is None and not parent.startswith(EMBEDDED)
         ):
             raise ScenarioError(
                 [Problem(name, "extends", "an uploaded file may only extend 'embedded:devon'")]

@@ -63,6 +63,37 @@ def test_bad_arguments_exit_2(capsys) -> None:
     assert main(["run", "--paths", "0"]) == 2
 
 
+def test_only_bad_input_creates_no_out_folder(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("meta: {nme: x}\n")
+    out = tmp_path / "new" / "deeper"
+    assert main(["run", str(bad), "--out", str(out)]) == 2
+    assert "meta.nme: unknown key (did you mean 'name'?)" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # neither OUT nor the parent it would have made
+
+
+def test_a_bad_out_folder_is_one_line_naming_out(tmp_path: Path, capsys) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["run", "--out", str(afile)]) == 2
+    assert capsys.readouterr().err == (
+        f"sendplan: error: --out {afile}: not a folder (a file of that name is there)\n"
+    )
+    assert main(["run", "--out", str(afile / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sendplan: error: --out {afile / 'sub'}: cannot create the folder")
+    assert err.count("\n") == 1 and afile.read_text() == "x"
+
+
+def test_no_reports_and_full_workbook_are_refused_together(tmp_path: Path, capsys) -> None:
+    for order in (["--no-reports", "--full-workbook"], ["--full-workbook", "--no-reports"]):
+        with pytest.raises(SystemExit) as e:
+            main(["run", "--out", str(tmp_path / "o"), *order])
+        assert e.value.code == 2
+        assert "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_failure_while_running_exits_1_and_leaves_no_folder(
     tmp_path: Path, monkeypatch, capsys
 ) -> None:

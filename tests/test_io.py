@@ -54,6 +54,26 @@ def test_extends_embedded_default(write_yaml) -> None:
     assert r.scenario.meta.la_name == "Devon County Council"
 
 
+def test_embedded_name_loads_the_shipped_scenario_as_a_run_argument(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # `sendplan run embedded:devon`: the name the outputs give the default also runs it
+    r = load_scenario("embedded:devon", ["run.paths=9"])
+    default = load_scenario(None, ["run.paths=9"])
+    assert r.resolved == default.resolved
+    assert (r.slug, r.source) == ("devon", "embedded:devon")
+    assert load_scenario("embedded:template").slug == "template"
+    with pytest.raises(ScenarioError) as e:
+        load_scenario("embedded:nope")
+    assert [str(p) for p in e.value.problems] == [
+        "embedded:nope: no embedded scenario nope; known: embedded:devon, embedded:template"
+    ]
+    # a file of that name, where one exists, is read as a file
+    monkeypatch.chdir(tmp_path)
+    Path("embedded:nope").write_text("extends: embedded:devon\nrun: {paths: 3}\n")
+    assert load_scenario("embedded:nope").scenario.run.paths == 3
+
+
 def test_cyclic_extends_is_reported(write_yaml) -> None:
     write_yaml({"extends": "b.yaml"}, "a.yaml")
     b = write_yaml({"extends": "a.yaml"}, "b.yaml")
