@@ -33,6 +33,7 @@ import streamlit as st
 
 from model import charts, labels, reports
 from model.alerts import warnings_of
+from model.calibrate import growth_source
 from model.engine import Results, run_scenario, write_outputs
 from model.io import (
     MAX_FILE_BYTES,
@@ -51,6 +52,7 @@ from model.levers import (
     delayable_projects,
     demand_key,
     describe_edits,
+    growth_taper,
     levers_from,
     name_edits,
 )
@@ -405,6 +407,8 @@ def lever_defaults(scn: Any) -> dict[str, Any]:
         out[f"delay_{name}"] = int(now.delays.get(name, 0))
     for s, v in now.unit_cost_gbp.items():
         out[f"cost_{s}"] = float(v)
+    if scn.process is not None:
+        out.update(_process_starts(scn, now))
     env_paths, env_horizon = _env_int("SENDPLAN_APP_PATHS"), _env_int("SENDPLAN_APP_HORIZON")
     out["paths"] = env_paths if env_paths and env_paths >= 1 else now.paths
     out["horizon"] = env_horizon if env_horizon and 1 <= env_horizon <= 30 else now.horizon_years
@@ -444,14 +448,28 @@ def lever_panel(base: ResolvedScenario) -> Levers:
 
     with form.expander("EHCP demand", expanded=True):
         lo, hi = min(-10.0, now.growth * 100), max(30.0, now.growth * 100)
+        persistence, long_run = growth_taper(scn)
+        taper = (
+            "and stays there"
+            if persistence >= 1
+            else f"then tapers towards {long_run:.1%} a year, keeping {persistence:.0%} of the "
+            "growth above that each year (demand.growth_persistence, demand.growth_long_run)"
+        )
         lev.growth = (
             st.slider(
-                "EHCP growth (new-plan rate, % a year)",
+                "EHCP growth, first year (new-plan rate, % a year)",
                 lo,
                 hi,
                 step=0.5,
                 key=f"{k}growth",
-                help="demand.growth: annual growth of the new-plan rate per head after the base year",
+                help="demand.growth: growth of the new-plan rate per head in the first year after "
+                f"the base year; it {taper}. The start is "
+                + (
+                    "learned from all LAs' SEN2 returns"
+                    if growth_source(scn) == "pooled"
+                    else "the scenario's"
+                )
+                + "; moving the lever moves that start, and the taper stays.",
             )
             / 100
         )
@@ -477,7 +495,7 @@ def lever_panel(base: ResolvedScenario) -> Levers:
         }
 
     if scn.process is not None:
-        with sb.expander("Statutory process"):
+        with form.expander("Statutory process"):
             _process_levers(scn, now, lev, first, last)
 
     if RESOURCE_BASE in scn.settings:
@@ -589,101 +607,111 @@ def lever_panel(base: ResolvedScenario) -> Levers:
     return lev
 
 
-def _process_levers(scn: Any, now: Levers, lev: Levers, first: int, last: int) -> None:
-    """Caseworker and review FTE from a month, a backlog-clearance plan, requests, refusals."""
+def _process_months(scn: Any) -> list[str]:
+    """The months the process levers offer: the base year's January to the horizon's December."""
+    first, last = scn.meta.base_year + 1, scn.meta.base_year + scn.meta.horizon_years
+    return [f"{y}-{m:02d}" for y in range(first - 1, last) for m in range(1, 13)]
+
+
+def _process_starts(scn: Any, now: Levers) -> dict[str, Any]:
+    """The process levers' starting values (by widget key without the prefix): the scenario's own
+    first FTE change, clearance, requests change and refusal target, else neutral values."""
     pr = scn.process
-    months = [f"{y}-{m:02d}" for y in range(first - 1, last) for m in range(1, 13)]
+    first, last = scn.meta.base_year + 1, scn.meta.base_year + scn.meta.horizon_years
+    months = _process_months(scn)
+    out: dict[str, Any] = {}
+    for key, team, current in (
+        ("pr_assess", pr.assessment, now.assessment_fte_by_month),
+        ("pr_review", pr.reviews.team, now.review_fte_by_month),
+    ):
+        month, fte = next(iter(current.items()), (months[12], float(team.fte)))
+        out[f"{key}_fte"] = float(fte)
+        out[f"{key}_month"] = month if month in months else months[12]
+    cases, _, by = now.clearance[0] if now.clearance else (0.0, months[12], months[17])
+    out["pr_clear"], out["pr_clear_by"] = float(cases), by if by in months else months[17]
+    factor, year, _ = now.requests_changes[0] if now.requests_changes else (1.0, first + 1, 0)
+    out["pr_req"] = round((factor - 1.0) * 100, 1)
+    out["pr_req_year"] = max(first, min(last, int(year)))
+    t_year, target = next(iter(now.refusal_targets.items()), (first + 1, float(pr.refusal_share)))
+    out["pr_refusal"] = round(target * 100, 1)
+    out["pr_refusal_year"] = max(first, min(last, int(t_year)))
+    return out
+
+
+def _process_levers(scn: Any, now: Levers, lev: Levers, first: int, last: int) -> None:
+    """Caseworker and review FTE from a month, a backlog-clearance plan, requests, refusals (inside
+    the levers' form: applied with the others; their starting values come from lever_defaults)."""
+    months = _process_months(scn)
+    start = _process_starts(scn, now)
+    k = LEVER_PREFIX
+    years = list(range(first, last + 1))
     st.caption(
         "process: requests -> decision to assess -> assessment -> plan issued, by month; plans "
         "issued join the next January count."
     )
 
-    def fte_from(label: str, team: Any, current: dict[str, float], key: str) -> dict[str, float]:
+    def fte_from(
+        label: str, current: dict[str, float], key: str, help_key: str
+    ) -> dict[str, float]:
         """FTE from a month on: unchanged widgets keep the scenario's own table."""
         c1, c2 = st.columns([3, 2])
-        start = next(iter(current.items()), (months[12], float(team.fte)))
         fte = c1.number_input(
-            f"{label} FTE", 0.0, None, float(start[1]), 1.0, format="%.1f", key=f"{key}_fte"
+            f"{label} FTE", min_value=0.0, step=1.0, format="%.1f", key=f"{k}{key}_fte"
         )
-        month = c2.selectbox(
-            "from",
-            months,
-            index=months.index(start[0]) if start[0] in months else 12,
-            key=f"{key}_month",
-            help=f"process.{'assessment' if 'assess' in key else 'reviews.team'}.fte_by_month",
-        )
-        if (month, float(fte)) == (start[0], float(start[1])):
+        month = c2.selectbox("from", months, key=f"{k}{key}_month", help=help_key)
+        if (month, float(fte)) == (start[f"{key}_month"], start[f"{key}_fte"]):
             return dict(current)
         return {**current, month: float(fte)}
 
     lev.assessment_fte_by_month = fte_from(
         "Assessment caseworker",
-        pr.assessment,
         now.assessment_fte_by_month,
-        f"{LEVER_PREFIX}pr_assess",
+        "pr_assess",
+        "process.assessment.fte_by_month",
     )
     lev.review_fte_by_month = fte_from(
-        "Annual review", pr.reviews.team, now.review_fte_by_month, f"{LEVER_PREFIX}pr_review"
+        "Annual review", now.review_fte_by_month, "pr_review", "process.reviews.team.fte_by_month"
     )
     c1, c2 = st.columns([3, 2])
-    cases0, _, by0 = now.clearance[0] if now.clearance else (0.0, months[12], months[17])
     cases = c1.number_input(
         "Backlog clearance: extra cases",
-        0.0,
-        None,
-        float(cases0),
-        50.0,
+        min_value=0.0,
+        step=50.0,
         format="%.0f",
-        key=f"{LEVER_PREFIX}pr_clear",
+        key=f"{k}pr_clear",
         help="process.backlog_clearance: clear N cases by month M",
     )
-    by = c2.selectbox(
-        "by",
-        months,
-        index=months.index(by0) if by0 in months else 17,
-        key=f"{LEVER_PREFIX}pr_clear_by",
-    )
+    by = c2.selectbox("by", months, key=f"{k}pr_clear_by")
     lev.clearance = [(float(cases), months[12], by)] if cases > 0 else []
-    if now.clearance and cases == cases0 and by == by0:
+    if now.clearance and cases == start["pr_clear"] and by == start["pr_clear_by"]:
         lev.clearance = list(now.clearance)
     c1, c2 = st.columns([3, 2])
-    f0, y0, r0 = now.requests_changes[0] if now.requests_changes else (1.0, first + 1, 0)
     change = c1.slider(
         "Change in requests (%)",
         -50.0,
         50.0,
-        round((f0 - 1.0) * 100, 1),
-        1.0,
-        key=f"{LEVER_PREFIX}pr_req",
+        step=1.0,
+        key=f"{k}pr_req",
         help="process.requests_changes: e.g. early help or ordinarily available provision",
     )
-    year = c2.selectbox(
-        "from",
-        list(range(first, last + 1)),
-        index=max(0, min(last, y0) - first),
-        key=f"{LEVER_PREFIX}pr_req_year",
-    )
-    lev.requests_changes = [(1.0 + change / 100.0, int(year), int(r0))] if change else []
+    year = c2.selectbox("from", years, key=f"{k}pr_req_year")
+    ramp = now.requests_changes[0][2] if now.requests_changes else 0
+    lev.requests_changes = [(1.0 + change / 100.0, int(year), int(ramp))] if change else []
+    if now.requests_changes and change == start["pr_req"] and year == start["pr_req_year"]:
+        lev.requests_changes = list(now.requests_changes)
     c1, c2 = st.columns([3, 2])
-    t0 = next(iter(now.refusal_targets.items()), (first + 1, float(pr.refusal_share)))
     target = c1.slider(
         "Refusal-rate target (% of decisions)",
         0.0,
         90.0,
-        round(t0[1] * 100, 1),
-        0.5,
-        key=f"{LEVER_PREFIX}pr_refusal",
+        step=0.5,
+        key=f"{k}pr_refusal",
         help="process.refusal_targets",
     )
-    t_year = c2.selectbox(
-        "from",
-        list(range(first, last + 1)),
-        index=max(0, min(last, t0[0]) - first),
-        key=f"{LEVER_PREFIX}pr_refusal_year",
-    )
+    t_year = c2.selectbox("from", years, key=f"{k}pr_refusal_year")
     lev.refusal_targets = dict(now.refusal_targets)
-    moved = abs(target - round(t0[1] * 100, 1)) > 1e-9  # the slider shows one decimal
-    if moved or (now.refusal_targets and t_year != t0[0]):
+    moved = abs(target - start["pr_refusal"]) > 1e-9  # the slider shows one decimal
+    if moved or (now.refusal_targets and t_year != start["pr_refusal_year"]):
         lev.refusal_targets = {int(t_year): target / 100.0}
 
 

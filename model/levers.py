@@ -76,6 +76,26 @@ def _growth_now(scn: Scenario) -> float:
     return float(scn.demand.growth)
 
 
+def growth_taper(scn: Scenario) -> tuple[float, float]:
+    """(persistence, long-run growth) the run's growth tapers with: the scenario's where typed,
+    else the pooled prior's where the growth is learned (demand.growth_persistence, _long_run)."""
+    from .calibrate import growth_source
+    from .pooling import pooled_prior
+
+    dm, typed = scn.demand, scn.demand.model_fields_set
+    persistence, long_run = float(dm.growth_persistence), float(dm.growth_long_run)
+    if growth_source(scn) == "pooled":
+        try:
+            prior = pooled_prior(scn.meta.base_year)
+        except ValueError:  # a base year before the SEN2 series: no pooled prior
+            return persistence, long_run
+        if "growth_persistence" not in typed:
+            persistence = float(prior.persistence)
+        if "growth_long_run" not in typed:
+            long_run = float(prior.long_run)
+    return persistence, long_run
+
+
 def levers_from(scn: Scenario) -> Levers:
     """The lever values a validated scenario already has (schema defaults where a key is absent)."""
     return Levers(
@@ -175,7 +195,13 @@ def apply_levers(data: Mapping[str, Any], base: Scenario, levers: Levers) -> dic
     out = copy.deepcopy(dict(data))
     now = levers_from(base)
     if not _close(levers.growth, now.growth):
-        _section(out, "demand")["growth"] = float(levers.growth)
+        demand = _section(out, "demand")
+        demand["growth"] = float(levers.growth)
+        # Typing the growth replaces the learned one; its taper is kept (written too), so the lever
+        # moves only the starting rate: a lower rate never gives more plans than the learned one.
+        persistence, long_run = growth_taper(base)
+        demand.setdefault("growth_persistence", persistence)
+        demand.setdefault("growth_long_run", long_run)
     if not _close(levers.requests_per_1000, now.requests_per_1000):
         _section(out, "demand")["requests_per_1000"] = float(levers.requests_per_1000)
     backlog = {y: p for y, p in levers.backlog.items() if p > 0 or y in now.backlog}
@@ -284,7 +310,14 @@ EDIT_NAMES = {
     "costs.inflation": "inflation",
     "run.paths": "paths",
     "meta.horizon_years": "years",
+    "process.requests_changes": "change in requests",
+    "process.backlog_clearance": "backlog clearance",
+    "process.refusal_targets": "refusal target",
+    "process.assessment.fte_by_month": "assessment FTE",
+    "process.reviews.team.fte_by_month": "review FTE",
 }
+# written beside a typed growth to keep the learned taper (apply_levers): part of the growth edit
+_GROWTH_TAPER = ("demand.growth_persistence", "demand.growth_long_run")
 
 
 def _value_text(v: Any) -> str:
@@ -293,7 +326,7 @@ def _value_text(v: Any) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k} +{d}" for k, d in v.items()) or "none"
     if isinstance(v, list):
-        return f"{len(v)} items"
+        return f"{len(v)} item{'' if len(v) == 1 else 's'}"
     return "none" if v is None else str(v)
 
 
@@ -303,6 +336,8 @@ def edit_summary(base: Mapping[str, Any], edited: Mapping[str, Any]) -> str:
     parts = []
     for key in sorted(set(a) | set(b)):
         if key in ("meta.name", "meta.description") or a.get(key) == b.get(key):
+            continue
+        if key in _GROWTH_TAPER and a.get("demand.growth") != b.get("demand.growth"):
             continue
         if key.startswith("costs.unit_cost_gbp."):
             name = f"{key.rsplit('.', 1)[-1].replace('_', ' ')} cost"

@@ -481,8 +481,11 @@ def test_switching_the_source_resets_every_lever_to_the_new_scenario(app: AppTes
     at = _run(app)
     at.slider(key="lv_growth").set_value(14.0)
     at.select_slider(key="lv_plan_for").set_value(0.9)
+    at.slider(key="lv_pr_req").set_value(-5.0)  # a statutory-process lever too
     _apply(at)
-    assert yaml.safe_load(at.session_state["scenario_yaml"])["demand"]["growth"] == 0.14
+    edited = yaml.safe_load(at.session_state["scenario_yaml"])
+    assert edited["demand"]["growth"] == 0.14
+    assert edited["process"]["requests_changes"][0]["factor"] == pytest.approx(0.95)
     at.radio(key="source").set_value("A file in scenarios/")
     _run(at)
     at.selectbox(key="scenario_file").set_value("special_schools_delayed.yaml")
@@ -496,6 +499,7 @@ def test_switching_the_source_resets_every_lever_to_the_new_scenario(app: AppTes
     assert at.slider(key="lv_growth").value == pytest.approx(levers_from(delayed).growth * 100)
     assert at.select_slider(key="lv_plan_for").value == 0.5
     assert at.number_input(key="lv_delay_Special school Cranbrook").value == 2
+    assert at.slider(key="lv_pr_req").value == 0.0
     # ...and touching one lever applies that lever alone: nothing stale comes back.
     at.slider(key="lv_horizon").set_value(HORIZON - 1)
     _apply(at)
@@ -508,6 +512,7 @@ def test_switching_the_source_resets_every_lever_to_the_new_scenario(app: AppTes
         "Special school Cranbrook": 2,
     }
     assert data["meta"]["horizon_years"] == HORIZON - 1
+    assert "requests_changes" not in data["process"]
     # Back to the default: its delays (none) return, and the next run has none.
     at.radio(key="source").set_value("Devon default (embedded)")
     _run(at)

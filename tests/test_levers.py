@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from model.io import dump_yaml, load_scenario, load_scenario_text
@@ -16,6 +17,7 @@ from model.levers import (
     demand_key,
     describe_edits,
     edit_summary,
+    growth_taper,
     levers_from,
     name_edits,
 )
@@ -63,6 +65,35 @@ def test_demand_levers_edit_demand_keys(base) -> None:
     # Clearing the backlog to zero removes the row rather than leaving a zero.
     none = dataclasses.replace(levers_from(base.scenario), backlog={2025: 0.0})
     assert _validate(apply_levers(base.resolved, base.scenario, none)).scenario.demand.backlog == []
+
+
+def test_the_growth_lever_keeps_the_learned_taper_so_lower_growth_means_fewer_plans(
+    base,
+) -> None:
+    """Typing the growth replaces only the starting rate: a rate below the learned one gives fewer
+    plans every year (a constant rate in place of the learned, tapering one used to give more)."""
+    from model.demand import run_demand
+
+    learned = levers_from(base.scenario).growth
+    prior = pooled_prior(base.scenario.meta.base_year)
+    assert growth_taper(base.scenario) == (prior.persistence, prior.long_run)
+    assert prior.persistence < 1  # Devon's learned growth tapers
+
+    def plans(growth: float) -> np.ndarray:
+        lev = dataclasses.replace(levers_from(base.scenario), growth=growth)
+        scn = _validate(apply_levers(base.resolved, base.scenario, lev)).scenario
+        return run_demand(scn, 1, 1).stock.sum(axis=(1, 2, 3))
+
+    at_learned = run_demand(base.scenario, 1, 1).stock.sum(axis=(1, 2, 3))
+    # the learned rate typed back (to the lever's 4 decimals) gives the learned forecast
+    np.testing.assert_allclose(plans(learned), at_learned, rtol=1e-3)
+    lower, higher = plans(learned - 0.02), plans(learned + 0.02)
+    assert (lower[1:] < at_learned[1:]).all() and (higher[1:] > at_learned[1:]).all()
+    # the edit names the growth alone; the taper written beside it is part of that edit
+    lev = dataclasses.replace(levers_from(base.scenario), growth=0.08)
+    assert edit_summary(base.resolved, apply_levers(base.resolved, base.scenario, lev)) == (
+        "growth 0.08"
+    )
 
 
 def test_extra_resource_base_places_become_pipeline_items(base) -> None:
@@ -152,9 +183,12 @@ def test_describe_edits_names_each_changed_key(base) -> None:
     lev.growth = 0.14
     lev.extra_places = [ExtraPlaces("exeter", 2027, 24)]
     lines = describe_edits(base.resolved, apply_levers(base.resolved, base.scenario, lev))
+    persistence, long_run = growth_taper(base.scenario)
     assert lines == [
         "capacity.pipeline: + App: resource_base Exeter 2027",
         "demand.growth: (absent) -> 0.14",
+        f"demand.growth_long_run: (absent) -> {long_run}",
+        f"demand.growth_persistence: (absent) -> {persistence}",
     ]
     assert describe_edits(base.resolved, base.resolved) == []
 
