@@ -146,7 +146,7 @@ def limit_warnings(opt: Mapping[str, Any]) -> list[RunWarning]:
             RunWarning(
                 f"{key}_breached",
                 f"policy.{key} is breached in {year_span(years)}: {what} are up to "
-                f"{_places(big[worst])} {side.split(' of')[0]} the limit{reach}; {why}.",
+                f"{_places(big[worst])} {side.removesuffix(' of')}{reach}; {why}.",
                 big[worst],
                 years,
             )

@@ -41,9 +41,10 @@ SCENARIO_COLOURS = ("#1F77B4", "#D62728", "#2CA02C", "#9467BD", "#FF7F0E", "#8C5
 # Legends sit above the plot area, clear of the axis titles below it (long legends wrap upwards).
 LEGEND_TOP = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}
 TOP_MARGIN = {"t": 120}
-# Charts with panels: the legend goes above the panels' own titles.
-LEGEND_ABOVE_PANELS = {**LEGEND_TOP, "y": 1.1}
-PANEL_MARGIN = {"t": 160}
+# Charts with panels: the legend goes beside them, in one column. Above them, a legend of many
+# entries (ten settings, dozens of localities) wraps upwards over the chart's and panels' titles.
+LEGEND_BESIDE_PANELS = {"orientation": "v", "yanchor": "top", "y": 1, "xanchor": "left", "x": 1.02}
+PANEL_MARGIN = {"t": 100}
 
 
 def _names(labels: Labels | None) -> Labels:
@@ -107,6 +108,15 @@ def band_columns(df: pd.DataFrame, column: str) -> tuple[str, str] | None:
         if lo in df.columns and hi in df.columns and df[lo].notna().any():
             return lo, hi
     return None
+
+
+def central(df: pd.DataFrame, column: str) -> tuple[pd.Series, str]:
+    """The line to draw for ``column`` and its basis: the P50 of the paths where the table has it
+    (the basis of the bands around it and of the app's cards), else the deterministic forecast."""
+    p50 = f"{column}_p50"
+    if p50 in df.columns and df[p50].notna().all():
+        return df[p50], "P50"
+    return df[column], "central forecast"
 
 
 def _ordered(values: Iterable[str], order: Sequence[str]) -> list[str]:
@@ -278,7 +288,7 @@ def placement_mix_chart(
         barmode="stack",
         title="Placement mix by January census year"
         + (" (share of placed children)" if share else ""),
-        legend=LEGEND_ABOVE_PANELS,
+        legend=LEGEND_BESIDE_PANELS,
         margin=PANEL_MARGIN,
     )
     fig.update_yaxes(title_text="share of places" if share else "places", row=1, col=1)
@@ -324,21 +334,22 @@ def deficit_chart(
                     colour,
                     f"{prefix}{_variant(variant)} P10-P90",
                 )
+            line, basis = central(d, "cumulative_deficit_gbp")
             fig.add_trace(
                 go.Scatter(
                     x=d["financial_year"],
-                    y=d["cumulative_deficit_gbp"] / GBP_M,
+                    y=line / GBP_M,
                     mode="lines+markers",
-                    name=wrap(f"{prefix}{_variant(variant)}", 40)
+                    name=wrap(f"{prefix}{_variant(variant)} ({basis})", 40)
                     if variants is None or len(variants) > 1
-                    else wrap(scn or _variant(variant), 40),
+                    else wrap(f"{scn or _variant(variant)} ({basis})", 40),
                     line={
                         "color": colour,
                         "width": 2.5,
                         "dash": VARIANT_DASH.get(variant, "solid"),
                     },
                     hovertemplate="FY %{x}: £%{y:,.1f}m<extra>"
-                    + f"{prefix}{_variant(variant)}</extra>",
+                    + f"{prefix}{_variant(variant)} ({basis})</extra>",
                 )
             )
         if "plan_cumulative_deficit_gbp" in d_scn.columns:
@@ -381,13 +392,14 @@ def balance_chart(finance: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for j, variant in enumerate(_ordered(df["variant"], VARIANT_ORDER)):
         d = df[df["variant"] == variant].sort_values("financial_year")
+        bars, basis = central(d, "in_year_balance_gbp")
         fig.add_trace(
             go.Bar(
                 x=d["financial_year"],
-                y=d["in_year_balance_gbp"] / GBP_M,
-                name=_variant(variant),
+                y=bars / GBP_M,
+                name=f"{_variant(variant)} ({basis})",
                 marker_color=SCENARIO_COLOURS[j % len(SCENARIO_COLOURS)],
-                hovertemplate="FY %{x}: £%{y:,.1f}m<extra>" + _variant(variant) + "</extra>",
+                hovertemplate=f"FY %{{x}}: £%{{y:,.1f}}m<extra>{_variant(variant)} ({basis})</extra>",
             )
         )
     fig.update_layout(
@@ -477,7 +489,7 @@ def sufficiency_chart(
         barmode="group",
         height=max(320, 240 * len(settings)),
         title=f"Sufficiency by provider locality, January {y}: places demanded vs capacity",
-        legend=LEGEND_ABOVE_PANELS,
+        legend=LEGEND_BESIDE_PANELS,
         margin=PANEL_MARGIN,
     )
     return fig
@@ -591,7 +603,7 @@ def build_plan_chart(builds: pd.DataFrame, labels: Labels | None = None) -> go.F
         template=TEMPLATE,
         barmode="stack",
         title="Build plan: new places by year they open",
-        legend={**LEGEND_ABOVE_PANELS, "title": "provider locality"},
+        legend={**LEGEND_BESIDE_PANELS, "title": "provider locality"},
         margin=PANEL_MARGIN,
     )
     fig.update_yaxes(title_text="new places", row=1, col=1)

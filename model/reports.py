@@ -41,16 +41,25 @@ HEADLINE: dict[str, tuple[str, str]] = {
     "plans_horizon": ("EHCPs at the horizon (P50)", "plans"),
     "plans_horizon_p10": ("EHCPs at the horizon, P10", "plans"),
     "plans_horizon_p90": ("EHCPs at the horizon, P90", "plans"),
-    "total_cost_unmitigated_gbp": ("Total cost over the forecast, unmitigated", "GBP"),
-    "total_cost_optimised_gbp": ("Total cost over the forecast, optimised plan", "GBP"),
-    "saving_gbp": ("Saving of the optimised plan (unmitigated minus optimised)", "GBP"),
+    "total_cost_unmitigated_gbp": (
+        "Total cost over the forecast, unmitigated (central forecast)",
+        "GBP",
+    ),
+    "total_cost_optimised_gbp": (
+        "Total cost over the forecast, optimised plan (central forecast)",
+        "GBP",
+    ),
+    "saving_gbp": (
+        "Saving of the optimised plan (unmitigated minus optimised; central forecast)",
+        "GBP",
+    ),
     "horizon_financial_year": ("Last financial year reported", "financial year"),
     "cumulative_deficit_horizon_unmitigated_gbp": (
-        "Cumulative DSG deficit at the horizon, unmitigated",
+        "Cumulative DSG deficit at the horizon, unmitigated (central forecast)",
         "GBP",
     ),
     "cumulative_deficit_horizon_optimised_gbp": (
-        "Cumulative DSG deficit at the horizon, optimised plan",
+        "Cumulative DSG deficit at the horizon, optimised plan (central forecast)",
         "GBP",
     ),
     "cumulative_deficit_horizon_optimised_gbp_p10": (
@@ -63,21 +72,24 @@ HEADLINE: dict[str, tuple[str, str]] = {
     ),
     "plan_cumulative_deficit_horizon_gbp": ("Safety Valve plan deficit at the horizon", "GBP"),
     "first_balanced_fy_unmitigated": (
-        "First financial year in balance, unmitigated",
+        "First financial year in balance, unmitigated (central forecast)",
         "financial year",
     ),
-    "first_balanced_fy_optimised": ("First financial year in balance, optimised", "financial year"),
+    "first_balanced_fy_optimised": (
+        "First financial year in balance, optimised (central forecast)",
+        "financial year",
+    ),
     "safety_valve_final_fy": ("Last financial year of the Safety Valve plan", "financial year"),
     "plan_cumulative_deficit_final_gbp": (
         "Safety Valve plan deficit at the plan's last year",
         "GBP",
     ),
     "gap_to_plan_final_unmitigated_gbp": (
-        "Deficit above the Safety Valve plan at its last year, unmitigated",
+        "Deficit above the Safety Valve plan at its last year, unmitigated (central forecast)",
         "GBP",
     ),
     "gap_to_plan_final_optimised_gbp": (
-        "Deficit above the Safety Valve plan at its last year, optimised",
+        "Deficit above the Safety Valve plan at its last year, optimised (central forecast)",
         "GBP",
     ),
     "p_meet_safety_valve_unmitigated": (
@@ -95,7 +107,8 @@ HEADLINE: dict[str, tuple[str, str]] = {
         "places",
     ),
     "general_fund_exposure_horizon_optimised_gbp": (
-        "Deficit the general fund carries at the horizon (override ended), optimised",
+        "Deficit the general fund carries at the horizon (override ended), optimised "
+        "(central forecast)",
         "GBP",
     ),
     "general_fund_reserves_gbp": ("General fund reserves set against it", "GBP"),
@@ -421,9 +434,10 @@ def _display(value: Any, unit: str) -> str:
     if unit == "GBP":
         v = float(value)
         return f"£{v / 1e6:,.1f}m" if abs(v) >= 1e6 else f"£{v:,.0f}"
-    if unit == "share":
-        return f"{float(value):.0%}"
-    if unit in ("plans", "places"):
+    if unit == "share":  # a small share keeps its digits (a plan gap of 0.38% is not "0%")
+        v = float(value)
+        return f"{v:.2%}" if 0 < abs(v) < 0.01 else f"{v:.1%}" if 0 < abs(v) < 0.1 else f"{v:.0%}"
+    if unit in ("plans", "places", "cases", "reviews", "count"):  # people and cases are whole
         return f"{float(value):,.0f}"
     if unit in ("year", "financial year"):
         return str(int(value))

@@ -105,6 +105,7 @@ def test_an_unmet_cap_is_printed_by_the_cli_with_its_size_and_years(capped_run) 
     line = next(x for x in stderr.splitlines() if "max_independent_share" in x)
     assert "warning: policy.max_independent_share is breached in 2026-2027" in line
     assert "above the cap of 1.0%" in line
+    assert "places above the cap (share" in line and "the limit" not in line
     # how the optimiser finished: status and the gap of the whole-unit build plan
     gap = summary["optimisation"]["mip_gap"]
     assert f"(optimiser highs: {summary['status']}, gap {gap:.2%})" in stdout

@@ -85,6 +85,7 @@ def finance_table(bands: bool = False) -> pd.DataFrame:
             if bands:
                 row |= {
                     "cumulative_deficit_gbp_p10": d - 5e6,
+                    "cumulative_deficit_gbp_p50": d + 1e6,  # paths' median, not the central run
                     "cumulative_deficit_gbp_p90": d + 5e6,
                 }
             rows.append(row)
@@ -166,12 +167,13 @@ def test_deficit_chart_in_millions_with_plan_and_bands() -> None:
     names = [t.name for t in fig.data]
     assert names == [
         "Unmitigated (today's mix) P10-P90",
-        "Unmitigated (today's mix)",
+        "Unmitigated (today's mix) (P50)",
         "Optimised plan P10-P90",
-        "Optimised plan",
+        "Optimised plan (P50)",
         "Safety Valve plan",
     ]
-    assert np.allclose(fig.data[1].y, [150.0, 180.0, 220.0])
+    # the line inside the P10-P90 band is the paths' P50 (the cards' basis), not the central run
+    assert np.allclose(fig.data[1].y, [151.0, 181.0, 221.0])
     plan = fig.data[-1]
     assert list(plan.x) == [2024, 2025] and np.allclose(plan.y, [130.0, 120.0])  # no plan for 2026
     assert fig.data[1].line.dash == "dot" and fig.data[3].line.dash == "solid"
@@ -180,6 +182,9 @@ def test_deficit_chart_in_millions_with_plan_and_bands() -> None:
 def test_deficit_chart_bands_only_where_the_table_has_them() -> None:
     fig = charts.deficit_chart(finance_table(bands=False))
     assert not [t for t in fig.data if t.fill == "toself"]
+    # one path: the deterministic forecast, and the legend says so
+    assert fig.data[0].name.replace("<br>", " ") == "Unmitigated (today's mix) (central forecast)"
+    assert np.allclose(fig.data[0].y, [150.0, 180.0, 220.0])
 
 
 def test_deficit_chart_overlays_scenarios_with_one_line_per_plan() -> None:
@@ -203,26 +208,38 @@ def test_compare_deficit_chart_is_one_line_per_scenario_without_bands() -> None:
     names = [t.name for t in fig.data]
     # Four pinned scenarios: four optimised lines and the shared plan, not 4 x (2 lines +
     # 2 bands) + plans = 20 legend entries of overlapping bands.
-    assert names == ["scenario 0", "Safety Valve plan", "scenario 1", "scenario 2", "scenario 3"]
+    assert names == [
+        "scenario 0 (P50)",
+        "Safety Valve plan",
+        "scenario 1 (P50)",
+        "scenario 2 (P50)",
+        "scenario 3 (P50)",
+    ]
     assert not [t for t in fig.data if t.fill == "toself"]
-    assert np.allclose(fig.data[0].y, [140.0, 150.0, 160.0])  # the optimised rows, in £m
+    assert np.allclose(fig.data[0].y, [141.0, 151.0, 161.0])  # the optimised rows' P50, in £m
     fan = charts.ehcp_fan_chart(
         pd.concat([demand_table().assign(scenario=s) for s in ("A", "B")]), bands=False
     )
     assert [t.name for t in fan.data] == ["A (P50)", "B (P50)"]
 
 
-def test_legends_sit_above_the_plot_clear_of_axis_titles() -> None:
+def test_legends_sit_clear_of_axis_titles_and_of_the_titles() -> None:
     figs = [
         charts.ehcp_fan_chart(demand_table()),
-        charts.placement_mix_chart(placements_table()),
         charts.deficit_chart(finance_table(bands=True)),
         charts.balance_chart(finance_table()),
-        charts.sufficiency_chart(sufficiency_table()),
     ]
-    for fig in figs:
+    for fig in figs:  # a few entries: one row above the plot
         assert fig.layout.legend.yanchor == "bottom" and fig.layout.legend.y >= 1, fig.layout.title
         assert fig.layout.margin.t >= 100
+    # panels: many entries (settings, localities) would wrap upwards over the titles, so the
+    # legend is one column to the right of the panels
+    for fig in (
+        charts.placement_mix_chart(placements_table()),
+        charts.sufficiency_chart(sufficiency_table()),
+    ):
+        legend = fig.layout.legend
+        assert legend.orientation == "v" and legend.x > 1 and legend.xanchor == "left"
 
 
 def sufficiency_table() -> pd.DataFrame:

@@ -278,7 +278,9 @@ def test_report_xlsx_sheets_formats_and_native_charts(tmp_path: Path) -> None:
     ]
 
     front = {r[0].value: r[1].value for r in wb["Summary"].iter_rows(min_row=4) if r[0].value}
-    assert front["Cumulative DSG deficit at the horizon, optimised plan"] == pytest.approx(160e6)
+    assert front[
+        "Cumulative DSG deficit at the horizon, optimised plan (central forecast)"
+    ] == pytest.approx(160e6)
     assert front["Seed"] == 7 and front["Monte Carlo paths"] == 20
     assert front["Scenario sha256 (resolved YAML)"] == "ab" * 32
     assert front["Overrides (--set)"] == "demand.growth=0.12"
@@ -474,3 +476,19 @@ def test_saving_by_cause_and_funding_source_in_both_reports(tmp_path: Path) -> N
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Saving of the optimised plan by cause and funding source" in html
     assert "£379,000,000" in html and "£-60,000,000" in html
+
+
+def test_headline_display_keeps_a_small_gap_and_rounds_people_and_cases() -> None:
+    # a plan proven within 0.38% of the cheapest is not "0%"; shares of a few per cent keep one
+    # decimal; counts of people and cases are whole (the process tab shows 42, not 41.7)
+    assert reports._display(0.0038, "share") == "0.38%"
+    assert reports._display(0.05, "share") == "5.0%"
+    assert reports._display(0.5, "share") == "50%"
+    assert reports._display(0.0, "share") == "0%"
+    assert reports._display(41.7, "cases") == "42"
+    assert reports._display(434.6, "reviews") == "435"
+    assert reports._display(1234.4, "plans") == "1,234"
+    # the deficit figures say their basis: the central forecast, not the paths' P50
+    assert reports.HEADLINE["cumulative_deficit_horizon_optimised_gbp"][0].endswith(
+        "(central forecast)"
+    )
