@@ -934,11 +934,16 @@ def process_view(res: Results) -> None:
     first = fy[fy["basis"] == "projected"].head(1)
     if not first.empty:
         row = first.iloc[0]
+        march = f"March {int(str(row.name)[:4]) + 1}"  # the end of financial year 2025-26
+        st.caption(
+            f"The first projected financial year, {row.name} (central forecast; the charts "
+            "below run to the horizon)"
+        )
         c = st.columns(4)
         c[0].metric(f"Plans issued {row.name}", f"{row['plans_issued']:,.0f}")
-        c[1].metric("Within 20 weeks", f"{row['share_within_20_weeks']:.0%}")
-        c[2].metric("Assessments over 20 weeks (March)", f"{row['overdue_assessments']:,.0f}")
-        c[3].metric("Overdue annual reviews (March)", f"{row['reviews_overdue']:,.0f}")
+        c[1].metric(f"Issued within 20 weeks, {row.name}", f"{row['share_within_20_weeks']:.0%}")
+        c[2].metric(f"Assessments over 20 weeks, {march}", f"{row['overdue_assessments']:,.0f}")
+        c[3].metric(f"Overdue annual reviews, {march}", f"{row['reviews_overdue']:,.0f}")
     st.caption(
         "Requests and plans issued a month (years up to the last published one are fitted to "
         "SEN2: in-sample)"
@@ -953,9 +958,14 @@ def process_view(res: Results) -> None:
             "open_20_to_52_weeks",
             "open_over_52_weeks",
         ]
-        st.area_chart(labelled(monthly[bands]))
+        # numbered, so the legend (which Streamlit sorts by name) runs from the youngest cases
+        ages = {b: f"{i + 1}. {labels.column_label(b)}" for i, b in enumerate(bands)}
+        st.area_chart(monthly[bands].rename(columns=ages))
     with c2:
-        st.caption("Share of plans issued within 20 weeks, by financial year")
+        st.caption(
+            "Plans issued within 20 weeks, % by financial year (central forecast; P10 and P90 "
+            "of the paths where paths > 1)"
+        )
         cols = [
             c
             for c in (
@@ -965,7 +975,7 @@ def process_view(res: Results) -> None:
             )
             if c in fy.columns
         ]
-        st.line_chart(labelled(fy[cols]))
+        st.line_chart(labelled(fy[cols] * 100), y_label="%")
     st.caption("Annual reviews: due, held and overdue (end of month)")
     st.line_chart(
         labelled(

@@ -853,7 +853,12 @@ def test_process_view_and_a_backlog_clearance_lever(app: AppTest) -> None:
     """The statutory-process tab shows its KPIs; the clearance lever writes process.backlog_clearance."""
     at = _view(_run(app), "Statutory process")
     labels = [m.label for m in at.metric]
-    assert "Within 20 weeks" in labels and any(lab.startswith("Plans issued") for lab in labels)
+    # each card names its year: the first projected financial year, or the March that ends it
+    (fy,) = [lab.removeprefix("Plans issued ") for lab in labels if lab.startswith("Plans issued")]
+    march = f"March {int(fy[:4]) + 1}"
+    assert f"Issued within 20 weeks, {fy}" in labels
+    assert f"Assessments over 20 weeks, {march}" in labels
+    assert f"Overdue annual reviews, {march}" in labels
     at.number_input(key="lv_pr_clear").set_value(400.0)
     at = _apply(at)
     _no_errors(at)
