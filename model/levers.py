@@ -293,8 +293,10 @@ def describe_edits(base: Mapping[str, Any], edited: Mapping[str, Any]) -> list[s
 
 
 def _short(v: Any) -> str:
+    """A value as the Scenario tab lists it: whole up to 200 characters (a process edit's list of
+    changes fits), shortened beyond."""
     text = str(v)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 # Short names of the keys levers edit, for scenario names and pin labels.
@@ -339,8 +341,13 @@ def edit_summary(base: Mapping[str, Any], edited: Mapping[str, Any]) -> str:
             continue
         if key in _GROWTH_TAPER and a.get("demand.growth") != b.get("demand.growth"):
             continue
+        # a mapping keyed by month or year (FTE from a month, a refusal target from a year) is
+        # flattened to key.2026: named as its mapping, then the month or year
+        named = next((k for k in EDIT_NAMES if key.startswith(f"{k}.")), None)
         if key.startswith("costs.unit_cost_gbp."):
             name = f"{key.rsplit('.', 1)[-1].replace('_', ' ')} cost"
+        elif named is not None:
+            name = f"{EDIT_NAMES[named]} {key[len(named) + 1 :]}:"
         else:
             name = EDIT_NAMES.get(key, key.rsplit(".", 1)[-1].replace("_", " "))
         if key == "capacity.pipeline":

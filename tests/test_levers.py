@@ -235,6 +235,14 @@ def test_process_levers_write_the_process_keys(base) -> None:
     # the levers read back what they wrote
     back = levers_from(_validate(out).scenario)
     assert back.clearance == lev.clearance and back.refusal_targets == lev.refusal_targets
+    # the edits read in words, whole (the Scenario tab's list shortens only past 200 characters)
+    summary = edit_summary(base.resolved, out)
+    assert summary == (
+        "assessment FTE 2025-04: 60, backlog clearance 1 item, refusal target 2026: 0.45, "
+        "change in requests 1 item, review FTE 2026-01: 40"
+    )
+    (line,) = [x for x in describe_edits(base.resolved, out) if "requests_changes" in x]
+    assert "..." not in line and "'factor': 0.8" in line
 
 
 def test_a_month_that_is_not_yyyy_mm_is_bad_input(base) -> None:
