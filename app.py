@@ -949,33 +949,37 @@ def process_view(res: Results) -> None:
         "SEN2: in-sample)"
     )
     st.line_chart(labelled(monthly[["requests", "assessments_completed", "plans_issued"]]))
-    c1, c2 = st.columns(2)
-    with c1:
-        st.caption("Open cases by time since the request (end of month)")
-        bands = [
-            "open_under_6_weeks",
-            "open_6_to_20_weeks",
-            "open_20_to_52_weeks",
-            "open_over_52_weeks",
-        ]
-        # numbered, so the legend (which Streamlit sorts by name) runs from the youngest cases
-        ages = {b: f"{i + 1}. {labels.column_label(b)}" for i, b in enumerate(bands)}
-        st.area_chart(monthly[bands].rename(columns=ages))
-    with c2:
-        st.caption(
-            "Plans issued within 20 weeks, % by financial year (central forecast; P10 and P90 "
-            "of the paths where paths > 1)"
+    # full width: beside each other, Streamlit's legends are cut off
+    st.caption("Open cases by time since the request (end of month)")
+    bands = [
+        "open_under_6_weeks",
+        "open_6_to_20_weeks",
+        "open_20_to_52_weeks",
+        "open_over_52_weeks",
+    ]
+    # numbered, so the legend (which Streamlit sorts by name) runs from the youngest cases
+    ages = {b: f"{i + 1}. {labels.column_label(b)}" for i, b in enumerate(bands)}
+    st.area_chart(monthly[bands].rename(columns=ages))
+    st.caption(
+        "Plans issued within 20 weeks, % by financial year (central forecast; P10 and P90 "
+        "of the paths where paths > 1)"
+    )
+    cols = [
+        c
+        for c in (
+            "share_within_20_weeks",
+            "share_within_20_weeks_p10",
+            "share_within_20_weeks_p90",
         )
-        cols = [
-            c
-            for c in (
-                "share_within_20_weeks",
-                "share_within_20_weeks_p10",
-                "share_within_20_weeks_p90",
-            )
-            if c in fy.columns
-        ]
-        st.line_chart(labelled(fy[cols] * 100), y_label="%")
+        if c in fy.columns
+    ]
+    # the central line dark, the band's edges light: neither hides the other
+    shades = {"share_within_20_weeks": "#1f4e79"}
+    st.line_chart(
+        labelled(fy[cols] * 100),
+        y_label="%",
+        color=[shades.get(c, "#8fb8de") for c in cols],
+    )
     st.caption("Annual reviews: due, held and overdue (end of month)")
     st.line_chart(
         labelled(
