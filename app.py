@@ -962,7 +962,9 @@ def process_view(res: Results) -> None:
     st.area_chart(monthly[bands].rename(columns=ages))
     st.caption(
         "Plans issued within 20 weeks, % by financial year (central forecast; P10 and P90 "
-        "of the paths where paths > 1)"
+        "of the paths where paths > 1). The teams' FTE follow the central forecast's requests: "
+        "in a path whose requests outgrow them, cases wait longer for a decision every month "
+        "and then every plan is late, so the P10 can fall to 0%."
     )
     cols = [
         c
