@@ -115,6 +115,36 @@ SHARE_LIMITS = {
 }
 
 
+def _at_year(opt: Mapping[str, Any], key: str, year: int) -> float | None:
+    """``opt[key][year]``, keyed by int in memory or by str once read back from summary.json."""
+    by_year = opt.get(key) or {}
+    v = by_year.get(year, by_year.get(str(year)))
+    return None if v is None else float(v)
+
+
+def _beyond_any_plan(
+    opt: Mapping[str, Any], kind: str, row: Mapping[str, Any] | None, year: int
+) -> str | None:
+    """For the independent cap: how many of the places above it in ``year`` no plan could move
+    (the optimiser's ``independent_places_floor_by_year``), in words; None where none or unknown."""
+    floor = _at_year(opt, "independent_places_floor_by_year", year)
+    independent = _at_year(opt, "independent_places_by_year", year)
+    if kind != "independent" or row is None or floor is None or independent is None:
+        return None
+    share, limit = float(row.get("value") or 0.0), row.get("limit")
+    if share <= 0 or limit is None:
+        return None
+    over = floor - float(limit) * independent / share  # places of the floor above the cap
+    if over < MIN_PLACES:
+        return None
+    first = opt.get("first_decision_year")
+    before = f"before {first}" if first is not None else "before the first decision year"
+    return (
+        f"{_places(over)} of them in {year} no plan can move (children placed {before}, or in a "
+        "band only independent settings suit)"
+    )
+
+
 def limit_warnings(opt: Mapping[str, Any]) -> list[RunWarning]:
     """Warnings from the optimiser's summary: share limits breached, soft limits exceeded, unmet
     places, and a whole-unit plan not proven within ``policy.mip_gap``."""
@@ -142,6 +172,10 @@ def limit_warnings(opt: Mapping[str, Any]) -> list[RunWarning]:
             if mode == "soft"
             else "a hard limit: breached only where placements already made leave no choice"
         )
+        # (a hard cap leaves such entrants unmet instead: only placements already made breach it)
+        fixed = _beyond_any_plan(opt, kind, row, worst) if mode == "soft" else None
+        if fixed is not None:
+            why = f"{fixed}; the rest {why.split(': ', 1)[1]}"
         out.append(
             RunWarning(
                 f"{key}_breached",

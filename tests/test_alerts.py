@@ -130,3 +130,33 @@ def test_an_unmet_cap_is_shown_in_both_reports(capped_run) -> None:
     # the limit is described with what happens when it cannot be met, not as a bare number
     labels = {ws.cell(r, 1).value: ws.cell(r, 2).value for r in range(1, ws.max_row + 1)}
     assert labels["Cap on independent share"].startswith("1.0% (soft: breached at £125,000")
+
+
+def test_an_unmet_cap_says_how_much_of_it_no_plan_can_move(capped_run) -> None:
+    """The independent places no plan can avoid (placed before the first decision year, or in a
+    band only independent settings suit) bound the plan from below, and the warning counts the
+    part of the breach they make: a cap the lever cannot reach is said to be out of reach."""
+    folder, stderr, _ = capped_run
+    opt = json.loads((folder / "summary.json").read_text())["optimisation"]
+    floor = {int(y): v for y, v in opt["independent_places_floor_by_year"].items()}
+    placed = {int(y): v for y, v in opt["independent_places_by_year"].items()}
+    assert set(floor) == set(placed)
+    for y in floor:  # no plan goes below it
+        assert placed[y] >= floor[y] - 1e-6, y
+    base = min(floor)  # before any decision every independent place is one already made
+    assert floor[base] == pytest.approx(placed[base])
+    # the warning: the worst year's floor above the 1% cap, in places
+    row = next(
+        r
+        for r in opt["binding_policy_limits"]
+        if r["constraint"] == "share_independent" and str(r["year"]) == "2026"
+    )
+    total = placed[2026] / row["value"]
+    expected = floor[2026] - 0.01 * total
+    line = next(x for x in stderr.splitlines() if "max_independent_share" in x)
+    assert f"{expected:,.0f} places of them in 2026 no plan can move" in line
+    assert "the rest breached where keeping to it cost more than its penalty" in line
+    # a hard cap leaves those entrants unmet instead, so it makes no such claim
+    hard = {**opt, "limit_modes": {**opt["limit_modes"], "max_independent_share": "hard"}}
+    (w,) = [w for w in limit_warnings(hard) if w.kind == "max_independent_share_breached"]
+    assert "no plan can move" not in w.message

@@ -38,6 +38,7 @@ from .readback import (
     binding_limits,
     build_decisions,
     builds_table,
+    independent_floor,
     placement_plan,
     share_breaches,
     soft_limit_breaches,
@@ -266,6 +267,11 @@ def read_back(
         "independent_places_by_year": {
             int(y): float(v)
             for y, v in zip(d.years, plan.by_setting()[:, indep].sum(-1), strict=True)
+        },
+        # what a cap on the independent share cannot push below (placed before the first
+        # decision year, or in a band only independent settings suit)
+        "independent_places_floor_by_year": {
+            int(y): float(v) for y, v in zip(d.years, independent_floor(d), strict=True)
         },
     }
     summary["readback_seconds"] = round(time.perf_counter() - t0, 4)

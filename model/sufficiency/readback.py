@@ -314,6 +314,16 @@ def share_breaches(m: LinearModel, d: LPInputs, x: np.ndarray) -> dict[str, dict
     return out
 
 
+def independent_floor(d: LPInputs) -> np.ndarray:
+    """[T] places in independent settings no plan can avoid: children placed there before the
+    first decision year (never moved), and entrants of a band only independent settings suit in
+    their phase, while they stay. A cap on the independent share below this is out of reach."""
+    state = d.suitable & ~d.independent  # [B, P, S] suitable state-funded settings
+    only_indep = d.suitable.any(axis=2) & ~state.any(axis=2)  # [B, P]
+    entrants = np.einsum("tlnpb,tulnp,bp->u", d.entrants, d.persistence, only_indep.astype(float))
+    return d.fixed_at[:, d.independent, :].sum(axis=(1, 2)) + entrants
+
+
 def soft_limit_breaches(m: LinearModel, d: LPInputs, a: Allocation) -> dict[str, dict[str, Any]]:
     """Soft build, budget and travel limits exceeded at their penalty: for each, the unit, the
     total (the largest year's for travel), the years affected and what the breach is."""
