@@ -199,9 +199,13 @@ def apply_levers(data: Mapping[str, Any], base: Scenario, levers: Levers) -> dic
         demand["growth"] = float(levers.growth)
         # Typing the growth replaces the learned one; its taper is kept (written too), so the lever
         # moves only the starting rate: a lower rate never gives more plans than the learned one.
-        persistence, long_run = growth_taper(base)
-        demand.setdefault("growth_persistence", persistence)
-        demand.setdefault("growth_long_run", long_run)
+        # (a typed growth already tapers as its scenario says: nothing more to write)
+        from .calibrate import growth_source
+
+        if growth_source(base) == "pooled":
+            persistence, long_run = growth_taper(base)
+            demand.setdefault("growth_persistence", persistence)
+            demand.setdefault("growth_long_run", long_run)
     if not _close(levers.requests_per_1000, now.requests_per_1000):
         _section(out, "demand")["requests_per_1000"] = float(levers.requests_per_1000)
     backlog = {y: p for y, p in levers.backlog.items() if p > 0 or y in now.backlog}

@@ -89,6 +89,11 @@ def test_the_growth_lever_keeps_the_learned_taper_so_lower_growth_means_fewer_pl
     np.testing.assert_allclose(plans(learned), at_learned, rtol=1e-3)
     lower, higher = plans(learned - 0.02), plans(learned + 0.02)
     assert (lower[1:] < at_learned[1:]).all() and (higher[1:] > at_learned[1:]).all()
+    # a scenario that types its growth keeps its own taper: the lever writes the growth alone
+    typed = load_scenario(None, ["demand.growth=0.1"])
+    lev = dataclasses.replace(levers_from(typed.scenario), growth=0.08)
+    out = apply_levers(typed.resolved, typed.scenario, lev)
+    assert describe_edits(typed.resolved, out) == ["demand.growth: 0.1 -> 0.08"]
     # the edit names the growth alone; the taper written beside it is part of that edit
     lev = dataclasses.replace(levers_from(base.scenario), growth=0.08)
     assert edit_summary(base.resolved, apply_levers(base.resolved, base.scenario, lev)) == (
