@@ -442,9 +442,11 @@ def sufficiency_chart(
     d = df[(df["year"] == y) & np.isfinite(df["capacity_places"].astype(float))]
     if d.empty:
         raise ChartDataError(f"No capacity-limited setting has places in {y}.")
-    d = d.groupby(["setting", "provider_locality"], sort=True)[
-        ["demand_places", "capacity_places"]
-    ].sum()
+    # the optimised plan's new places, drawn on top of the committed ones: a gap they close is
+    # not a shortfall (the gap column is demand minus committed places only)
+    new = "new_capacity_places" in d.columns
+    cols = ["demand_places", "capacity_places"] + (["new_capacity_places"] if new else [])
+    d = d.groupby(["setting", "provider_locality"], sort=True)[cols].sum()
     d = d.reset_index()
     settings = _ordered(d["setting"], tuple(SETTING_COLOURS))
     d["locality_name"] = d["provider_locality"].map(names.locality)
@@ -463,19 +465,37 @@ def sufficiency_chart(
                 y=ds["capacity_places"],
                 name="committed capacity",
                 legendgroup="capacity",
+                offsetgroup="capacity",
                 showlegend=r == 1,
                 marker_color="#BAB0AC",
-                hovertemplate="%{x}: capacity %{y:,.0f}<extra></extra>",
+                hovertemplate="%{x}: committed %{y:,.0f}<extra></extra>",
             ),
             row=r,
             col=1,
         )
+        if new:
+            fig.add_trace(
+                go.Bar(
+                    x=ds["locality_name"],
+                    y=ds["new_capacity_places"],
+                    base=ds["capacity_places"],
+                    name="new places (optimised plan)",
+                    legendgroup="new",
+                    offsetgroup="capacity",
+                    showlegend=r == 1,
+                    marker_color="#59A14F",
+                    hovertemplate="%{x}: new %{y:,.0f}<extra></extra>",
+                ),
+                row=r,
+                col=1,
+            )
         fig.add_trace(
             go.Bar(
                 x=ds["locality_name"],
                 y=ds["demand_places"],
                 name="places demanded",
                 legendgroup="demand",
+                offsetgroup="demand",
                 showlegend=r == 1,
                 marker_color=SETTING_COLOURS.get(s, "#4C78A8"),
                 hovertemplate="%{x}: demand %{y:,.0f}<extra></extra>",
@@ -488,7 +508,8 @@ def sufficiency_chart(
         template=TEMPLATE,
         barmode="group",
         height=max(320, 240 * len(settings)),
-        title=f"Sufficiency by provider locality, January {y}: places demanded vs capacity",
+        title=f"Sufficiency by provider locality, January {y}: places demanded vs capacity"
+        + (" (committed, and the plan's new places on top)" if new else ""),
         legend=LEGEND_BESIDE_PANELS,
         margin=PANEL_MARGIN,
     )

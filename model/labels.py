@@ -98,6 +98,11 @@ def humanise(name: str) -> str:
     return (text[:1].upper() + text[1:] + unit) if text else str(name)
 
 
+def is_contract_column(name: str) -> bool:
+    """A column ``column_label`` knows: a contract column, or its P10/P50/P90."""
+    return name in COLUMN_LABELS or column_label(name) != humanise(name)
+
+
 def column_label(name: str) -> str:
     """A readable label for a contract column (P10/P90 variants of known columns included)."""
     if name in COLUMN_LABELS:

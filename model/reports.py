@@ -396,7 +396,7 @@ def unit_of(column: str, table: str = "") -> str:
         return "financial year from April"
     if c in ("year", "year_open", "year_decided", "base_year", "horizon_year"):
         return "January census year"
-    if "share" in c or c.startswith("p_meet") or c.startswith("probability"):
+    if "share" in c or c.startswith(("p_meet", "prob_", "probability")):
         return "share"
     if "places" in c:
         return "places"
@@ -439,7 +439,9 @@ def _display(value: Any, unit: str) -> str:
         return f"{v:.2%}" if 0 < abs(v) < 0.01 else f"{v:.1%}" if 0 < abs(v) < 0.1 else f"{v:.0%}"
     if unit in ("plans", "places", "cases", "reviews", "count"):  # people and cases are whole
         return f"{float(value):,.0f}"
-    if unit in ("year", "financial year"):
+    if unit == "financial year":  # 2033-34, never a bare 2033 (the year ending March 2033?)
+        return f"{int(value)}-{(int(value) + 1) % 100:02d}"
+    if unit == "year":
         return str(int(value))
     return str(value)
 
@@ -627,12 +629,14 @@ def _summary_sheet(wb: Any, results: Results, fmt: dict[str, Any], files: Sequen
     warn = warnings_table(s)
     if len(warn):
         # what the run found (limits breached, unmet places, ...) before any figure
-        front.write_row(r, 0, ["Warning", "size", "years"], fmt["header"])
+        front.write_row(
+            r, 0, ["Warning", "size (places, or £ beyond the limit)", "years"], fmt["header"]
+        )
         r += 1
         for w in warn.itertuples(index=False):
             front.write_string(r, 0, str(w.message), fmt["wrap"])
             if w.size is not None and math.isfinite(float(w.size)):
-                front.write_number(r, 1, float(w.size))
+                front.write_number(r, 1, float(w.size), fmt["#,##0"])
             front.write_string(r, 2, str(w.years))
             r += 1
         r += 1
@@ -706,9 +710,10 @@ def _frame_sheet(
         ws.write_string(1, 0, note, fmt["italic"])
     head = 3
     for j, col in enumerate(df.columns):
-        text = labels.column_label(str(col)) if str(col) in labels.COLUMN_LABELS else str(col)
+        known = labels.is_contract_column(str(col))
+        text = labels.column_label(str(col)) if known else str(col)
         ws.write_string(head, j, text, fmt["header"])
-        f = _excel_format(str(col)) if str(col) in labels.COLUMN_LABELS else None
+        f = _excel_format(str(col)) if known else None
         f = f or (value_format if pd.api.types.is_numeric_dtype(df[col]) else None)
         if str(col) in ("year", "financial_year", "year_open", "year_decided"):
             f = "0"
@@ -784,9 +789,12 @@ def finance_sheet(wb: Any, results: Results, fmt: dict[str, Any], names: labels.
         return
     cols = [c for c in FINANCE_SHEET_COLUMNS if c in fin.columns]
     df = _named(fin.sort_values(["variant", "financial_year"])[cols], names)
+    # finance.csv's plans are the central forecast's average over the financial year, not a P50
+    df = df.rename(columns={"plans": "Plans (central forecast, financial-year average)"})
     _frame_sheet(wb, "Finance", df, fmt, "High Needs Block and DSG deficit by financial year",
-                 "Money at outturn prices; P10/P90 across Monte Carlo paths where the run has "
-                 "them. Every column is in finance.csv.")  # fmt: skip
+                 "Money at outturn prices. Columns without P10, P50 or P90 are the central "
+                 "forecast (one run at the central parameters); P10/P50/P90 are across Monte "
+                 "Carlo paths where the run has them. Every column is in finance.csv.")  # fmt: skip
 
 
 FINANCE_SHEET_COLUMNS = (
@@ -860,8 +868,10 @@ def sufficiency_sheet(wb: Any, results: Results, fmt: dict[str, Any], names: lab
         limited = suf[np.isfinite(suf["capacity_places"].astype(float))]
     gap = _pivot(limited, ["year", "setting"], "provider_locality", "gap_places", names)
     _frame_sheet(wb, "Sufficiency gap", gap, fmt,
-                 "Places demanded minus committed capacity (positive = short of places)",
-                 "Capacity-limited settings; the full table with capacity is sufficiency.csv.",
+                 "Places demanded minus committed capacity (positive = more demand than the "
+                 "places committed today; the optimised plan's new places, in Build plan, meet it)",
+                 "Capacity-limited settings; the full table, with the plan's new_capacity_places, "
+                 "is sufficiency.csv. Children left without a suitable place are in Summary.",
                  "#,##0;[Red]-#,##0")  # fmt: skip
     if "shadow_price_gbp" in suf.columns:
         price = _pivot(limited, ["year", "setting"], "provider_locality", "shadow_price_gbp", names)
@@ -964,7 +974,7 @@ def write_tables_xlsx(results: Results, path: Path) -> list[str]:
             if df is None:
                 continue
             ws = wb.add_worksheet(name[:31])
-            ws.write_row(0, 0, [header_of(str(c)) for c in df.columns], head)
+            ws.write_row(0, 0, [header_of(str(c), name) for c in df.columns], head)
             rows = df.iloc[:EXCEL_MAX_ROWS].astype(object)
             rows = rows.where(pd.notna(rows), None)
             for i, rec in enumerate(rows.itertuples(index=False, name=None), start=1):

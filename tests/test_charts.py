@@ -284,6 +284,15 @@ def test_sufficiency_chart_last_year_and_only_limited_settings() -> None:
     assert list([t for t in fig25.data if t.name == "places demanded"][0].y) == [120.0, 40.0]
     with pytest.raises(charts.ChartDataError, match="2030"):
         charts.sufficiency_chart(sufficiency_table(), year=2030)
+    # with the plan's new places: drawn on top of the committed ones, so a gap they close is
+    # seen closed (the gap alone, demand minus committed, read as a shortfall)
+    planned = sufficiency_table().assign(new_capacity_places=lambda t: 30.0 * (t["year"] == 2026))
+    fig = charts.sufficiency_chart(planned, labels=NAMES)
+    (new,) = [t for t in fig.data if t.name == "new places (optimised plan)"]
+    committed = [t for t in fig.data if t.name == "committed capacity"][0]
+    assert list(new.y) == [30.0, 30.0] and list(new.base) == list(committed.y)
+    assert new.offsetgroup == committed.offsetgroup != demand.offsetgroup
+    assert "new places on top" in fig.layout.title.text
 
 
 def test_sufficiency_heatmap_gap_with_shadow_prices() -> None:

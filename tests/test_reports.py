@@ -17,7 +17,7 @@ from test_charts import (
     sufficiency_table,
 )
 
-from model import charts, reports
+from model import charts, labels, reports
 from model.engine import Results
 from model.io import load_scenario
 
@@ -314,7 +314,10 @@ def test_full_workbook_holds_every_row_of_every_table(tmp_path: Path) -> None:
     for name, df in tables.items():
         rows = list(wb[name].iter_rows(values_only=True))
         assert len(rows) == len(df) + 1, name  # header + every row
-        assert rows[0][0] == reports.header_of(str(df.columns[0]))
+        assert rows[0][0] == reports.header_of(str(df.columns[0]), name)
+    # the costs table counts money by financial year: its header says so
+    costs_head = next(wb["costs"].iter_rows(values_only=True))
+    assert "year [financial year from April]" in costs_head
     fin = list(wb["finance"].iter_rows(values_only=True))
     col = fin[0].index("cumulative_deficit_gbp [GBP]")
     assert [r[col] for r in fin[1:]] == pytest.approx(
@@ -488,6 +491,14 @@ def test_headline_display_keeps_a_small_gap_and_rounds_people_and_cases() -> Non
     assert reports._display(41.7, "cases") == "42"
     assert reports._display(434.6, "reviews") == "435"
     assert reports._display(1234.4, "plans") == "1,234"
+    # a financial year is written as one (2033 would read as the year ending March 2033)
+    assert reports._display(2033, "financial year") == "2033-34"
+    assert reports._display(2099, "financial year") == "2099-00"
+    assert reports._display(2034, "year") == "2034"
+    # the chance of meeting the plan is a share; a P90 column of a contract column is labelled
+    assert reports.unit_of("prob_meet_plan") == "share"
+    assert labels.is_contract_column("cumulative_deficit_gbp_p90")
+    assert not labels.is_contract_column("Exeter")
     # the deficit figures say their basis: the central forecast, not the paths' P50
     assert reports.HEADLINE["cumulative_deficit_horizon_optimised_gbp"][0].endswith(
         "(central forecast)"
