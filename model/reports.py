@@ -586,11 +586,18 @@ def _write_table_sheet(wb: Any, name: str, df: pd.DataFrame, formats: dict[str, 
 
 def _finance_pivot(fin: pd.DataFrame) -> pd.DataFrame:
     """financial_year x (cumulative deficit per variant, plan), for the native Excel line chart."""
-    pv = fin.pivot_table(
-        index="financial_year", columns="variant", values="cumulative_deficit_gbp", aggfunc="first"
-    )
-    pv = pv[[v for v in VARIANTS if v in pv.columns] + [v for v in pv.columns if v not in VARIANTS]]
-    pv.columns = [f"{v} cumulative deficit" for v in pv.columns]
+    # each plan's line on the basis the HTML chart and the app draw: the paths' P50 where the run
+    # has paths, else the central forecast (charts.central), named with it
+    variants = list(dict.fromkeys(fin["variant"]))
+    variants = [v for v in VARIANTS if v in variants] + [v for v in variants if v not in VARIANTS]
+    lines = {}
+    for v in variants:
+        rows = (
+            fin[fin["variant"] == v].drop_duplicates("financial_year").set_index("financial_year")
+        )
+        line, basis = charts.central(rows, "cumulative_deficit_gbp")
+        lines[f"{v} cumulative deficit ({basis})"] = line
+    pv = pd.DataFrame(lines)
     if "plan_cumulative_deficit_gbp" in fin.columns:
         plan = fin.groupby("financial_year")["plan_cumulative_deficit_gbp"].first()
         pv["Safety Valve plan"] = plan

@@ -296,13 +296,14 @@ def test_report_xlsx_sheets_formats_and_native_charts(tmp_path: Path) -> None:
     data = wb["chart_data"]
     assert [c.value for c in data[1]] == [
         "financial_year",
-        "unmitigated cumulative deficit",
-        "optimised cumulative deficit",
+        "unmitigated cumulative deficit (P50)",
+        "optimised cumulative deficit (P50)",
         "Safety Valve plan",
         "optimised P10",
         "optimised P90",
     ]
-    assert data.cell(row=2, column=3).value == pytest.approx(140.0)  # £m
+    # £m: the paths' P50 (the fixture's is the central run + £1m), the basis of the HTML chart
+    assert data.cell(row=2, column=3).value == pytest.approx(141.0)
     assert data.cell(row=4, column=6).value == pytest.approx(165.0)  # optimised P90 in 2026
 
 
