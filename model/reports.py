@@ -431,9 +431,10 @@ def _display(value: Any, unit: str) -> str:
         return "–"
     if isinstance(value, str):
         return value
-    if unit == "GBP":
+    if unit == "GBP":  # a negative sum reads -£5.0m
         v = float(value)
-        return f"£{v / 1e6:,.1f}m" if abs(v) >= 1e6 else f"£{v:,.0f}"
+        sign = "-" if v < 0 else ""
+        return f"{sign}£{abs(v) / 1e6:,.1f}m" if abs(v) >= 1e6 else f"{sign}£{abs(v):,.0f}"
     if unit == "share":  # a small share keeps its digits (a plan gap of 0.38% is not "0%")
         v = float(value)
         return f"{v:.2%}" if 0 < abs(v) < 0.01 else f"{v:.1%}" if 0 < abs(v) < 0.1 else f"{v:.0%}"
@@ -1140,16 +1141,31 @@ def _html_table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _df_html(df: pd.DataFrame, max_rows: int = 200) -> str:
-    shown = df.head(max_rows)
+def _html_header(column: str) -> str:
+    """A table header in words: a contract column's label, a headline figure's label, else the
+    name made readable (``capital_gbp`` -> ``Capital (£)``)."""
+    if labels.is_contract_column(column):
+        return labels.column_label(column)
+    if column in HEADLINE:
+        return HEADLINE[column][0]
+    return labels.humanise(column)
+
+
+def _df_html(df: pd.DataFrame, max_rows: int = 200, names: labels.Labels | None = None) -> str:
+    """A table for the HTML report: headers in words, money in £ (-£5 for a negative), shares in
+    per cent, identifiers as the scenario's names where ``names`` is given."""
+    shown = (_named(df, names) if names is not None else df).head(max_rows)
     rows = []
     for rec in shown.itertuples(index=False):
         out = []
         for col, v in zip(shown.columns, rec, strict=True):
             unit = unit_of(str(col))
-            if isinstance(v, float | np.floating) and math.isfinite(v):
+            if str(col) in HEADLINE and isinstance(v, int | float | np.number):
+                out.append(_display(v, HEADLINE[str(col)][1]))  # as report.html's headlines
+            elif isinstance(v, float | np.floating) and math.isfinite(v):
                 out.append(
-                    f"£{v:,.0f}" if unit == "GBP" else f"{v:.1%}" if unit == "share"
+                    f"{'-' if v < 0 else ''}£{abs(v):,.0f}" if unit == "GBP"
+                    else f"{v:.1%}" if unit == "share"
                     else f"{v:,.0f}" if "year" not in unit else str(int(v))
                 )  # fmt: skip
             else:
@@ -1161,7 +1177,7 @@ def _df_html(df: pd.DataFrame, max_rows: int = 200) -> str:
         if len(df) > max_rows
         else ""
     )
-    return _html_table(rows, [header_of(str(c)) for c in shown.columns], numeric) + more
+    return _html_table(rows, [_html_header(str(c)) for c in shown.columns], numeric) + more
 
 
 def _figure_section(
@@ -1290,7 +1306,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
     )
     builds = t.get("builds")
     if builds is not None and not builds.empty:
-        parts.append(_df_html(builds))
+        parts.append(_df_html(builds, names=names))
     saving = saving_by_cause_table(s)
     if saving is not None:
         parts.append("<h2>Saving of the optimised plan by cause and funding source</h2>")
@@ -1299,7 +1315,7 @@ def render_html(results: Results) -> tuple[str, list[str]]:
             "post-16 compare today's pattern with the plan re-solved with no builds; builds is "
             "what the new places add after their capital and place funding.</p>"
         )
-        parts.append(_df_html(saving))
+        parts.append(_df_html(saving, names=names))
     proc = t.get("process")
     if proc is not None and not proc.empty:
         parts.append("<h2>Statutory process by financial year</h2>")

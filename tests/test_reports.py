@@ -479,7 +479,7 @@ def test_saving_by_cause_and_funding_source_in_both_reports(tmp_path: Path) -> N
     assert rows[-1][0] == "Total saving" and rows[-1][-1] == 379_000_000
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Saving of the optimised plan by cause and funding source" in html
-    assert "£379,000,000" in html and "£-60,000,000" in html
+    assert "£379,000,000" in html and "-£60,000,000" in html  # a negative sum reads -£
 
 
 def test_headline_display_keeps_a_small_gap_and_rounds_people_and_cases() -> None:
@@ -504,3 +504,17 @@ def test_headline_display_keeps_a_small_gap_and_rounds_people_and_cases() -> Non
     assert reports.HEADLINE["cumulative_deficit_horizon_optimised_gbp"][0].endswith(
         "(central forecast)"
     )
+
+
+def test_html_tables_read_in_words() -> None:
+    """report.html's and comparison.html's tables: headers in words with their unit, a headline
+    figure formatted as the headlines are (a plan gap of 0.38% is not "0")."""
+    assert reports._html_header("capital_cost_gbp") == "Capital cost (£)"
+    assert reports._html_header("capital_gbp") == "Capital (£)"
+    assert reports._html_header("year_decided") == "Year decided (January census)"
+    assert reports._html_header("plans_horizon") == "EHCPs at the horizon (P50)"
+    html = reports._df_html(
+        pd.DataFrame({"mip_gap": [0.0038], "saving_gbp": [-5e6], "horizon_financial_year": [2033]})
+    )
+    assert "0.38%" in html and "-£5.0m" in html and "2033-34" in html
+    assert "mip_gap" not in html
