@@ -77,6 +77,7 @@ def test_rake_matches_both_margins_and_keeps_zero_cells() -> None:
     assert x[0, 2] == 0.0
 
 
+@pytest.mark.slow
 def test_every_la_inits_validates_and_matches_the_release(tmp_path: Path, capsys) -> None:
     """`init --all` writes every LA (each validated as written); history is exactly SEN2's and
     base-year placements by setting are within 1% of the published caseload by type."""
