@@ -464,10 +464,15 @@ def _assumptions(results: Results) -> list[tuple[str, Any]]:
         ("Base year", scn.meta.base_year),
         ("Horizon (years)", scn.meta.horizon_years),
         ("Price base (financial year)", scn.meta.price_base_year),
-        ("Cost inflation per year", scn.costs.inflation),
-        ("EHCP new-plan growth per year", _growth_used(s, scn.demand.growth)),
+        ("Cost inflation per year", f"{scn.costs.inflation:.1%}"),
+        ("EHCP new-plan growth per year (first year)", _growth_used(s, scn.demand.growth)),
         *_limit_assumptions(scn),
-        ("Discount rate", scn.policy.discount_rate),
+        ("Discount rate (a year)", f"{scn.policy.discount_rate:.1%}"),
+        (
+            "Money",
+            "outturn prices (each year's own prices, inflated from the price base); "
+            "present values, where named, are discounted to the base year",
+        ),
         ("Solver", opt.get("solver", scn.run.solver)),
         ("sendplan version", s.get("package_version")),
         ("Year convention", s.get("year_convention", "")),
@@ -508,9 +513,9 @@ def _growth_used(summary: Mapping[str, Any], typed: float) -> Any:
     demand = summary.get("demand")
     cal = demand.get("calibration") if isinstance(demand, Mapping) else None
     if not isinstance(cal, Mapping) or not isinstance(cal.get("parameters"), Mapping):
-        return typed
+        return f"{typed:.2%}"
     g = cal["parameters"].get("growth", typed)
-    return f"{g:.4f} ({cal.get('growth_source', 'given')})"
+    return f"{g:.2%} ({cal.get('growth_source', 'given')})"
 
 
 def _absent_tables(results: Results) -> list[str]:

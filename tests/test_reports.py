@@ -518,3 +518,11 @@ def test_html_tables_read_in_words() -> None:
     )
     assert "0.38%" in html and "-£5.0m" in html and "2033-34" in html
     assert "mip_gap" not in html
+
+
+def test_assumptions_read_as_rates_and_say_the_price_basis() -> None:
+    got = dict(reports._assumptions(results(all_tables())))
+    scn = results(all_tables()).resolved.scenario
+    assert got["Cost inflation per year"] == f"{scn.costs.inflation:.1%}"
+    assert got["Discount rate (a year)"] == f"{scn.policy.discount_rate:.1%}"
+    assert got["Money"].startswith("outturn prices")
