@@ -457,52 +457,48 @@ def sufficiency_chart(
         subplot_titles=[names.setting(s) for s in settings],
         vertical_spacing=0.08,
     )
+
+    def bar(
+        ds: pd.DataFrame,
+        r: int,
+        column: str,
+        name: str,
+        group: str,
+        colour: str,
+        base: pd.Series | None = None,
+    ) -> None:
+        # one panel's bars; the same offsetgroup puts the new places on the committed ones
+        fig.add_trace(
+            go.Bar(
+                x=ds["locality_name"],
+                y=ds[column],
+                base=base,
+                name=name,
+                legendgroup=name,
+                offsetgroup=group,
+                showlegend=r == 1,
+                marker_color=colour,
+                hovertemplate=f"%{{x}}: {name} %{{y:,.0f}}<extra></extra>",
+            ),
+            row=r,
+            col=1,
+        )
+
     for r, s in enumerate(settings, start=1):
         ds = d[d["setting"] == s]
-        fig.add_trace(
-            go.Bar(
-                x=ds["locality_name"],
-                y=ds["capacity_places"],
-                name="committed capacity",
-                legendgroup="capacity",
-                offsetgroup="capacity",
-                showlegend=r == 1,
-                marker_color="#BAB0AC",
-                hovertemplate="%{x}: committed %{y:,.0f}<extra></extra>",
-            ),
-            row=r,
-            col=1,
-        )
+        bar(ds, r, "capacity_places", "committed capacity", "capacity", "#BAB0AC")
         if new:
-            fig.add_trace(
-                go.Bar(
-                    x=ds["locality_name"],
-                    y=ds["new_capacity_places"],
-                    base=ds["capacity_places"],
-                    name="new places (optimised plan)",
-                    legendgroup="new",
-                    offsetgroup="capacity",
-                    showlegend=r == 1,
-                    marker_color="#59A14F",
-                    hovertemplate="%{x}: new %{y:,.0f}<extra></extra>",
-                ),
-                row=r,
-                col=1,
+            base = ds["capacity_places"]
+            bar(
+                ds,
+                r,
+                "new_capacity_places",
+                "new places (optimised plan)",
+                "capacity",
+                "#59A14F",
+                base,
             )
-        fig.add_trace(
-            go.Bar(
-                x=ds["locality_name"],
-                y=ds["demand_places"],
-                name="places demanded",
-                legendgroup="demand",
-                offsetgroup="demand",
-                showlegend=r == 1,
-                marker_color=SETTING_COLOURS.get(s, "#4C78A8"),
-                hovertemplate="%{x}: demand %{y:,.0f}<extra></extra>",
-            ),
-            row=r,
-            col=1,
-        )
+        bar(ds, r, "demand_places", "places demanded", "demand", SETTING_COLOURS.get(s, "#4C78A8"))
         fig.update_yaxes(title_text="places", row=r, col=1)
     fig.update_layout(
         template=TEMPLATE,
