@@ -288,18 +288,23 @@ def growth_source(scn: Scenario) -> str:
     return "pooled" if dm.calibration.enabled else "given"
 
 
-def _given(scn: Scenario, prior: PooledPrior | None) -> Params:
+def growth_path(scn: Scenario, prior: PooledPrior | None) -> tuple[float, float, float]:
+    """(first-year growth, persistence, long-run growth) of the new-plan rate: as typed, or (with
+    a pooled ``prior`` and no typed growth) the prior's, each taper key the scenario's if typed."""
     dm = scn.demand
     if prior is None or growth_source(scn) == "given":
-        return Params(1.0, dm.growth, 1.0, dm.growth_persistence, dm.growth_long_run)
+        return dm.growth, dm.growth_persistence, dm.growth_long_run
     typed = dm.model_fields_set
-    return Params(
-        1.0,
+    return (
         prior.growth,
-        1.0,
         dm.growth_persistence if "growth_persistence" in typed else prior.persistence,
         dm.growth_long_run if "growth_long_run" in typed else prior.long_run,
     )
+
+
+def _given(scn: Scenario, prior: PooledPrior | None) -> Params:
+    growth, persistence, long_run = growth_path(scn, prior)
+    return Params(1.0, growth, 1.0, persistence, long_run)
 
 
 def calibrate(scn: Scenario, inputs: DemandInputs, file: str = "scenario") -> CalibrationResult:

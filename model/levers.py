@@ -62,37 +62,33 @@ class Levers:
     refusal_targets: dict[int, float] = field(default_factory=dict)
 
 
+def _growth_path(scn: Scenario) -> tuple[tuple[float, float, float], bool]:
+    """The growth path a run uses (calibrate.growth_path), and whether it is learned: typed, or
+    from the prior pooled across LAs (none before the SEN2 series: the scenario's own values)."""
+    from .calibrate import growth_path, growth_source
+    from .pooling import pooled_prior
+
+    prior = None
+    if growth_source(scn) == "pooled":
+        try:
+            prior = pooled_prior(scn.meta.base_year)
+        except ValueError:  # a base year before the SEN2 series: no pooled prior
+            prior = None
+    growth, persistence, long_run = growth_path(scn, prior)
+    return (float(growth), float(persistence), float(long_run)), prior is not None
+
+
 def _growth_now(scn: Scenario) -> float:
     """The growth a run starts from: as typed, or the prior pooled across LAs (unless typed, a
     scenario's growth is learned; moving the lever types it)."""
-    from .calibrate import growth_source
-    from .pooling import pooled_prior
-
-    if growth_source(scn) == "pooled":
-        try:
-            return round(pooled_prior(scn.meta.base_year).growth, 4)
-        except ValueError:  # a base year before the SEN2 series: no pooled prior
-            return float(scn.demand.growth)
-    return float(scn.demand.growth)
+    (growth, _, _), learned = _growth_path(scn)
+    return round(growth, 4) if learned else growth
 
 
 def growth_taper(scn: Scenario) -> tuple[float, float]:
     """(persistence, long-run growth) the run's growth tapers with: the scenario's where typed,
     else the pooled prior's where the growth is learned (demand.growth_persistence, _long_run)."""
-    from .calibrate import growth_source
-    from .pooling import pooled_prior
-
-    dm, typed = scn.demand, scn.demand.model_fields_set
-    persistence, long_run = float(dm.growth_persistence), float(dm.growth_long_run)
-    if growth_source(scn) == "pooled":
-        try:
-            prior = pooled_prior(scn.meta.base_year)
-        except ValueError:  # a base year before the SEN2 series: no pooled prior
-            return persistence, long_run
-        if "growth_persistence" not in typed:
-            persistence = float(prior.persistence)
-        if "growth_long_run" not in typed:
-            long_run = float(prior.long_run)
+    (_, persistence, long_run), _ = _growth_path(scn)
     return persistence, long_run
 
 

@@ -102,20 +102,17 @@ def requests_growth(scn: Scenario) -> tuple[GrowthPath, float]:
     ``process.requests_growth`` if given (constant); else as the demand section's new-plan rate:
     its typed growth, or the growth pooled across LAs with its taper (decision 0006).
     """
-    from .calibrate import growth_source
+    from .calibrate import growth_path, growth_source
 
     pr, dm = scn.process, scn.demand
     if pr is not None and pr.requests_growth is not None:
         return (pr.requests_growth, 1.0, 0.0), dm.uncertainty.growth_sd
     if growth_source(scn) == "given":
-        path = (dm.growth, dm.growth_persistence, dm.growth_long_run)
-        return path, dm.uncertainty.growth_sd
+        return growth_path(scn, None), dm.uncertainty.growth_sd
     from .pooling import pooled_prior
 
-    prior, typed = pooled_prior(scn.meta.base_year), dm.model_fields_set
-    persistence = dm.growth_persistence if "growth_persistence" in typed else prior.persistence
-    long_run = dm.growth_long_run if "growth_long_run" in typed else prior.long_run
-    return (prior.growth, persistence, long_run), prior.growth_sd
+    prior = pooled_prior(scn.meta.base_year)
+    return growth_path(scn, prior), prior.growth_sd
 
 
 def national_growth_sd(scn: Scenario) -> float:
