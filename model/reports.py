@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import charts, labels
 from .alerts import warnings_table
+from .domain import fy_label
 from .io import atomic_write
 from .results import TABLE_ORDER, Results
 
@@ -441,7 +442,7 @@ def _display(value: Any, unit: str) -> str:
     if unit in ("plans", "places", "cases", "reviews", "count"):  # people and cases are whole
         return f"{float(value):,.0f}"
     if unit == "financial year":  # 2033-34, never a bare 2033 (the year ending March 2033?)
-        return f"{int(value)}-{(int(value) + 1) % 100:02d}"
+        return fy_label(int(value))
     if unit == "year":
         return str(int(value))
     return str(value)
