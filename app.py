@@ -165,7 +165,8 @@ def _refine(key: str, resolved: ResolvedScenario, demand: Any, warm: WarmStarts 
     def refine() -> None:
         own = WarmStarts()
         own.adopt(bases)
-        res = run_scenario(resolved, demand=demand, warm=own, path_cache=cache)
+        # (the robustness check, which no view shows, waits for a download: complete_robustness)
+        res = run_scenario(resolved, demand=demand, warm=own, path_cache=cache, robustness=False)
         _keep(key, res, own.snapshot(), store)
         with store["lock"]:
             store["runs"].pop(key + FIRST, None)
@@ -190,7 +191,8 @@ def _run(
     A lever's run (not ``persist``) answers first without branch and bound: where the rounded
     plan is outside policy.mip_gap that answer is provisional and a run with branch and bound
     refines it in the background (``_refine``); the page shows the refined run once it is kept.
-    An unedited scenario runs whole, as the CLI runs it.
+    It also leaves the robustness check (summary.json only) to the downloads. An unedited
+    scenario runs whole, as the CLI runs it.
 
     Kept in ``_run_store`` rather than by st.cache_resource: a cached function's elements are
     replayed on later calls, which a progress line drawn outside it cannot be."""
@@ -206,8 +208,15 @@ def _run(
         # changed (decision 0004), and every run leaves its bases for the next
         if warm is not None and persist:
             warm = warm.recording_only()
+        # a lever's answer leaves out the robustness check, which no view shows: the downloads
+        # run it (write_outputs: engine.complete_robustness)
         res = run_scenario(
-            resolved, demand=demand, warm=warm, path_cache=_path_cache(), branch_and_bound=persist
+            resolved,
+            demand=demand,
+            warm=warm,
+            path_cache=_path_cache(),
+            branch_and_bound=persist,
+            robustness=persist,
         )
     if persist:
         _to_disk(res, warm)

@@ -34,8 +34,10 @@ from .demand import run_demand
 from .finance import VariantResult, variant_tables
 from .io import ResolvedScenario, atomic_folder, non_finite_paths, write_json
 from .montecarlo import (
+    BuildsJob,
     PathBatches,
     PathCache,
+    SharedBuildsSpend,
     builds_spend,
     path_batches,
     run_paths,
@@ -138,6 +140,7 @@ def run_scenario(
     warm: WarmStarts | None = None,
     path_cache: PathCache | None = None,
     branch_and_bound: bool = True,
+    robustness: bool = True,
 ) -> Results:
     """Run every stage for one validated scenario and return its tables and summary (writes nothing).
 
@@ -149,7 +152,9 @@ def run_scenario(
     Monte Carlo paths is kept for the next run on the same ``demand`` (the app keeps one for the
     server). ``branch_and_bound``: False lets a whole-unit plan rounded from the LP stand even
     outside ``policy.mip_gap`` (status provisional, with a warning: the app's first answer to a
-    lever, refined by a second run with it; decision 0004).
+    lever, refined by a second run with it; decision 0004). ``robustness``: False leaves the
+    robustness check out (summary.json says it is deferred) for ``complete_robustness`` to run
+    when the outputs are written: the app's lever answers, which show nothing of it.
     """
     scn = resolved.scenario
     paths = scn.run.paths if paths is None else paths
@@ -235,9 +240,12 @@ def run_scenario(
             scn,
             demand,
             extra,
-            plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds),
+            plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds)
+            if robustness
+            else None,
             ahead=batches,
             builds_ahead=beside.job_for(extra),
+            robust_paths=True,  # the batches computed ahead were cut for the check's paths too
         )
         paths_seconds = round(time.perf_counter() - t_paths, 3)
         # costs and finance of each variant
@@ -268,7 +276,7 @@ def run_scenario(
     stages = StageResults(pipeline, demand, placed, suff, runs, unmit, opt, saved)
     res = Results(resolved=resolved, stages=stages, mps_text=suff.mps_text)
     res.tables = _tables(stages)
-    res.summary = _summary(resolved, stages, paths, seed, paths_seconds)
+    res.summary = _summary(resolved, stages, paths, seed, paths_seconds, not robustness)
     res.artefacts = _artefacts(stages)
     res.summary["run_seconds"] = round(time.perf_counter() - t0, 3)
     return res
@@ -287,7 +295,7 @@ class _Beside:
         self, scn: Scenario, pool: ThreadPoolExecutor, ahead: Future[PathBatches | None]
     ) -> None:
         self.scn, self.pool, self.ahead = scn, pool, ahead
-        self.job: tuple[np.ndarray, Future[np.ndarray]] | None = None
+        self.job: tuple[np.ndarray, BuildsJob] | None = None
         self._no_build: Future[PlacementPlan] | None = None
         self._waiting: list[tuple[Future[Any], Callable[[], Any]]] = []  # the first runs first
         self._lock = threading.Lock()
@@ -318,27 +326,38 @@ class _Beside:
         """The LP's rounded builds (builds.csv rows): queue their spend ahead of other work."""
         extra = builds_capacity(self.scn, builds)
         if self.job is not None:
-            self.job[1].cancel()  # a later rounding (another LP) replaces it
+            self.job[1].future.cancel()  # a later rounding (another LP) replaces it
             self.job = None
         if extra is not None:
-            self.job = (extra, self._queue(partial(self._spend, extra), first=True))
+            work: Future[SharedBuildsSpend | None] = Future()
+            job = self._queue(partial(self._spend, extra, work), first=True)
+            self.job = (extra, BuildsJob(job, work))
 
-    def _spend(self, extra: np.ndarray) -> np.ndarray:
-        batches = self.ahead.result()
-        if batches is None:  # nothing computed ahead: run_paths computes it all and ignores this
-            return np.zeros(0)
-        return builds_spend(self.scn, batches, extra)
+    def _spend(self, extra: np.ndarray, work: Future[SharedBuildsSpend | None]) -> np.ndarray:
+        """The builds' spend, its batches shared with the thread that comes to wait for it
+        (``work`` hears them as it starts)."""
+        try:
+            batches = self.ahead.result()
+            if batches is None:  # nothing computed ahead: run_paths computes it all, not this
+                work.set_result(None)
+                return np.zeros(0)
+            return builds_spend(self.scn, batches, extra, on_start=work.set_result)
+        except BaseException as e:
+            if not work.done():
+                work.set_exception(e)
+            raise
 
-    def job_for(self, extra: np.ndarray | None) -> Future[np.ndarray] | None:
+    def job_for(self, extra: np.ndarray | None) -> BuildsJob | None:
         """The spend's job if it is for exactly these places and has started (None: run_paths
-        computes it, with its own two threads, while this one goes on to the no-build LP)."""
+        computes it, with its own two threads, while this one goes on to the no-build LP); the
+        thread that waits for it takes batches not yet started."""
         if self.job is None:
             return None
         places, job = self.job
         # cancel() refuses a job already running or done: that one is handed over
-        if extra is not None and np.array_equal(places, extra) and not job.cancel():
+        if extra is not None and np.array_equal(places, extra) and not job.future.cancel():
             return job
-        job.cancel()
+        job.future.cancel()
         return None
 
     def no_build(self) -> PlacementPlan:
@@ -380,7 +399,12 @@ def _tables(st: StageResults) -> dict[str, pd.DataFrame]:
 
 
 def _summary(
-    resolved: ResolvedScenario, st: StageResults, paths: int, seed: int, paths_seconds: float
+    resolved: ResolvedScenario,
+    st: StageResults,
+    paths: int,
+    seed: int,
+    paths_seconds: float,
+    robustness_deferred: bool = False,
 ) -> dict[str, Any]:
     """summary.json from the stages' results (keys documented in the README)."""
     scn = resolved.scenario
@@ -410,8 +434,10 @@ def _summary(
         ]
         for v in variants
     }
-    robustness = robustness_summary(st.paths, st.sufficiency.model.inputs.years[-1])
-    if st.paths is not None:
+    robustness = robustness_summary(
+        st.paths, st.sufficiency.model.inputs.years[-1], robustness_deferred
+    )
+    if st.paths is not None and not robustness_deferred:
         robustness["seconds"] = paths_seconds  # the shared paths run (finance bands included)
     opt = {**st.sufficiency.summary, "robustness": robustness, **st.saving.summary()}
     summary["optimisation"] = opt
@@ -446,6 +472,30 @@ def _artefacts(st: StageResults) -> dict[str, Any]:
     return out
 
 
+def complete_robustness(results: Results) -> None:
+    """Run the robustness check a run deferred (``run_scenario(robustness=False)``) and put it in
+    its summary, as the run would have: the same paths in the same groups, so the same figures
+    (``run_paths``). Nothing to do for a run that has it, or without its stage results."""
+    opt = results.summary.get("optimisation") or {}
+    st = results.stages
+    if not (opt.get("robustness") or {}).get("deferred") or st is None or st.paths is None:
+        return
+    scn, suff = results.resolved.scenario, st.sufficiency
+    report_stage("robustness check (deferred)")
+    t0 = time.perf_counter()
+    runs = run_paths(
+        scn,
+        st.demand,
+        None,  # no finance bands: those the run has
+        plan_pattern(scn, suff.model.inputs, suff.allocation, suff.builds),
+        finance=False,
+    )
+    robustness = robustness_summary(runs, suff.model.inputs.years[-1])
+    robustness["seconds"] = round(time.perf_counter() - t0, 3)  # the check alone
+    st.paths.robust = runs.robust if runs is not None else None
+    opt["robustness"] = robustness
+
+
 def write_outputs(
     results: Results, out_root: Path | str, fmt: str = "csv", reports: bool | str = True
 ) -> Path:
@@ -455,6 +505,7 @@ def write_outputs(
     and named in summary["report_warnings"], it never fails the run); ``reports="full"`` also
     writes tables.xlsx, every table in full (``sendplan run --full-workbook``).
     """
+    complete_robustness(results)  # a lever's answer deferred it: its folder has it all
     check_finite(results)
     target = Path(out_root) / results.resolved.slug
     with atomic_folder(target) as tmp:

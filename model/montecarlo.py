@@ -525,21 +525,91 @@ class _BuildsAdded:
         ]
 
 
-def builds_spend(scn: Scenario, ahead: PathBatches, builds_capacity: np.ndarray) -> np.ndarray:
+class SharedBuildsSpend:
+    """``builds_spend``'s work batch by batch, shared: the thread running it and any thread that
+    would otherwise wait for it (``help``) each take the next batch nobody has taken, writing its
+    own rows, so the figures are the same however the batches fall."""
+
+    def __init__(self, scn: Scenario, ahead: PathBatches, builds_capacity: np.ndarray) -> None:
+        fin_idx, _, union, ends = _batches(*ahead.key)
+        self.out = np.zeros((len(union), len(scn.years) - 1))
+        self._add = _BuildsAdded(scn, builds_capacity, np.isin(union, fin_idx), self.out)
+        self._capacity = committed_fingerprint(self._add.cap, self._add.pairs)
+        self._cache = ahead.kept
+        self._kept = ahead.kept.get(self._capacity) if ahead.kept is not None else None
+        self._rows, self._batches = list(_rows(ends)), ahead.batches
+        self.places: list[PathPlaces | None] = [None] * len(self._rows)
+        self._next = self._finished = 0
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+
+    def _take(self) -> int | None:
+        with self._cond:
+            if self._next >= len(self._rows) or self._error is not None:
+                return None
+            self._next += 1
+            return self._next - 1
+
+    def help(self) -> None:
+        """Compute batches until none is left to take (a batch with no finance path has none)."""
+        while (i := self._take()) is not None:
+            try:
+                arr, base, _ = self._batches[i]
+                if base is not None:
+                    kept = self._kept[i] if self._kept is not None else None
+                    self.places[i] = self._add(self._rows[i], arr, kept)
+            except BaseException as e:  # raised by run() in the thread that owns the work
+                with self._cond:
+                    self._error = e
+                raise
+            finally:
+                with self._cond:
+                    self._finished += 1
+                    self._cond.notify_all()
+
+    def run(self) -> np.ndarray:
+        """Every batch's spend (helping until none is left, then waiting for those taken), its
+        places kept in the PathCache for a next run with the same builds."""
+        self.help()
+        with self._cond:
+            self._cond.wait_for(lambda: self._finished >= self._next)
+            if self._error is not None:
+                raise self._error
+        if self._cache is not None and self._kept is None:
+            self._cache.put(self._capacity, self.places)
+        return self.out
+
+
+def builds_spend(
+    scn: Scenario,
+    ahead: PathBatches,
+    builds_capacity: np.ndarray,
+    on_start: Callable[[SharedBuildsSpend], None] | None = None,
+) -> np.ndarray:
     """Each path's HNB spend (rows: the union of path sets ``ahead`` was cut for; zero off the
     finance paths) on today's pattern with ``builds_capacity`` [T, S, L] added: what ``run_paths``
     computes for its with-builds finance, here as soon as the builds are known (the engine starts
     it while the LP re-solves with them pinned). Where ``ahead`` came with a PathCache, the places
-    are kept for a next run with the same builds (a cost or plan-gap lever costs them again)."""
-    fin_idx, _, union, ends = _batches(*ahead.key)
-    out = np.zeros((len(union), len(scn.years) - 1))
-    add = _BuildsAdded(scn, builds_capacity, np.isin(union, fin_idx), out)
-    capacity = committed_fingerprint(add.cap, add.pairs)
-    kept = ahead.kept.get(capacity) if ahead.kept is not None else None
-    places = add.all(ends, ahead.batches, kept)
-    if ahead.kept is not None and kept is None:
-        ahead.kept.put(capacity, places)
-    return out
+    are kept for a next run with the same builds (a cost or plan-gap lever costs them again).
+    ``on_start`` is handed the work first, for another thread to share (``SharedBuildsSpend``)."""
+    work = SharedBuildsSpend(scn, ahead, builds_capacity)
+    if on_start is not None:
+        on_start(work)
+    return work.run()
+
+
+class BuildsJob:
+    """``builds_spend`` running on another thread, which the thread that needs it helps finish:
+    ``work`` is set to its SharedBuildsSpend as it starts (None where it has nothing to share)."""
+
+    def __init__(self, future: Future[np.ndarray], work: Future[SharedBuildsSpend | None]):
+        self.future, self.work = future, work
+
+    def result(self) -> np.ndarray:
+        work = self.work.result()
+        if work is not None:
+            work.help()
+        return self.future.result()
 
 
 def run_paths(
@@ -552,7 +622,8 @@ def run_paths(
     max_robust_paths: int = MAX_ROBUST_PATHS,
     chunk: int | None = None,
     ahead: PathBatches | None = None,
-    builds_ahead: Future[np.ndarray] | None = None,
+    builds_ahead: BuildsJob | Future[np.ndarray] | None = None,
+    robust_paths: bool | None = None,
 ) -> PathRuns | None:
     """Run the Monte Carlo paths through the placement allocation once for every consumer.
 
@@ -565,13 +636,16 @@ def run_paths(
     demand has no Monte Carlo paths. ``chunk``: paths allocated at once (``path_chunk`` unless given).
     ``ahead``: the plan-free part already computed (``path_batches`` with the same settings).
     ``builds_ahead``: the finance paths' spend with the builds added, being computed elsewhere
-    from ``ahead`` (``builds_spend`` with the same ``builds_capacity``).
+    from ``ahead`` (``builds_spend`` with the same ``builds_capacity``; a BuildsJob is helped). ``robust_paths``: the
+    batches cut as for the robustness check's paths too (default: when ``pattern`` is given), so a
+    run that defers the check (no pattern) still uses the batches computed ahead for one with it.
     """
     chunk = chunk or path_chunk(scn)
     n = n_paths(demand)
     if not n:
         return None
-    key = (n, finance, pattern is not None, max_finance_paths, max_robust_paths, chunk)
+    robust_paths = pattern is not None if robust_paths is None else robust_paths
+    key = (n, finance, robust_paths, max_finance_paths, max_robust_paths, chunk)
     fin_idx, rob_idx, union, ends = _batches(*key)
     # the plan-free work: computed ahead for these settings, or now, batch by batch
     plan_free = (

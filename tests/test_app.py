@@ -752,6 +752,19 @@ def test_csv_zip_and_xlsx_downloads_hold_the_run(small_run, app_module) -> None:
     assert "Summary" in wb.sheetnames and "finance" in {s.lower() for s in wb.sheetnames}
 
 
+def test_a_levers_answer_leaves_the_robustness_check_to_the_downloads(app_module) -> None:
+    """The robustness check (summary.json only: no view shows it) is left out of a lever's
+    answer, so the answer comes sooner; the CSV download runs it, so the folder the user gets
+    holds it whole, as the CLI writes it."""
+    resolved = load_scenario(None, ["meta.horizon_years=3", "run.paths=4"])
+    res = app_module._run(resolved.sha256, "robustness-deferred.yaml", resolved, None)
+    assert res.summary["optimisation"]["robustness"]["deferred"]
+    with zipfile.ZipFile(io.BytesIO(app_module._csv_zip(res))) as zf:
+        rob = json.loads(zf.read("devon/summary.json"))["optimisation"]["robustness"]
+    assert rob["paths_evaluated"] == 4 and "deferred" not in rob
+    assert rob["total_cost_gbp"]["p50"] > 0
+
+
 def test_a_cap_that_cannot_be_met_is_a_warning_with_its_size_and_years(app: AppTest) -> None:
     """A 1% independent cap cannot be met (placements already made keep about 6% independent):
     the app shows the run's warning, the same sentence summary.json and the CLI carry."""

@@ -330,11 +330,12 @@ def test_the_builds_finance_started_at_the_rounding_gives_the_same_figures(devon
         pool.submit(busy.wait)
         beside.start(suff.builds)
         queued = beside.job
-        assert beside.job_for(extra) is None and queued is not None and queued[1].cancelled()
+        assert beside.job_for(extra) is None and queued is not None
+        assert queued[1].future.cancelled()
         busy.set()
         beside.start(suff.builds)
         assert beside.job is not None
-        beside.job[1].result()
+        beside.job[1].future.result()
         job = beside.job_for(extra)
         assert job is not None
         got = run_paths(scn, demand, extra, pattern, ahead=ahead, builds_ahead=job, **kw)
@@ -343,6 +344,27 @@ def test_the_builds_finance_started_at_the_rounding_gives_the_same_figures(devon
     # the builds' places change the spend (the check above could not pass by accident)
     more = builds_spend(scn, ahead, extra * 2)
     assert not np.array_equal(more, job.result())
+
+
+def test_the_builds_finance_shared_with_a_waiting_thread_gives_the_same_figures(devon_run) -> None:
+    """A thread that comes to wait for the builds' spend takes the batches not yet started
+    (``SharedBuildsSpend.help``): here a helper takes them all before the owner looks, and the
+    owner returns the helper's figures, exactly those of one thread doing every batch."""
+    scn, demand, _, extra, _ = _plan_on_paths(devon_run)
+    ahead = path_batches(scn, demand, max_finance_paths=12, max_robust_paths=7, chunk=5)
+    assert ahead is not None and extra is not None
+    taken: list[int] = []
+
+    def helped(work: Any) -> None:
+        helper = threading.Thread(target=work.help)
+        helper.start()
+        helper.join()
+        taken.append(work._next)  # batches the helper took
+
+    shared = builds_spend(scn, ahead, extra, on_start=helped)
+    assert taken == [len(ahead.batches)]
+    np.testing.assert_array_equal(shared, builds_spend(scn, ahead, extra))
+    assert np.abs(shared).sum() > 0
 
 
 def test_paths_are_computed_ahead_when_the_paths_they_sample_fit(devon_run, monkeypatch) -> None:

@@ -108,3 +108,31 @@ def test_a_demand_stage_passed_in_gives_the_same_run_without_rerunning_its_pipel
     assert cached.tables.keys() == results.tables.keys()
     for name, df in results.tables.items():
         pd.testing.assert_frame_equal(cached.tables[name], df, check_exact=True, obj=name)
+
+
+def test_a_deferred_robustness_check_is_run_when_the_outputs_are_written(
+    results, tmp_path: Path
+) -> None:
+    """A run that leaves the robustness check out (the app's lever answers) says so in its
+    summary; writing its outputs runs the check, with exactly the figures of a run that did it
+    at once (the same paths in the same groups), and changes nothing else."""
+    deferred = run_scenario(results.resolved, paths=2, robustness=False)
+    rob = deferred.summary["optimisation"]["robustness"]
+    assert rob["deferred"] and rob["paths_evaluated"] == 0
+    assert deferred.stages.paths.robust is None
+    # the finance bands and the plan do not wait for the check
+    pd.testing.assert_frame_equal(deferred.tables["finance"], results.tables["finance"])
+    assert deferred.summary["headlines"] == results.summary["headlines"]
+    folder = write_outputs(deferred, tmp_path, reports=False)
+    written = json.loads((folder / "summary.json").read_text())["optimisation"]["robustness"]
+    full = dict(results.summary["optimisation"]["robustness"])
+    assert written["paths_evaluated"] == full["paths_evaluated"] == 2 and "deferred" not in written
+    written.pop("seconds"), full.pop("seconds")
+    assert written == full
+    np.testing.assert_array_equal(
+        deferred.stages.paths.robust.plan_cost_gbp, results.stages.paths.robust.plan_cost_gbp
+    )
+    # a run that has its check is written as it is (no second check)
+    before = results.summary["optimisation"]["robustness"]
+    engine.complete_robustness(results)
+    assert results.summary["optimisation"]["robustness"] is before

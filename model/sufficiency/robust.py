@@ -106,9 +106,21 @@ def plan_pattern(scn: Scenario, d: LPInputs, a: Allocation, builds: Any) -> Plan
     return PlanPattern(share, unmet_share, d.first_decision, extra, d.independent, capital)
 
 
-def robustness_summary(runs: PathRuns | None, last_year: int) -> dict[str, Any]:
-    """summary.json's ``optimisation.robustness`` from the paths' results."""
+# summary.json's robustness while a run has deferred the check (``engine.complete_robustness``)
+DEFERRED_NOTE = (
+    "deferred: this run (an app lever's answer) left the robustness check out; writing its "
+    "outputs (the app's downloads) runs it"
+)
+
+
+def robustness_summary(
+    runs: PathRuns | None, last_year: int, deferred: bool = False
+) -> dict[str, Any]:
+    """summary.json's ``optimisation.robustness`` from the paths' results (``deferred``: the run
+    left the check for later)."""
     r = runs.robust if runs is not None else None
+    if deferred and runs is not None:
+        return {"paths_evaluated": 0, "deferred": True, "note": DEFERRED_NOTE}
     if r is None:
         return {"paths_evaluated": 0, "note": "needs Monte Carlo paths (run.paths > 1)"}
     saving = r.unmitigated_cost_gbp - r.plan_cost_gbp
