@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import __version__
 from .alerts import RunWarning, limit_warnings
-from .costs import builds_capacity
+from .costs import builds_capacity, cost_table
 from .demand import run_demand
 from .finance import VariantResult, variant_tables
 from .io import ResolvedScenario, atomic_folder, non_finite_paths, write_json
@@ -49,7 +49,13 @@ from .reports import write_reports
 from .results import TABLE_ORDER, Results, StageResults
 from .scenario import Scenario
 from .stages import report_stage, unreported
-from .sufficiency import SufficiencyModel, no_build_plan, optimise_scenario, saving
+from .sufficiency import (
+    SufficiencyModel,
+    cause_pieces,
+    no_build_plan,
+    optimise_scenario,
+    saving,
+)
 from .sufficiency.robust import plan_pattern, robustness_summary
 from .sufficiency.warm import WarmStarts
 
@@ -250,8 +256,11 @@ def run_scenario(
         paths_seconds = round(time.perf_counter() - t_paths, 3)
         # costs and finance of each variant
         report_stage("costs and finance")
-        unmit = unmit_ahead.result()
-        if unmit is None:
+        pieces: dict[str, pd.Series] = {}  # the saving's, computed on the second thread
+        ahead_unmit = unmit_ahead.result()
+        if ahead_unmit is not None:
+            unmit, pieces["unmitigated"] = ahead_unmit
+        else:
             unmit = variant_tables(
                 scn,
                 placed.unmitigated,
@@ -269,10 +278,12 @@ def run_scenario(
         report_stage("saving by cause")
         # a plan that builds nothing is its own no-build plan
         built = bool(scn.policy.buildable) and suff.allocation.build_places.any()
-        routing_only = beside.no_build() if built else suff.plan
+        routing_only = suff.plan
+        if built:
+            routing_only, pieces["no_builds"] = beside.no_build()
     # the saving: both variants' costs, and the plan without builds for its causes
     costs = pd.concat([unmit.costs, opt.costs], ignore_index=True)
-    saved = saving(scn, costs, placed.unmitigated, suff, routing_only)
+    saved = saving(scn, costs, placed.unmitigated, suff, routing_only, pieces)
     stages = StageResults(pipeline, demand, placed, suff, runs, unmit, opt, saved)
     res = Results(resolved=resolved, stages=stages, mps_text=suff.mps_text)
     res.tables = _tables(stages)
@@ -296,7 +307,7 @@ class _Beside:
     ) -> None:
         self.scn, self.pool, self.ahead = scn, pool, ahead
         self.job: tuple[np.ndarray, BuildsJob] | None = None
-        self._no_build: Future[PlacementPlan] | None = None
+        self._no_build: Future[tuple[PlacementPlan, pd.Series]] | None = None
         self._waiting: list[tuple[Future[Any], Callable[[], Any]]] = []  # the first runs first
         self._lock = threading.Lock()
 
@@ -319,8 +330,13 @@ class _Beside:
                 out.set_exception(e)
 
     def no_build_plan(self, fn: Callable[[], PlacementPlan]) -> None:
-        """Queue the no-build LP ``fn`` (its stage reports muted)."""
-        self._no_build = self._queue(partial(unreported, fn), first=False)
+        """Queue the no-build LP ``fn`` (its stage reports muted), and its plan's pieces of the
+        saving by cause."""
+        self._no_build = self._queue(partial(unreported, partial(self._costed, fn)), first=False)
+
+    def _costed(self, fn: Callable[[], PlacementPlan]) -> tuple[PlacementPlan, pd.Series]:
+        plan = fn()
+        return plan, cause_pieces(self.scn, plan, cost_table(self.scn, plan, None))
 
     def start(self, builds: pd.DataFrame) -> None:
         """The LP's rounded builds (builds.csv rows): queue their spend ahead of other work."""
@@ -360,22 +376,24 @@ class _Beside:
         job.future.cancel()
         return None
 
-    def no_build(self) -> PlacementPlan:
-        """The no-build LP's plan."""
+    def no_build(self) -> tuple[PlacementPlan, pd.Series]:
+        """The no-build LP's plan and its pieces of the saving by cause."""
         assert self._no_build is not None, "no no-build LP was queued"
         return self._no_build.result()
 
 
 def _unmitigated_ahead(
     scn: Scenario, unmitigated: PlacementPlan, demand: Any, ahead: Future[PathBatches | None]
-) -> VariantResult | None:
-    """The unmitigated variant's tables from the paths' batches computed ahead (None when they
-    were not: the variant then waits for ``run_paths``, as before)."""
+) -> tuple[VariantResult, pd.Series] | None:
+    """The unmitigated variant's tables from the paths' batches computed ahead, with its pieces
+    of the saving by cause (None when they were not: the variant then waits for ``run_paths``,
+    as before)."""
     batches = ahead.result()
     if batches is None:
         return None
     spend = unmitigated_spend(scn, batches)
-    return variant_tables(scn, unmitigated, None, demand, path_spend=spend)
+    unmit = variant_tables(scn, unmitigated, None, demand, path_spend=spend)
+    return unmit, cause_pieces(scn, unmitigated, unmit.costs)
 
 
 def _tables(st: StageResults) -> dict[str, pd.DataFrame]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +46,7 @@ from .readback import (
     unmet_in_place,
 )
 from .robust import evaluate_paths, plan_stock
-from .saving import CAUSES, saving_by_cause
+from .saving import CAUSES, cause_pieces, saving_by_cause
 from .solve import (
     MIP_REL_GAP,
     Solution,
@@ -68,6 +68,7 @@ __all__ = [
     "no_build_plan",
     "saving",
     "SavingResult",
+    "cause_pieces",
 ]
 
 
@@ -490,13 +491,16 @@ def saving_breakdown(
     unmitigated: PlacementPlan,
     suff: SufficiencyResult,
     routing_only: PlacementPlan,
+    pieces: Mapping[str, pd.Series] | None = None,
 ) -> dict[str, Any]:
     """summary.json's saving by cause (routing, builds, post16) and by funding source, against
-    ``routing_only`` (``no_build_plan``)."""
+    ``routing_only`` (``no_build_plan``); ``pieces``: the ``cause_pieces`` of the unmitigated
+    plan or of ``routing_only`` (keys ``unmitigated``, ``no_builds``) computed already."""
+    pieces = pieces or {}
     table = saving_by_cause(
         scn,
-        (unmitigated, costs[costs["variant"] == "unmitigated"]),
-        (routing_only, cost_table(scn, routing_only, None)),
+        pieces.get("unmitigated", (unmitigated, costs[costs["variant"] == "unmitigated"])),
+        pieces.get("no_builds", (routing_only, cost_table(scn, routing_only, None))),
         (suff.plan, costs[costs["variant"] == "optimised"]),
     )
     by_cause = table.groupby("cause")["saving_gbp"].sum()
@@ -535,11 +539,12 @@ def saving(
     unmitigated: PlacementPlan,
     suff: SufficiencyResult,
     routing_only: PlacementPlan,
+    pieces: Mapping[str, pd.Series] | None = None,
 ) -> SavingResult:
-    """The saving stage: both variants' costs.csv rows and the no-build plan in, the saving and
-    its causes out."""
+    """The saving stage: both variants' costs.csv rows and the no-build plan in (with ``pieces``
+    as in ``saving_breakdown``), the saving and its causes out."""
     return SavingResult(
         compare_variants(scn, costs, unmitigated, suff.plan),
-        saving_breakdown(scn, costs, unmitigated, suff, routing_only),
+        saving_breakdown(scn, costs, unmitigated, suff, routing_only, pieces),
         round(float(suff.builds["places"].sum()), 6),
     )

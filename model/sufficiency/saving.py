@@ -47,7 +47,7 @@ def phase_costs(scn: Scenario, plan: PlacementPlan) -> pd.DataFrame:
     )
 
 
-def _pieces(scn: Scenario, plan: PlacementPlan, costs: pd.DataFrame) -> pd.DataFrame:
+def cause_pieces(scn: Scenario, plan: PlacementPlan, costs: pd.DataFrame) -> pd.Series:
     """A plan's cost split into the pieces the causes are made of: (group, funding_source) -> GBP.
 
     group: ``pre16`` / ``post16`` (placements and transport by phase), ``vacant`` (place funding
@@ -68,18 +68,23 @@ def _pieces(scn: Scenario, plan: PlacementPlan, costs: pd.DataFrame) -> pd.DataF
     return both.groupby(["group", "funding_source"])["cost_gbp"].sum()
 
 
+# a plan with its costs.csv rows, or its ``cause_pieces`` already computed (the engine computes
+# the unmitigated and no-build plans' pieces on its second thread)
+Costed = tuple[PlacementPlan, pd.DataFrame] | pd.Series
+
+
 def saving_by_cause(
-    scn: Scenario,
-    unmitigated: tuple[PlacementPlan, pd.DataFrame],
-    no_builds: tuple[PlacementPlan, pd.DataFrame],
-    optimised: tuple[PlacementPlan, pd.DataFrame],
+    scn: Scenario, unmitigated: Costed, no_builds: Costed, optimised: Costed
 ) -> pd.DataFrame:
     """Saving (GBP over the reported financial years) by cause and funding source.
 
-    Each argument is a plan with its costs.csv rows. Returns columns cause, funding_source,
-    saving_gbp (positive = the optimised plan costs less).
+    Each argument is a plan with its costs.csv rows (or its pieces). Returns columns cause,
+    funding_source, saving_gbp (positive = the optimised plan costs less).
     """
-    u, z, o = (_pieces(scn, p, c) for p, c in (unmitigated, no_builds, optimised))
+    u, z, o = (
+        c if isinstance(c, pd.Series) else cause_pieces(scn, *c)
+        for c in (unmitigated, no_builds, optimised)
+    )
     idx = u.index.union(z.index).union(o.index)
     u, z, o = (x.reindex(idx, fill_value=0.0) for x in (u, z, o))
     group = idx.get_level_values("group")
