@@ -15,7 +15,7 @@ import hashlib
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -511,19 +511,6 @@ class _BuildsAdded:
         self.out[rows[f]] = provider_spend_fy(self.scn, places.by_provider, self.extra)
         return places
 
-    def all(
-        self,
-        ends: list[int],
-        batches: Iterable[Any],
-        kept: list[PathPlaces | None] | None = None,
-    ) -> list[PathPlaces | None]:
-        """Every batch computed ahead that has finance paths (their places from ``kept`` where
-        given); returns each batch's places."""
-        return [
-            self(rows, arr, kept[i] if kept is not None else None) if base is not None else None
-            for i, (rows, (arr, base, _)) in enumerate(zip(_rows(ends), batches, strict=True))
-        ]
-
 
 class SharedBuildsSpend:
     """``builds_spend``'s work batch by batch, shared: the thread running it and any thread that
@@ -636,9 +623,10 @@ def run_paths(
     demand has no Monte Carlo paths. ``chunk``: paths allocated at once (``path_chunk`` unless given).
     ``ahead``: the plan-free part already computed (``path_batches`` with the same settings).
     ``builds_ahead``: the finance paths' spend with the builds added, being computed elsewhere
-    from ``ahead`` (``builds_spend`` with the same ``builds_capacity``; a BuildsJob is helped). ``robust_paths``: the
-    batches cut as for the robustness check's paths too (default: when ``pattern`` is given), so a
-    run that defers the check (no pattern) still uses the batches computed ahead for one with it.
+    from ``ahead`` (``builds_spend`` with the same ``builds_capacity``; a BuildsJob is helped).
+    ``robust_paths``: the batches cut as for the robustness check's paths too (default: when
+    ``pattern`` is given), so a run that defers the check (no pattern) still uses the batches
+    computed ahead for one with it.
     """
     chunk = chunk or path_chunk(scn)
     n = n_paths(demand)
