@@ -239,7 +239,7 @@ def run_scenario(
         batches = ahead.result()
         # Monte Carlo paths, run once for the finance bands of both variants and the robustness
         # check
-        report_stage("Monte Carlo paths (finance, robustness)")
+        report_stage(f"Monte Carlo paths ({'finance, robustness' if robustness else 'finance'})")
         t_paths = time.perf_counter()
         extra = builds_capacity(scn, suff.builds)
         runs = run_paths(
