@@ -251,7 +251,8 @@ def run_scenario(
             else None,
             ahead=batches,
             builds_ahead=beside.job_for(extra),
-            robust_paths=True,  # the batches computed ahead were cut for the check's paths too
+            # the batches computed ahead were cut for the check's paths too
+            robust_paths=True if batches is not None else None,
         )
         paths_seconds = round(time.perf_counter() - t_paths, 3)
         # costs and finance of each variant
