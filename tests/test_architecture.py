@@ -328,11 +328,13 @@ def test_the_builds_finance_started_at_the_rounding_gives_the_same_figures(devon
         # not started yet (the thread is busy): run_paths does it, the job is dropped
         busy = threading.Event()
         pool.submit(busy.wait)
-        beside.start(suff.builds)
-        queued = beside.job
-        assert beside.job_for(extra) is None and queued is not None
-        assert queued[1].future.cancelled()
-        busy.set()
+        try:  # a failed check must fail the test, not leave the pool's thread waiting for ever
+            beside.start(suff.builds)
+            queued = beside.job
+            assert beside.job_for(extra) is None and queued is not None
+            assert queued[1].future.cancelled()
+        finally:
+            busy.set()
         beside.start(suff.builds)
         assert beside.job is not None
         beside.job[1].future.result()
