@@ -497,10 +497,16 @@ def saving_breakdown(
     ``routing_only`` (``no_build_plan``); ``pieces``: the ``cause_pieces`` of the unmitigated
     plan or of ``routing_only`` (keys ``unmitigated``, ``no_builds``) computed already."""
     pieces = pieces or {}
+    # (a plan's costs only where its pieces are not given: costing the no-build plan is the work
+    # the engine does on its second thread)
     table = saving_by_cause(
         scn,
-        pieces.get("unmitigated", (unmitigated, costs[costs["variant"] == "unmitigated"])),
-        pieces.get("no_builds", (routing_only, cost_table(scn, routing_only, None))),
+        pieces["unmitigated"]
+        if "unmitigated" in pieces
+        else (unmitigated, costs[costs["variant"] == "unmitigated"]),
+        pieces["no_builds"]
+        if "no_builds" in pieces
+        else (routing_only, cost_table(scn, routing_only, None)),
         (suff.plan, costs[costs["variant"] == "optimised"]),
     )
     by_cause = table.groupby("cause")["saving_gbp"].sum()
