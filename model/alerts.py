@@ -127,9 +127,11 @@ def _beyond_any_plan(
 ) -> str | None:
     """For the independent cap: how many of the places above it in ``year`` no plan could move
     (the optimiser's ``independent_places_floor_by_year``), in words; None where none or unknown."""
+    if kind != "independent" or row is None:
+        return None
     floor = _at_year(opt, "independent_places_floor_by_year", year)
     independent = _at_year(opt, "independent_places_by_year", year)
-    if kind != "independent" or row is None or floor is None or independent is None:
+    if floor is None or independent is None:
         return None
     share, limit = float(row.get("value") or 0.0), row.get("limit")
     if share <= 0 or limit is None:

@@ -422,7 +422,7 @@ def _embedded_path(ref: str, file: str = "extends", key: str = "extends") -> Pat
     name = ref.split(":", 1)[1] or DEFAULT_NAME
     folder = Path(__file__).parent / "data"
     if not _EMBEDDED_NAME.match(name) or not (folder / f"{name}.yaml").is_file():
-        known = ", ".join(f"embedded:{p.stem}" for p in sorted(folder.glob("*.yaml")))
+        known = ", ".join(f"{EMBEDDED}{p.stem}" for p in sorted(folder.glob("*.yaml")))
         shown = name if _EMBEDDED_NAME.match(name) else "(not a plain name)"
         raise ScenarioError([Problem(file, key, f"no embedded scenario {shown}; known: {known}")])
     return folder / f"{name}.yaml"
@@ -430,7 +430,7 @@ def _embedded_path(ref: str, file: str = "extends", key: str = "extends") -> Pat
 
 def default_scenario_path() -> Path:
     """The embedded Devon example shipped inside the package."""
-    return _embedded_path(f"embedded:{DEFAULT_NAME}")
+    return _embedded_path(f"{EMBEDDED}{DEFAULT_NAME}")
 
 
 _SET_RE = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w-]+)*)=(.*)$", re.S)
@@ -737,7 +737,7 @@ def _key_in(node: dict[Any, Any], k: Any) -> Any:
 
 def slug_for(path: Path | str) -> str:
     text = str(path) if path else ""
-    stem = text.split(":", 1)[1] if text.startswith(EMBEDDED) else Path(text).stem if text else ""
+    stem = text.removeprefix(EMBEDDED) if text.startswith(EMBEDDED) else Path(text).stem
     stem = stem or DEFAULT_NAME
     slug = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
     return slug or "scenario"
@@ -758,7 +758,7 @@ def load_scenario(
         p = _embedded_path(str(path), str(path), "")
     else:
         p = Path(path)
-    file = f"embedded:{DEFAULT_NAME}" if path is None else str(path)
+    file = f"{EMBEDDED}{DEFAULT_NAME}" if path is None else str(path)
     layers: list[_Layer] = []
     data = _resolve_extends(p, file, layers=layers)
     data = resolve_markers(apply_overrides(data, overrides, file))

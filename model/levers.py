@@ -8,6 +8,7 @@ CLI). ``demand_key`` fingerprints the sections the demand stage reads, to cache 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 from collections.abc import Mapping
@@ -70,10 +71,9 @@ def _growth_path(scn: Scenario) -> tuple[tuple[float, float, float], bool]:
 
     prior = None
     if growth_source(scn) == "pooled":
-        try:
+        # (a base year before the SEN2 series has no pooled prior)
+        with contextlib.suppress(ValueError):
             prior = pooled_prior(scn.meta.base_year)
-        except ValueError:  # a base year before the SEN2 series: no pooled prior
-            prior = None
     growth, persistence, long_run = growth_path(scn, prior)
     return (float(growth), float(persistence), float(long_run)), prior is not None
 
